@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { functions, identityOf, providerConfig, resources } from '../../../provider/src/model';
+
+describe('model', () => {
+  it('declares every resource and function of product.md', () => {
+    expect(resources.map((r) => r.name).sort()).toEqual(
+      ['ConnectivityAssertion', 'EgressIp', 'FirewallPolicy', 'FirewallRule', 'KubernetesCluster', 'LoadBalancer', 'Namespace', 'PodSelector', 'QuarantinePolicy', 'SecurityGroup', 'VirtualMachine', 'Workload'].sort(),
+    );
+    expect(functions.map((f) => f.name)).toEqual(['traceflow', 'getEffectiveRules', 'getGroupMembers', 'getConnectivityMatrix']);
+  });
+
+  it('converts every schema to JSON schema with named nested types', () => {
+    for (const r of resources) {
+      expect(r.nameProperty).toBe('name');
+      expect(() => z.toJSONSchema(r.inputs, { io: 'input' })).not.toThrow();
+      expect(() => z.toJSONSchema(r.outputs)).not.toThrow();
+    }
+    const policy = z.toJSONSchema(resources.find((r) => r.name === 'FirewallPolicy')!.inputs, { io: 'input' }) as { $defs?: Record<string, unknown> };
+    expect(Object.keys(policy.$defs ?? {})).toEqual(expect.arrayContaining(['Rule', 'Peer', 'Service', 'LabelSelector']));
+  });
+
+  it('applies provider config defaults', () => {
+    expect(providerConfig.parse({})).toEqual({ environment: 'default', defaultAction: 'drop' });
+  });
+
+  it('scopes namespace and workload identities by cluster', () => {
+    expect(identityOf('Namespace', { name: 'default', cluster: 'c1' })).toBe('c1/default');
+    expect(identityOf('Workload', { name: 'web', cluster: 'c1', namespace: 'shop' })).toBe('c1/shop/web');
+    expect(identityOf('VirtualMachine', { name: 'db' })).toBe('db');
+  });
+});
