@@ -1,0 +1,295 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { FunctionDefinition, ResourceDefinition, resourceToken } from '../model/define';
+import { Backend, BackendError } from './backend';
+import { DetailedDiff, diffInputs } from './diff';
+import { PropertyMap, PropertyValue, containsUnknowns, formatPath, isObject, isUnknown, rewrapSecrets, unwrap } from './values';
+
+/** A problem with one property, reported to the engine as a CheckFailure. */
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+export interface CheckResult {
+  inputs: PropertyMap;
+  failures: CheckFailure[];
+}
+
+export interface DiffResult extends DetailedDiff {
+  changed: boolean;
+  deleteBeforeReplace: boolean;
+}
+
+/** How the engine asks for autonaming (pulumirpc.CheckRequest.AutonamingOptions). */
+export interface Autonaming {
+  proposedName: string;
+  mode: 'propose' | 'enforce' | 'disable';
+}
+
+export interface Logger {
+  log(severity: 'debug' | 'info' | 'warning' | 'error', message: string, urn?: string): void;
+}
+
+/** Opens the backend for a checked provider configuration. */
+export type BackendFactory<C> = (config: C) => Backend;
+
+export interface ProviderCoreOptions<C> {
+  version: string;
+  resources: readonly ResourceDefinition[];
+  functions: readonly FunctionDefinition[];
+  config: z.ZodObject;
+  /** Semantic checks beyond the zod schema (the engine's per-object validation). */
+  validate?: (kind: string, spec: PropertyMap) => { path: string; message: string }[];
+  /** Backend identity (store key, resource id) of a checked spec. */
+  identity?: (kind: string, spec: PropertyMap) => string;
+  openBackend: BackendFactory<C>;
+  schema: () => string;
+  logger?: Logger;
+}
+
+/**
+ * The provider's behaviour, independent of gRPC: every method takes and returns plain property maps
+ * (with Pulumi's secret wrappers and unknown sentinels), so it can be tested without a server.
+ */
+export class ProviderCore<C = Record<string, unknown>> {
+  private readonly byToken = new Map<string, ResourceDefinition>();
+  private readonly fnByToken = new Map<string, FunctionDefinition>();
+  private backend: Backend | undefined;
+  private configured: C | undefined;
+  logger: Logger;
+
+  constructor(private readonly opts: ProviderCoreOptions<C>) {
+    for (const r of opts.resources) this.byToken.set(resourceToken(r.name), r);
+    for (const f of opts.functions) this.fnByToken.set(resourceToken(f.name), f);
+    this.logger = opts.logger ?? { log: () => undefined };
+  }
+
+  get version(): string {
+    return this.opts.version;
+  }
+
+  getSchema(): string {
+    return this.opts.schema();
+  }
+
+  /**
+   * Validates provider configuration. Stack config arrives as strings (`"true"`, `"8443"`), so values
+   * are coerced to the schema's type before validation.
+   */
+  checkConfig(news: PropertyMap): CheckResult {
+    const { value, secrets } = unwrap(news);
+    const plain = isObject(value) ? { ...value } : {};
+    delete plain.version;
+    const shape = this.opts.config.shape as Record<string, z.ZodType>;
+    const failures: CheckFailure[] = [];
+    for (const key of Object.keys(plain)) {
+      if (!(key in shape)) failures.push({ property: key, reason: `unknown configuration key "${key}"; expected one of ${Object.keys(shape).join(', ')}` });
+    }
+    const coerced: PropertyMap = {};
+    for (const [k, v] of Object.entries(plain)) coerced[k] = isUnknown(v) ? v : coerceConfigValue(shape[k], v);
+    if (!containsUnknowns(coerced)) {
+      const known = Object.fromEntries(Object.entries(coerced).filter(([k]) => k in shape));
+      const parsed = this.opts.config.safeParse(known);
+      if (!parsed.success) failures.push(...zodFailures(parsed.error));
+    }
+    return { inputs: rewrapSecrets(coerced, secrets), failures };
+  }
+
+  /** Stores the configuration and opens the backend it names. */
+  configure(args: PropertyMap): void {
+    const { value } = unwrap(args);
+    const shape = this.opts.config.shape as Record<string, z.ZodType>;
+    const plain = isObject(value) ? Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'version').map(([k, v]) => [k, coerceConfigValue(shape[k], v)])) : {};
+    const parsed = this.opts.config.safeParse(plain);
+    if (!parsed.success) {
+      throw new BackendError(`invalid provider configuration: ${zodFailures(parsed.error).map((f) => `${f.property}: ${f.reason}`).join('; ')}`);
+    }
+    this.backend?.close();
+    this.configured = parsed.data as C;
+    this.backend = undefined;
+  }
+
+  /** True when a change of provider configuration moves the provider to another store or environment. */
+  diffConfig(olds: PropertyMap, news: PropertyMap, replaceKeys: readonly string[]): DiffResult {
+    const o = stripVersion(unwrap(olds).value);
+    const n = stripVersion(unwrap(news).value);
+    const d = diffInputs(o, n, { replaceOnChanges: replaceKeys });
+    return { ...d, changed: d.diffs.length > 0, deleteBeforeReplace: false };
+  }
+
+  private def(token: string): ResourceDefinition {
+    const def = this.byToken.get(token);
+    if (!def) throw new BackendError(`unknown resource type ${token}; this provider serves ${[...this.byToken.keys()].join(', ')}`);
+    return def;
+  }
+
+  private openBackend(): Backend {
+    if (!this.backend) {
+      if (!this.configured) this.configure({});
+      this.backend = this.opts.openBackend(this.configured as C);
+    }
+    return this.backend;
+  }
+
+  /** Validates inputs and applies deterministic defaults; unknown values (preview) are not judged. */
+  check(req: { token: string; name: string; olds: PropertyMap; news: PropertyMap; randomSeed?: Uint8Array; autonaming?: Autonaming }): CheckResult {
+    const def = this.def(req.token);
+    const { value, secrets } = unwrap(req.news);
+    const news: PropertyMap = isObject(value) ? { ...value } : {};
+    const nameKey = def.nameProperty ?? 'name';
+    if (news[nameKey] === undefined || news[nameKey] === null) {
+      const old = unwrap(req.olds).value;
+      const oldName = isObject(old) ? old[nameKey] : undefined;
+      if (typeof oldName === 'string') news[nameKey] = oldName;
+      else if (req.autonaming && req.autonaming.mode !== 'disable') news[nameKey] = req.autonaming.proposedName;
+      else news[nameKey] = autoname(req.name, req.randomSeed);
+    }
+    const unknownPaths = collectUnknownPaths(news);
+    const parsed = def.inputs.safeParse(news);
+    const failures: CheckFailure[] = [];
+    let inputs: PropertyMap = news;
+    if (parsed.success) {
+      inputs = parsed.data as PropertyMap;
+      if (this.opts.validate) {
+        for (const p of this.opts.validate(def.name, inputs)) failures.push({ property: p.path, reason: p.message });
+      }
+    } else {
+      failures.push(...zodFailures(parsed.error).filter((f) => !unknownPaths.some((u) => f.property === u || f.property.startsWith(`${u}.`) || f.property.startsWith(`${u}[`))));
+    }
+    return { inputs: rewrapSecrets(inputs, secrets), failures };
+  }
+
+  /** Property-level diff of old inputs against new inputs. */
+  diff(req: { token: string; oldInputs: PropertyMap; oldState: PropertyMap; news: PropertyMap; ignoreChanges: readonly string[] }): DiffResult {
+    const def = this.def(req.token);
+    const oldInputsSource = Object.keys(req.oldInputs).length > 0 ? req.oldInputs : pickInputs(def, req.oldState);
+    const olds = unwrap(oldInputsSource).value as PropertyMap;
+    const news = unwrap(req.news).value as PropertyMap;
+    const replaceOnChanges = [def.nameProperty ?? 'name', ...(def.replaceOnChanges ?? [])];
+    const d = diffInputs(olds, news, { replaceOnChanges, ignoreChanges: req.ignoreChanges });
+    // A replacement that keeps the backend identity must delete first, or the new object would
+    // collide with the old one in the store.
+    const deleteBeforeReplace = d.replaces.length > 0 && this.identity(def, olds) === this.identity(def, news);
+    return { ...d, changed: d.diffs.length > 0, deleteBeforeReplace };
+  }
+
+  private identity(def: ResourceDefinition, spec: PropertyMap): string {
+    if (this.opts.identity) return this.opts.identity(def.name, spec);
+    return String(spec[def.nameProperty ?? 'name'] ?? '');
+  }
+
+  /** Creates the object; in preview nothing is written and computed outputs the backend cannot know stay unknown. */
+  async create(req: { token: string; urn?: string; properties: PropertyMap; preview: boolean }): Promise<{ id: string; properties: PropertyMap }> {
+    return this.write(req.token, req.urn, req.properties, req.preview, 'create');
+  }
+
+  async update(req: { token: string; urn?: string; id: string; news: PropertyMap; preview: boolean }): Promise<{ id: string; properties: PropertyMap }> {
+    return this.write(req.token, req.urn, req.news, req.preview, 'update');
+  }
+
+  private async write(token: string, urn: string | undefined, props: PropertyMap, preview: boolean, mode: 'create' | 'update'): Promise<{ id: string; properties: PropertyMap }> {
+    const def = this.def(token);
+    const { value, secrets } = unwrap(props);
+    const spec = value as PropertyMap;
+    const id = containsUnknowns(spec[def.nameProperty ?? 'name']) ? '' : this.identity(def, spec);
+    if (preview && containsUnknowns(spec)) {
+      // Outputs that depend on unknown inputs cannot be computed yet.
+      const computed = Object.fromEntries(Object.keys(def.outputs.shape).map((k) => [k, '04da6b54-80e4-46f7-96ec-b56ff0331ba9' as PropertyValue]));
+      return { id: '', properties: rewrapSecrets({ ...spec, ...computed }, secrets) };
+    }
+    const backend = this.openBackend();
+    const result = preview ? await backend.plan(def.name, id, spec, mode) : await backend.put(def.name, id, spec, mode);
+    for (const w of result.warnings) this.logger.log('warning', w, urn);
+    for (const i of result.infos ?? []) this.logger.log('info', i, urn);
+    return { id: preview ? '' : id, properties: rewrapSecrets({ ...spec, ...result.outputs }, secretPaths(def, secrets)) };
+  }
+
+  /** Reads the live object; an empty id tells the engine it is gone. */
+  async read(req: { token: string; id: string; inputs: PropertyMap; state: PropertyMap }): Promise<{ id: string; inputs: PropertyMap; properties: PropertyMap }> {
+    const def = this.def(req.token);
+    const live = await this.openBackend().get(def.name, req.id);
+    if (!live) return { id: '', inputs: {}, properties: {} };
+    const secrets = [...unwrap(req.inputs).secrets, ...unwrap(req.state).secrets];
+    const inputs = rewrapSecrets(live.spec, secretPaths(def, secrets));
+    return { id: req.id, inputs, properties: rewrapSecrets({ ...live.spec, ...live.outputs }, secretPaths(def, secrets)) };
+  }
+
+  async delete(req: { token: string; id: string }): Promise<void> {
+    const def = this.def(req.token);
+    await this.openBackend().delete(def.name, req.id);
+  }
+
+  async invoke(req: { token: string; args: PropertyMap }): Promise<{ result: PropertyMap; failures: CheckFailure[] }> {
+    const fn = this.fnByToken.get(req.token);
+    if (!fn) throw new BackendError(`unknown function ${req.token}; this provider serves ${[...this.fnByToken.keys()].join(', ')}`);
+    const args = unwrap(req.args).value as PropertyMap;
+    const parsed = fn.inputs.safeParse(args);
+    if (!parsed.success) return { result: {}, failures: zodFailures(parsed.error) };
+    return { result: await this.openBackend().invoke(fn.name, parsed.data as PropertyMap), failures: [] };
+  }
+
+  close(): void {
+    this.backend?.close();
+    this.backend = undefined;
+  }
+}
+
+function stripVersion(v: PropertyValue): PropertyMap {
+  const o = isObject(v) ? { ...v } : {};
+  delete o.version;
+  return o;
+}
+
+function secretPaths(def: ResourceDefinition, fromInputs: string[]): string[] {
+  return [...new Set([...fromInputs, ...(def.secrets ?? [])])];
+}
+
+function pickInputs(def: ResourceDefinition, state: PropertyMap): PropertyMap {
+  const keys = Object.keys(def.inputs.shape);
+  return Object.fromEntries(Object.entries(state).filter(([k]) => keys.includes(k)));
+}
+
+/** Renders zod issues as CheckFailures with Pulumi property paths. */
+export function zodFailures(error: z.ZodError): CheckFailure[] {
+  return error.issues.map((issue) => ({ property: formatPath(issue.path), reason: describeIssue(issue) }));
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown propert${issue.keys.length > 1 ? 'ies' : 'y'} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return issue.message;
+}
+
+function collectUnknownPaths(v: PropertyValue, path: (string | number)[] = [], out: string[] = []): string[] {
+  if (isUnknown(v)) out.push(formatPath(path));
+  else if (Array.isArray(v)) v.forEach((e, i) => collectUnknownPaths(e, [...path, i], out));
+  else if (isObject(v)) for (const [k, e] of Object.entries(v)) collectUnknownPaths(e, [...path, k], out);
+  return out;
+}
+
+/**
+ * Stack config values arrive as strings; turn `"true"`, `"42"` and JSON into typed values, but only
+ * where the field does not accept the string as it is.
+ */
+function coerceConfigValue(field: z.ZodType | undefined, v: PropertyValue): PropertyValue {
+  if (typeof v !== 'string' || (field && field.safeParse(v).success)) return v;
+  const t = v.trim();
+  if (t === 'true') return true;
+  if (t === 'false') return false;
+  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
+  if (t.startsWith('{') || t.startsWith('[')) {
+    try {
+      return JSON.parse(t) as PropertyValue;
+    } catch {
+      return v;
+    }
+  }
+  return v;
+}
+
+/** `<pulumi name>-<8 hex>`, deterministic for a given seed. */
+export function autoname(name: string, seed?: Uint8Array): string {
+  const h = createHash('sha256');
+  h.update(seed && seed.length > 0 ? seed : Buffer.from(name));
+  return `${name}-${h.digest('hex').slice(0, 8)}`;
+}

@@ -1,0 +1,52 @@
+import { definitionsByKind, functions, identityOf, isKind, providerConfig, ProviderConfig, resources } from '../model';
+import { microsegSchemaJson } from '../schema';
+import { version } from '../version';
+import { openEmbeddedBackend } from '../backend';
+import { ProviderCore } from './core';
+import { serve } from './grpc-server';
+import { PropertyMap } from './values';
+import { validateSpec } from '../engine';
+
+/** Builds the provider core wired to the bundled in-process backend. */
+export function createProviderCore(): ProviderCore<ProviderConfig> {
+  let schema: string | undefined;
+  return new ProviderCore<ProviderConfig>({
+    version,
+    resources,
+    functions,
+    config: providerConfig,
+    schema: () => (schema ??= microsegSchemaJson()),
+    identity: (kind, spec) => (isKind(kind) ? identityOf(kind, spec as { name?: string }) : String(spec.name ?? '')),
+    validate: (kind, spec: PropertyMap) => (isKind(kind) && kind in definitionsByKind ? validateSpec(kind, spec).map((p) => ({ path: p.path, message: p.message })) : []),
+    openBackend: (config) => openEmbeddedBackend(config),
+  });
+}
+
+/**
+ * Entry point of `pulumi-resource-microseg`. The engine passes `[flags...] <engineAddress>`; the first
+ * and only line on stdout must be the port.
+ */
+export async function main(argv: string[]): Promise<void> {
+  const positional = argv.filter((a) => !a.startsWith('-'));
+  const engineAddress = positional[positional.length - 1];
+  const core = createProviderCore();
+  const { port, server, logger } = await serve(core as ProviderCore<unknown>, { engineAddress });
+  process.stdout.write(`${port}\n`);
+  const shutdown = () => {
+    server.tryShutdown(() => undefined);
+    core.close();
+    logger.close();
+    setTimeout(() => process.exit(0), 50).unref();
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+if (require.main === module) {
+  // Anything a library prints must not corrupt the port line.
+  console.log = (...args: unknown[]) => process.stderr.write(`${args.map(String).join(' ')}\n`);
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`pulumi-resource-microseg: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,19 @@
+import { functions, providerConfig, resources } from '../model';
+import { buildPulumiSchema, PulumiPackageSpec } from './pulumi-schema';
+import { version } from '../version';
+
+/** microseg's Pulumi package schema, built from the model's single definitions. */
+export function microsegSchema(): PulumiPackageSpec {
+  return buildPulumiSchema({
+    version,
+    resources,
+    functions,
+    providerConfig,
+    providerDescription: 'The microseg provider: where the embedded store lives, which environment a stack manages, and the default rule.',
+  });
+}
+
+/** The schema as checked in (`schema.json`): stable key order, two-space indent, trailing newline. */
+export function microsegSchemaJson(): string {
+  return `${JSON.stringify(microsegSchema(), null, 2)}\n`;
+}
