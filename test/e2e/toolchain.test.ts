@@ -1,0 +1,46 @@
+import * as pulumi from '@pulumi/pulumi';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT, eventLog, inlineStack, testEnv, TestEnv } from './harness';
+
+jest.setTimeout(240_000);
+
+let env: TestEnv;
+beforeAll(() => {
+  env = testEnv();
+});
+afterAll(() => env.cleanup());
+
+test('the Pulumi CLI built from Go modules reports the pinned version', () => {
+  const out = execFileSync(join(ROOT, '.tools', 'bin', 'pulumi'), ['version'], { encoding: 'utf8' }).trim();
+  const pinned = /PULUMI_VERSION=(\S+)/.exec(require('node:fs').readFileSync(join(ROOT, 'scripts', 'versions.sh'), 'utf8'))![1];
+  expect(out).toBe(`v${pinned}`);
+});
+
+test('the provider plugin prints only its port on stdout', () => {
+  const out = execFileSync('bash', ['-c', `timeout 5 ${join(ROOT, 'provider', 'bin', 'pulumi-resource-microseg')} 127.0.0.1:1 & sleep 3; kill %1`], { encoding: 'utf8' });
+  expect(out).toMatch(/^\d+\n$/);
+});
+
+test('a VirtualMachine goes through up, a no-change preview and destroy with the real CLI', async () => {
+  const program = async () => {
+    const vm = new pulumi.CustomResource('microseg:index:VirtualMachine', 'rating', {
+      name: 'rating',
+      interfaces: [{ ip: '192.168.28.213' }],
+      labels: { app: 'rating' },
+    });
+    return { id: vm.id };
+  };
+  const stack = await inlineStack(env, 'toolchain', program);
+  const up = await stack.up();
+  expect(up.summary.result).toBe('succeeded');
+  expect(up.outputs.id.value).toBe('rating');
+
+  const log = eventLog();
+  const preview = await stack.preview({ onEvent: log.onEvent });
+  expect(preview.changeSummary).toEqual({ same: 2 });
+
+  const destroy = await stack.destroy();
+  expect(destroy.summary.result).toBe('succeeded');
+  expect(destroy.summary.resourceChanges).toMatchObject({ delete: 2 });
+});
