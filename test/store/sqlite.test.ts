@@ -1,0 +1,205 @@
+/** SQLite-specific behaviour: data directory, WAL, migrations, bad files, busy handling. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { DATABASE_FILE, LATEST_VERSION, MIGRATIONS, openSqliteStore, resolveDataDir, type SqliteStore } from '../../provider/src/store';
+import { collect, spawnTs } from './fixtures/spawn';
+import { cleanupTempDirs, expectStoreError, tempDir } from './helpers';
+
+afterAll(cleanupTempDirs);
+
+function raw(dataDir: string): DatabaseSync {
+  return new DatabaseSync(path.join(dataDir, DATABASE_FILE));
+}
+
+describe('data directory', () => {
+  test('explicit option > MICROSEG_DATA_DIR > ~/.microseg', () => {
+    expect(resolveDataDir({ dataDir: '/a', env: { MICROSEG_DATA_DIR: '/b' }, homeDir: '/h' })).toBe('/a');
+    expect(resolveDataDir({ env: { MICROSEG_DATA_DIR: '/b' }, homeDir: '/h' })).toBe('/b');
+    expect(resolveDataDir({ env: { MICROSEG_DATA_DIR: '' }, homeDir: '/h' })).toBe('/h/.microseg');
+    expect(resolveDataDir({ dataDir: '~/x', env: {}, homeDir: '/h' })).toBe('/h/x');
+  });
+
+  test('creates the directory and one WAL-mode file in it', async () => {
+    const dir = path.join(tempDir(), 'nested', 'data');
+    const store = await openSqliteStore({ env: { MICROSEG_DATA_DIR: dir } });
+    expect(store.location).toBe(path.join(dir, DATABASE_FILE));
+    await store.apply('dev', [{ op: 'put', kind: 'K', name: 'n', spec: {} }]);
+    const db = raw(dir);
+    expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+    db.close();
+    await store.close();
+    expect(fs.statSync(dir).isDirectory()).toBe(true);
+  });
+
+  test('a data directory path that is a file is a clear error', async () => {
+    const file = path.join(tempDir(), 'file');
+    fs.writeFileSync(file, 'x');
+    const e = await expectStoreError(openSqliteStore({ dataDir: file }), 'IO');
+    expect(e.message).toContain(file);
+  });
+
+  const asRoot = process.getuid?.() === 0;
+  (asRoot ? test : test.skip)('a data directory without permission is a PERMISSION error naming it', async () => {
+    const dir = tempDir();
+    fs.chmodSync(dir, 0o700); // owned by root: the unprivileged child may not enter it
+    const child = spawnTs('open-worker.ts', [path.join(dir, 'data')], { uid: 65534, gid: 65534 });
+    child.stdin?.end();
+    const { stdout, stderr } = await collect(child);
+    const result = JSON.parse(stdout || JSON.stringify({ stderr })) as { code?: string; message?: string };
+    expect(result.code).toBe('PERMISSION');
+    expect(result.message).toContain(path.join(dir, 'data'));
+    expect(result.message).toMatch(/MICROSEG_DATA_DIR/);
+  });
+});
+
+describe('migrations', () => {
+  test('versions are consecutive from 1', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+    expect(LATEST_VERSION).toBe(2);
+  });
+
+  test('a store written by schema version 1 opens, upgrades and keeps its data', async () => {
+    const dataDir = tempDir();
+    const v1 = await openSqliteStore({ dataDir, targetVersion: 1 });
+    expect(v1.schemaVersion()).toBe(1);
+    await v1.apply('dev', [
+      { op: 'put', kind: 'Group', name: 'g', spec: { a: 1 } },
+      { op: 'put', kind: 'Rule', name: 'r', spec: {}, status: { s: 1 }, references: [{ kind: 'Group', name: 'g' }] },
+    ]);
+    await v1.apply('dev', [{ op: 'put', kind: 'Tmp', name: 't', spec: {} }]);
+    await v1.apply('dev', [{ op: 'delete', kind: 'Tmp', name: 't' }]);
+    const before = await v1.list('dev');
+    await v1.close();
+    const indexes = (db: DatabaseSync) => (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'changes_%' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
+    let db = raw(dataDir);
+    expect(indexes(db)).toEqual([]);
+    db.close();
+
+    const v2 = await openSqliteStore({ dataDir });
+    try {
+      expect(v2.schemaVersion()).toBe(2);
+      expect(await v2.list('dev')).toEqual(before);
+      expect(await v2.integrityCheck()).toEqual({ ok: true, problems: [] });
+      // The v2 index is what the re-create path uses to continue revisions.
+      const [r] = await v2.apply('dev', [{ op: 'put', kind: 'Tmp', name: 't', spec: {} }]);
+      expect(r.revision).toBe(3);
+      await expectStoreError(v2.apply('dev', [{ op: 'delete', kind: 'Group', name: 'g' }]), 'IN_USE');
+    } finally {
+      await v2.close();
+    }
+    db = raw(dataDir);
+    expect(indexes(db)).toEqual(['changes_by_env', 'changes_by_key']);
+    const plan = db.prepare('EXPLAIN QUERY PLAN SELECT revision FROM changes WHERE env = ? AND kind = ? AND name = ? ORDER BY seq DESC LIMIT 1').all('dev', 'Tmp', 't');
+    expect(JSON.stringify(plan)).toContain('changes_by_key');
+    db.close();
+  });
+
+  test('parallel first opens migrate once', async () => {
+    const dataDir = tempDir();
+    const stores = await Promise.all(Array.from({ length: 3 }, () => openSqliteStore({ dataDir })));
+    for (const s of stores) expect(s.schemaVersion()).toBe(LATEST_VERSION);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+});
+
+describe('bad files are refused, never reset', () => {
+  test('a file from a newer schema version', async () => {
+    const dataDir = tempDir();
+    await (await openSqliteStore({ dataDir })).close();
+    let db = raw(dataDir);
+    db.exec('PRAGMA user_version = 99');
+    db.close();
+    const e = await expectStoreError(openSqliteStore({ dataDir }), 'NEWER_SCHEMA');
+    expect(e.message).toContain(path.join(dataDir, DATABASE_FILE));
+    expect(e.message).toMatch(/upgrade microseg/);
+    db = raw(dataDir);
+    expect(db.prepare('PRAGMA user_version').get()).toEqual({ user_version: 99 });
+    db.close();
+  });
+
+  test('a file that is not a database', async () => {
+    const dataDir = tempDir();
+    const file = path.join(dataDir, DATABASE_FILE);
+    fs.writeFileSync(file, 'this is not a database\n'.repeat(300));
+    const e = await expectStoreError(openSqliteStore({ dataDir }), 'CORRUPT');
+    expect(e.message).toContain(file);
+    expect(e.message).toMatch(/import-state/);
+    expect(fs.readFileSync(file, 'utf8')).toBe('this is not a database\n'.repeat(300));
+  });
+
+  test('a SQLite database of another application', async () => {
+    const dataDir = tempDir();
+    const db = raw(dataDir);
+    db.exec('CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES (1)');
+    db.close();
+    const e = await expectStoreError(openSqliteStore({ dataDir }), 'CORRUPT');
+    expect(e.message).toMatch(/not a microseg store/);
+  });
+
+  test('damaged pages are reported by open, reads or the integrity check', async () => {
+    const dataDir = tempDir();
+    const store = await openSqliteStore({ dataDir });
+    for (let i = 0; i < 20; i++) {
+      await store.apply('dev', Array.from({ length: 50 }, (_, j) => ({ op: 'put' as const, kind: 'K', name: `n${i}-${j}`, spec: { pad: 'p'.repeat(100) } })));
+    }
+    await store.close(); // last connection: checkpoints the WAL into the main file
+    const file = path.join(dataDir, DATABASE_FILE);
+    const buf = fs.readFileSync(file);
+    const pageSize = buf.readUInt16BE(16);
+    for (let p = 2; p * pageSize < buf.length; p += 3) buf.fill(0xa5, p * pageSize, p * pageSize + 64);
+    fs.writeFileSync(file, buf);
+    let detected: string | undefined;
+    try {
+      const s = await openSqliteStore({ dataDir });
+      try {
+        const report = await s.integrityCheck();
+        if (!report.ok) detected = report.problems[0];
+        else await s.list('dev');
+      } finally {
+        await s.close();
+      }
+    } catch (err) {
+      detected = (err as Error).message;
+      expect((err as { code?: string }).code).toBe('CORRUPT');
+    }
+    expect(detected).toBeDefined();
+  });
+});
+
+describe('busy handling', () => {
+  let store: SqliteStore;
+  let other: DatabaseSync;
+  let dataDir: string;
+  beforeEach(async () => {
+    dataDir = tempDir();
+    store = await openSqliteStore({ dataDir, busyTimeoutMs: 20, retryBudgetMs: 400 });
+    other = raw(dataDir);
+  });
+  afterEach(async () => {
+    if (other.isTransaction) other.exec('ROLLBACK');
+    other.close();
+    await store.close();
+  });
+
+  test('a writer waits for another process holding the write lock', async () => {
+    other.exec('BEGIN IMMEDIATE');
+    setTimeout(() => other.exec('COMMIT'), 150);
+    const [r] = await store.apply('dev', [{ op: 'put', kind: 'K', name: 'n', spec: {} }]);
+    expect(r.revision).toBe(1);
+  });
+
+  test('past the retry budget the error is BUSY with advice, never "database is locked"', async () => {
+    other.exec('BEGIN IMMEDIATE');
+    const e = await expectStoreError(store.apply('dev', [{ op: 'put', kind: 'K', name: 'n', spec: {} }]), 'BUSY');
+    expect(e.message).not.toMatch(/database is locked/);
+    expect(e.message).toContain(path.join(dataDir, DATABASE_FILE));
+    other.exec('ROLLBACK');
+    expect(await store.get('dev', 'K', 'n')).toBeUndefined();
+  });
+
+  test('readers are not blocked by a writer', async () => {
+    other.exec('BEGIN IMMEDIATE');
+    expect(await store.list('dev')).toEqual([]);
+  });
+});
