@@ -1,0 +1,1 @@
+export const referenceVerdict = undefined; export type ReferenceInput = never;

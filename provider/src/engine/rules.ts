@@ -1,0 +1,259 @@
+import type { z } from 'zod';
+import type { SpecOf } from '../model';
+import type { peer as peerSchema, service as serviceSchema } from '../model/common';
+import { ipBlockContains, parseCidr, type Ip, type IpBlockMatcher } from './ip';
+import type { Atom, Endpoint, Membership, PodSelectorSpec } from './membership';
+
+export type Category = 'emergency' | 'infrastructure' | 'environment' | 'application';
+export type Action = 'allow' | 'drop' | 'reject' | 'pass';
+export const CATEGORY_RANK: Readonly<Record<Category, number>> = { emergency: 0, infrastructure: 1, environment: 2, application: 3 };
+export const APPLICATION_RANK = 3;
+
+/** An address as a firewall sees it: its IP, and the endpoint when its identity is known (not SNATed). */
+export interface Addr {
+  readonly ip: Ip;
+  readonly ep: Endpoint | undefined;
+}
+
+/** A union of atoms and IP matchers (a compiled group or peer list). */
+export interface PeerSet {
+  readonly atoms: readonly Atom[];
+  readonly blocks: readonly IpBlockMatcher[];
+  readonly ips: ReadonlySet<string>;
+}
+
+export function peerSetMatches(s: PeerSet, a: Addr): boolean {
+  if (a.ep) for (const atom of s.atoms) if (atom.members.has(a.ep.id)) return true;
+  if (s.ips.size && s.ips.has(a.ip.s)) return true;
+  for (const b of s.blocks) if (ipBlockContains(b, a.ip)) return true;
+  return false;
+}
+
+export interface CompiledService {
+  readonly protocol: string;
+  /** Inclusive [lo, hi] pairs; empty with no named ports means every port. */
+  readonly ranges: readonly number[];
+  readonly named: readonly string[];
+  readonly icmpType?: number;
+  readonly icmpCode?: number;
+}
+
+/** A policy after ordering: rank is its position in the global order. */
+export interface CompiledPolicy {
+  readonly name: string;
+  readonly category: Category;
+  readonly catRank: number;
+  readonly priority: number;
+  readonly staged: boolean;
+  /** Quarantine policies come before every other emergency policy. */
+  readonly quarantine: boolean;
+  rank: number;
+  readonly rules: CompiledRule[];
+  /** Group and PodSelector names the policy depends on (for invalidation). */
+  readonly deps: ReadonlySet<string>;
+}
+
+export interface CompiledRule {
+  readonly policy: CompiledPolicy;
+  readonly index: number;
+  readonly name: string;
+  readonly action: Action;
+  readonly dirIn: boolean;
+  readonly dirOut: boolean;
+  readonly disabled: boolean;
+  readonly logged: boolean;
+  /** Conjunction of appliedTo requirements (policy-level, rule-level); empty means everywhere. */
+  readonly appliedTo: readonly (readonly Atom[])[];
+  readonly src: PeerSet | undefined;
+  readonly srcNegated: boolean;
+  readonly dst: PeerSet | undefined;
+  readonly dstNegated: boolean;
+  readonly services: readonly CompiledService[] | undefined;
+}
+
+/** Flow fields a rule's services look at. */
+export interface FlowService {
+  readonly protocol: string;
+  readonly port: number | undefined;
+  readonly icmpType?: number;
+  readonly icmpCode?: number;
+}
+
+export function servicesMatch(services: readonly CompiledService[] | undefined, f: FlowService, dst: Endpoint | undefined): boolean {
+  if (!services || services.length === 0) return true;
+  for (const s of services) {
+    if (s.protocol !== 'any' && s.protocol !== f.protocol) continue;
+    if (s.icmpType !== undefined && (f.icmpType !== s.icmpType || (s.icmpCode !== undefined && f.icmpCode !== s.icmpCode))) continue;
+    if (s.ranges.length === 0 && s.named.length === 0) return true;
+    if (f.port === undefined) continue;
+    for (let i = 0; i < s.ranges.length; i += 2) if (f.port >= s.ranges[i]! && f.port <= s.ranges[i + 1]!) return true;
+    if (dst?.namedPorts) {
+      for (const n of s.named) {
+        const np = dst.namedPorts.get(n);
+        if (np && np.port === f.port && np.protocol === f.protocol) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** Does `rule` apply at endpoint `ep`? (policy and rule appliedTo both contain it). */
+export function appliesAt(rule: CompiledRule, ep: Endpoint): boolean {
+  for (const req of rule.appliedTo) {
+    let ok = false;
+    for (const a of req) if (ep.atoms.has(a)) { ok = true; break; }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** Resolves references while compiling. */
+export interface CompileContext {
+  readonly membership: Membership;
+  /** Flattened nested group, or undefined when unknown (a rule referencing it then matches nothing). */
+  group(name: string): PeerSet | undefined;
+  podSelector(name: string): PodSelectorSpec | undefined;
+}
+
+type RuleSpec = NonNullable<SpecOf['FirewallPolicy']['rules']>[number] | SpecOf['FirewallRule'];
+type PeerSpec = z.output<typeof peerSchema>;
+type ServiceSpec = z.output<typeof serviceSchema>;
+
+const EMPTY: PeerSet = { atoms: [], blocks: [], ips: new Set() };
+
+export function compilePeers(ctx: CompileContext, peers: readonly PeerSpec[] | undefined, deps: Set<string>): PeerSet | undefined {
+  if (!peers || peers.length === 0) return undefined;
+  const atoms = new Set<Atom>();
+  const blocks: IpBlockMatcher[] = [];
+  const ips = new Set<string>();
+  const m = ctx.membership;
+  for (const p of peers) {
+    if (p.group !== undefined) {
+      deps.add(`group:${p.group}`);
+      const g = ctx.group(p.group) ?? EMPTY;
+      g.atoms.forEach((a) => atoms.add(a));
+      blocks.push(...g.blocks);
+      g.ips.forEach((i) => ips.add(i));
+    } else if (p.podSelector) atoms.add(m.podSelectorAtom(p.podSelector));
+    else if (p.podSelectorRef !== undefined) {
+      deps.add(`psel:${p.podSelectorRef}`);
+      const s = ctx.podSelector(p.podSelectorRef);
+      if (s) atoms.add(m.podSelectorAtom(s));
+    } else if (p.vmSelector) atoms.add(m.vmSelectorAtom(p.vmSelector));
+    else if (p.vm !== undefined) atoms.add(m.ownerAtom('vm-interface', p.vm));
+    else if (p.workload !== undefined) atoms.add(m.ownerAtom('pod', p.workload));
+    else if (p.cidr !== undefined) {
+      const b = compileBlock(p.cidr, p.except);
+      if (b) blocks.push(b);
+    }
+  }
+  return { atoms: [...atoms], blocks, ips };
+}
+
+export function compileBlock(cidr: string, except: readonly string[] | undefined): IpBlockMatcher | undefined {
+  const c = parseCidr(cidr);
+  if (!c) return undefined;
+  return { cidr: c, except: (except ?? []).map((e) => parseCidr(e)).filter((x) => x !== undefined) };
+}
+
+/** Group names → atoms for appliedTo (IP blocks never are enforcement points). */
+export function compileAppliedTo(ctx: CompileContext, groups: readonly string[] | undefined, deps: Set<string>): Atom[] | undefined {
+  if (!groups || groups.length === 0) return undefined;
+  const atoms = new Set<Atom>();
+  for (const g of groups) {
+    deps.add(`group:${g}`);
+    ctx.group(g)?.atoms.forEach((a) => atoms.add(a));
+  }
+  return [...atoms];
+}
+
+export function compileServices(services: readonly ServiceSpec[] | undefined): CompiledService[] | undefined {
+  if (!services || services.length === 0) return undefined;
+  return services.map((s) => {
+    const ranges: number[] = [];
+    const named: string[] = [];
+    for (const p of s.ports ?? []) {
+      if (typeof p === 'number') ranges.push(p, p);
+      else {
+        const m = /^(\d+)-(\d+)$/.exec(p);
+        if (m) ranges.push(Number(m[1]), Number(m[2]));
+        else if (/^\d+$/.test(p)) ranges.push(Number(p), Number(p));
+        else named.push(p);
+      }
+    }
+    return { protocol: s.protocol, ranges, named, icmpType: s.icmpType, icmpCode: s.icmpCode };
+  });
+}
+
+/** Compiles one policy with its rules (inline, or standalone sorted by priority then name). */
+export function compilePolicy(
+  ctx: CompileContext,
+  p: { name: string; category: Category; priority: number; staged: boolean; quarantine: boolean; appliedTo?: readonly string[] },
+  rules: readonly RuleSpec[],
+): CompiledPolicy {
+  const deps = new Set<string>();
+  const policyApplied = compileAppliedTo(ctx, p.appliedTo, deps);
+  const policy: CompiledPolicy = { name: p.name, category: p.category, catRank: CATEGORY_RANK[p.category], priority: p.priority, staged: p.staged, quarantine: p.quarantine, rank: 0, rules: [], deps };
+  rules.forEach((r, index) => {
+    const ruleApplied = compileAppliedTo(ctx, r.appliedTo, deps);
+    const appliedTo: Atom[][] = [];
+    if (policyApplied) appliedTo.push(policyApplied);
+    if (ruleApplied) appliedTo.push(ruleApplied);
+    policy.rules.push({
+      policy,
+      index,
+      name: r.name ?? `rule-${index}`,
+      action: r.action,
+      dirIn: r.direction !== 'out',
+      dirOut: r.direction !== 'in',
+      disabled: r.disabled,
+      logged: r.logged,
+      appliedTo,
+      src: compilePeers(ctx, r.sources, deps),
+      srcNegated: r.sourcesExcluded,
+      dst: compilePeers(ctx, r.destinations, deps),
+      dstNegated: r.destinationsExcluded,
+      services: compileServices(r.services),
+    });
+  });
+  return policy;
+}
+
+/** Global policy order: category, quarantine first, priority, name. */
+export function comparePolicies(a: CompiledPolicy, b: CompiledPolicy): number {
+  return a.catRank - b.catRank || Number(b.quarantine) - Number(a.quarantine) || a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+export function compareRules(a: CompiledRule, b: CompiledRule): number {
+  return a.policy.rank - b.policy.rank || a.index - b.index;
+}
+
+/** Does the rule match the flow at this side (appliedTo is checked by the caller)? */
+export function ruleMatches(r: CompiledRule, src: Addr, dst: Addr, f: FlowService): boolean {
+  if (r.disabled) return false;
+  if (r.src) {
+    if (peerSetMatches(r.src, src) === r.srcNegated) return false;
+  } else if (r.srcNegated) return false;
+  if (r.dst) {
+    if (peerSetMatches(r.dst, dst) === r.dstNegated) return false;
+  } else if (r.dstNegated) return false;
+  return servicesMatch(r.services, f, dst.ep);
+}
+
+/**
+ * First matching rule of an ordered list, with pass semantics: pass leaves the current category and every
+ * later non-application category and resumes at the application category (or ends in the default rule
+ * when passed from the application category). Returns undefined for the default rule.
+ */
+export function firstMatch(rules: readonly CompiledRule[], src: Addr, dst: Addr, f: FlowService): CompiledRule | undefined {
+  let minRank = -1;
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
+    if (r.policy.catRank < minRank) continue;
+    if (!ruleMatches(r, src, dst, f)) continue;
+    if (r.action !== 'pass') return r;
+    if (r.policy.catRank >= APPLICATION_RANK) return undefined;
+    minRank = APPLICATION_RANK;
+  }
+  return undefined;
+}
