@@ -488,14 +488,15 @@ export class World {
   }
 
   /** Names of the groups, PodSelectors and egress IPs a group depends on, transitively. */
-  private groupDeps(name: string, out: Set<string>): void {
-    if (out.has(`group:${name}`)) return;
+  private groupDeps(name: string, out: Set<string>, seen = new Set<string>()): void {
+    if (seen.has(name)) return;
+    seen.add(name);
     out.add(`group:${name}`);
     const g = this.specs.SecurityGroup.get(name);
     if (!g) return;
     for (const r of g.podSelectorRefs ?? []) out.add(`psel:${r}`);
     for (const e of g.egressIps ?? []) out.add(`egress:${e}`);
-    for (const c of g.groups ?? []) this.groupDeps(c, out);
+    for (const c of g.groups ?? []) this.groupDeps(c, out, seen);
   }
 
   // ---------------------------------------------------------------- compilation
