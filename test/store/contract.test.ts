@@ -27,14 +27,16 @@ describe.each(adapters)('store contract: $name', (adapter) => {
 
   test('create, get, update keeps createdAt and increments the revision', async () => {
     const [r1] = await store.apply('dev', [put('a', { x: 1 })]);
-    expect(r1).toEqual({ kind: 'Group', name: 'a', op: 'create', revision: 1 });
+    expect(r1).toMatchObject({ kind: 'Group', name: 'a', op: 'create', revision: 1 });
     const o1 = await store.get('dev', 'Group', 'a');
+    expect(r1.object).toEqual(o1);
     expect(o1).toMatchObject({ kind: 'Group', name: 'a', spec: { x: 1 }, revision: 1, references: [] });
     expect(o1?.createdAt).toBe(o1?.updatedAt);
     expect(o1?.status).toBeUndefined();
     const [r2] = await store.apply('dev', [put('a', { x: 2 }, { expectedRevision: 1, status: { members: 3 } })]);
-    expect(r2).toEqual({ kind: 'Group', name: 'a', op: 'update', revision: 2 });
+    expect(r2).toMatchObject({ kind: 'Group', name: 'a', op: 'update', revision: 2 });
     const o2 = await store.get('dev', 'Group', 'a');
+    expect(r2.object).toEqual(o2);
     expect(o2).toMatchObject({ spec: { x: 2 }, status: { members: 3 }, revision: 2, createdAt: o1?.createdAt });
     expect((o2?.updatedAt ?? '') > (o1?.updatedAt ?? '')).toBe(true);
     expect(await store.get('dev', 'Group', 'missing')).toBeUndefined();

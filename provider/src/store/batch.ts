@@ -109,19 +109,21 @@ export function applyBatch(tx: TxPrimitives, ops: readonly WriteOp[], time: stri
         if (op.status !== undefined) checkSpec('status', op.status, ref);
         const revision = (cur ? cur.revision : tx.lastLoggedRevision(op.kind, op.name)) + 1;
         const references = normalizeRefs(op.references);
-        tx.write({
+        // Cloned once here so the caller's later mutations cannot reach the stored or returned object.
+        const object: StoredObject = {
           kind: op.kind,
           name: op.name,
-          spec: op.spec,
-          ...(op.status !== undefined ? { status: op.status } : {}),
+          spec: cloneJson(op.spec),
+          ...(op.status !== undefined ? { status: cloneJson(op.status) } : {}),
           references,
           revision,
           createdAt: cur ? cur.createdAt : time,
           updatedAt: time,
-        });
+        };
+        tx.write(object);
         const kind = cur ? 'update' : 'create';
         tx.log({ kind: op.kind, name: op.name, op: kind, revision, time });
-        results.push({ ...ref, op: kind, revision });
+        results.push({ ...ref, op: kind, revision, object });
         written.set(k, references);
         deleted.delete(k);
         break;

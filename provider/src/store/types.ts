@@ -77,6 +77,8 @@ export interface WriteResult {
   readonly op: 'create' | 'update' | 'delete' | 'check';
   /** Revision after the write (for a delete: the revision logged for the delete). */
   readonly revision: number;
+  /** For a put: the object as written (as a following `get` would return it). */
+  readonly object?: StoredObject;
 }
 
 /** One change-log entry: every committed write is logged, in commit order. */
