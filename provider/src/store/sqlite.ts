@@ -54,6 +54,10 @@ interface ChangeRow {
   time: string;
 }
 
+/** Object columns in the order of `ObjectTuple`. */
+const COLUMNS = 'kind, name, spec, status, refs, revision, created_at, updated_at';
+type ObjectTuple = [string, string, string, string | null, string, number, string, string];
+
 const SQLITE_HEADER = 'SQLite format 3\u0000';
 const WHAT_TO_DO_CORRUPT =
   'move the file aside (keep it for diagnosis) and restore the last export with `microseg import-state`, or point MICROSEG_DATA_DIR at another directory';
@@ -114,12 +118,15 @@ export class SqliteStore implements Store {
   async list(environment: string, options: ListOptions = {}): Promise<StoredObject[]> {
     checkEnvironment(environment);
     return this.retry(() => {
+      // Rows as arrays: about twice as fast as row objects at 100k objects (start-up reads everything).
       const rows = (
         options.kind === undefined
-          ? this.stmt('SELECT * FROM objects WHERE env = ? ORDER BY kind, name').all(environment)
-          : this.stmt('SELECT * FROM objects WHERE env = ? AND kind = ? ORDER BY name').all(environment, options.kind)
-      ) as unknown as ObjectRow[];
-      return rows.map((r) => this.toObject(r));
+          ? this.arrayStmt(`SELECT ${COLUMNS} FROM objects WHERE env = ? ORDER BY kind, name`).all(environment)
+          : this.arrayStmt(`SELECT ${COLUMNS} FROM objects WHERE env = ? AND kind = ? ORDER BY name`).all(environment, options.kind)
+      ) as unknown as ObjectTuple[];
+      return rows.map((t) =>
+        this.toObject({ env: environment, kind: t[0], name: t[1], spec: t[2], status: t[3], refs: t[4], revision: t[5], created_at: t[6], updated_at: t[7] }),
+      );
     });
   }
 
@@ -299,6 +306,16 @@ export class SqliteStore implements Store {
     return this.db;
   }
 
+  private arrayStmt(sql: string): StatementSync {
+    let s = this.statements.get(`arrays:${sql}`);
+    if (!s) {
+      s = this.conn().prepare(sql);
+      s.setReturnArrays(true);
+      this.statements.set(`arrays:${sql}`, s);
+    }
+    return s;
+  }
+
   private stmt(sql: string): StatementSync {
     let s = this.statements.get(sql);
     if (!s) {
@@ -375,7 +392,7 @@ export class SqliteStore implements Store {
       name: row.name,
       spec: parse('spec', row.spec) as JsonObject,
       ...(row.status !== null ? { status: parse('status', row.status) as JsonObject } : {}),
-      references: parse('references', row.refs) as ObjectRef[],
+      references: row.refs === '[]' ? [] : (parse('references', row.refs) as ObjectRef[]),
       revision: Number(row.revision),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
