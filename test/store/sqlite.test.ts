@@ -203,3 +203,28 @@ describe('busy handling', () => {
     expect(await store.list('dev')).toEqual([]);
   });
 });
+
+describe('integrity check', () => {
+  test('reports violations of the store invariants, not only physical damage', async () => {
+    const dataDir = tempDir();
+    const store = await openSqliteStore({ dataDir });
+    await store.apply('dev', [
+      { op: 'put', kind: 'Group', name: 'g', spec: {} },
+      { op: 'put', kind: 'Rule', name: 'r', spec: {}, references: [{ kind: 'Group', name: 'g' }] },
+      { op: 'put', kind: 'Group', name: 'h', spec: {} },
+    ]);
+    expect((await store.integrityCheck()).ok).toBe(true);
+    const db = raw(dataDir);
+    db.exec("DELETE FROM objects WHERE kind = 'Group' AND name = 'g'"); // dangling reference, log says it exists
+    db.exec("UPDATE objects SET revision = 7 WHERE name = 'h'"); // disagrees with the change log
+    db.exec("UPDATE objects SET spec = '{oops' WHERE name = 'r'"); // not JSON
+    db.close();
+    const report = await store.integrityCheck();
+    await store.close();
+    expect(report.ok).toBe(false);
+    const text = report.problems.join('\n');
+    expect(text).toMatch(/Group\/g is missing but its last change is a create/);
+    expect(text).toMatch(/Group\/h is at revision 7 but the change log says 1/);
+    expect(text).toMatch(/spec of Rule\/r is not valid JSON/);
+  });
+});

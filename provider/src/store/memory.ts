@@ -30,7 +30,7 @@ function copy(o: StoredObject): StoredObject {
 export class MemoryStore implements Store {
   readonly location = 'memory';
   private readonly envs = new Map<string, EnvState>();
-  private log: ChangeLogEntry[] = [];
+  private readonly log: ChangeLogEntry[] = [];
   private seq = 0;
   private closed = false;
 
