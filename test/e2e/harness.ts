@@ -1,11 +1,19 @@
 /**
  * Drives the real Pulumi CLI (built from Go modules into .tools/bin) through the Automation API, on a
- * throwaway local file backend and data directory, with microseg's provider found in provider/bin.
+ * throwaway local file backend and data directory, with microseg's provider found on PATH (provider/bin).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
 import { EngineEvent, LocalWorkspace, PulumiFn, Stack } from '@pulumi/pulumi/automation';
+
+/** A microseg resource registered by token, so tests need no generated SDK. */
+export class MicrosegResource extends pulumi.CustomResource {
+  constructor(kind: string, name: string, props: pulumi.Inputs, opts?: pulumi.CustomResourceOptions) {
+    super(`microseg:index:${kind}`, name, props, opts);
+  }
+}
 
 export const ROOT = join(__dirname, '..', '..');
 
@@ -44,7 +52,6 @@ export async function inlineStack(env: TestEnv, stackName: string, program: Pulu
         name: 'microseg-e2e',
         runtime: 'nodejs',
         backend: { url: env.envVars.PULUMI_BACKEND_URL },
-        plugins: { providers: [{ name: 'microseg', path: join(ROOT, 'provider', 'bin') }] },
       },
     },
   );

@@ -1,7 +1,6 @@
-import * as pulumi from '@pulumi/pulumi';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, eventLog, inlineStack, testEnv, TestEnv } from './harness';
+import { MicrosegResource, ROOT, eventLog, inlineStack, testEnv, TestEnv } from './harness';
 
 jest.setTimeout(240_000);
 
@@ -24,7 +23,7 @@ test('the provider plugin prints only its port on stdout', () => {
 
 test('a VirtualMachine goes through up, a no-change preview and destroy with the real CLI', async () => {
   const program = async () => {
-    const vm = new pulumi.CustomResource('microseg:index:VirtualMachine', 'rating', {
+    const vm = new MicrosegResource('VirtualMachine', 'rating', {
       name: 'rating',
       interfaces: [{ ip: '192.168.28.213' }],
       labels: { app: 'rating' },

@@ -17,7 +17,7 @@ export function createProviderCore(): ProviderCore<ProviderConfig> {
     config: providerConfig,
     schema: () => (schema ??= microsegSchemaJson()),
     identity: (kind, spec) => (isKind(kind) ? identityOf(kind, spec as { name?: string }) : String(spec.name ?? '')),
-    validate: (kind, spec: PropertyMap) => (isKind(kind) && kind in definitionsByKind ? validateSpec(kind, spec).map((p) => ({ path: p.path, message: p.message })) : []),
+    validate: (kind, spec: PropertyMap) => (isKind(kind) && kind in definitionsByKind ? validateSpec(kind, spec).problems.filter((p) => p.severity !== "warning").map((p) => ({ path: p.path, message: p.message })) : []),
     openBackend: (config) => openEmbeddedBackend(config),
   });
 }

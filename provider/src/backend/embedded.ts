@@ -1,0 +1,234 @@
+import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, World } from '../engine';
+import { isKind, Kind, kinds, ProviderConfig } from '../model';
+import { Backend, BackendError, BackendResult } from '../provider/backend';
+import { PropertyMap } from '../provider/values';
+import { BackendService, InvalidError, NotFoundError, ServiceError, Validator } from '../service';
+import { openSqliteStore, Store, StoredObject, StoreError } from '../store';
+import { referencesOf } from './references';
+
+/** The engine's validation and reference extraction, as the service layer consumes them. */
+export const engineValidator: Validator = {
+  validate: (kind, spec) => (isKind(kind) ? validateSpec(kind, spec).problems.filter((p) => p.severity !== 'warning').map(({ code, path, message }) => ({ code, path, message })) : [{ code: 'unknown-kind', path: '', message: `unknown kind ${kind}` }]),
+  references: (kind, spec) => referencesOf(kind, spec),
+};
+
+export interface EmbeddedBackendOptions {
+  /** The store; opened from `dataDir` (or MICROSEG_DATA_DIR, or ~/.microseg) when absent. */
+  store?: Store;
+  dataDir?: string;
+  environment: string;
+  defaultAction: 'allow' | 'drop';
+}
+
+/**
+ * The bundled in-process enforcement backend: the durable store (through the service layer) plus the
+ * engine's world, kept in step with the store's change log so that writes from other processes (the
+ * CLI, another stack of the same environment) are seen before every operation.
+ *
+ * Preview never writes: planned changes go into a copy of the world (`planned`), so later resources of
+ * the same preview see earlier ones, as they will after `up`.
+ */
+export class EmbeddedBackend implements Backend {
+  private store: Store | undefined;
+  private service: BackendService | undefined;
+  private world: World;
+  private planned: World | undefined;
+  private seq = 0;
+  private loaded = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: EmbeddedBackendOptions) {
+    this.world = new World({ defaultAction: options.defaultAction });
+    this.store = options.store;
+  }
+
+  /** Serialises operations: Pulumi runs up to 16 resource operations at once against one provider. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async open(): Promise<BackendService> {
+    if (!this.service) {
+      this.store ??= await openSqliteStore({ dataDir: this.options.dataDir });
+      this.service = new BackendService({ store: this.store, environment: this.options.environment, validator: engineValidator });
+    }
+    return this.service;
+  }
+
+  /** Brings the world up to date with the store: a full load first, then the change log since. */
+  private async sync(): Promise<BackendService> {
+    const service = await this.open();
+    if (!this.loaded) {
+      const log = await service.changes();
+      this.seq = log.length ? log[log.length - 1].seq : 0;
+      const objects = await service.list();
+      const order = new Map(kinds.map((k, i) => [k, i]));
+      objects.sort((a, b) => (order.get(a.kind as Kind) ?? 99) - (order.get(b.kind as Kind) ?? 99));
+      for (const o of objects) this.applyStored(o);
+      this.loaded = true;
+      return service;
+    }
+    const changes = await service.changes({ afterSeq: this.seq });
+    if (changes.length === 0) return service;
+    for (const c of changes) {
+      if (!isKind(c.kind)) continue;
+      if (c.op === 'delete') this.world.remove(c.kind, c.name);
+      else {
+        const o = await service.find(c.kind, c.name);
+        if (o) this.applyStored(o);
+        else this.world.remove(c.kind, c.name);
+      }
+      this.seq = c.seq;
+    }
+    this.planned = undefined;
+    return service;
+  }
+
+  private applyStored(o: StoredObject): void {
+    if (isKind(o.kind)) this.world.upsert(o.kind, o.name, o.spec, o.status);
+  }
+
+  /** Upserts into a world and returns the problems of this object; on errors the world is restored. */
+  private stage(world: World, kind: Kind, name: string, spec: PropertyMap): { outputs: PropertyMap; warnings: string[] } {
+    const previous = world.get(kind, name);
+    const previousOutputs = previous ? world.outputsOf(kind, name) : undefined;
+    const own = (p: Problem) => !p.object || (p.object.kind === kind && p.object.name === name);
+    const specProblems = world.upsert(kind, name, spec, previousOutputs);
+    const problems = [...specProblems.filter((p) => p.severity !== 'warning'), ...world.validate().filter((p) => own(p) && p.severity !== 'warning')];
+    if (problems.length > 0) {
+      if (previous) world.upsert(kind, name, previous, previousOutputs);
+      else world.remove(kind, name);
+      throw new BackendError(
+        `${kind} "${name}" is invalid: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`,
+        problems.map((p) => ({ path: p.path, message: p.message })),
+      );
+    }
+    const warnings = [...specProblems, ...world.warnings()].filter((p) => p.severity === 'warning' && own(p)).map((p) => p.message);
+    return { outputs: world.outputsOf(kind, name) as PropertyMap, warnings: [...new Set(warnings)] };
+  }
+
+  plan(kind: string, name: string, spec: PropertyMap): Promise<BackendResult> {
+    return this.exclusive(async () => {
+      await this.sync();
+      this.planned ??= this.world.clone();
+      return this.stage(this.planned, asKind(kind), name, spec);
+    });
+  }
+
+  put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update'): Promise<BackendResult> {
+    return this.exclusive(async () => {
+      const service = await this.sync();
+      const k = asKind(kind);
+      const previous = this.world.get(k, name);
+      const previousOutputs = previous ? this.world.outputsOf(k, name) : undefined;
+      const result = this.stage(this.world, k, name, spec);
+      try {
+        const exists = previous !== undefined || (await service.find(k, name)) !== undefined;
+        if (mode === 'create' && !exists) await service.create(k, name, spec, { status: result.outputs });
+        else await service.update(k, name, spec, { status: result.outputs });
+        this.seq = Math.max(this.seq, ...(await service.changes({ afterSeq: this.seq })).map((c) => c.seq));
+      } catch (err) {
+        if (previous) this.world.upsert(k, name, previous, previousOutputs);
+        else this.world.remove(k, name);
+        throw userError(err);
+      }
+      this.planned = undefined;
+      return result;
+    });
+  }
+
+  get(kind: string, name: string): Promise<{ spec: PropertyMap; outputs: PropertyMap } | undefined> {
+    return this.exclusive(async () => {
+      const service = await this.sync();
+      const o = await service.find(kind, name);
+      if (!o) return undefined;
+      return { spec: o.spec as PropertyMap, outputs: (o.status ?? {}) as PropertyMap };
+    });
+  }
+
+  delete(kind: string, name: string): Promise<void> {
+    return this.exclusive(async () => {
+      const service = await this.sync();
+      try {
+        await service.delete(kind, name);
+      } catch (err) {
+        if (err instanceof NotFoundError) return;
+        throw userError(err);
+      }
+      if (isKind(kind)) this.world.remove(kind, name);
+      this.seq = Math.max(this.seq, ...(await service.changes({ afterSeq: this.seq })).map((c) => c.seq));
+      this.planned = undefined;
+    });
+  }
+
+  invoke(fn: string, args: PropertyMap): Promise<PropertyMap> {
+    return this.exclusive(async () => {
+      await this.sync();
+      return runFunction(this.planned ?? this.world, fn, args);
+    });
+  }
+
+  /** The world as applied (for the CLI). */
+  async currentWorld(): Promise<World> {
+    return this.exclusive(async () => {
+      await this.sync();
+      return this.world;
+    });
+  }
+
+  close(): void {
+    this.store?.close?.();
+    this.store = undefined;
+    this.service = undefined;
+  }
+}
+
+function asKind(kind: string): Kind {
+  if (!isKind(kind)) throw new BackendError(`unknown kind ${kind}`);
+  return kind;
+}
+
+/** Turns service and store errors into user errors with their message; anything else stays a crash. */
+function userError(err: unknown): unknown {
+  if (err instanceof InvalidError) return new BackendError(err.message, err.problems.map((p) => ({ path: p.path, message: p.message })));
+  if (err instanceof ServiceError || err instanceof StoreError) return new BackendError(err.message);
+  return err;
+}
+
+/** Runs one of the model's functions on a world. */
+export function runFunction(world: World, fn: string, args: PropertyMap): PropertyMap {
+  const fail = (p: { message: string }) => {
+    throw new BackendError(p.message);
+  };
+  switch (fn) {
+    case 'traceflow': {
+      const t = traceflow(world, args as unknown as Parameters<typeof traceflow>[1]);
+      if ('problem' in t) return fail(t.problem);
+      return JSON.parse(JSON.stringify({ verdict: t.verdict, decidingPolicy: t.decidingPolicy, decidingRule: t.decidingRule, observations: t.observations })) as PropertyMap;
+    }
+    case 'getEffectiveRules': {
+      const r = effectiveRules(world, String(args.target));
+      if ('problem' in r) return fail(r.problem);
+      return JSON.parse(JSON.stringify({ rules: r })) as PropertyMap;
+    }
+    case 'getGroupMembers': {
+      if (!world.get('SecurityGroup', String(args.group))) return fail({ message: `SecurityGroup "${String(args.group)}" does not exist` });
+      const m = world.groupMembers(String(args.group));
+      return { members: m.members, ipBlocks: m.ipBlocks, count: m.members.length };
+    }
+    case 'getConnectivityMatrix': {
+      const groups = args.groups as string[];
+      for (const g of groups) if (!world.get('SecurityGroup', g)) return fail({ message: `SecurityGroup "${g}" does not exist` });
+      return JSON.parse(JSON.stringify({ cells: connectivityMatrix(world, groups, args.protocol as 'tcp', args.port as number | undefined) })) as PropertyMap;
+    }
+    default:
+      return fail({ message: `unknown function ${fn}` });
+  }
+}
+
+/** Opens the bundled backend for a provider configuration. */
+export function openEmbeddedBackend(config: ProviderConfig): EmbeddedBackend {
+  return new EmbeddedBackend({ dataDir: config.dataDir, environment: config.environment, defaultAction: config.defaultAction });
+}
