@@ -60,7 +60,7 @@ test(`SIGKILL during batches, ${ITERATIONS} times`, async () => {
   // Guard against a test that only ever kills before the first write.
   expect(killedMidBatches).toBeGreaterThanOrEqual(Math.floor(ITERATIONS / 4));
   process.stdout.write(`crash: ${ITERATIONS} kills, ${killedMidBatches} after acknowledged batches, ${acknowledgedTotal} batches acknowledged\n`);
-}, 120_000);
+}, 60_000 + ITERATIONS * 1500);
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
