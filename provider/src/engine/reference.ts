@@ -1,1 +1,188 @@
-export const referenceVerdict = undefined; export type ReferenceInput = never;
+import type { SpecOf } from '../model';
+import { parseCidr, parseIp, type Ip } from './ip';
+
+/**
+ * A deliberately naive evaluator written straight from product.md points 1–6: no indexes, no caches,
+ * no shared code with the engine's matching (only IP parsing). It is the oracle of the property-based
+ * test and the baseline of the benchmark. Load balancers and egress IPs are out of its scope.
+ */
+export interface ReferenceInput {
+  readonly defaultAction: 'allow' | 'drop';
+  readonly specs: readonly { readonly kind: string; readonly name: string; readonly spec: unknown }[];
+  /** Allocated pods per workload identity (allocation is not semantics; take it from the engine). */
+  readonly pods: Readonly<Record<string, readonly { readonly name: string; readonly ip: string; readonly node: string }[]>>;
+}
+
+interface RefEndpoint {
+  kind: 'pod' | 'vm';
+  owner: string;
+  ip: string;
+  labels: Record<string, string>;
+  cluster?: string;
+  namespace?: string;
+  node?: string;
+  ports?: { name: string; port: number; protocol: string }[];
+}
+
+type Sel = { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] } | undefined;
+type PodSel = SpecOf['PodSelector'];
+type Rule = SpecOf['FirewallRule'];
+
+export interface ReferenceResult {
+  verdict: 'allow' | 'drop' | 'reject';
+  policy: string;
+  rule: string;
+}
+
+/** Verdict and deciding rule (`default/default`, or `none/none` when no side is managed). */
+export function referenceVerdict(input: ReferenceInput, flow: { source: string; destination: string; protocol: string; port?: number }): ReferenceResult {
+  const of = <K extends keyof SpecOf>(kind: K) => input.specs.filter((s) => s.kind === kind).map((s) => [s.name, s.spec as SpecOf[K]] as const);
+  const eps: RefEndpoint[] = [];
+  for (const [name, vm] of of('VirtualMachine')) for (const i of vm.interfaces) eps.push({ kind: 'vm', owner: name, ip: i.ip, labels: vm.labels ?? {} });
+  for (const [key, w] of of('Workload'))
+    for (const p of input.pods[key] ?? []) eps.push({ kind: 'pod', owner: key, ip: p.ip, labels: w.labels ?? {}, cluster: w.cluster, namespace: w.namespace, node: p.node, ports: w.ports });
+  const find = (ref: string): { ip: string; ep?: RefEndpoint } => {
+    if (parseIp(ref)) return { ip: ref, ep: eps.find((e) => e.ip === ref) };
+    const e = eps.find((x) => x.owner === ref)!;
+    return { ip: e.ip, ep: e };
+  };
+  const selMatch = (sel: Sel, labels: Record<string, string>): boolean => {
+    for (const [k, v] of Object.entries(sel?.matchLabels ?? {})) if (labels[k] !== v) return false;
+    for (const e of sel?.matchExpressions ?? []) {
+      const has = k(labels, e.key);
+      if (e.operator === 'In' && !(has && (e.values ?? []).includes(labels[e.key]!))) return false;
+      if (e.operator === 'NotIn' && has && (e.values ?? []).includes(labels[e.key]!)) return false;
+      if (e.operator === 'Exists' && !has) return false;
+      if (e.operator === 'DoesNotExist' && has) return false;
+    }
+    return true;
+  };
+  const nsLabels = (cluster: string, ns: string) => ({ ...(of('Namespace').find(([, n]) => n.cluster === cluster && n.name === ns)?.[1].labels ?? {}), 'kubernetes.io/metadata.name': ns });
+  const podSelMatch = (s: PodSel | Omit<PodSel, 'name'>, ep: RefEndpoint | undefined): boolean =>
+    !!ep && ep.kind === 'pod' &&
+    (s.cluster === undefined || s.cluster === ep.cluster) &&
+    (s.namespaces === undefined || s.namespaces.includes(ep.namespace!)) &&
+    (s.namespaceSelector === undefined || selMatch(s.namespaceSelector, nsLabels(ep.cluster!, ep.namespace!))) &&
+    selMatch(s.podSelector, ep.labels);
+  const inBlock = (cidr: string, except: readonly string[] | undefined, ip: string): boolean => {
+    const c = parseCidr(cidr);
+    const a = parseIp(ip)!;
+    const within = (x: ReturnType<typeof parseCidr>) => !!x && x.v === a.v && a.n >= x.lo && a.n <= x.hi;
+    return within(c) && !(except ?? []).some((e) => within(parseCidr(e)));
+  };
+  // Group membership for appliedTo: selectors and static members only (never IP blocks).
+  const groupSelects = (g: string, ep: RefEndpoint, seen: string[] = []): boolean => {
+    const spec = of('SecurityGroup').find(([n]) => n === g)?.[1];
+    if (!spec || seen.includes(g)) return false;
+    if (ep.kind === 'vm' && (spec.vmSelectors ?? []).some((s) => selMatch(s, ep.labels))) return true;
+    if ((spec.podSelectors ?? []).some((s) => podSelMatch(s, ep))) return true;
+    if ((spec.podSelectorRefs ?? []).some((r) => { const s = of('PodSelector').find(([n]) => n === r)?.[1]; return s !== undefined && podSelMatch(s, ep); })) return true;
+    if (ep.kind === 'vm' && (spec.vms ?? []).includes(ep.owner)) return true;
+    if (ep.kind === 'pod' && (spec.workloads ?? []).includes(ep.owner)) return true;
+    return (spec.groups ?? []).some((c) => groupSelects(c, ep, [...seen, g]));
+  };
+  const groupHasIp = (g: string, ip: string, seen: string[] = []): boolean => {
+    const spec = of('SecurityGroup').find(([n]) => n === g)?.[1];
+    if (!spec || seen.includes(g)) return false;
+    if ((spec.ipBlocks ?? []).some((b) => inBlock(b.cidr, b.except, ip))) return true;
+    return (spec.groups ?? []).some((c) => groupHasIp(c, ip, [...seen, g]));
+  };
+  type Addr = { ip: string; ep?: RefEndpoint };
+  const peerMatch = (p: NonNullable<Rule['sources']>[number], a: Addr): boolean => {
+    if (p.group !== undefined) return (a.ep !== undefined && groupSelects(p.group, a.ep)) || groupHasIp(p.group, a.ip);
+    if (p.podSelector) return podSelMatch(p.podSelector, a.ep);
+    if (p.podSelectorRef !== undefined) { const s = of('PodSelector').find(([n]) => n === p.podSelectorRef)?.[1]; return s !== undefined && podSelMatch(s, a.ep); }
+    if (p.vmSelector) return a.ep?.kind === 'vm' && selMatch(p.vmSelector, a.ep.labels);
+    if (p.vm !== undefined) return a.ep?.kind === 'vm' && a.ep.owner === p.vm;
+    if (p.workload !== undefined) return a.ep?.kind === 'pod' && a.ep.owner === p.workload;
+    if (p.cidr !== undefined) return inBlock(p.cidr, p.except, a.ip);
+    return false;
+  };
+  const side = (peers: Rule['sources'], negated: boolean, a: Addr): boolean => {
+    if (!peers || peers.length === 0) return !negated;
+    return peers.some((p) => peerMatch(p, a)) !== negated;
+  };
+  const serviceMatch = (r: Rule, dst: Addr): boolean => {
+    if (!r.services || r.services.length === 0) return true;
+    return r.services.some((s) => {
+      if (s.protocol !== 'any' && s.protocol !== flow.protocol) return false;
+      if (!s.ports || s.ports.length === 0) return true;
+      if (flow.port === undefined) return false;
+      return s.ports.some((p) => {
+        if (typeof p === 'number') return p === flow.port;
+        const m = /^(\d+)-(\d+)$/.exec(p);
+        if (m) return flow.port! >= Number(m[1]) && flow.port! <= Number(m[2]);
+        if (/^\d+$/.test(p)) return Number(p) === flow.port;
+        return (dst.ep?.ports ?? []).some((np) => np.name === p && np.port === flow.port && np.protocol === flow.protocol);
+      });
+    });
+  };
+
+  // Every enforced policy with its rules, as (category, order key, rules, appliedTo test).
+  const catRank: Record<string, number> = { emergency: 0, infrastructure: 1, environment: 2, application: 3 };
+  type P = { name: string; cat: string; q: boolean; prio: number; rules: { r: Rule; applies: (ep: RefEndpoint) => boolean }[] };
+  const policies: P[] = [];
+  for (const [name, p] of of('FirewallPolicy')) {
+    if (p.enforcement === 'staged') continue;
+    const rules: Rule[] = p.rules?.length
+      ? p.rules.map((r) => ({ ...r, policy: name, priority: 0 }))
+      : of('FirewallRule').filter(([, r]) => r.policy === name).map(([, r]) => r).sort((a, b) => a.priority - b.priority || (a.name! < b.name! ? -1 : a.name! > b.name! ? 1 : 0));
+    const inAll = (groups: readonly string[] | undefined, ep: RefEndpoint) => !groups || groups.length === 0 || groups.some((g) => groupSelects(g, ep));
+    policies.push({ name, cat: p.category, q: false, prio: p.priority, rules: rules.map((r) => ({ r, applies: (ep: RefEndpoint) => inAll(p.appliedTo, ep) && inAll(r.appliedTo, ep) })) });
+  }
+  for (const [name, q] of of('QuarantinePolicy')) {
+    const quarantined = (ep: RefEndpoint) => selMatch(q.selector, ep.labels);
+    const base = { policy: name, priority: 0, sourcesExcluded: false, destinationsExcluded: false, logged: true, disabled: false } as const;
+    const rules: Rule[] = [];
+    if (q.forensicGroup !== undefined) rules.push({ ...base, name: 'forensic-in', action: 'allow', direction: 'in', sources: [{ group: q.forensicGroup }], services: q.forensicServices });
+    rules.push({ ...base, name: 'isolate-in', action: 'drop', direction: 'in' }, { ...base, name: 'isolate-out', action: 'drop', direction: 'out' });
+    policies.push({ name, cat: 'emergency', q: true, prio: 0, rules: rules.map((r) => ({ r, applies: quarantined })) });
+  }
+  policies.sort((a, b) => catRank[a.cat]! - catRank[b.cat]! || Number(b.q) - Number(a.q) || a.prio - b.prio || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+  const evaluate = (at: RefEndpoint, dir: 'in' | 'out', src: Addr, dst: Addr): ReferenceResult => {
+    let skipUntilApplication = false;
+    for (const p of policies) {
+      if (skipUntilApplication && p.cat !== 'application') continue;
+      let passed = false;
+      for (const { r, applies } of p.rules) {
+        if (r.disabled || !applies(at)) continue;
+        if (r.direction !== 'inout' && r.direction !== dir) continue;
+        if (!side(r.sources, r.sourcesExcluded, src) || !side(r.destinations, r.destinationsExcluded, dst) || !serviceMatch(r, dst)) continue;
+        if (r.action === 'pass') {
+          if (p.cat === 'application') return { verdict: input.defaultAction, policy: 'default', rule: 'default' };
+          skipUntilApplication = true;
+          passed = true;
+          break;
+        }
+        return { verdict: r.action, policy: p.name, rule: r.name! };
+      }
+      if (passed) continue;
+    }
+    return { verdict: input.defaultAction, policy: 'default', rule: 'default' };
+  };
+  // pass leaves the whole current category: later policies of the same category are skipped too.
+  let src: Addr = find(flow.source);
+  const dst: Addr = find(flow.destination);
+  let last: ReferenceResult = { verdict: 'allow', policy: 'none', rule: 'none' };
+  if (src.ep) {
+    last = evaluate(src.ep, 'out', src, dst);
+    if (last.verdict !== 'allow') return last;
+    if (src.ep.kind === 'pod') {
+      const cl = of('KubernetesCluster').find(([n]) => n === src.ep!.cluster)?.[1];
+      const sameCluster = dst.ep?.kind === 'pod' && dst.ep.cluster === src.ep.cluster;
+      const inCidr = cl && (inBlock(cl.podCidr, [], dst.ip) || inBlock(cl.serviceCidr, [], dst.ip));
+      if (cl && !sameCluster && !inCidr && cl.networkMode === 'overlay') src = { ip: cl.nodes.find((n) => n.name === src.ep!.node)!.ip };
+    }
+  }
+  if (dst.ep) {
+    last = evaluate(dst.ep, 'in', src, dst);
+  }
+  return last;
+}
+
+function k(labels: Record<string, string>, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(labels, key);
+}
+
+export type { Ip };
