@@ -1,0 +1,269 @@
+/**
+ * The provider against the real Pulumi CLI where the store is shared with the world outside one stack:
+ * drift made outside Pulumi shows in `refresh`; dev and prod stacks of one program coexist in one data
+ * directory; invalid inputs fail `up` with CheckFailures naming the property and leave the store as it
+ * was; deleting a group still used outside the program is refused with the list of users.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import { EngineEvent } from '@pulumi/pulumi/automation';
+import { openSqliteStore } from '../../provider/src/store';
+import { MicrosegResource, ROOT, eventLog, inlineStack, testEnv, TestEnv } from './harness';
+
+jest.setTimeout(300_000);
+
+let env: TestEnv;
+beforeAll(() => {
+  env = testEnv();
+});
+afterAll(() => env.cleanup());
+
+/**
+ * Runs `body` in a separate Node process against the store of `dataDir`, with `service` (a
+ * BackendService of `environment`, validated by the engine as the provider's is) in scope. This is
+ * what the microseg CLI or another tool does: write the same store outside Pulumi.
+ */
+function outOfBand(dataDir: string, environment: string, body: string): string {
+  const src = (p: string) => JSON.stringify(join(ROOT, 'provider', 'src', p));
+  const script = `
+    const { openSqliteStore } = require(${src('store/index.ts')});
+    const { BackendService } = require(${src('service/index.ts')});
+    const { engineValidator } = require(${src('backend/embedded.ts')});
+    (async () => {
+      const store = await openSqliteStore({ dataDir: ${JSON.stringify(dataDir)} });
+      const service = new BackendService({ store, environment: ${JSON.stringify(environment)}, validator: engineValidator });
+      try { ${body} } finally { await store.close(); }
+    })().catch((e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });`;
+  return execFileSync(process.execPath, ['-r', join(ROOT, 'test', 'store', 'fixtures', 'register.js'), '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+  });
+}
+
+/** Every object of an environment as `Kind/name@revision` (what "the store is untouched" compares). */
+async function snapshot(dataDir: string, environment: string): Promise<string[]> {
+  const store = await openSqliteStore({ dataDir });
+  try {
+    return (await store.list(environment)).map((o) => `${o.kind}/${o.name}@${o.revision}`).sort();
+  } finally {
+    await store.close();
+  }
+}
+
+const microsegSteps = (events: EngineEvent[]) => events.flatMap((e) => (e.resourcePreEvent && e.resourcePreEvent.metadata.type.startsWith('microseg:index:') ? [e.resourcePreEvent.metadata] : []));
+const shortName = (urn: string) => urn.split('::').pop()!;
+
+/** VMs, groups and a policy with two rules; `extra` lets a test add resources. */
+function segmentation(extra: (g: { web: MicrosegResource; db: MicrosegResource }) => void = () => undefined) {
+  return async () => {
+    new MicrosegResource('VirtualMachine', 'web-1', { name: 'web-1', interfaces: [{ ip: '10.1.0.11' }], labels: { app: 'web' } });
+    new MicrosegResource('VirtualMachine', 'db-1', { name: 'db-1', interfaces: [{ ip: '10.2.0.11' }], labels: { app: 'db' } });
+    const web = new MicrosegResource('SecurityGroup', 'web', { name: 'web', vmSelectors: [{ matchLabels: { app: 'web' } }] });
+    const db = new MicrosegResource('SecurityGroup', 'db', { name: 'db', vmSelectors: [{ matchLabels: { app: 'db' } }] });
+    new MicrosegResource('FirewallPolicy', 'app', {
+      name: 'app',
+      rules: [
+        { name: 'web-to-db', action: 'allow', sources: [{ group: web.id }], destinations: [{ group: db.id }], services: [{ protocol: 'tcp', ports: [5432] }] },
+        { name: 'db-out', action: 'allow', sources: [{ group: db.id }], destinations: [{ cidr: '10.9.0.0/16' }] },
+      ],
+    });
+    extra({ web, db });
+    return {};
+  };
+}
+
+describe('drift', () => {
+  test('a policy changed outside Pulumi shows up in refresh, and up restores it', async () => {
+    const stack = await inlineStack(env, 'drift', segmentation(), { 'microseg:environment': 'drift' });
+    expect((await stack.up()).summary.result).toBe('succeeded');
+
+    // Someone turns rule db-out into a drop outside Pulumi.
+    outOfBand(env.dataDir, 'drift', `
+      const p = await service.get('FirewallPolicy', 'app');
+      const spec = JSON.parse(JSON.stringify(p.spec));
+      spec.rules[1].action = 'drop';
+      await service.update('FirewallPolicy', 'app', spec);`);
+
+    const log = eventLog();
+    const refresh = await stack.refresh({ onEvent: log.onEvent });
+    expect(refresh.summary.resourceChanges).toMatchObject({ update: 1 });
+    // A refresh step's outcome (op update, with the detailed diff) comes with its outputs event.
+    const drifted = log.events.flatMap((e) => (e.resOutputsEvent && e.resOutputsEvent.metadata.op === 'update' ? [e.resOutputsEvent.metadata] : []));
+    expect(drifted.map((s) => shortName(s.urn))).toEqual(['app']);
+    expect(Object.entries(drifted[0].detailedDiff ?? {}).map(([p, d]) => [p, d.diffKind])).toEqual([['rules[1].action', 'update']]);
+
+    // The program still says allow: the next preview shows exactly the rule to put back.
+    const plog = eventLog();
+    const preview = await stack.preview({ onEvent: plog.onEvent });
+    expect(preview.changeSummary).toMatchObject({ update: 1 });
+    const update = microsegSteps(plog.events).find((s) => s.op === 'update')!;
+    expect(Object.entries(update.detailedDiff ?? {}).map(([p, d]) => [p, d.diffKind])).toEqual([['rules[1].action', 'update']]);
+    expect((await stack.up()).summary.resourceChanges).toMatchObject({ update: 1 });
+    expect(outOfBand(env.dataDir, 'drift', `process.stdout.write((await service.get('FirewallPolicy', 'app')).spec.rules[1].action);`)).toBe('allow');
+  });
+
+  test('an object deleted outside Pulumi disappears from the stack on refresh', async () => {
+    const stack = await inlineStack(env, 'drift', segmentation(), { 'microseg:environment': 'drift' });
+    outOfBand(env.dataDir, 'drift', `await service.create('VirtualMachine', 'stray', { name: 'stray', interfaces: [{ ip: '10.3.0.1' }] });`);
+    // web-1 is used by nothing by name (groups select by label), so it can go.
+    outOfBand(env.dataDir, 'drift', `await service.delete('VirtualMachine', 'web-1');`);
+    const refresh = await stack.refresh();
+    expect(refresh.summary.resourceChanges).toMatchObject({ delete: 1 });
+    const preview = await stack.preview();
+    expect(preview.changeSummary).toMatchObject({ create: 1 });
+    await stack.up();
+    await stack.destroy();
+    // Objects Pulumi never managed are left alone.
+    expect(await snapshot(env.dataDir, 'drift')).toEqual(['VirtualMachine/stray@1']);
+  });
+});
+
+describe('stack per environment', () => {
+  test('dev and prod stacks of one program share a data dir without seeing each other', async () => {
+    const program = async () => {
+      const a = new MicrosegResource('VirtualMachine', 'a', { name: 'a', interfaces: [{ ip: '10.5.0.1' }], labels: { app: 'a' } });
+      const b = new MicrosegResource('VirtualMachine', 'b', { name: 'b', interfaces: [{ ip: '10.5.0.2' }], labels: { app: 'b' } });
+      new MicrosegResource('SecurityGroup', 'all', { name: 'all', vms: [a.id, b.id] });
+      // No policy allows a → b: the verdict is the environment's default action.
+      const probe = new MicrosegResource('ConnectivityAssertion', 'probe', {
+        name: 'probe',
+        from: pulumi.interpolate`vm:${a.id}`,
+        to: pulumi.interpolate`vm:${b.id}`,
+        port: 443,
+        expect: new pulumi.Config('microseg').require('defaultAction') === 'allow' ? 'allow' : 'deny',
+        verdict: undefined,
+      });
+      return { verdict: (probe as unknown as { verdict: pulumi.Output<string> }).verdict };
+    };
+    const dev = await inlineStack(env, 'dev', program, { 'microseg:environment': 'dev', 'microseg:defaultAction': 'allow' });
+    const prod = await inlineStack(env, 'prod', program, { 'microseg:environment': 'prod', 'microseg:defaultAction': 'drop' });
+    const [devUp, prodUp] = [await dev.up(), await prod.up()];
+    expect(devUp.outputs.verdict.value).toBe('allow');
+    expect(prodUp.outputs.verdict.value).toBe('drop');
+    const objects = ['ConnectivityAssertion/probe@1', 'SecurityGroup/all@1', 'VirtualMachine/a@1', 'VirtualMachine/b@1'];
+    expect(await snapshot(env.dataDir, 'dev')).toEqual(objects);
+    expect(await snapshot(env.dataDir, 'prod')).toEqual(objects);
+
+    // Neither sees the other: no changes on either, and destroying dev leaves prod whole.
+    expect((await dev.preview()).changeSummary).toEqual({ same: 5 });
+    expect((await prod.refresh()).summary.resourceChanges).toEqual({ same: 5 });
+    await dev.destroy();
+    expect(await snapshot(env.dataDir, 'dev')).toEqual([]);
+    expect(await snapshot(env.dataDir, 'prod')).toEqual(objects);
+    expect((await prod.preview()).changeSummary).toEqual({ same: 5 });
+    await prod.destroy();
+  });
+});
+
+describe('bad input', () => {
+  /** Invalid values and the CheckFailure path each must produce. */
+  const INVALID: [kind: string, name: string, props: Record<string, unknown>, path: string][] = [
+    ['VirtualMachine', 'bad-vm', { interfaces: [{ ip: '10.0.0.300' }] }, 'interfaces[0].ip'],
+    ['KubernetesCluster', 'bad-cluster', { podCidr: '10.244.0.1/16', serviceCidr: '10.96.0.0/12', nodes: [{ name: 'n', ip: '10.0.0.1' }] }, 'podCidr'],
+    ['Workload', 'bad-workload', { cluster: 'c', namespace: 'n', replicas: -1 }, 'replicas'],
+    ['SecurityGroup', 'bad-group', { ipBlocks: [{ cidr: '10.0.0.0/8', except: ['192.168.0.0/16'] }] }, 'ipBlocks[0].except[0]'],
+    ['FirewallPolicy', 'bad-policy', { rules: [{ name: 'r', action: 'permit' }] }, 'rules[0].action'],
+    ['FirewallRule', 'bad-rule', { policy: 'p', action: 'allow', services: [{ protocol: 'tcp', ports: ['80-70'] }] }, 'services[0].ports[0]'],
+    ['EgressIp', 'bad-egress', { cluster: 'c', ip: '192.0.2.1', pool: '192.0.2.0/28', podSelector: {} }, 'pool'],
+    ['LoadBalancer', 'bad-lb', { vip: '192.0.2.9', listeners: [{ port: 70000 }], pool: { group: 'g' } }, 'listeners[0].port'],
+    ['QuarantinePolicy', 'bad-quarantine', { selector: {} }, 'selector'],
+    ['ConnectivityAssertion', 'bad-assertion', { from: 'a', to: 'b', protocol: 'tcp', expect: 'allow' }, 'port'],
+  ];
+
+  /** The program's resources changed to invalid values, with the path each CheckFailure must name. */
+  const INVALID_UPDATES: [kind: string, name: string, props: Record<string, unknown>, path: string][] = [
+    ['VirtualMachine', 'web-1', { name: 'web-1', interfaces: [{ ip: 'web-1.local' }], labels: { app: 'web' } }, 'interfaces[0].ip'],
+    ['VirtualMachine', 'db-1', { name: 'db-1', interfaces: [], labels: { app: 'db' } }, 'interfaces'],
+    ['SecurityGroup', 'web', { name: 'web', vmSelectors: [{ matchExpressions: [{ key: 'app', operator: 'In' }] }] }, 'vmSelectors[0].matchExpressions[0].values'],
+    ['SecurityGroup', 'db', { name: 'db', vmSelectors: [{ matchLabels: { app: 'db' } }], groups: ['db'] }, 'groups'],
+    ['FirewallPolicy', 'app', { name: 'app', priority: 'high', rules: [{ name: 'x', action: 'allow' }] }, 'priority'],
+  ];
+  const invalidProgram = async () => {
+    for (const [kind, name, props] of [...INVALID_UPDATES, ...INVALID]) new MicrosegResource(kind, name, props);
+  };
+  const failure = (kind: string, name: string, path: string) => `microseg:index:${kind} resource '${name}': property ${path} value`;
+
+  test('up fails on invalid inputs with a CheckFailure naming the property, and the store is untouched', async () => {
+    const good = segmentation();
+    const stack = await inlineStack(env, 'bad', good, { 'microseg:environment': 'bad' });
+    await stack.up();
+    const before = await snapshot(env.dataDir, 'bad');
+    expect(before).toHaveLength(5);
+
+    const bad = await inlineStack(env, 'bad', invalidProgram, { 'microseg:environment': 'bad' });
+    const log = eventLog();
+    await expect(bad.up({ onEvent: log.onEvent })).rejects.toThrow();
+    const diags = log.diagnostics().join('\n');
+    expect([...INVALID_UPDATES, ...INVALID].some(([kind, name, , path]) => diags.includes(failure(kind, name, path)))).toBe(true);
+    expect(await snapshot(env.dataDir, 'bad')).toEqual(before);
+  });
+
+  // The engine stops at the first CheckFailure (even with --continue-on-error), so each invalid
+  // resource gets its own update, three stacks at a time.
+  test('every invalid resource fails up with a CheckFailure naming its property; the store stays as it was', async () => {
+    const before = await snapshot(env.dataDir, 'bad');
+    const cases = [...INVALID_UPDATES, ...INVALID];
+    const failuresSeen: string[] = [];
+    const lanes = [0, 1, 2].map(async (lane) => {
+      for (let i = lane; i < cases.length; i += 3) {
+        const [kind, name, props, path] = cases[i];
+        const stack = await inlineStack(env, `bad-${lane}`, async () => {
+          new MicrosegResource(kind, name, props);
+        }, { 'microseg:environment': 'bad' });
+        const log = eventLog();
+        await expect(stack.up({ onEvent: log.onEvent })).rejects.toThrow();
+        const diags = log.diagnostics().join('\n');
+        if (diags.includes(failure(kind, name, path))) failuresSeen.push(`${kind}.${path}`);
+        else failuresSeen.push(`${kind}.${path} MISSING in: ${diags.split('\n').filter((l) => l.includes('problem')).join(' | ')}`);
+      }
+    });
+    await Promise.all(lanes);
+    expect(failuresSeen.sort()).toEqual(cases.map(([kind, , , path]) => `${kind}.${path}`).sort());
+    expect(await snapshot(env.dataDir, 'bad')).toEqual(before);
+
+    // With the valid program back, nothing is pending.
+    const again = await inlineStack(env, 'bad', segmentation(), { 'microseg:environment': 'bad' });
+    expect((await again.preview()).changeSummary).toEqual({ same: 6 });
+    await again.destroy();
+  });
+});
+
+describe('references outside the program', () => {
+  test('deleting a SecurityGroup still used by a policy outside the program fails, listing the users', async () => {
+    const stack = await inlineStack(env, 'shared', async () => {
+      new MicrosegResource('SecurityGroup', 'shared', { name: 'shared', ipBlocks: [{ cidr: '10.7.0.0/16' }] });
+    }, { 'microseg:environment': 'shared' });
+    await stack.up();
+    outOfBand(env.dataDir, 'shared', `
+      await service.create('FirewallPolicy', 'other-team', { name: 'other-team', appliedTo: ['shared'], rules: [{ name: 'in', action: 'allow', sources: [{ group: 'shared' }] }] });`);
+    const log = eventLog();
+    await expect(stack.destroy({ onEvent: log.onEvent })).rejects.toThrow();
+    const diags = log.diagnostics().join('\n');
+    expect(diags).toContain('SecurityGroup "shared" is still used by FirewallPolicy "other-team"');
+    // The group is still there, and still in the stack.
+    expect(await snapshot(env.dataDir, 'shared')).toEqual(['FirewallPolicy/other-team@1', 'SecurityGroup/shared@1']);
+    expect((await stack.preview()).changeSummary).toEqual({ same: 2 });
+    outOfBand(env.dataDir, 'shared', `await service.delete('FirewallPolicy', 'other-team');`);
+    expect((await stack.destroy()).summary.result).toBe('succeeded');
+  });
+});
+
+describe('connectivity assertions', () => {
+  // BUG (backend/engine, reported): the model says "a broken expectation fails [preview and apply]", but
+  // the backend only records passed=false in the outputs and `up` succeeds. `test.failing` keeps the
+  // suite green while the bug is there; when it is fixed this turns red: make it a plain `test`.
+  test.failing('a broken ConnectivityAssertion fails up', async () => {
+    const stack = await inlineStack(env, 'broken-assertion', async () => {
+      const a = new MicrosegResource('VirtualMachine', 'a', { name: 'a', interfaces: [{ ip: '10.6.0.1' }] });
+      const b = new MicrosegResource('VirtualMachine', 'b', { name: 'b', interfaces: [{ ip: '10.6.0.2' }] });
+      // Nothing allows a → b under the default drop.
+      new MicrosegResource('ConnectivityAssertion', 'must-reach', { name: 'must-reach', from: pulumi.interpolate`vm:${a.id}`, to: pulumi.interpolate`vm:${b.id}`, port: 443, expect: 'allow' });
+    }, { 'microseg:environment': 'broken-assertion' });
+    try {
+      await expect(stack.up()).rejects.toThrow(/must-reach/);
+    } finally {
+      await stack.destroy().catch(() => undefined);
+    }
+  });
+});
