@@ -20,6 +20,12 @@ export interface BackendResult {
   /** Messages the user should see in `pulumi preview`/`up` (priority ties, policy impact). */
   warnings: string[];
   infos?: string[];
+  /**
+   * Set by `put` when the object was written but did not come up healthy (for example a broken
+   * ConnectivityAssertion): the provider reports ErrorResourceInitFailed, so the engine records the
+   * object with these reasons, fails the update and retries it on the next one.
+   */
+  initErrors?: string[];
 }
 
 /** A user error from the backend: reported as a clear failure, never as a crash. */

@@ -11,6 +11,22 @@ export interface CheckFailure {
   reason: string;
 }
 
+/**
+ * A create or update that was written but failed to initialise (pulumirpc.ErrorResourceInitFailed): the
+ * object exists with these outputs, and the engine keeps it in the state as a partial failure.
+ */
+export class ResourceInitError extends Error {
+  constructor(
+    readonly id: string,
+    readonly properties: PropertyMap,
+    readonly inputs: PropertyMap,
+    readonly reasons: readonly string[],
+  ) {
+    super(reasons.join('; '));
+    this.name = 'ResourceInitError';
+  }
+}
+
 export interface CheckResult {
   inputs: PropertyMap;
   failures: CheckFailure[];
@@ -146,6 +162,8 @@ export class ProviderCore<C = Record<string, unknown>> {
       else news[nameKey] = autoname(req.name, req.randomSeed);
     }
     const unknownPaths = collectUnknownPaths(news);
+    // A value unknown in preview (all seven sentinels) is never judged, by zod or by semantic checks.
+    const known = (f: CheckFailure) => !unknownPaths.some((u) => f.property === u || f.property.startsWith(`${u}.`) || f.property.startsWith(`${u}[`));
     const parsed = def.inputs.safeParse(news);
     const failures: CheckFailure[] = [];
     let inputs: PropertyMap = news;
@@ -155,8 +173,9 @@ export class ProviderCore<C = Record<string, unknown>> {
         for (const p of this.opts.validate(def.name, inputs)) failures.push({ property: p.path, reason: p.message });
       }
     } else {
-      failures.push(...zodFailures(parsed.error).filter((f) => !unknownPaths.some((u) => f.property === u || f.property.startsWith(`${u}.`) || f.property.startsWith(`${u}[`))));
+      failures.push(...zodFailures(parsed.error));
     }
+    failures.splice(0, failures.length, ...failures.filter(known));
     return { inputs: rewrapSecrets(inputs, secrets), failures };
   }
 
@@ -202,7 +221,11 @@ export class ProviderCore<C = Record<string, unknown>> {
     const result = preview ? await backend.plan(def.name, id, spec, mode) : await backend.put(def.name, id, spec, mode);
     for (const w of result.warnings) this.logger.log('warning', w, urn);
     for (const i of result.infos ?? []) this.logger.log('info', i, urn);
-    return { id: preview ? '' : id, properties: rewrapSecrets({ ...spec, ...result.outputs }, secretPaths(def, secrets)) };
+    const properties = rewrapSecrets({ ...spec, ...result.outputs }, secretPaths(def, secrets));
+    if (!preview && result.initErrors && result.initErrors.length > 0) {
+      throw new ResourceInitError(id, properties, rewrapSecrets(spec, secretPaths(def, secrets)), result.initErrors);
+    }
+    return { id: preview ? '' : id, properties };
   }
 
   /** Reads the live object; an empty id tells the engine it is gone. */

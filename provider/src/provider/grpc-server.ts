@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { Any } from 'google-protobuf/google/protobuf/any_pb';
 import { Empty } from 'google-protobuf/google/protobuf/empty_pb';
 import { Struct } from 'google-protobuf/google/protobuf/struct_pb';
 import * as engineGrpc from '@pulumi/pulumi/proto/engine_grpc_pb';
@@ -6,8 +7,9 @@ import * as enginePb from '@pulumi/pulumi/proto/engine_pb';
 import * as pluginPb from '@pulumi/pulumi/proto/plugin_pb';
 import * as providerGrpc from '@pulumi/pulumi/proto/provider_grpc_pb';
 import * as providerPb from '@pulumi/pulumi/proto/provider_pb';
+import * as statusPb from '@pulumi/pulumi/proto/status_pb';
 import { BackendError } from './backend';
-import { Autonaming, CheckResult, DiffResult, Logger, ProviderCore } from './core';
+import { Autonaming, CheckResult, DiffResult, Logger, ProviderCore, ResourceInitError } from './core';
 import { PropertyMap } from './values';
 
 type Callback<T> = grpc.sendUnaryData<T>;
@@ -54,8 +56,34 @@ function toStruct(m: PropertyMap): Struct {
   return Struct.fromJavaScript(m as Parameters<typeof Struct.fromJavaScript>[0]);
 }
 
+/**
+ * A partial failure as the engine expects it: code UNKNOWN with a google.rpc.Status in the
+ * `grpc-status-details-bin` trailer whose detail is pulumirpc.ErrorResourceInitFailed.
+ */
+function initFailed(err: ResourceInitError): grpc.ServiceError {
+  const detail = new providerPb.ErrorResourceInitFailed();
+  detail.setId(err.id);
+  detail.setProperties(toStruct(err.properties));
+  detail.setInputs(toStruct(err.inputs));
+  detail.setReasonsList([...err.reasons]);
+  const any = new Any();
+  any.pack(detail.serializeBinary(), 'pulumirpc.ErrorResourceInitFailed');
+  const status = new statusPb.Status();
+  status.setCode(grpc.status.UNKNOWN);
+  status.setMessage(err.message);
+  status.addDetails(any);
+  const metadata = new grpc.Metadata();
+  metadata.add('grpc-status-details-bin', Buffer.from(status.serializeBinary()));
+  return { code: grpc.status.UNKNOWN, details: err.message, message: err.message, metadata } as grpc.ServiceError;
+}
+
 /** Maps a thrown error to a gRPC status; user errors carry their message, nothing else leaks. */
 function fail<T>(cb: Callback<T>, err: unknown): void {
+  if (err instanceof ResourceInitError) {
+    const e = initFailed(err);
+    cb(e, null, e.metadata);
+    return;
+  }
   const message = err instanceof Error ? err.message : String(err);
   const code = err instanceof BackendError ? grpc.status.INVALID_ARGUMENT : grpc.status.UNKNOWN;
   cb({ code, details: message, message } as grpc.ServiceError, null);
