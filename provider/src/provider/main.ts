@@ -30,16 +30,25 @@ export async function main(argv: string[]): Promise<void> {
   const positional = argv.filter((a) => !a.startsWith('-'));
   const engineAddress = positional[positional.length - 1];
   const core = createProviderCore();
-  const { port, server, logger } = await serve(core as ProviderCore<unknown>, { engineAddress });
-  process.stdout.write(`${port}\n`);
+  // Signal handlers go in before the port is printed: the engine may signal as soon as it reads it.
+  let stop: (() => void) | undefined;
+  let stopping = false;
   const shutdown = () => {
-    server.tryShutdown(() => undefined);
-    core.close();
-    logger.close();
+    if (stopping) return;
+    stopping = true;
+    stop?.();
     setTimeout(() => process.exit(0), 50).unref();
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  const { port, server, logger } = await serve(core as ProviderCore<unknown>, { engineAddress });
+  stop = () => {
+    server.tryShutdown(() => undefined);
+    core.close();
+    logger.close();
+  };
+  if (stopping) stop();
+  process.stdout.write(`${port}\n`);
 }
 
 if (require.main === module) {
