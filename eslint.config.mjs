@@ -16,7 +16,7 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         paths: [...impure, ...impure.map((m) => `node:${m}`)].map((name) => ({ name, message: 'The engine is pure: no disk, network or process I/O.' })),
         patterns: [
-          { group: ['@pulumi/*', '@grpc/*', 'axios', 'pg', 'better-sqlite3', 'google-protobuf', '**/provider/grpc/**', '**/store/**', '**/service/**', '**/cli/**'], message: 'The engine is pure: no Pulumi, gRPC, HTTP or store imports.' },
+          { group: ['@pulumi/*', '@grpc/*', 'axios', 'pg', 'better-sqlite3', 'google-protobuf', '**/provider/provider', '**/provider/provider/**', '**/store', '**/store/**', '**/service', '**/service/**', '**/backend', '**/backend/**', '**/cli', '**/cli/**'], message: 'The engine is pure: no Pulumi, gRPC, HTTP or store imports.' },
         ],
       }],
     },
