@@ -4,6 +4,7 @@ import { Backend, BackendError, BackendResult } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
 import { BackendService, InvalidError, NotFoundError, ServiceError, Validator } from '../service';
 import { openSqliteStore, Store, StoredObject, StoreError } from '../store';
+import { checkAssertions, compare, describeImpact, snapshot } from './impact';
 import { referencesOf } from './references';
 
 /** The engine's validation and reference extraction, as the service layer consumes them. */
@@ -90,23 +91,47 @@ export class EmbeddedBackend implements Backend {
     if (isKind(o.kind)) this.world.upsert(o.kind, o.name, o.spec, o.status);
   }
 
-  /** Upserts into a world and returns the problems of this object; on errors the world is restored. */
-  private stage(world: World, kind: Kind, name: string, spec: PropertyMap): { outputs: PropertyMap; warnings: string[] } {
+  /**
+   * Upserts into a world and returns the object's outputs, its warnings and the change's policy impact.
+   * On validation errors, or when the change breaks a ConnectivityAssertion that held before, the world
+   * is restored and a user error says why.
+   */
+  private stage(world: World, kind: Kind, name: string, spec: PropertyMap): BackendResult {
     const previous = world.get(kind, name);
     const previousOutputs = previous ? world.outputsOf(kind, name) : undefined;
+    const restore = () => {
+      if (previous) world.upsert(kind, name, previous, previousOutputs);
+      else world.remove(kind, name);
+    };
     const own = (p: Problem) => !p.object || (p.object.kind === kind && p.object.name === name);
+    const isAssertion = kind === 'ConnectivityAssertion';
+    const heldBefore = new Set(checkAssertions(world).filter((a) => a.passed).map((a) => a.name));
+    // An inventory change only changes flows from and to itself; a policy change may change any flow.
+    const focus = kind === 'Workload' ? `workload:${name}` : kind === 'VirtualMachine' ? `vm:${name}` : undefined;
+    const before = isAssertion ? undefined : snapshot(world, undefined, focus, [spec]);
+
     const specProblems = world.upsert(kind, name, spec, previousOutputs);
     const problems = [...specProblems.filter((p) => p.severity !== 'warning'), ...world.validate().filter((p) => own(p) && p.severity !== 'warning')];
     if (problems.length > 0) {
-      if (previous) world.upsert(kind, name, previous, previousOutputs);
-      else world.remove(kind, name);
+      restore();
       throw new BackendError(
         `${kind} "${name}" is invalid: ${problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ')}`,
         problems.map((p) => ({ path: p.path, message: p.message })),
       );
     }
+    const broken = checkAssertions(world, isAssertion ? [name] : undefined).filter((a) => !a.passed && (isAssertion || heldBefore.has(a.name)));
+    if (broken.length > 0) {
+      restore();
+      throw new BackendError(`${isAssertion ? '' : `this change of ${kind} "${name}" breaks `}${broken.map((a) => a.message).join('; ')}`);
+    }
     const warnings = [...specProblems, ...world.warnings()].filter((p) => p.severity === 'warning' && own(p)).map((p) => p.message);
-    return { outputs: world.outputsOf(kind, name) as PropertyMap, warnings: [...new Set(warnings)] };
+    const infos: string[] = [];
+    if (before) {
+      const after = snapshot(world, before);
+      const line = describeImpact(`${kind} "${name}"`, compare(before, after), after.truncated);
+      if (line) infos.push(line);
+    }
+    return { outputs: world.outputsOf(kind, name) as PropertyMap, warnings: [...new Set(warnings)], infos };
   }
 
   plan(kind: string, name: string, spec: PropertyMap): Promise<BackendResult> {
@@ -124,14 +149,17 @@ export class EmbeddedBackend implements Backend {
       const previous = this.world.get(k, name);
       const previousOutputs = previous ? this.world.outputsOf(k, name) : undefined;
       const result = this.stage(this.world, k, name, spec);
+      const restore = () => {
+        if (previous) this.world.upsert(k, name, previous, previousOutputs);
+        else this.world.remove(k, name);
+      };
       try {
         const exists = previous !== undefined || (await service.find(k, name)) !== undefined;
         if (mode === 'create' && !exists) await service.create(k, name, spec, { status: result.outputs });
         else await service.update(k, name, spec, { status: result.outputs });
         this.seq = Math.max(this.seq, ...(await service.changes({ afterSeq: this.seq })).map((c) => c.seq));
       } catch (err) {
-        if (previous) this.world.upsert(k, name, previous, previousOutputs);
-        else this.world.remove(k, name);
+        restore();
         throw userError(err);
       }
       this.planned = undefined;
@@ -151,6 +179,14 @@ export class EmbeddedBackend implements Backend {
   delete(kind: string, name: string): Promise<void> {
     return this.exclusive(async () => {
       const service = await this.sync();
+      if (isKind(kind) && kind !== 'ConnectivityAssertion' && this.world.names('ConnectivityAssertion').length > 0 && this.world.get(kind, name) !== undefined) {
+        // Deletions are not sent during preview, so this is the first moment they can be checked.
+        const held = new Set(checkAssertions(this.world).filter((a) => a.passed).map((a) => a.name));
+        const after = this.world.clone();
+        after.remove(kind, name);
+        const broken = checkAssertions(after).filter((a) => !a.passed && held.has(a.name));
+        if (broken.length > 0) throw new BackendError(`deleting ${kind} "${name}" breaks ${broken.map((a) => a.message).join('; ')}`);
+      }
       try {
         await service.delete(kind, name);
       } catch (err) {

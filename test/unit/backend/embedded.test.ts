@@ -1,0 +1,95 @@
+import { EmbeddedBackend } from '../../../provider/src/backend';
+import { BackendError } from '../../../provider/src/provider/backend';
+import { MemoryStore } from '../../../provider/src/store';
+
+async function estate(): Promise<{ backend: EmbeddedBackend; store: MemoryStore }> {
+  const store = new MemoryStore();
+  const backend = new EmbeddedBackend({ store, environment: 'test', defaultAction: 'drop' });
+  await backend.put('KubernetesCluster', 'prod', { name: 'prod', podCidr: '10.244.0.0/16', serviceCidr: '10.96.0.0/12', nodes: [{ name: 'n1', ip: '192.168.1.10' }], networkMode: 'flat' }, 'create');
+  await backend.put('Namespace', 'prod/shop', { name: 'shop', cluster: 'prod' }, 'create');
+  await backend.put('Workload', 'prod/shop/frontend', { name: 'frontend', cluster: 'prod', namespace: 'shop', labels: { app: 'frontend' }, replicas: 1 }, 'create');
+  await backend.put('VirtualMachine', 'db', { name: 'db', interfaces: [{ ip: '192.168.28.50' }], labels: { role: 'db' } }, 'create');
+  await backend.put('SecurityGroup', 'web', { name: 'web', podSelectors: [{ podSelector: { matchLabels: { app: 'frontend' } } }] }, 'create');
+  await backend.put('SecurityGroup', 'dbs', { name: 'dbs', vmSelectors: [{ matchLabels: { role: 'db' } }] }, 'create');
+  return { backend, store };
+}
+
+const allowWebToDb = {
+  name: 'app',
+  category: 'application',
+  rules: [{ name: 'web-to-db', action: 'allow', sources: [{ group: 'web' }], destinations: [{ group: 'dbs' }], services: [{ protocol: 'tcp', ports: [5432] }] }],
+};
+
+describe('the embedded backend', () => {
+  test('a preview (plan) never writes the store', async () => {
+    const { backend, store } = await estate();
+    const before = await store.list('test');
+    await backend.plan('FirewallPolicy', 'app', allowWebToDb);
+    expect(await store.list('test')).toEqual(before);
+  });
+
+  test('later planned changes see earlier ones of the same preview', async () => {
+    const { backend } = await estate();
+    await backend.plan('SecurityGroup', 'new-group', { name: 'new-group', vms: ['db'] });
+    const r = await backend.plan('FirewallPolicy', 'p', { name: 'p', appliedTo: ['new-group'], rules: [] });
+    expect(r.outputs).toEqual({});
+  });
+
+  test('a policy change reports the flows it newly allows with the deciding rule', async () => {
+    const { backend } = await estate();
+    const r = await backend.plan('FirewallPolicy', 'app', allowWebToDb);
+    expect(r.infos?.join('\n')).toContain('1 flow(s) newly allowed');
+    expect(r.infos?.join('\n')).toContain('workload:prod/shop/frontend -> vm:db tcp/5432 (allow by app/web-to-db)');
+  });
+
+  test('a connectivity assertion that does not hold fails its own creation with flow, expectation, verdict and rule', async () => {
+    const { backend } = await estate();
+    await expect(backend.put('ConnectivityAssertion', 'web-db', { name: 'web-db', from: 'prod/shop/frontend', to: 'db', protocol: 'tcp', port: 5432, expect: 'allow' }, 'create')).rejects.toThrow(
+      /connectivity assertion "web-db" is broken: prod\/shop\/frontend -> db tcp\/5432 expected allow, planned drop \(decided by default\)/,
+    );
+  });
+
+  test('a change that breaks a holding assertion fails, names the assertion, and leaves the store unchanged', async () => {
+    const { backend, store } = await estate();
+    await backend.put('FirewallPolicy', 'app', allowWebToDb, 'create');
+    await backend.put('ConnectivityAssertion', 'web-db', { name: 'web-db', from: 'prod/shop/frontend', to: 'db', protocol: 'tcp', port: 5432, expect: 'allow' }, 'create');
+    const stored = await store.get('test', 'FirewallPolicy', 'app');
+    const err = await backend.put('FirewallPolicy', 'app', { ...allowWebToDb, rules: [{ ...allowWebToDb.rules[0], action: 'drop' }] }, 'update').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toContain('breaks connectivity assertion "web-db"');
+    expect(await store.get('test', 'FirewallPolicy', 'app')).toEqual(stored);
+  });
+
+  test('deleting what an assertion relies on is refused', async () => {
+    const { backend } = await estate();
+    await backend.put('FirewallPolicy', 'app', allowWebToDb, 'create');
+    await backend.put('ConnectivityAssertion', 'web-db', { name: 'web-db', from: 'prod/shop/frontend', to: 'db', protocol: 'tcp', port: 5432, expect: 'allow' }, 'create');
+    await expect(backend.delete('FirewallPolicy', 'app')).rejects.toThrow(/deleting FirewallPolicy "app" breaks connectivity assertion "web-db"/);
+  });
+
+  test('an invalid object is refused with its property path and not stored', async () => {
+    const { backend, store } = await estate();
+    await expect(backend.put('SecurityGroup', 'bad', { name: 'bad', ipBlocks: [{ cidr: '10.0.0.0/33' }] }, 'create')).rejects.toThrow(/ipBlocks\[0\]\.cidr/);
+    expect(await store.get('test', 'SecurityGroup', 'bad')).toBeUndefined();
+  });
+
+  test('deleting a group still used by a policy is refused with the users', async () => {
+    const { backend } = await estate();
+    await backend.put('FirewallPolicy', 'app', allowWebToDb, 'create');
+    await expect(backend.delete('SecurityGroup', 'web')).rejects.toThrow(/still used by FirewallPolicy "app"/);
+  });
+
+  test('writes by another process are seen before the next operation', async () => {
+    const { backend, store } = await estate();
+    const other = new EmbeddedBackend({ store, environment: 'test', defaultAction: 'drop' });
+    await other.put('FirewallPolicy', 'app', allowWebToDb, 'create');
+    const got = await backend.invoke('traceflow', { source: 'prod/shop/frontend', destination: 'db', protocol: 'tcp', port: 5432 });
+    expect(got).toMatchObject({ verdict: 'allow', decidingPolicy: 'app', decidingRule: 'web-to-db' });
+  });
+
+  test('environments of one store do not see each other', async () => {
+    const { store } = await estate();
+    const prod = new EmbeddedBackend({ store, environment: 'prod', defaultAction: 'drop' });
+    expect(await prod.get('VirtualMachine', 'db')).toBeUndefined();
+  });
+});
