@@ -3,6 +3,12 @@
 // host's GeneratePackage RPC, but the nodejs, python and go hosts are untagged modules that the Go
 // module proxy does not serve, so this calls the generators directly.
 //
+// The Go generator writes packages but no module file, so for go this also writes <out-dir>/go/go.mod
+// (module = the parent of the schema's go.importBasePath, so `<importBasePath>` resolves to
+// <out-dir>/go/<package>) requiring github.com/pulumi/pulumi/sdk/v3 at the version this tool was built
+// with, and runs `go mod tidy` there for the requirements and go.sum (needs go and the module cache
+// or proxy).
+//
 // Usage: microseg-gen-sdk <schema.json> <out-dir> <language>...
 package main
 
@@ -10,7 +16,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
+	"runtime/debug"
 
 	gogen "github.com/pulumi/pulumi/pkg/v3/codegen/go"
 	nodejsgen "github.com/pulumi/pulumi/pkg/v3/codegen/nodejs"
@@ -85,6 +94,61 @@ func run(schemaPath, outDir string, languages []string) error {
 				return err
 			}
 		}
+		if lang == "go" {
+			if err := writeGoModule(pkg, dir); err != nil {
+				return fmt.Errorf("go: %w", err)
+			}
+		}
 	}
 	return nil
+}
+
+const pulumiSDK = "github.com/pulumi/pulumi/sdk/v3"
+
+// writeGoModule makes dir a Go module whose path is the parent of importBasePath, requiring the
+// Pulumi Go SDK this tool was built against, then lets `go mod tidy` complete go.mod and go.sum.
+func writeGoModule(pkg *schema.Package, dir string) error {
+	info, ok := pkg.Language["go"].(gogen.GoPackageInfo)
+	if !ok || info.ImportBasePath == "" {
+		return fmt.Errorf("the schema's language.go.importBasePath is required to write go.mod")
+	}
+	modulePath := info.ModulePath
+	if modulePath == "" {
+		modulePath = path.Dir(info.ImportBasePath)
+	}
+	version, err := builtWith(pulumiSDK)
+	if err != nil {
+		return err
+	}
+	gomod := fmt.Sprintf("module %s\n\ngo 1.25\n\nrequire %s %s\n", modulePath, pulumiSDK, version)
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "mod", "tidy")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go mod tidy in %s: %w", dir, err)
+	}
+	return nil
+}
+
+// builtWith returns the version of module mod in this binary's build, so the SDK's requirement
+// follows tools/pulumi/go.mod.
+func builtWith(mod string) (string, error) {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", fmt.Errorf("no build info in %s; cannot tell which %s it was built with", tool, mod)
+	}
+	for _, dep := range bi.Deps {
+		if dep.Path == mod {
+			if dep.Replace != nil && dep.Replace.Version != "" {
+				return dep.Replace.Version, nil
+			}
+			return dep.Version, nil
+		}
+	}
+	return "", fmt.Errorf("%s was not built with %s", tool, mod)
 }
