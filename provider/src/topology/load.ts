@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { validateSpec } from '../engine';
 import { definitionsByKind, flowProtocol, identityOf, isKind, kinds, Kind } from '../model';
 import { resourceToken } from '../model/define';
+import { unknownKeys } from './strict';
 
 /**
  * Topology files: YAML in the shape of a Pulumi YAML program (`resources:` name → `{type, properties}`,
@@ -343,26 +344,6 @@ export function loadTopology(text: string): TopologyResult {
 function issueProblems(base: string, i: z.core.$ZodIssue): TopologyProblem[] {
   const at = joinPath(base, renderPath(i.path));
   if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ path: joinPath(at, renderPath([k])) || '(file)', message: `unknown key "${k}"` }));
-  if (i.code === 'invalid_value') return [{ path: at || '(file)', message: `${i.message} (expected one of ${i.values.map((v) => JSON.stringify(v)).join(', ')})` }];
   return [{ path: at || '(file)', message: i.message }];
 }
 
-/**
- * Paths of keys present in `input` but dropped by the schema in `output` (parsed with defaults). Both
- * are walked together; records (labels) keep every key, so only real unknown properties show.
- */
-function unknownKeys(input: unknown, output: unknown, path: (string | number)[] = []): (string | number)[][] {
-  if (Array.isArray(input) && Array.isArray(output)) return input.flatMap((v, i) => unknownKeys(v, output[i], [...path, i]));
-  if (!isPlainObject(input) || !isPlainObject(output)) return [];
-  const out: (string | number)[][] = [];
-  for (const [k, v] of Object.entries(input)) {
-    if (!(k in output)) {
-      if (v !== undefined && v !== null) out.push([...path, k]);
-    } else out.push(...unknownKeys(v, output[k], [...path, k]));
-  }
-  return out;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}

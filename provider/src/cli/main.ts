@@ -1,0 +1,152 @@
+import { Command, CommanderError, Option } from 'commander';
+import { version } from '../version';
+import { runDelete, runGet, runList, runPut } from './object-commands';
+import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from './query-commands';
+import { runExportState, runImportState } from './state-commands';
+import { runTest } from './test-command';
+import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
+import type { StoreOptions } from './context';
+
+/**
+ * The `microseg` command line. Argument parsing lives here (commander); each command is a plain function
+ * in its own module taking typed options and a {@link CliIo}, so tests call them in-process.
+ */
+
+/** The options every store-backed command accepts. */
+function withStoreOptions(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'data directory of the embedded store (default: $MICROSEG_DATA_DIR, then ~/.microseg)')
+    .option('-e, --environment <name>', 'environment (stack) in the store', 'default')
+    .addOption(new Option('--default-action <action>', 'action of the default rule, as the stack config microseg:defaultAction').choices(['drop', 'allow']).default('drop'));
+}
+
+function storeOptions(o: Record<string, unknown>): StoreOptions {
+  return { dataDir: o.dataDir as string | undefined, environment: o.environment as string | undefined, defaultAction: o.defaultAction as string | undefined };
+}
+
+/** Builds the program; `done` receives each command's exit code. */
+export function buildProgram(io: CliIo, done: (code: number) => void): Command {
+  const program = new Command('microseg');
+  program
+    .description('Zero-trust micro-segmentation for VMs and Kubernetes pods: test topology files and query the embedded store.')
+    .version(version, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError('(run microseg --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout(s),
+      writeErr: (s) => io.stderr(s),
+      outputError: (s, write) => write(`microseg: ${s.replace(/^error: /, '')}`),
+    });
+
+  program
+    .command('test')
+    .description('load topology files and check their expectations (exit 0 all pass, 1 a failure, 2 an invalid file)')
+    .argument('<file...>', 'topology files (YAML)')
+    .option('--json', 'print one JSON report')
+    .action(async (files: string[], o: { json?: boolean }) => done(await runTest(files, { json: o.json }, io)));
+
+  withStoreOptions(
+    program
+      .command('traceflow')
+      .description('simulate a flow and show which rule decided, component by component')
+      .requiredOption('--from <endpoint>', 'source: IP, VM name, workload CLUSTER/NAMESPACE/NAME, pod, or vm:/workload:/lb: prefixed name')
+      .requiredOption('--to <endpoint>', 'destination (same forms, or a load balancer)')
+      .option('--protocol <protocol>', 'tcp, udp, sctp, icmp or icmpv6', 'tcp')
+      .option('--port <port>', 'destination port')
+      .option('--source-port <port>', 'source port (only affects the load-balancer member choice)')
+      .option('--expect <verdict>', 'exit 1 unless the verdict is this (allow, drop, reject, deny)')
+      .option('--json', 'print JSON'),
+  ).action(async (o: Record<string, unknown>) =>
+    done(
+      await runTraceflow(
+        { ...storeOptions(o), from: o.from as string, to: o.to as string, protocol: o.protocol as string, port: o.port as string | undefined, sourcePort: o.sourcePort as string | undefined, expect: o.expect as string | undefined, json: o.json === true },
+        io,
+      ),
+    ),
+  );
+
+  withStoreOptions(program.command('effective-rules').description('rules enforced on a workload or VM, in evaluation order').argument('<target>', 'workload CLUSTER/NAMESPACE/NAME, VM name, pod or IP').option('--json', 'print JSON')).action(
+    async (target: string, o: Record<string, unknown>) => done(await runEffectiveRules(target, { ...storeOptions(o), json: o.json === true }, io)),
+  );
+
+  withStoreOptions(program.command('members').description('resolved members of a SecurityGroup').argument('<group>', 'SecurityGroup name').option('--json', 'print JSON')).action(
+    async (group: string, o: Record<string, unknown>) => done(await runMembers(group, { ...storeOptions(o), json: o.json === true }, io)),
+  );
+
+  withStoreOptions(
+    program
+      .command('matrix')
+      .description('connectivity between the members of every pair of groups')
+      .argument('<group...>', 'SecurityGroup names')
+      .option('--protocol <protocol>', 'tcp, udp, sctp, icmp or icmpv6', 'tcp')
+      .option('--port <port>', 'destination port')
+      .option('--json', 'print JSON'),
+  ).action(async (groups: string[], o: Record<string, unknown>) =>
+    done(await runMatrix(groups, { ...storeOptions(o), protocol: o.protocol as string, port: o.port as string | undefined, json: o.json === true }, io)),
+  );
+
+  withStoreOptions(program.command('get').description('show one stored object (spec and outputs)').argument('<kind>', 'resource kind, e.g. SecurityGroup').argument('<name>', 'backend name').option('--json', 'print JSON')).action(
+    async (kind: string, name: string, o: Record<string, unknown>) => done(await runGet(kind, name, { ...storeOptions(o), json: o.json === true }, io)),
+  );
+
+  withStoreOptions(program.command('list').description('list stored objects').argument('[kind]', 'only this kind').option('--json', 'print JSON')).action(
+    async (kind: string | undefined, o: Record<string, unknown>) => done(await runList(kind, { ...storeOptions(o), json: o.json === true }, io)),
+  );
+
+  withStoreOptions(
+    program
+      .command('put')
+      .description('create or replace one object outside Pulumi (validated; shows as drift in pulumi refresh)')
+      .argument('<kind>', 'resource kind')
+      .argument('<name>', 'backend name (CLUSTER/NAME for a Namespace, CLUSTER/NAMESPACE/NAME for a Workload)')
+      .requiredOption('--spec <file>', 'JSON or YAML properties, - for stdin')
+      .option('--json', 'print JSON'),
+  ).action(async (kind: string, name: string, o: Record<string, unknown>) => done(await runPut(kind, name, { ...storeOptions(o), spec: o.spec as string, json: o.json === true }, io)));
+
+  withStoreOptions(program.command('delete').description('delete one object (refused while others reference it)').argument('<kind>', 'resource kind').argument('<name>', 'backend name')).action(
+    async (kind: string, name: string, o: Record<string, unknown>) => done(await runDelete(kind, name, storeOptions(o), io)),
+  );
+
+  withStoreOptions(
+    program.command('export-state').description('write the environment as a state document (JSON)').option('--out <file>', 'file to write (default: stdout)').option('--all-environments', 'every environment of the store'),
+  ).action(async (o: Record<string, unknown>) => done(await runExportState({ ...storeOptions(o), out: o.out as string | undefined, allEnvironments: o.allEnvironments === true }, io)));
+
+  withStoreOptions(
+    program.command('import-state').description('restore a state document into empty environments').argument('<file>', 'state document, - for stdin').option('--into <environment>', 'restore a one-environment document under this name'),
+  ).action(async (file: string, o: Record<string, unknown>) => done(await runImportState(file, { ...storeOptions(o), into: o.into as string | undefined }, io)));
+
+  return program;
+}
+
+/**
+ * Runs the CLI with `argv` (without `node` and the script) and returns the exit code. User errors are
+ * one line on stderr; only unexpected errors print a stack, and only with MICROSEG_DEBUG=1.
+ */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let code = EXIT_OK;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT_OK : EXIT_USAGE;
+    if (err instanceof CliError) {
+      io.stderr(`microseg: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    io.stderr(`microseg: internal error: ${e?.message ?? String(err)}${io.env.MICROSEG_DEBUG ? `\n${e?.stack ?? ''}` : ' (set MICROSEG_DEBUG=1 for details)'}\n`);
+    return EXIT_FAILED;
+  }
+}
+
+if (require.main === module) {
+  // A closed pipe (`microseg test ... | head`) is not an error worth a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  void run(process.argv.slice(2), processIo()).then((c) => {
+    process.exitCode = c;
+  });
+}
