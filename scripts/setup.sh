@@ -59,9 +59,11 @@ if [ ! -x .tools/bin/pulumi ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]
 fi
 
 # 4. TypeScript build
-newest_src="$(find provider/src scripts bench test tsconfig.json -newer dist/.build-stamp 2>/dev/null | head -1 || true)"
+newest_src="$(find provider/src scripts bench test examples sdk/nodejs tsconfig.json -newer dist/.build-stamp 2>/dev/null | head -1 || true)"
 if [ ! -f dist/.build-stamp ] || [ -n "$newest_src" ]; then
   log "tsc"
   node node_modules/typescript/bin/tsc -p tsconfig.json
+  # The generated nodejs SDK reads its version from its package.json at run time.
+  cp sdk/nodejs/package.json dist/sdk/nodejs/package.json
   touch dist/.build-stamp
 fi
