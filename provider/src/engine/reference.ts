@@ -36,7 +36,15 @@ export interface ReferenceResult {
 
 /** Verdict and deciding rule (`default/default`, or `none/none` when no side is managed). */
 export function referenceVerdict(input: ReferenceInput, flow: { source: string; destination: string; protocol: string; port?: number }): ReferenceResult {
-  const of = <K extends keyof SpecOf>(kind: K) => input.specs.filter((s) => s.kind === kind).map((s) => [s.name, s.spec as SpecOf[K]] as const);
+  // Partitioned by kind once per call (not across calls): without it every selector test re-filtered the
+  // whole estate and one verdict at benchmark scale took minutes. Every lookup below is still a linear scan.
+  const byKind = new Map<string, (readonly [string, unknown])[]>();
+  for (const s of input.specs) {
+    let l = byKind.get(s.kind);
+    if (!l) byKind.set(s.kind, (l = []));
+    l.push([s.name, s.spec]);
+  }
+  const of = <K extends keyof SpecOf>(kind: K) => (byKind.get(kind) ?? []) as unknown as readonly (readonly [string, SpecOf[K]])[];
   const eps: RefEndpoint[] = [];
   for (const [name, vm] of of('VirtualMachine')) for (const i of vm.interfaces) eps.push({ kind: 'vm', owner: name, ip: i.ip, labels: vm.labels ?? {} });
   for (const [key, w] of of('Workload'))
