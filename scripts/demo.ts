@@ -6,19 +6,26 @@
  * module proxy, so the program runs through the Automation API's in-process language runtime, with the
  * example's own Pulumi.yaml and Pulumi.<stack>.yaml (workDir), the real Pulumi CLI and our provider plugin.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalWorkspace, PulumiFn } from '@pulumi/pulumi/automation';
+import { LocalWorkspace, PulumiFn, Stack } from '@pulumi/pulumi/automation';
 
-const root = join(__dirname, '..', '..');
+// Runs compiled (dist/scripts) and from source (tests): the project root is the nearest package.json.
+const root = existsSync(join(__dirname, '..', 'package.json')) ? join(__dirname, '..') : join(__dirname, '..', '..');
 
-export async function runExample(example: string, stackName: string, opts: { destroy?: boolean } = {}): Promise<Record<string, unknown>> {
-  const workDir = join(root, 'examples', example);
+/** The stack of an example project, its program run in-process; `envVars` override the workspace's environment. */
+export async function exampleStack(example: string, stackName: string, opts: { envVars?: Record<string, string>; program?: PulumiFn; workDir?: string } = {}): Promise<Stack> {
+  const workDir = opts.workDir ?? join(root, 'examples', example);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(join(root, 'dist', 'examples', example, 'index.js')) as { program: PulumiFn };
-  const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName, projectName: example, program: mod.program },
-    { workDir, envVars: { PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? 'microseg-local' } },
+  return LocalWorkspace.createOrSelectStack(
+    { stackName, projectName: example, program: opts.program ?? mod.program },
+    { workDir, envVars: { PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? 'microseg-local', ...opts.envVars } },
   );
+}
+
+export async function runExample(example: string, stackName: string, opts: { destroy?: boolean } = {}): Promise<Record<string, unknown>> {
+  const stack = await exampleStack(example, stackName);
   if (opts.destroy) {
     await stack.destroy({ onOutput: (s) => process.stdout.write(s) });
     return {};

@@ -162,10 +162,12 @@ export async function program(): Promise<Record<string, unknown>> {
     .getConnectivityMatrixOutput({ groups: [gFrontend.name, gGateway.name, gBackend.name, gRating.name, gDatabase.name], protocol: 'tcp', port: 8080 }, { dependsOn: assertions })
     .apply((m) => m.cells.filter((c) => c.verdict !== 'empty' && c.from !== c.to).map((c) => `${c.from} -> ${c.to}: ${c.verdict}`));
 
+  // Invokes see the world as it is now (members follow pod churn); `memberCount` outputs are as last applied.
+  const live = (g: microseg.SecurityGroup) => microseg.getGroupMembersOutput({ group: g.name }, { dependsOn: assertions }).count;
   return {
     backendReplicas,
-    backendMembers: gBackend.memberCount,
-    loadBalancerMembers: backendLb.memberCount,
+    backendMembers: live(gBackend),
+    loadBalancerMembers: backendLb.pool.apply((p) => microseg.getGroupMembersOutput({ group: p.group ?? '' }, { dependsOn: assertions }).count),
     traceflows: {
       'frontend -> database tcp/5432': trace(id(frontend), database.name, 'tcp', 5432),
       'frontend -> apigateway tcp/8080': trace(id(frontend), id(apigateway), 'tcp', 8080),

@@ -119,18 +119,18 @@ export class EmbeddedBackend implements Backend {
         problems.map((p) => ({ path: p.path, message: p.message })),
       );
     }
-    const broken = checkAssertions(world, isAssertion ? [name] : undefined).filter((a) => !a.passed && (isAssertion || heldBefore.has(a.name)));
-    if (broken.length > 0) {
-      restore();
-      throw new BackendError(`${isAssertion ? '' : `this change of ${kind} "${name}" breaks `}${broken.map((a) => a.message).join('; ')}`);
-    }
-    const warnings = [...specProblems, ...world.warnings()].filter((p) => p.severity === 'warning' && own(p)).map((p) => p.message);
     const infos: string[] = [];
     if (before) {
       const after = snapshot(world, before);
       const line = describeImpact(`${kind} "${name}"`, compare(before, after), after.truncated);
       if (line) infos.push(line);
     }
+    const broken = checkAssertions(world, isAssertion ? [name] : undefined).filter((a) => !a.passed && (isAssertion || heldBefore.has(a.name)));
+    if (broken.length > 0) {
+      restore();
+      throw new BackendError(`${isAssertion ? '' : `this change of ${kind} "${name}" breaks `}${broken.map((a) => a.message).join('; ')}${infos.length ? `. ${infos.join('. ')}` : ''}`);
+    }
+    const warnings = [...specProblems, ...world.warnings()].filter((p) => p.severity === 'warning' && own(p)).map((p) => p.message);
     return { outputs: world.outputsOf(kind, name) as PropertyMap, warnings: [...new Set(warnings)], infos };
   }
 
@@ -215,7 +215,7 @@ export class EmbeddedBackend implements Backend {
   }
 
   close(): void {
-    this.store?.close?.();
+    void this.store?.close();
     this.store = undefined;
     this.service = undefined;
   }
