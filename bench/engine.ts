@@ -90,7 +90,7 @@ function vmIp(i: number): string {
   return `172.${16 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
 }
 
-function generate(): Obj[] {
+export function generate(): Obj[] {
   const out: Obj[] = [];
   const put = (kind: Kind, name: string, spec: Record<string, unknown>) => out.push({ kind, name, spec });
   for (let c = 0; c < CLUSTERS; c++) {
@@ -460,4 +460,4 @@ function fmt(v: number): string {
   return String(Number(v.toPrecision(3)));
 }
 
-main();
+if (require.main === module) main();

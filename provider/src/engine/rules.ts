@@ -257,3 +257,109 @@ export function firstMatch(rules: readonly CompiledRule[], src: Addr, dst: Addr,
   }
   return undefined;
 }
+
+/**
+ * An ordered rule list indexed by the atoms of the peer a verdict varies on (the source for `in` lists,
+ * the destination for `out` lists): a verdict only checks the rules whose peer set contains one of the
+ * peer's atoms, plus the rules that cannot be decided by atoms (no peers, negated peers, IP blocks or
+ * egress IPs). First-match order is kept by merging the candidate positions, so the result is that of
+ * {@link firstMatch} over the whole list: a rule that is not a candidate cannot match.
+ * CSR layout (sorted keys, offsets, positions) in typed arrays: compact for 100k endpoints, cache-friendly.
+ */
+export interface RuleIndex {
+  /** Sorted atom ids; the positions of rules whose peer set holds keys[i] are positions[offsets[i]..offsets[i+1]). */
+  readonly keys: Int32Array;
+  readonly offsets: Int32Array;
+  readonly positions: Int32Array;
+  /** Sorted positions of rules that are always checked. */
+  readonly always: Int32Array;
+}
+
+export function buildRuleIndex(rules: readonly CompiledRule[], peer: 'src' | 'dst'): RuleIndex {
+  const always: number[] = [];
+  const pairs: number[] = [];
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
+    if (r.disabled) continue; // never matches
+    const set = peer === 'src' ? r.src : r.dst;
+    const negated = peer === 'src' ? r.srcNegated : r.dstNegated;
+    if (!set || negated || set.blocks.length || set.ips.size) always.push(i);
+    else for (const a of set.atoms) pairs.push(a.id, i);
+  }
+  // Sort (atom id, position) pairs; positions stay ascending per atom.
+  const order = new Int32Array(pairs.length / 2).map((_, k) => k);
+  order.sort((x, y) => pairs[2 * x]! - pairs[2 * y]! || pairs[2 * x + 1]! - pairs[2 * y + 1]!);
+  const keys: number[] = [];
+  const offsets: number[] = [];
+  const positions = new Int32Array(order.length);
+  for (let k = 0; k < order.length; k++) {
+    const id = pairs[2 * order[k]!]!;
+    if (keys.length === 0 || keys[keys.length - 1] !== id) {
+      keys.push(id);
+      offsets.push(k);
+    }
+    positions[k] = pairs[2 * order[k]! + 1]!;
+  }
+  offsets.push(order.length);
+  return { keys: Int32Array.from(keys), offsets: Int32Array.from(offsets), positions, always: Int32Array.from(always) };
+}
+
+/** Scratch buffer for candidate positions; verdicts are synchronous, so one buffer per process is enough. */
+let scratch = new Int32Array(256);
+
+/**
+ * {@link firstMatch} over an indexed list. `peerIds` are the sorted atom ids of the varying peer's
+ * endpoint, undefined when the peer is not a managed endpoint (an external or SNATed address).
+ */
+export function firstMatchIndexed(rules: readonly CompiledRule[], idx: RuleIndex, peerIds: Int32Array | undefined, src: Addr, dst: Addr, f: FlowService): CompiledRule | undefined {
+  let n = 0;
+  let lists = 0;
+  if (peerIds !== undefined && idx.keys.length !== 0) {
+    const keys = idx.keys;
+    for (let j = 0; j < peerIds.length; j++) {
+      const id = peerIds[j]!;
+      // Binary search: keys can be thousands long (a workload under 10,000 policies), peers have few atoms.
+      let lo = 0;
+      let hi = keys.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        const k = keys[mid]!;
+        if (k < id) lo = mid + 1;
+        else if (k > id) hi = mid - 1;
+        else {
+          const from = idx.offsets[mid]!;
+          const to = idx.offsets[mid + 1]!;
+          if (n + to - from > scratch.length) {
+            const bigger = new Int32Array(Math.max(scratch.length * 2, n + to - from));
+            bigger.set(scratch.subarray(0, n));
+            scratch = bigger;
+          }
+          scratch.set(idx.positions.subarray(from, to), n);
+          n += to - from;
+          lists++;
+          break;
+        }
+      }
+    }
+    if (lists > 1) scratch.subarray(0, n).sort();
+  }
+  const always = idx.always;
+  let a = 0;
+  let b = 0;
+  let last = -1;
+  let minRank = -1;
+  while (a < always.length || b < n) {
+    let pos: number;
+    if (b >= n || (a < always.length && always[a]! <= scratch[b]!)) pos = always[a++]!;
+    else pos = scratch[b++]!;
+    if (pos === last) continue; // the same rule reached through two of the peer's atoms
+    last = pos;
+    const r = rules[pos]!;
+    if (r.policy.catRank < minRank) continue;
+    if (!ruleMatches(r, src, dst, f)) continue;
+    if (r.action !== 'pass') return r;
+    if (r.policy.catRank >= APPLICATION_RANK) return undefined;
+    minRank = APPLICATION_RANK;
+  }
+  return undefined;
+}

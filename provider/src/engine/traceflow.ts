@@ -1,7 +1,7 @@
 import type { Ip } from './ip';
 import type { Endpoint } from './membership';
 import type { Problem } from './problems';
-import { firstMatch, type Addr, type CompiledRule } from './rules';
+import type { Addr, CompiledRule } from './rules';
 import type { ResolvedRef, World } from './world';
 
 export type FlowProtocol = 'tcp' | 'udp' | 'sctp' | 'icmp' | 'icmpv6';
@@ -140,12 +140,11 @@ export function evaluateFlow(world: World, f: ResolvedFlow, obs: Observation[] |
 
   // 1. Source side: out rules, destination as the source sees it (the VIP before DNAT).
   if (src.ep) {
-    const rules = world.rulesAt(src.ep);
-    const r = firstMatch(rules.out, src, dst, svc);
+    const r = world.decideAt(src.ep, 'out', false, src, dst, svc);
     const d = r ? ruleDecision(r) : def;
     let staged: StagedHit[] | undefined;
-    if (obs && rules.outAll) {
-      staged = stagedHit(firstMatch(rules.outAll, src, dst, svc));
+    if (obs) {
+      staged = stagedHit(world.decideAt(src.ep, 'out', true, src, dst, svc));
       if (staged) stagedAll.push(...staged);
     }
     obs?.push(firewallObservation('source-firewall', d, src.ip, dst.ip, staged));
@@ -207,12 +206,11 @@ export function evaluateFlow(world: World, f: ResolvedFlow, obs: Observation[] |
 
   // 3. Destination side: in rules, source as it arrives (after SNAT).
   if (dst.ep) {
-    const rules = world.rulesAt(dst.ep);
-    const r = firstMatch(rules.in, src, dst, svc);
+    const r = world.decideAt(dst.ep, 'in', false, src, dst, svc);
     const d = r ? ruleDecision(r) : def;
     let staged: StagedHit[] | undefined;
-    if (obs && rules.inAll) {
-      staged = stagedHit(firstMatch(rules.inAll, src, dst, svc));
+    if (obs) {
+      staged = stagedHit(world.decideAt(dst.ep, 'in', true, src, dst, svc));
       if (staged) stagedAll.push(...staged);
     }
     obs?.push(firewallObservation('destination-firewall', d, src.ip, dst.ip, staged));

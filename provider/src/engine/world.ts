@@ -1,15 +1,17 @@
 import { identityOf, type Kind, type SpecOf } from '../model';
 import { AddressPool } from './allocate';
 import { cidrContains, parseCidr, parseIp, parseRange, type Cidr, type Ip } from './ip';
-import { Membership, type Atom, type Endpoint, type EndpointRules } from './membership';
+import { atomIdsOf, Membership, type Atom, type Endpoint, type EndpointRules } from './membership';
 import type { Problem } from './problems';
 import {
   appliesAt,
   compareRules,
   comparePolicies,
+  buildRuleIndex,
   compileBlock,
   compilePolicy,
   firstMatch,
+  firstMatchIndexed,
   type Addr,
   type CompileContext,
   type CompiledPolicy,
@@ -115,6 +117,7 @@ export class World {
   constructor(options: WorldOptions = {}) {
     this.defaultAction = options.defaultAction ?? 'drop';
     this.membership = new Membership((c, n) => this.namespaceLabels(c, n));
+    this.membership.namespaces = () => this.specs.Namespace.values();
     this.membership.onChange = (ep) => {
       ep.cache = undefined;
     };
@@ -228,6 +231,7 @@ export class World {
         return this.syncCluster(name);
       case 'Namespace': {
         const ns = (spec ?? old) as SpecOf['Namespace'];
+        this.nsLabelCache.delete(name);
         for (const ep of this.membership.podsInNamespace(ns.name!)) if (ep.cluster === ns.cluster) this.membership.recheck(ep);
         return;
       }
@@ -266,9 +270,18 @@ export class World {
 
   // ---------------------------------------------------------------- inventory and allocation
 
+  /** Labels with the implied name label, one shared object per namespace (selectors test it per pod). */
+  private readonly nsLabelCache = new Map<string, Record<string, string>>();
+
   private namespaceLabels(cluster: string, namespace: string): Record<string, string> {
-    const ns = this.specs.Namespace.get(`${cluster}/${namespace}`);
-    return { ...(ns?.labels ?? {}), 'kubernetes.io/metadata.name': namespace };
+    const key = `${cluster}/${namespace}`;
+    let l = this.nsLabelCache.get(key);
+    if (!l) {
+      const ns = this.specs.Namespace.get(key);
+      l = { ...(ns?.labels ?? {}), 'kubernetes.io/metadata.name': namespace };
+      this.nsLabelCache.set(key, l);
+    }
+    return l;
   }
 
   private newEndpoint(e: Omit<Endpoint, 'id' | 'atoms'>): Endpoint {
@@ -623,6 +636,22 @@ export class World {
     };
     ep.cache = res;
     return res;
+  }
+
+  /**
+   * Deciding rule at the source (out rules) or destination (in rules) firewall: first match over the
+   * endpoint's ordered list, through its peer-atom index. `staged` includes staged policies (traceflow).
+   */
+  decideAt(ep: Endpoint, dir: 'in' | 'out', staged: boolean, src: Addr, dst: Addr, f: { protocol: string; port: number | undefined; icmpType?: number; icmpCode?: number }): CompiledRule | undefined {
+    const c = this.rulesAt(ep);
+    const peer = dir === 'in' ? src.ep : dst.ep;
+    const peerIds = peer === undefined ? undefined : atomIdsOf(peer);
+    if (dir === 'in') {
+      if (staged) return c.inAll ? firstMatchIndexed(c.inAll, (c.inAllIdx ??= buildRuleIndex(c.inAll, 'src')), peerIds, src, dst, f) : undefined;
+      return firstMatchIndexed(c.in, (c.inIdx ??= buildRuleIndex(c.in, 'src')), peerIds, src, dst, f);
+    }
+    if (staged) return c.outAll ? firstMatchIndexed(c.outAll, (c.outAllIdx ??= buildRuleIndex(c.outAll, 'dst')), peerIds, src, dst, f) : undefined;
+    return firstMatchIndexed(c.out, (c.outIdx ??= buildRuleIndex(c.out, 'dst')), peerIds, src, dst, f);
   }
 
   // ---------------------------------------------------------------- lookups used by queries
