@@ -250,10 +250,7 @@ describe('references outside the program', () => {
 });
 
 describe('connectivity assertions', () => {
-  // BUG (backend/engine, reported): the model says "a broken expectation fails [preview and apply]", but
-  // the backend only records passed=false in the outputs and `up` succeeds. `test.failing` keeps the
-  // suite green while the bug is there; when it is fixed this turns red: make it a plain `test`.
-  test.failing('a broken ConnectivityAssertion fails up', async () => {
+  test('a broken ConnectivityAssertion fails up', async () => {
     const stack = await inlineStack(env, 'broken-assertion', async () => {
       const a = new MicrosegResource('VirtualMachine', 'a', { name: 'a', interfaces: [{ ip: '10.6.0.1' }] });
       const b = new MicrosegResource('VirtualMachine', 'b', { name: 'b', interfaces: [{ ip: '10.6.0.2' }] });
