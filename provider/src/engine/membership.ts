@@ -30,6 +30,8 @@ export interface Endpoint {
 
 export interface EndpointRules {
   epoch: number;
+  /** Every rule enforced or staged here, in evaluation order (effective-rules query). */
+  all: import('./rules').CompiledRule[];
   out: import('./rules').CompiledRule[];
   in: import('./rules').CompiledRule[];
   /** Including staged rules; undefined when no staged rule applies. */

@@ -22,7 +22,7 @@ export function effectiveRules(world: World, target: string): EffectiveRule[] | 
   const out: EffectiveRule[] = [];
   for (const ep of eps) {
     const r = world.rulesAt(ep);
-    const all = [...new Set([...(r.outAll ?? r.out), ...(r.inAll ?? r.in)])].sort((a, b) => a.policy.rank - b.policy.rank || a.index - b.index);
+    const all = r.all; // already in evaluation order
     for (const x of all)
       out.push({
         enforcementPoint: ep.name,

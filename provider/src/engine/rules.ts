@@ -12,7 +12,7 @@ export const APPLICATION_RANK = 3;
 /** An address as a firewall sees it: its IP, and the endpoint when its identity is known (not SNATed). */
 export interface Addr {
   readonly ip: Ip;
-  readonly ep: Endpoint | undefined;
+  readonly ep?: Endpoint | undefined;
 }
 
 /** A union of atoms and IP matchers (a compiled group or peer list). */
@@ -69,6 +69,8 @@ export interface CompiledRule {
   readonly dst: PeerSet | undefined;
   readonly dstNegated: boolean;
   readonly services: readonly CompiledService[] | undefined;
+  /** Traceflow's decision object for this rule, made on first use (see traceflow ruleDecision). */
+  decision?: { readonly kind: 'rule'; readonly category: string; readonly policy: string; readonly rule: string; readonly action: 'allow' | 'drop' | 'reject' };
 }
 
 /** Flow fields a rule's services look at. */
@@ -231,13 +233,15 @@ export function compareRules(a: CompiledRule, b: CompiledRule): number {
 /** Does the rule match the flow at this side (appliedTo is checked by the caller)? */
 export function ruleMatches(r: CompiledRule, src: Addr, dst: Addr, f: FlowService): boolean {
   if (r.disabled) return false;
+  // Services first: integer compares that reject most candidates before any membership lookup.
+  if (r.services !== undefined && !servicesMatch(r.services, f, dst.ep)) return false;
   if (r.src) {
     if (peerSetMatches(r.src, src) === r.srcNegated) return false;
   } else if (r.srcNegated) return false;
   if (r.dst) {
     if (peerSetMatches(r.dst, dst) === r.dstNegated) return false;
   } else if (r.dstNegated) return false;
-  return servicesMatch(r.services, f, dst.ep);
+  return true;
 }
 
 /**
@@ -331,17 +335,30 @@ export function firstMatchIndexed(rules: readonly CompiledRule[], idx: RuleIndex
           const to = idx.offsets[mid + 1]!;
           if (n + to - from > scratch.length) {
             const bigger = new Int32Array(Math.max(scratch.length * 2, n + to - from));
-            bigger.set(scratch.subarray(0, n));
+            bigger.set(scratch);
             scratch = bigger;
           }
-          scratch.set(idx.positions.subarray(from, to), n);
-          n += to - from;
+          // A plain loop: subarray() would allocate a view per lookup, and this runs per verdict.
+          const positions = idx.positions;
+          for (let k = from; k < to; k++) scratch[n++] = positions[k]!;
           lists++;
           break;
         }
       }
     }
-    if (lists > 1) scratch.subarray(0, n).sort();
+    if (lists > 1 && n > 64) scratch.subarray(0, n).sort();
+    else if (lists > 1) {
+      // Insertion sort: a handful of sorted runs, no allocation (typed-array sort needs a subarray view).
+      for (let i = 1; i < n; i++) {
+        const v = scratch[i]!;
+        let j = i - 1;
+        while (j >= 0 && scratch[j]! > v) {
+          scratch[j + 1] = scratch[j]!;
+          j--;
+        }
+        scratch[j + 1] = v;
+      }
+    }
   }
   const always = idx.always;
   let a = 0;

@@ -1,7 +1,7 @@
 import type { Ip } from './ip';
 import type { Endpoint } from './membership';
 import type { Problem } from './problems';
-import type { Addr, CompiledRule } from './rules';
+import type { Addr, CompiledRule, FlowService } from './rules';
 import type { ResolvedRef, World } from './world';
 
 export type FlowProtocol = 'tcp' | 'udp' | 'sctp' | 'icmp' | 'icmpv6';
@@ -103,8 +103,21 @@ function hash(s: string): number {
   return h;
 }
 
+/** The decision object of a rule, made once per compiled rule: the fast path allocates no decision. */
 function ruleDecision(r: CompiledRule): Decision {
-  return { kind: 'rule', category: r.policy.category, policy: r.policy.name, rule: r.name, action: r.action as 'allow' | 'drop' | 'reject' };
+  return (r.decision ??= { kind: 'rule', category: r.policy.category, policy: r.policy.name, rule: r.name, action: r.action as 'allow' | 'drop' | 'reject' });
+}
+
+const UNMANAGED: Decision = { kind: 'unmanaged' };
+const DEFAULT_DECISIONS: Readonly<Record<'allow' | 'drop', Decision>> = { allow: { kind: 'default', action: 'allow' }, drop: { kind: 'default', action: 'drop' } };
+
+/** The result of a flow; with observations (traceflow) the delivery step and the deciding names are added. */
+function finish(v: Verdict, d: Decision, obs: Observation[] | undefined, src: Addr, dst: Addr, port: number | undefined, stagedAll: StagedHit[] | undefined): VerdictResult | Trace {
+  if (!obs) return { verdict: v, decision: d };
+  if (v === 'allow') obs.push({ component: 'delivery', action: 'delivered', sourceIp: src.ip.s, destinationIp: dst.ip.s, ...(port !== undefined ? { translatedPort: port } : {}) });
+  const [decidingPolicy, decidingRule] =
+    d.kind === 'rule' ? [d.policy, d.rule] : d.kind === 'default' ? ['default', 'default'] : d.kind === 'load-balancer' ? [`lb:${d.lb}`, d.reason] : ['none', 'none'];
+  return { verdict: v, decision: d, observations: obs, decidingPolicy, decidingRule, staged: stagedAll ?? [] };
 }
 
 function stagedHit(r: CompiledRule | undefined): StagedHit[] | undefined {
@@ -123,20 +136,15 @@ function firewallObservation(component: Observation['component'], d: Decision, s
  * undefined is the fast path.
  */
 export function evaluateFlow(world: World, f: ResolvedFlow, obs: Observation[] | undefined): VerdictResult | Trace {
-  const stagedAll: StagedHit[] = [];
-  const def: Decision = { kind: 'default', action: world.defaultAction };
-  let src: Addr = { ip: f.src.ip, ep: f.src.lb ? undefined : f.src.ep };
-  let dst: Addr = { ip: f.dst.ip, ep: f.dst.lb ? undefined : f.dst.ep };
+  // The fast path allocates only its result: the resolved refs serve as addresses and the flow as the
+  // service tuple unless a load balancer or SNAT rewrites them.
+  const stagedAll: StagedHit[] | undefined = obs ? [] : undefined;
+  const def = DEFAULT_DECISIONS[world.defaultAction];
+  let src: Addr = f.src.lb ? { ip: f.src.ip, ep: undefined } : f.src;
+  let dst: Addr = f.dst.lb ? { ip: f.dst.ip, ep: undefined } : f.dst;
   let port = f.port;
-  const svc = { protocol: f.protocol, port, icmpType: f.icmpType, icmpCode: f.icmpCode };
-  let last: Decision = { kind: 'unmanaged' };
-  const finish = (v: Verdict, d: Decision): VerdictResult | Trace => {
-    if (!obs) return { verdict: v, decision: d };
-    if (v === 'allow') obs.push({ component: 'delivery', action: 'delivered', sourceIp: src.ip.s, destinationIp: dst.ip.s, ...(port !== undefined ? { translatedPort: port } : {}) });
-    const [decidingPolicy, decidingRule] =
-      d.kind === 'rule' ? [d.policy, d.rule] : d.kind === 'default' ? ['default', 'default'] : d.kind === 'load-balancer' ? [`lb:${d.lb}`, d.reason] : ['none', 'none'];
-    return { verdict: v, decision: d, observations: obs, decidingPolicy, decidingRule, staged: stagedAll };
-  };
+  let svc: FlowService = f;
+  let last: Decision = UNMANAGED;
 
   // 1. Source side: out rules, destination as the source sees it (the VIP before DNAT).
   if (src.ep) {
@@ -145,11 +153,11 @@ export function evaluateFlow(world: World, f: ResolvedFlow, obs: Observation[] |
     let staged: StagedHit[] | undefined;
     if (obs) {
       staged = stagedHit(world.decideAt(src.ep, 'out', true, src, dst, svc));
-      if (staged) stagedAll.push(...staged);
+      if (staged) stagedAll!.push(...staged);
     }
     obs?.push(firewallObservation('source-firewall', d, src.ip, dst.ip, staged));
     const action = d.kind === 'rule' || d.kind === 'default' ? d.action : 'allow';
-    if (action !== 'allow') return finish(action, d);
+    if (action !== 'allow') return finish(action, d, obs, src, dst, port, stagedAll);
     last = d;
   } else obs?.push({ component: 'source-firewall', action: 'skipped', sourceIp: src.ip.s, destinationIp: dst.ip.s, note: 'source is not a managed workload' });
 
@@ -160,7 +168,7 @@ export function evaluateFlow(world: World, f: ResolvedFlow, obs: Observation[] |
     if (!listener) {
       const d: Decision = { kind: 'load-balancer', lb: lb.name, reason: 'no-listener' };
       obs?.push({ component: 'load-balancer', action: 'drop', destinationIp: dst.ip.s, note: `no listener for ${f.protocol}/${port ?? '-'} on ${lb.name}` });
-      return finish('drop', d);
+      return finish('drop', d, obs, src, dst, port, stagedAll);
     }
     const candidates: { ep: Endpoint; port: number }[] = [];
     for (const m of world.lbMembers(lb.name)) {
@@ -175,13 +183,13 @@ export function evaluateFlow(world: World, f: ResolvedFlow, obs: Observation[] |
     }
     if (candidates.length === 0) {
       obs?.push({ component: 'load-balancer', action: 'drop', destinationIp: dst.ip.s, note: `no healthy member in ${lb.name}` });
-      return finish('drop', { kind: 'load-balancer', lb: lb.name, reason: 'no-healthy-member' });
+      return finish('drop', { kind: 'load-balancer', lb: lb.name, reason: 'no-healthy-member' }, obs, src, dst, port, stagedAll);
     }
     const pick = candidates[hash(`${src.ip.s}|${f.sourcePort ?? 0}|${dst.ip.s}|${f.protocol}|${port ?? 0}`) % candidates.length]!;
     obs?.push({ component: 'load-balancer', action: 'dnat', destinationIp: dst.ip.s, translatedDestinationIp: pick.ep.ip.s, translatedPort: pick.port, note: `member ${pick.ep.name} of ${candidates.length}` });
     dst = { ip: pick.ep.ip, ep: pick.ep };
     port = pick.port;
-    svc.port = port;
+    svc = { protocol: f.protocol, port, icmpType: f.icmpType, icmpCode: f.icmpCode };
   }
 
   // 2b. SNAT of pod traffic leaving its cluster.
@@ -211,14 +219,14 @@ export function evaluateFlow(world: World, f: ResolvedFlow, obs: Observation[] |
     let staged: StagedHit[] | undefined;
     if (obs) {
       staged = stagedHit(world.decideAt(dst.ep, 'in', true, src, dst, svc));
-      if (staged) stagedAll.push(...staged);
+      if (staged) stagedAll!.push(...staged);
     }
     obs?.push(firewallObservation('destination-firewall', d, src.ip, dst.ip, staged));
     const action = d.kind === 'rule' || d.kind === 'default' ? d.action : 'allow';
-    if (action !== 'allow') return finish(action, d);
+    if (action !== 'allow') return finish(action, d, obs, src, dst, port, stagedAll);
     last = d;
   } else obs?.push({ component: 'destination-firewall', action: 'skipped', sourceIp: src.ip.s, destinationIp: dst.ip.s, note: 'destination is not a managed workload' });
-  return finish('allow', last);
+  return finish('allow', last, obs, src, dst, port, stagedAll);
 }
 
 function containsIp(c: { v: 4 | 6; lo: number | bigint; hi: number | bigint }, ip: Ip): boolean {
