@@ -182,7 +182,7 @@ export class Membership {
         (namespaces === undefined || namespaces.has(ep.namespace!)) &&
         (nsSel === undefined || nsSel.matches(nsLabels(ep.cluster!, ep.namespace!))) &&
         podSel.matches(ep.labels),
-    }), namespaces ? [...namespaces].flatMap((n) => [...this.podsInNamespace(n)]) : this.podCandidates(podSel, nsSel, cluster));
+    }), () => (namespaces ? [...namespaces].flatMap((n) => [...this.podsInNamespace(n)]) : this.podCandidates(podSel, nsSel, cluster)));
   }
 
   vmSelectorAtom(spec: LabelSelectorSpec): Atom {
@@ -194,13 +194,13 @@ export class Membership {
       members: new Set(),
       indexKeys: selectorKeys('v', sel) ?? ['v:*'],
       matches: (ep) => ep.kind === 'vm-interface' && sel.matches(ep.labels),
-    }), this.candidates('v', sel, this.vms));
+    }), () => this.candidates('v', sel, this.vms));
   }
 
   /** Static members: every endpoint of a VM or workload. */
   ownerAtom(kind: 'vm-interface' | 'pod', owner: string): Atom {
     const key = `owner|${kind}|${owner}`;
-    return this.intern(key, () => ({ id: this.nextAtomId++, key, members: new Set(), indexKeys: [`o:${owner}`], matches: (ep) => ep.kind === kind && ep.owner === owner }), [...this.endpointsOf(owner)]);
+    return this.intern(key, () => ({ id: this.nextAtomId++, key, members: new Set(), indexKeys: [`o:${owner}`], matches: (ep) => ep.kind === kind && ep.owner === owner }), () => [...this.endpointsOf(owner)]);
   }
 
   /**
@@ -235,13 +235,14 @@ export class Membership {
     return [...values].flatMap((v) => [...(byVal.get(v) ?? [])]);
   }
 
-  private intern(key: string, make: () => Atom, candidates: Iterable<Endpoint>): Atom {
+  /** `candidates` is a thunk: most calls find the atom already interned and must not pay for the scan. */
+  private intern(key: string, make: () => Atom, candidates: () => Iterable<Endpoint>): Atom {
     const existing = this.atoms.get(key);
     if (existing) return existing;
     const a = make();
     this.atoms.set(key, a);
     for (const k of a.indexKeys) addTo(this.atomIndex, k, a);
-    for (const ep of candidates) {
+    for (const ep of candidates()) {
       if (a.matches(ep)) {
         a.members.add(ep.id);
         ep.atoms.add(a);
