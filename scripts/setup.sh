@@ -43,7 +43,7 @@ fi
 
 # 3. Pulumi CLI and language hosts from Go modules
 stamp=".tools/pulumi.stamp"
-go_hash="$( (cat tools/pulumi/go.mod tools/pulumi/go.sum scripts/versions.sh) | sha256sum | cut -d' ' -f1)"
+go_hash="$( (cat tools/pulumi/go.mod tools/pulumi/go.sum scripts/versions.sh; find tools/pulumi/cmd -type f -print0 | sort -z | xargs -0 cat) | sha256sum | cut -d' ' -f1)"
 if [ ! -x .tools/bin/pulumi ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]; then
   log "building pulumi v$PULUMI_VERSION and pulumi-language-yaml v$PULUMI_YAML_VERSION from Go modules (cold: several minutes)"
   start=$(date +%s)
