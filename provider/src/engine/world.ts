@@ -150,6 +150,14 @@ export class World {
     return r.problems.map((p) => ({ ...p, object: { kind, name } }));
   }
 
+  /**
+   * Restores an object that was validated and normalised (defaults applied) when it was written, e.g.
+   * when rebuilding the world from the store at start-up, where re-validating 100k specs dominates.
+   */
+  restore(kind: Kind, name: string, spec: SpecOf[Kind], outputs?: Readonly<Record<string, unknown>>): void {
+    this.set(kind, name, spec, outputs);
+  }
+
   /** Removes one object; unknown objects are ignored. */
   remove(kind: Kind, name: string): void {
     if (!this.specs[kind].has(name)) return;
