@@ -1,5 +1,5 @@
 import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, World } from '../engine';
-import { isKind, Kind, kinds, ProviderConfig } from '../model';
+import { isKind, Kind, kinds, ProviderConfig, SpecOf } from '../model';
 import { Backend, BackendError, BackendResult } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
 import { BackendService, InvalidError, NotFoundError, ServiceError, Validator } from '../service';
@@ -62,8 +62,8 @@ export class EmbeddedBackend implements Backend {
   private async sync(): Promise<BackendService> {
     const service = await this.open();
     if (!this.loaded) {
-      const log = await service.changes();
-      this.seq = log.length ? log[log.length - 1].seq : 0;
+      // The seq first: anything written while we list is replayed (idempotently) by the next sync.
+      this.seq = await service.lastSeq();
       const objects = await service.list();
       const order = new Map(kinds.map((k, i) => [k, i]));
       objects.sort((a, b) => (order.get(a.kind as Kind) ?? 99) - (order.get(b.kind as Kind) ?? 99));
@@ -87,8 +87,9 @@ export class EmbeddedBackend implements Backend {
     return service;
   }
 
+  /** Stored specs were validated and normalised (defaults applied) by the engine when written. */
   private applyStored(o: StoredObject): void {
-    if (isKind(o.kind)) this.world.upsert(o.kind, o.name, o.spec, o.status);
+    if (isKind(o.kind)) this.world.restore(o.kind, o.name, o.spec as SpecOf[Kind], o.status);
   }
 
   /**
@@ -157,7 +158,6 @@ export class EmbeddedBackend implements Backend {
         const exists = previous !== undefined || (await service.find(k, name)) !== undefined;
         if (mode === 'create' && !exists) await service.create(k, name, spec, { status: result.outputs });
         else await service.update(k, name, spec, { status: result.outputs });
-        this.seq = Math.max(this.seq, ...(await service.changes({ afterSeq: this.seq })).map((c) => c.seq));
       } catch (err) {
         restore();
         throw userError(err);
@@ -194,7 +194,6 @@ export class EmbeddedBackend implements Backend {
         throw userError(err);
       }
       if (isKind(kind)) this.world.remove(kind, name);
-      this.seq = Math.max(this.seq, ...(await service.changes({ afterSeq: this.seq })).map((c) => c.seq));
       this.planned = undefined;
     });
   }

@@ -1,6 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { exportState, importState, parseStateDocument, type StateDocument } from '../store';
+import { validateSpec } from '../engine';
+import { isKind } from '../model';
 import { withStore, type StoreOptions } from './context';
 import { json } from './format';
 import { CliError, EXIT_OK, type CliIo } from './io';
@@ -52,8 +54,38 @@ export async function runImportState(file: string, options: StoreOptions & { int
       if (envs.length !== 1) throw new CliError(`--into: ${file} holds ${envs.length} environments (${envs.join(', ')}); --into needs a document of exactly one`);
       doc = { ...doc, environments: { [options.into]: doc.environments[envs[0]!]! } };
     }
+    doc = normaliseDocument(doc, file);
     const r = await importState(ctx.store, doc, file);
     io.stdout(`imported ${r.objects} object${r.objects === 1 ? '' : 's'} into ${Object.keys(doc.environments).map((e) => `"${e}"`).join(', ')} (${ctx.dataDir})\n`);
     return EXIT_OK;
   });
+}
+
+/**
+ * Validates every object of a state document with the engine and applies its defaults, because the
+ * backend trusts stored specs when it rebuilds its world (a hand-edited document must not slip past).
+ */
+function normaliseDocument(doc: StateDocument, file: string): StateDocument {
+  const problems: string[] = [];
+  const environments = Object.fromEntries(
+    Object.entries(doc.environments).map(([env, { objects }]) => [
+      env,
+      {
+        objects: objects.map((o) => {
+          if (!isKind(o.kind)) {
+            problems.push(`${env}/${o.kind}/${o.name}: unknown kind "${o.kind}"`);
+            return o;
+          }
+          const r = validateSpec(o.kind, o.spec);
+          if (!r.ok) {
+            for (const p of r.problems) if (p.severity !== 'warning') problems.push(`${env}/${o.kind}/${o.name}${p.path ? `.${p.path}` : ''}: ${p.message}`);
+            return o;
+          }
+          return { ...o, spec: r.value as Record<string, unknown> };
+        }),
+      },
+    ]),
+  );
+  if (problems.length > 0) throw new CliError(`${file} holds invalid objects; nothing was imported:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return { ...doc, environments };
 }

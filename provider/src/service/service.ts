@@ -124,6 +124,11 @@ export class BackendService {
     return this.write(undefined, ops);
   }
 
+  /** The seq of this environment's newest change-log entry (0 when none). */
+  async lastSeq(): Promise<number> {
+    return this.store.lastSeq(this.environment);
+  }
+
   /** The change log of this environment. */
   async changes(options: ChangesOptions = {}): Promise<ChangeLogEntry[]> {
     return this.store.changes(this.environment, options);

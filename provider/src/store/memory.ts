@@ -64,6 +64,13 @@ export class MemoryStore implements Store {
     this.transaction(environment, (tx) => restoreBatch(tx, environment, objects));
   }
 
+  async lastSeq(environment: string): Promise<number> {
+    this.open();
+    checkEnvironment(environment);
+    for (let i = this.log.length - 1; i >= 0; i--) if (this.log[i].environment === environment) return this.log[i].seq;
+    return 0;
+  }
+
   async changes(environment: string, options: ChangesOptions = {}): Promise<ChangeLogEntry[]> {
     this.open();
     checkEnvironment(environment);

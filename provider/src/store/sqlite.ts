@@ -140,6 +140,11 @@ export class SqliteStore implements Store {
     await this.retry(() => this.transaction(environment, (tx) => restoreBatch(tx, environment, objects)));
   }
 
+  async lastSeq(environment: string): Promise<number> {
+    checkEnvironment(environment);
+    return this.retry(() => Number((this.stmt('SELECT MAX(seq) AS seq FROM changes WHERE env = ?').get(environment) as { seq: number | null }).seq ?? 0));
+  }
+
   async changes(environment: string, options: ChangesOptions = {}): Promise<ChangeLogEntry[]> {
     checkEnvironment(environment);
     const where = ['env = ?', 'seq > ?'];

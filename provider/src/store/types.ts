@@ -124,6 +124,8 @@ export interface Store {
   apply(environment: string, ops: readonly WriteOp[]): Promise<WriteResult[]>;
   /** Reads the change log of one environment in commit order. */
   changes(environment: string, options?: ChangesOptions): Promise<ChangeLogEntry[]>;
+  /** The seq of the environment's newest change-log entry (0 when none): where a reader resumes. */
+  lastSeq(environment: string): Promise<number>;
   /** Environments holding at least one object, sorted. */
   environments(): Promise<string[]>;
   /**

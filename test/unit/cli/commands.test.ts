@@ -162,3 +162,24 @@ test('MICROSEG_DATA_DIR is used when --data-dir is absent; --default-action is v
   const allow = await cli((io) => runTraceflow({ dataDir, defaultAction: 'allow', from: 'db', to: 'c1/shop/web', port: '80', json: true }, io));
   expect(JSON.parse(allow.out)).toMatchObject({ verdict: 'allow', decidingPolicy: 'default' });
 });
+
+test('import-state applies defaults to hand-written objects and refuses invalid ones, importing nothing', async () => {
+  const doc = (spec: Record<string, unknown>) => ({
+    format: 'microseg-state',
+    version: 1,
+    exportedAt: '2026-11-24T00:00:00.000Z',
+    environments: { hand: { objects: [{ kind: 'FirewallPolicy', name: 'p', spec, references: [], revision: 1, createdAt: '2026-11-24T00:00:00.000Z', updatedAt: '2026-11-24T00:00:00.000Z' }] } },
+  });
+  const good = path.join(dir, 'hand.json');
+  writeFileSync(good, JSON.stringify(doc({ name: 'p', rules: [] })));
+  const target = path.join(dir, 'data-hand');
+  expect((await cli((io) => runImportState(good, { dataDir: target }, io))).code).toBe(0);
+  const got = await cli((io) => runGet('FirewallPolicy', 'p', { dataDir: target, environment: 'hand', json: true }, io));
+  expect(JSON.parse(got.out)).toMatchObject({ spec: { category: 'application', priority: 1000, enforcement: 'enforce' } });
+
+  const bad = path.join(dir, 'hand-bad.json');
+  writeFileSync(bad, JSON.stringify(doc({ name: 'p', category: 'urgent' })));
+  const refused = await cli((io) => runImportState(bad, { dataDir: path.join(dir, 'data-hand-bad') }, io));
+  expect(refused.code).toBe(2);
+  expect(refused.err).toContain('hand/FirewallPolicy/p.category');
+});
