@@ -156,8 +156,10 @@ export class EmbeddedBackend implements Backend {
       };
       try {
         const exists = previous !== undefined || (await service.find(k, name)) !== undefined;
-        if (mode === 'create' && !exists) await service.create(k, name, spec, { status: result.outputs });
-        else await service.update(k, name, spec, { status: result.outputs });
+        // The engine's normalised spec (defaults applied) is what is stored, so start-up can trust it.
+        const normalised = (this.world.get(k, name) ?? spec) as PropertyMap;
+        if (mode === 'create' && !exists) await service.create(k, name, normalised, { status: result.outputs });
+        else await service.update(k, name, normalised, { status: result.outputs });
       } catch (err) {
         restore();
         throw userError(err);
