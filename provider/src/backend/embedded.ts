@@ -149,6 +149,12 @@ export class EmbeddedBackend implements Backend {
       const k = asKind(kind);
       const previous = this.world.get(k, name);
       const previousOutputs = previous ? this.world.outputsOf(k, name) : undefined;
+      if (mode === 'create' && previous !== undefined) {
+        // Adopting it silently would let two stacks manage one object (and destroy it under each other).
+        throw new BackendError(
+          `${k} "${name}" already exists in environment "${this.options.environment}"; choose another name, or adopt it with \`pulumi import microseg:index:${k} <resource name> ${name}\``,
+        );
+      }
       const result = this.stage(this.world, k, name, spec);
       const restore = () => {
         if (previous) this.world.upsert(k, name, previous, previousOutputs);

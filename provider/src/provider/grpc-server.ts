@@ -101,15 +101,19 @@ function unimplemented<Req, Res>(name: string): grpc.handleUnaryCall<Req, Res> {
   return (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented by microseg` } as grpc.ServiceError, null);
 }
 
-function checkResponse(r: CheckResult): providerPb.CheckResponse {
-  const res = new providerPb.CheckResponse();
-  res.setInputs(toStruct(r.inputs));
-  res.setFailuresList(r.failures.map((f) => {
+function checkFailures(failures: CheckResult['failures']): providerPb.CheckFailure[] {
+  return failures.map((f) => {
     const cf = new providerPb.CheckFailure();
     cf.setProperty(f.property);
     cf.setReason(f.reason);
     return cf;
-  }));
+  });
+}
+
+function checkResponse(r: CheckResult): providerPb.CheckResponse {
+  const res = new providerPb.CheckResponse();
+  res.setInputs(toStruct(r.inputs));
+  res.setFailuresList(checkFailures(r.failures));
   return res;
 }
 
@@ -175,12 +179,7 @@ export function resourceProviderService(core: ProviderCore<unknown>, logger: Eng
       const r = await core.invoke({ token: req.getTok(), args: toMap(req.getArgs()) });
       const res = new providerPb.InvokeResponse();
       res.setReturn(toStruct(r.result));
-      res.setFailuresList(r.failures.map((f) => {
-        const cf = new providerPb.CheckFailure();
-        cf.setProperty(f.property);
-        cf.setReason(f.reason);
-        return cf;
-      }));
+      res.setFailuresList(checkFailures(r.failures));
       return res;
     }),
     call: unimplemented('Call'),

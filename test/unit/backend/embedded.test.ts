@@ -93,3 +93,12 @@ describe('the embedded backend', () => {
     expect(await prod.get('VirtualMachine', 'db')).toBeUndefined();
   });
 });
+
+describe('creating an object that already exists', () => {
+  test('is refused with a hint to import it, so two stacks never manage one object', async () => {
+    const { backend } = await estate();
+    await expect(backend.put('VirtualMachine', 'db', { name: 'db', interfaces: [{ ip: '192.168.28.51' }] }, 'create')).rejects.toThrow(
+      /VirtualMachine "db" already exists in environment "test"; .*pulumi import microseg:index:VirtualMachine <resource name> db/,
+    );
+  });
+});
