@@ -185,6 +185,14 @@ describe('Check', () => {
     expect(props).toEqual(['size', 'tags[0].value']);
   });
 
+  test('reports a misspelt property instead of dropping it', async () => {
+    const res = await call(client.check, checkReq({ size: 2, tags: [{ name: 'a', value: 'b', vaule: 'c' }], sise: 3 }));
+    expect(res.getFailuresList().map((f) => [f.getProperty(), f.getReason()]).sort()).toEqual([
+      ['sise', 'unknown property "sise" of Widget'],
+      ['tags[0].vaule', 'unknown property "vaule" of Widget'],
+    ]);
+  });
+
   test('does not judge unknown values in preview', async () => {
     const res = await call(client.check, checkReq({ size: UNKNOWN }));
     expect(res.getFailuresList()).toHaveLength(0);

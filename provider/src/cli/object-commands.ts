@@ -4,7 +4,7 @@ import { parseDocument, stringify } from 'yaml';
 import { validateSpec } from '../engine';
 import { identityOf, type Kind } from '../model';
 import { renderPath } from '../topology';
-import { unknownKeys } from '../topology/strict';
+import { unknownKeys } from '../model/unknown-keys';
 import { asCliError, parseKind, withStore, type StoreOptions } from './context';
 import { json, table } from './format';
 import { CliError, EXIT_FAILED, EXIT_OK, type CliIo } from './io';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FunctionDefinition, ResourceDefinition, resourceToken } from '../model/define';
+import { unknownKeys } from '../model/unknown-keys';
 import { Backend, BackendError } from './backend';
 import { DetailedDiff, diffInputs } from './diff';
 import { PropertyMap, PropertyValue, containsUnknowns, formatPath, isObject, isUnknown, rewrapSecrets, unwrap } from './values';
@@ -169,6 +170,8 @@ export class ProviderCore<C = Record<string, unknown>> {
     let inputs: PropertyMap = news;
     if (parsed.success) {
       inputs = parsed.data as PropertyMap;
+      // The schemas strip unknown keys; a misspelt property must not silently change policy.
+      for (const u of unknownKeys(news, inputs)) failures.push({ property: formatPath(u), reason: `unknown property "${String(u[u.length - 1])}" of ${def.name}` });
       if (this.opts.validate) {
         for (const p of this.opts.validate(def.name, inputs)) failures.push({ property: p.path, reason: p.message });
       }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { validateSpec } from '../engine';
 import { definitionsByKind, flowProtocol, identityOf, isKind, kinds, Kind } from '../model';
 import { resourceToken } from '../model/define';
-import { unknownKeys } from './strict';
+import { unknownKeys } from '../model/unknown-keys';
 
 /**
  * Topology files: YAML in the shape of a Pulumi YAML program (`resources:` name → `{type, properties}`,
