@@ -37,11 +37,11 @@ export interface EndpointRules {
   /** Including staged rules; undefined when no staged rule applies. */
   outAll?: import('./rules').CompiledRule[];
   inAll?: import('./rules').CompiledRule[];
-  /** Peer-atom indexes of the lists above (out: by destination, in: by source), built on first use. */
-  outIdx?: import('./rules').RuleIndex;
-  inIdx?: import('./rules').RuleIndex;
-  outAllIdx?: import('./rules').RuleIndex;
-  inAllIdx?: import('./rules').RuleIndex;
+  /** Service and peer indexes of the lists above (out: by destination, in: by source), built on first use. */
+  outIdx?: import('./rules').IndexedRules;
+  inIdx?: import('./rules').IndexedRules;
+  outAllIdx?: import('./rules').IndexedRules;
+  inAllIdx?: import('./rules').IndexedRules;
 }
 
 export type PodSelectorSpec = z.output<typeof podSelectorSpec>;

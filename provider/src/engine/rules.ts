@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { SpecOf } from '../model';
 import type { peer as peerSchema, service as serviceSchema } from '../model/common';
-import { ipBlockContains, parseCidr, type Ip, type IpBlockMatcher } from './ip';
+import { ipBlockContains, parseCidr, parseIp, type Ip, type IpBlockMatcher } from './ip';
 import type { Atom, Endpoint, Membership, PodSelectorSpec } from './membership';
 
 export type Category = 'emergency' | 'infrastructure' | 'environment' | 'application';
@@ -263,32 +263,139 @@ export function firstMatch(rules: readonly CompiledRule[], src: Addr, dst: Addr,
 }
 
 /**
- * An ordered rule list indexed by the atoms of the peer a verdict varies on (the source for `in` lists,
- * the destination for `out` lists): a verdict only checks the rules whose peer set contains one of the
- * peer's atoms, plus the rules that cannot be decided by atoms (no peers, negated peers, IP blocks or
- * egress IPs). First-match order is kept by merging the candidate positions, so the result is that of
- * {@link firstMatch} over the whole list: a rule that is not a candidate cannot match.
- * CSR layout (sorted keys, offsets, positions) in typed arrays: compact for 100k endpoints, cache-friendly.
+ * An ordered rule list indexed for one verdict side. The peer a verdict varies on is the source for `in`
+ * lists and the destination for `out` lists. A verdict only checks the rules that could match:
+ * 1. by service: the list is cut per protocol into elementary port intervals (every range bound is an
+ *    interval edge), and each (protocol, interval) gets its own {@link RuleIndex} over the rules with a
+ *    service that can match there, built on first use;
+ * 2. within that, by peer: rules whose peer set holds one of the peer's atoms (CSR by atom id), rules
+ *    whose IPv4 blocks or IPs cover the peer's IP (CSR by elementary IPv4 interval), and the rules that
+ *    neither can decide (no peer, negated peers, IPv6 blocks), which are always checked.
+ * Candidates are over-approximations (named ports count as every port, block exceptions are ignored):
+ * each candidate is still checked by {@link ruleMatches}, and first-match order is kept by merging the
+ * candidate positions, so the result is that of {@link firstMatch} over the whole list. The invariant is
+ * only that a rule which is not a candidate cannot match.
  */
+export interface IndexedRules {
+  readonly rules: readonly CompiledRule[];
+  readonly peer: 'src' | 'dst';
+  /** Per protocol id: sorted starts of the elementary port intervals; bounds[p][0] is -Infinity. */
+  readonly bounds: readonly Float64Array[];
+  /** Per protocol id: bucket 0 is "no port" (ICMP), bucket i+1 is port interval i; built on first use. */
+  readonly buckets: (RuleIndex | undefined)[][];
+  /** Every rule, for a protocol outside {@link PROTOCOL_IDS}. */
+  all?: RuleIndex;
+}
+
+/** Sub-index of the positions whose services can match one (protocol, port interval). */
 export interface RuleIndex {
   /** Sorted atom ids; the positions of rules whose peer set holds keys[i] are positions[offsets[i]..offsets[i+1]). */
   readonly keys: Int32Array;
   readonly offsets: Int32Array;
   readonly positions: Int32Array;
+  /** Sorted starts of elementary IPv4 intervals; rules covering interval i are ipPositions[ipOffsets[i]..ipOffsets[i+1]). */
+  readonly ipStarts: Float64Array;
+  readonly ipOffsets: Int32Array;
+  readonly ipPositions: Int32Array;
   /** Sorted positions of rules that are always checked. */
   readonly always: Int32Array;
 }
 
-export function buildRuleIndex(rules: readonly CompiledRule[], peer: 'src' | 'dst'): RuleIndex {
+/** Flow protocols with their own service buckets ('any' is a service protocol, never a flow's). */
+export const PROTOCOL_IDS: Readonly<Record<string, number>> = { tcp: 0, udp: 1, sctp: 2, icmp: 3, icmpv6: 4 };
+const PROTOCOLS = ['tcp', 'udp', 'sctp', 'icmp', 'icmpv6'] as const;
+
+export function indexRules(rules: readonly CompiledRule[], peer: 'src' | 'dst'): IndexedRules {
+  const bounds: Float64Array[] = [];
+  const buckets: (RuleIndex | undefined)[][] = [];
+  for (const proto of PROTOCOLS) {
+    const edges = new Set<number>();
+    for (const r of rules) {
+      if (r.disabled || !r.services) continue;
+      for (const s of r.services) {
+        if (s.protocol !== 'any' && s.protocol !== proto) continue;
+        for (let i = 0; i < s.ranges.length; i += 2) edges.add(s.ranges[i]!).add(s.ranges[i + 1]! + 1);
+      }
+    }
+    const b = new Float64Array(edges.size + 1);
+    b[0] = -Infinity;
+    let k = 1;
+    for (const e of edges) b[k++] = e;
+    b.sort();
+    bounds.push(b);
+    buckets.push(new Array<RuleIndex | undefined>(b.length + 1).fill(undefined));
+  }
+  return { rules, peer, bounds, buckets };
+}
+
+/** Can a service list match protocol `proto` with a port in [lo, hi] (port undefined when lo is NaN)? */
+function servicesCanMatch(services: readonly CompiledService[] | undefined, proto: string, lo: number): boolean {
+  if (!services || services.length === 0) return true;
+  for (const s of services) {
+    if (s.protocol !== 'any' && s.protocol !== proto) continue;
+    if (s.ranges.length === 0 && s.named.length === 0) return true;
+    if (Number.isNaN(lo)) continue; // ports required, the flow has none
+    // Named ports depend on the destination endpoint (lists are shared by endpoints): any port may match.
+    if (s.named.length) return true;
+    // Interval edges include every range bound, so the interval is inside a range iff its start is.
+    for (let i = 0; i < s.ranges.length; i += 2) if (lo >= s.ranges[i]! && lo <= s.ranges[i + 1]!) return true;
+  }
+  return false;
+}
+
+/** The sub-index for a flow's protocol and port, built on first use. */
+function bucketFor(ix: IndexedRules, protocol: string, port: number | undefined): RuleIndex {
+  const p = PROTOCOL_IDS[protocol];
+  if (p === undefined) return (ix.all ??= buildRuleIndex(ix.rules, ix.peer, () => true));
+  const b = ix.bounds[p]!;
+  let bucket = 0;
+  if (port !== undefined) {
+    // Largest i with b[i] <= port (b[0] is -Infinity).
+    let lo = 0;
+    let hi = b.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (b[mid]! <= port) lo = mid;
+      else hi = mid - 1;
+    }
+    bucket = lo + 1;
+  }
+  const row = ix.buckets[p]!;
+  let idx = row[bucket];
+  if (idx === undefined) {
+    const start = bucket === 0 ? NaN : b[bucket - 1]!;
+    idx = buildRuleIndex(ix.rules, ix.peer, (r) => servicesCanMatch(r.services, protocol, start));
+    row[bucket] = idx;
+  }
+  return idx;
+}
+
+export function buildRuleIndex(rules: readonly CompiledRule[], peer: 'src' | 'dst', keep: (r: CompiledRule) => boolean): RuleIndex {
   const always: number[] = [];
   const pairs: number[] = [];
+  const ranges: number[] = []; // (lo, hi, position) of IPv4 blocks and IPs
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!;
-    if (r.disabled) continue; // never matches
+    if (r.disabled || !keep(r)) continue; // cannot match
     const set = peer === 'src' ? r.src : r.dst;
     const negated = peer === 'src' ? r.srcNegated : r.dstNegated;
-    if (!set || negated || set.blocks.length || set.ips.size) always.push(i);
-    else for (const a of set.atoms) pairs.push(a.id, i);
+    if (!set || negated || set.blocks.some((b) => b.cidr.v !== 4)) {
+      always.push(i);
+      continue;
+    }
+    let v6 = false;
+    for (const ip of set.ips) {
+      const x = parseIp(ip);
+      if (x?.v === 4) ranges.push(x.n, x.n, i);
+      else v6 = true;
+    }
+    if (v6) {
+      always.push(i);
+      continue;
+    }
+    // Exceptions are left to ruleMatches: the block's whole CIDR makes the rule a candidate.
+    for (const b of set.blocks) ranges.push(b.cidr.lo as number, b.cidr.hi as number, i);
+    for (const a of set.atoms) pairs.push(a.id, i);
   }
   // Sort (atom id, position) pairs; positions stay ascending per atom.
   const order = new Int32Array(pairs.length / 2).map((_, k) => k);
@@ -305,17 +412,49 @@ export function buildRuleIndex(rules: readonly CompiledRule[], peer: 'src' | 'ds
     positions[k] = pairs[2 * order[k]! + 1]!;
   }
   offsets.push(order.length);
-  return { keys: Int32Array.from(keys), offsets: Int32Array.from(offsets), positions, always: Int32Array.from(always) };
+  // Elementary IPv4 intervals: every block start and end+1 is an edge, so each interval is wholly inside
+  // or outside every block. Blocks per list are few (tens), so the quadratic fill is cheap.
+  const edges = new Set<number>();
+  for (let k = 0; k < ranges.length; k += 3) edges.add(ranges[k]!).add(ranges[k + 1]! + 1);
+  const ipStarts = Float64Array.from(edges).sort();
+  const ipOffsets = new Int32Array(ipStarts.length + 1);
+  const ipPositions: number[] = [];
+  for (let e = 0; e < ipStarts.length; e++) {
+    ipOffsets[e] = ipPositions.length;
+    const start = ipStarts[e]!;
+    const from = ipPositions.length;
+    for (let k = 0; k < ranges.length; k += 3) if (start >= ranges[k]! && start <= ranges[k + 1]!) ipPositions.push(ranges[k + 2]!);
+    // Ranges were pushed in position order, but a rule's several blocks may repeat a position: dedupe.
+    let w = from;
+    for (let k = from; k < ipPositions.length; k++) if (k === from || ipPositions[k] !== ipPositions[w - 1]) ipPositions[w++] = ipPositions[k]!;
+    ipPositions.length = w;
+  }
+  ipOffsets[ipStarts.length] = ipPositions.length;
+  return { keys: Int32Array.from(keys), offsets: Int32Array.from(offsets), positions, ipStarts, ipOffsets, ipPositions: Int32Array.from(ipPositions), always: Int32Array.from(always) };
 }
 
 /** Scratch buffer for candidate positions; verdicts are synchronous, so one buffer per process is enough. */
 let scratch = new Int32Array(256);
 
+function appendPositions(src: Int32Array, from: number, to: number, n: number): number {
+  if (n + to - from > scratch.length) {
+    const bigger = new Int32Array(Math.max(scratch.length * 2, n + to - from));
+    bigger.set(scratch);
+    scratch = bigger;
+  }
+  // A plain loop: subarray() would allocate a view per lookup, and this runs per verdict.
+  for (let k = from; k < to; k++) scratch[n++] = src[k]!;
+  return n;
+}
+
 /**
  * {@link firstMatch} over an indexed list. `peerIds` are the sorted atom ids of the varying peer's
- * endpoint, undefined when the peer is not a managed endpoint (an external or SNATed address).
+ * endpoint, undefined when the peer is not a managed endpoint (an external or SNATed address); `peerIp`
+ * is the varying peer's address as this firewall sees it.
  */
-export function firstMatchIndexed(rules: readonly CompiledRule[], idx: RuleIndex, peerIds: Int32Array | undefined, src: Addr, dst: Addr, f: FlowService): CompiledRule | undefined {
+export function firstMatchIndexed(ix: IndexedRules, peerIds: Int32Array | undefined, peerIp: Ip, src: Addr, dst: Addr, f: FlowService): CompiledRule | undefined {
+  const rules = ix.rules;
+  const idx = bucketFor(ix, f.protocol, f.port);
   let n = 0;
   let lists = 0;
   if (peerIds !== undefined && idx.keys.length !== 0) {
@@ -331,33 +470,43 @@ export function firstMatchIndexed(rules: readonly CompiledRule[], idx: RuleIndex
         if (k < id) lo = mid + 1;
         else if (k > id) hi = mid - 1;
         else {
-          const from = idx.offsets[mid]!;
-          const to = idx.offsets[mid + 1]!;
-          if (n + to - from > scratch.length) {
-            const bigger = new Int32Array(Math.max(scratch.length * 2, n + to - from));
-            bigger.set(scratch);
-            scratch = bigger;
-          }
-          // A plain loop: subarray() would allocate a view per lookup, and this runs per verdict.
-          const positions = idx.positions;
-          for (let k = from; k < to; k++) scratch[n++] = positions[k]!;
+          n = appendPositions(idx.positions, idx.offsets[mid]!, idx.offsets[mid + 1]!, n);
           lists++;
           break;
         }
       }
     }
-    if (lists > 1 && n > 64) scratch.subarray(0, n).sort();
-    else if (lists > 1) {
-      // Insertion sort: a handful of sorted runs, no allocation (typed-array sort needs a subarray view).
-      for (let i = 1; i < n; i++) {
-        const v = scratch[i]!;
-        let j = i - 1;
-        while (j >= 0 && scratch[j]! > v) {
-          scratch[j + 1] = scratch[j]!;
-          j--;
-        }
-        scratch[j + 1] = v;
+  }
+  if (peerIp.v === 4 && idx.ipStarts.length !== 0) {
+    const starts = idx.ipStarts;
+    const ip = peerIp.n;
+    if (ip >= starts[0]!) {
+      let lo = 0;
+      let hi = starts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (starts[mid]! <= ip) lo = mid;
+        else hi = mid - 1;
       }
+      const from = idx.ipOffsets[lo]!;
+      const to = idx.ipOffsets[lo + 1]!;
+      if (to > from) {
+        n = appendPositions(idx.ipPositions, from, to, n);
+        lists++;
+      }
+    }
+  }
+  if (lists > 1 && n > 64) scratch.subarray(0, n).sort();
+  else if (lists > 1) {
+    // Insertion sort: a handful of sorted runs, no allocation (typed-array sort needs a subarray view).
+    for (let i = 1; i < n; i++) {
+      const v = scratch[i]!;
+      let j = i - 1;
+      while (j >= 0 && scratch[j]! > v) {
+        scratch[j + 1] = scratch[j]!;
+        j--;
+      }
+      scratch[j + 1] = v;
     }
   }
   const always = idx.always;
@@ -369,7 +518,7 @@ export function firstMatchIndexed(rules: readonly CompiledRule[], idx: RuleIndex
     let pos: number;
     if (b >= n || (a < always.length && always[a]! <= scratch[b]!)) pos = always[a++]!;
     else pos = scratch[b++]!;
-    if (pos === last) continue; // the same rule reached through two of the peer's atoms
+    if (pos === last) continue; // the same rule reached through two of the peer's atoms, or an atom and a block
     last = pos;
     const r = rules[pos]!;
     if (r.policy.catRank < minRank) continue;

@@ -6,11 +6,11 @@ import type { Problem } from './problems';
 import {
   appliesAt,
   comparePolicies,
-  buildRuleIndex,
   compileBlock,
   compilePolicy,
   firstMatch,
   firstMatchIndexed,
+  indexRules,
   type Addr,
   type CompileContext,
   type CompiledPolicy,
@@ -698,11 +698,11 @@ export class World {
     const peer = dir === 'in' ? src.ep : dst.ep;
     const peerIds = peer === undefined ? undefined : atomIdsOf(peer);
     if (dir === 'in') {
-      if (staged) return c.inAll ? firstMatchIndexed(c.inAll, (c.inAllIdx ??= buildRuleIndex(c.inAll, 'src')), peerIds, src, dst, f) : undefined;
-      return firstMatchIndexed(c.in, (c.inIdx ??= buildRuleIndex(c.in, 'src')), peerIds, src, dst, f);
+      if (staged) return c.inAll ? firstMatchIndexed((c.inAllIdx ??= indexRules(c.inAll, 'src')), peerIds, src.ip, src, dst, f) : undefined;
+      return firstMatchIndexed((c.inIdx ??= indexRules(c.in, 'src')), peerIds, src.ip, src, dst, f);
     }
-    if (staged) return c.outAll ? firstMatchIndexed(c.outAll, (c.outAllIdx ??= buildRuleIndex(c.outAll, 'dst')), peerIds, src, dst, f) : undefined;
-    return firstMatchIndexed(c.out, (c.outIdx ??= buildRuleIndex(c.out, 'dst')), peerIds, src, dst, f);
+    if (staged) return c.outAll ? firstMatchIndexed((c.outAllIdx ??= indexRules(c.outAll, 'dst')), peerIds, dst.ip, src, dst, f) : undefined;
+    return firstMatchIndexed((c.outIdx ??= indexRules(c.out, 'dst')), peerIds, dst.ip, src, dst, f);
   }
 
   // ---------------------------------------------------------------- lookups used by queries
