@@ -29,7 +29,10 @@ export interface Endpoint {
 }
 
 export interface EndpointRules {
+  /** World epoch when built; 0 marks the list stale (a policy applied to one of its atoms changed). */
   epoch: number;
+  /** Sum of the identity's atoms' `rulesVersion` when built: checks a list found by identity, not by endpoint. */
+  version: number;
   /** Every rule enforced or staged here, in evaluation order (effective-rules query). */
   all: import('./rules').CompiledRule[];
   out: import('./rules').CompiledRule[];
@@ -56,6 +59,8 @@ export interface Atom {
   readonly key: string;
   readonly members: Set<number>;
   readonly indexKeys: readonly string[];
+  /** Bumped when a policy whose appliedTo holds this atom changes (see World.compile). */
+  rulesVersion: number;
   matches(ep: Endpoint): boolean;
 }
 
@@ -173,6 +178,7 @@ export class Membership {
       id: this.nextAtomId++,
       key,
       members: new Set(),
+      rulesVersion: 0,
       // The most selective index available: namespace names, a required pod label (value), a required
       // namespace label (value), the cluster; only selectors with none of these are checked for every pod.
       indexKeys: namespaces ? [...namespaces].map((n) => `ns:${n}`) : (selectorKeys('p', podSel) ?? (nsSel && selectorKeys('nsl', nsSel)) ?? (cluster !== undefined ? [`c:${cluster}`] : ['p:*'])),
@@ -192,6 +198,7 @@ export class Membership {
       id: this.nextAtomId++,
       key,
       members: new Set(),
+      rulesVersion: 0,
       indexKeys: selectorKeys('v', sel) ?? ['v:*'],
       matches: (ep) => ep.kind === 'vm-interface' && sel.matches(ep.labels),
     }), () => this.candidates('v', sel, this.vms));
@@ -200,7 +207,7 @@ export class Membership {
   /** Static members: every endpoint of a VM or workload. */
   ownerAtom(kind: 'vm-interface' | 'pod', owner: string): Atom {
     const key = `owner|${kind}|${owner}`;
-    return this.intern(key, () => ({ id: this.nextAtomId++, key, members: new Set(), indexKeys: [`o:${owner}`], matches: (ep) => ep.kind === kind && ep.owner === owner }), () => [...this.endpointsOf(owner)]);
+    return this.intern(key, () => ({ id: this.nextAtomId++, key, members: new Set(), rulesVersion: 0, indexKeys: [`o:${owner}`], matches: (ep) => ep.kind === kind && ep.owner === owner }), () => [...this.endpointsOf(owner)]);
   }
 
   /**

@@ -539,8 +539,26 @@ export class World {
         l.push(r);
       }
     }
+    // Which cached rule lists the change reaches: those of endpoints in the old or new appliedTo of a
+    // changed policy's rules. Ranks keep their relative order, so every other list stays valid. A rule
+    // enforced everywhere, or a bulk change (start-up), drops every list instead.
+    let everywhere = this.dirtyPolicies.size > 64;
+    const touched = new Set<Atom>();
+    const reach = (p: CompiledPolicy): void => {
+      if (everywhere) return;
+      for (const r of p.rules) {
+        // A rule is in a list only if the endpoint is in every requirement, so the last one suffices.
+        const req = r.appliedTo[r.appliedTo.length - 1];
+        if (!req) {
+          everywhere = true;
+          return;
+        }
+        for (const a of req) touched.add(a);
+      }
+    };
     for (const name of this.dirtyPolicies) {
       const old = this.policies.get(name);
+      if (old) reach(old);
       if (old) this.unindex(old);
       this.policies.delete(name);
       const compiled = name.startsWith('quarantine:') ? this.compileQuarantine(name.slice('quarantine:'.length)) : this.compileFirewallPolicy(name, standalone.get(name) ?? []);
@@ -550,6 +568,7 @@ export class World {
         for (const d of [...deps]) if (d.startsWith('group:')) this.groupDeps(d.slice(6), deps);
         this.policies.set(name, compiled);
         this.index(compiled);
+        reach(compiled);
       }
       this.orderDirty = true;
     }
@@ -573,7 +592,17 @@ export class World {
       }
       this.orderDirty = false;
     }
-    this.epoch++;
+    if (everywhere) this.epoch++;
+    else
+      for (const a of touched) {
+        // Lists found through the identity map are checked against the atoms' versions (rulesAt); lists
+        // cached on endpoints are marked stale here, which reaches every endpoint sharing them.
+        a.rulesVersion++;
+        for (const id of a.members) {
+          const c = this.membership.endpoints.get(id)?.cache;
+          if (c) c.epoch = 0;
+        }
+      }
   }
 
   private compileFirewallPolicy(name: string, standalone: SpecOf['FirewallRule'][]): CompiledPolicy | undefined {
@@ -642,7 +671,7 @@ export class World {
     if (c && c.epoch === this.epoch) return c;
     const sig = atomIdsOf(ep).join(',');
     let res = this.identityRules.get(sig);
-    if (!res || res.epoch !== this.epoch) {
+    if (!res || res.epoch !== this.epoch || res.version !== rulesVersionOf(ep)) {
       // Entries of identities nobody has any more are only dropped wholesale; bound the map under churn.
       if (this.identityRules.size > 2 * this.membership.endpoints.size + 1024) this.identityRules = new Map();
       res = this.buildRules(ep);
@@ -681,6 +710,7 @@ export class World {
     }
     return {
       epoch: this.epoch,
+      version: rulesVersionOf(ep),
       all,
       out,
       in: inn,
@@ -953,6 +983,13 @@ export class World {
   decide(rules: readonly CompiledRule[], src: Addr, dst: Addr, f: { protocol: string; port: number | undefined; icmpType?: number; icmpCode?: number }): CompiledRule | undefined {
     return firstMatch(rules, src, dst, f);
   }
+}
+
+/** Sum of the rule versions of an endpoint's atoms: versions only grow, so an equal sum means no change. */
+function rulesVersionOf(ep: Endpoint): number {
+  let v = 0;
+  for (const a of ep.atoms) v += a.rulesVersion;
+  return v;
 }
 
 /** A resolved endpoint reference. */

@@ -78,3 +78,45 @@ it('a sequence of policy, group and inventory changes ends where a fresh world s
     sameVerdicts(w, fresh(w), REFS, [80, 8080]);
   }
 });
+
+it('a policy change drops only the rule lists of endpoints in its old and new appliedTo, and identity-shared lists stay correct', () => {
+  const w = estate();
+  allowAll(w);
+  put(w, 'FirewallPolicy', 'web-in', { category: 'environment', priority: 1, appliedTo: ['web'], rules: [{ name: 'deny-tools', action: 'drop', direction: 'in', sources: [{ workload: 'c1/ops/tools' }] }] });
+  const ep = (name: string) => {
+    const e = w.endpointsOf(name)[0];
+    if (!e) throw new Error(name);
+    return e;
+  };
+  // Build every list once.
+  sameVerdicts(w, fresh(w), REFS, [80]);
+  const dbList = w.rulesAt(ep('db'));
+  const webList = w.rulesAt(ep('c1/shop/web'));
+  // A change to a policy applied to web only: db keeps its list object, web gets a new one.
+  put(w, 'FirewallPolicy', 'web-in', { category: 'environment', priority: 1, appliedTo: ['web'], rules: [{ name: 'deny-tools', action: 'reject', direction: 'in', sources: [{ workload: 'c1/ops/tools' }] }] });
+  expect(w.rulesAt(ep('db'))).toBe(dbList);
+  expect(w.rulesAt(ep('c1/shop/web'))).not.toBe(webList);
+  expect(decided(trace(w, 'c1/ops/tools', 'c1/shop/web-1', 80))).toBe('reject web-in/deny-tools');
+  // Moving the policy from web to api reaches both: the old appliedTo loses the rule, the new one gains it.
+  put(w, 'FirewallPolicy', 'web-in', { category: 'environment', priority: 1, appliedTo: ['api'], rules: [{ name: 'deny-tools', action: 'drop', direction: 'in', sources: [{ workload: 'c1/ops/tools' }] }] });
+  expect(w.rulesAt(ep('db'))).toBe(dbList);
+  expect(decided(trace(w, 'c1/ops/tools', 'c1/shop/web-0', 80))).toBe('allow zz-allow-all/any');
+  expect(decided(trace(w, 'c1/ops/tools', 'c1/shop/api', 80))).toBe('drop web-in/deny-tools');
+  sameVerdicts(w, fresh(w), REFS, [80, 443]);
+  // An identity whose only endpoint left it keeps its list in the identity map; a policy change on its
+  // atoms while no endpoint holds that list must still reach the next endpoint with that identity.
+  put(w, 'Workload', 'c1/shop/web2', { name: 'web2', cluster: 'c1', namespace: 'shop', labels: { app: 'solo', tier: 'front' }, replicas: 1 });
+  put(w, 'SecurityGroup', 'solo', { podSelectors: [{ podSelector: { matchLabels: { app: 'solo' } } }] });
+  put(w, 'FirewallPolicy', 'solo-in', { category: 'environment', priority: 2, appliedTo: ['solo'], rules: [{ name: 'deny-bastion', action: 'drop', direction: 'in', sources: [{ group: 'bastion' }] }] });
+  expect(decided(trace(w, 'bastion', 'c1/shop/web2', 80))).toBe('drop solo-in/deny-bastion');
+  put(w, 'Workload', 'c1/shop/web2', { name: 'web2', cluster: 'c1', namespace: 'shop', labels: { app: 'other', tier: 'front' }, replicas: 1 });
+  put(w, 'FirewallPolicy', 'solo-in', { category: 'environment', priority: 2, appliedTo: ['solo'], rules: [{ name: 'deny-bastion', action: 'reject', direction: 'in', sources: [{ group: 'bastion' }] }] });
+  expect(decided(trace(w, 'bastion', 'c1/shop/web2', 80))).toBe('allow zz-allow-all/any');
+  put(w, 'Workload', 'c1/shop/web2', { name: 'web2', cluster: 'c1', namespace: 'shop', labels: { app: 'solo', tier: 'front' }, replicas: 1 });
+  expect(decided(trace(w, 'bastion', 'c1/shop/web2', 80))).toBe('reject solo-in/deny-bastion');
+  // A policy enforced everywhere reaches every list.
+  put(w, 'FirewallPolicy', 'global', { category: 'emergency', priority: 1, rules: [{ name: 'no-ssh', action: 'drop', direction: 'in', services: [{ protocol: 'tcp', ports: [22] }] }] });
+  expect(w.rulesAt(ep('db'))).not.toBe(dbList);
+  expect(decided(trace(w, 'bastion', 'db', 22))).toBe('drop global/no-ssh');
+  sameVerdicts(w, fresh(w), [...REFS, 'c1/shop/web2'], [22, 80]);
+});
