@@ -167,7 +167,34 @@ export class Membership {
     return this.byOwner.get(owner) ?? [];
   }
 
+  /**
+   * Atoms by the spec's JSON text: compiling 20k policies references the same selectors again and again,
+   * and building two Selectors only to find the canonical key dominated. JSON is not canonical (key
+   * order), so a miss falls back to the canonical key; a hit is always the right atom.
+   */
+  private readonly atomsBySpecText = new Map<string, Atom>();
+
   podSelectorAtom(spec: PodSelectorSpec, impliedCluster?: string): Atom {
+    const text = `p${impliedCluster ?? ''}\u0000${JSON.stringify(spec)}`;
+    let a = this.atomsBySpecText.get(text);
+    if (!a) {
+      a = this.podSelectorAtomSlow(spec, impliedCluster);
+      this.atomsBySpecText.set(text, a);
+    }
+    return a;
+  }
+
+  vmSelectorAtom(spec: LabelSelectorSpec): Atom {
+    const text = `v\u0000${JSON.stringify(spec)}`;
+    let a = this.atomsBySpecText.get(text);
+    if (!a) {
+      a = this.vmSelectorAtomSlow(spec);
+      this.atomsBySpecText.set(text, a);
+    }
+    return a;
+  }
+
+  private podSelectorAtomSlow(spec: PodSelectorSpec, impliedCluster?: string): Atom {
     const cluster = spec.cluster ?? impliedCluster;
     const nsSel = spec.namespaceSelector ? new Selector(spec.namespaceSelector) : undefined;
     const podSel = new Selector(spec.podSelector);
@@ -191,7 +218,7 @@ export class Membership {
     }), () => (namespaces ? [...namespaces].flatMap((n) => [...this.podsInNamespace(n)]) : this.podCandidates(podSel, nsSel, cluster)));
   }
 
-  vmSelectorAtom(spec: LabelSelectorSpec): Atom {
+  private vmSelectorAtomSlow(spec: LabelSelectorSpec): Atom {
     const sel = new Selector(spec);
     const key = `vm|${sel.key}`;
     return this.intern(key, () => ({

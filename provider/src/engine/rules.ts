@@ -125,6 +125,11 @@ const EMPTY: PeerSet = { atoms: [], blocks: [], ips: new Set() };
 
 export function compilePeers(ctx: CompileContext, peers: readonly PeerSpec[] | undefined, deps: Set<string>): PeerSet | undefined {
   if (!peers || peers.length === 0) return undefined;
+  if (peers.length === 1 && peers[0]!.group !== undefined) {
+    // The common case: one group. Share its flattened set (read-only) instead of copying it per rule.
+    deps.add(`group:${peers[0]!.group}`);
+    return ctx.group(peers[0]!.group) ?? EMPTY;
+  }
   const atoms = new Set<Atom>();
   const blocks: IpBlockMatcher[] = [];
   const ips = new Set<string>();

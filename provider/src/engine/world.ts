@@ -275,6 +275,7 @@ export class World {
   /** A group, PodSelector or egress IP changed: recompile the policies that depend on it. */
   private invalidate(dep: string): void {
     this.groupCache = new Map();
+    this.groupDepsCache = new Map();
     // deps hold the transitive closure over nested groups (see groupDeps), so one lookup per policy suffices.
     for (const p of this.policies.values()) if (p.deps.has(dep)) this.dirtyPolicies.add(p.name);
   }
@@ -511,6 +512,19 @@ export class World {
     return { atoms: [...atoms], blocks, ips };
   }
 
+  /** {@link groupDeps} per group, cached like `groupCache` (20k policies reference 5k groups). */
+  private groupDepsCache = new Map<string, ReadonlySet<string>>();
+
+  private groupDepsOf(name: string): ReadonlySet<string> {
+    let d = this.groupDepsCache.get(name);
+    if (!d) {
+      const out = new Set<string>();
+      this.groupDeps(name, out);
+      this.groupDepsCache.set(name, (d = out));
+    }
+    return d;
+  }
+
   /** Names of the groups, PodSelectors and egress IPs a group depends on, transitively. */
   private groupDeps(name: string, out: Set<string>, seen = new Set<string>()): void {
     if (seen.has(name)) return;
@@ -565,7 +579,7 @@ export class World {
       if (compiled) {
         // Transitive group dependencies so that a nested group change reaches this policy.
         const deps = compiled.deps as Set<string>;
-        for (const d of [...deps]) if (d.startsWith('group:')) this.groupDeps(d.slice(6), deps);
+        for (const d of [...deps]) if (d.startsWith('group:')) for (const x of this.groupDepsOf(d.slice(6))) deps.add(x);
         this.policies.set(name, compiled);
         this.index(compiled);
         reach(compiled);
