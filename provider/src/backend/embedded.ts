@@ -109,7 +109,10 @@ export class EmbeddedBackend implements Backend {
     const heldBefore = new Set(checkAssertions(world).filter((a) => a.passed).map((a) => a.name));
     // An inventory change only changes flows from and to itself; a policy change may change any flow.
     const focus = kind === 'Workload' ? `workload:${name}` : kind === 'VirtualMachine' ? `vm:${name}` : undefined;
-    const before = isAssertion ? undefined : snapshot(world, undefined, focus, [spec]);
+    // Without any policy every flow meets the default rule, before and after an inventory change.
+    const policyKinds: readonly Kind[] = ['FirewallPolicy', 'FirewallRule', 'QuarantinePolicy'];
+    const policiesMatter = policyKinds.includes(kind) || policyKinds.some((k) => world.names(k).length > 0);
+    const before = isAssertion || !policiesMatter ? undefined : snapshot(world, undefined, focus, [spec]);
 
     const specProblems = world.upsert(kind, name, spec, previousOutputs);
     const problems = [...specProblems.filter((p) => p.severity !== 'warning'), ...world.validate().filter((p) => own(p) && p.severity !== 'warning')];

@@ -1,4 +1,4 @@
-import { FlowProtocol, verdict, VerdictResult, World } from '../engine';
+import { evaluateFlow, FlowProtocol, ResolvedRef, verdict, VerdictResult, World } from '../engine';
 import type { SpecOf } from '../model';
 
 /**
@@ -33,7 +33,7 @@ export interface Snapshot {
 }
 
 /** Maximum flows evaluated per snapshot. */
-export const IMPACT_FLOW_BUDGET = 4_000;
+export const IMPACT_FLOW_BUDGET = 1_500;
 
 function targetsOf(world: World): string[] {
   return [...world.names('Workload').map((n) => `workload:${n}`), ...world.names('VirtualMachine').map((n) => `vm:${n}`)].sort();
@@ -81,18 +81,26 @@ export function snapshot(world: World, like?: Snapshot, focus?: string, incoming
   const services = like?.services ?? servicesOf(world, incoming);
   focus ??= like?.focus;
   const verdicts = new Map<string, VerdictResult>();
+  // Endpoints are resolved once per snapshot, not once per flow.
+  const resolved = new Map<string, ResolvedRef>();
+  for (const t of targets) {
+    const r = world.resolve(t);
+    if (!('problem' in r)) resolved.set(t, r);
+  }
   let budget = IMPACT_FLOW_BUDGET;
   let truncated = false;
   outer: for (const s of targets)
     for (const d of targets) {
       if (s === d || (focus !== undefined && s !== focus && d !== focus)) continue;
+      const src = resolved.get(s);
+      const dst = resolved.get(d);
+      if (!src || !dst) continue;
       for (const svc of services) {
         if (budget-- <= 0) {
           truncated = true;
           break outer;
         }
-        const v = verdict(world, { source: s, destination: d, protocol: svc.protocol, port: svc.port });
-        if (!('problem' in v)) verdicts.set(key(s, d, svc), v);
+        verdicts.set(key(s, d, svc), evaluateFlow(world, { src, dst, protocol: svc.protocol, port: svc.port }, undefined));
       }
     }
   return { targets, services, verdicts, truncated, focus };
@@ -102,15 +110,14 @@ export function snapshot(world: World, like?: Snapshot, focus?: string, incoming
 export function compare(before: Snapshot, after: Snapshot): { newlyAllowed: ImpactFlow[]; newlyBlocked: ImpactFlow[] } {
   const newlyAllowed: ImpactFlow[] = [];
   const newlyBlocked: ImpactFlow[] = [];
-  for (const s of after.targets)
-    for (const d of after.targets)
-      for (const svc of after.services) {
-        const k = key(s, d, svc);
-        const a = after.verdicts.get(k);
-        const b = before.verdicts.get(k);
-        if (!a || !b || (a.verdict === 'allow') === (b.verdict === 'allow')) continue;
-        (a.verdict === 'allow' ? newlyAllowed : newlyBlocked).push({ source: s, destination: d, service: svc, verdict: a });
-      }
+  for (const [k, a] of after.verdicts) {
+    const b = before.verdicts.get(k);
+    if (!b || (a.verdict === 'allow') === (b.verdict === 'allow')) continue;
+    const [source, destination, svc] = k.split('|');
+    const [protocol, port] = svc.split('/');
+    const flow = { source, destination, service: { protocol: protocol as FlowProtocol, ...(port === '*' ? {} : { port: Number(port) }) }, verdict: a };
+    (a.verdict === 'allow' ? newlyAllowed : newlyBlocked).push(flow);
+  }
   return { newlyAllowed, newlyBlocked };
 }
 
