@@ -284,10 +284,13 @@ export function firstMatch(rules: readonly CompiledRule[], src: Addr, dst: Addr,
 export interface IndexedRules {
   readonly rules: readonly CompiledRule[];
   readonly peer: 'src' | 'dst';
-  /** Per protocol id: sorted starts of the elementary port intervals; bounds[p][0] is -Infinity. */
-  readonly bounds: readonly Float64Array[];
+  /**
+   * Per protocol id: sorted starts of the elementary port intervals; bounds[p][0] is -Infinity. Built on
+   * the first flow of that protocol (most lists only ever see TCP), see {@link boundsFor}.
+   */
+  readonly bounds: (Float64Array | undefined)[];
   /** Per protocol id: bucket 0 is "no port" (ICMP), bucket i+1 is port interval i; built on first use. */
-  readonly buckets: (RuleIndex | undefined)[][];
+  readonly buckets: ((RuleIndex | undefined)[] | undefined)[];
   /** Every rule, for a protocol outside {@link PROTOCOL_IDS}. */
   all?: RuleIndex;
 }
@@ -310,27 +313,36 @@ export interface RuleIndex {
 export const PROTOCOL_IDS: Readonly<Record<string, number>> = { tcp: 0, udp: 1, sctp: 2, icmp: 3, icmpv6: 4 };
 const PROTOCOLS = ['tcp', 'udp', 'sctp', 'icmp', 'icmpv6'] as const;
 
+/**
+ * An index over an ordered list. Nothing is scanned here: per-protocol bounds and per-interval buckets
+ * are built by the first flow that needs them, so a new or rebuilt list (a pod add or relabel) pays only
+ * for the protocol and port its first verdict uses.
+ */
 export function indexRules(rules: readonly CompiledRule[], peer: 'src' | 'dst'): IndexedRules {
-  const bounds: Float64Array[] = [];
-  const buckets: (RuleIndex | undefined)[][] = [];
-  for (const proto of PROTOCOLS) {
-    const edges = new Set<number>();
-    for (const r of rules) {
-      if (r.disabled || !r.services) continue;
-      for (const s of r.services) {
-        if (s.protocol !== 'any' && s.protocol !== proto) continue;
-        for (let i = 0; i < s.ranges.length; i += 2) edges.add(s.ranges[i]!).add(s.ranges[i + 1]! + 1);
-      }
+  return { rules, peer, bounds: new Array<Float64Array | undefined>(PROTOCOLS.length).fill(undefined), buckets: new Array<(RuleIndex | undefined)[] | undefined>(PROTOCOLS.length).fill(undefined) };
+}
+
+/** The port-interval starts of one protocol (every range bound of a service that can carry it is an edge). */
+function boundsFor(ix: IndexedRules, p: number): Float64Array {
+  let b = ix.bounds[p];
+  if (b !== undefined) return b;
+  const proto = PROTOCOLS[p]!;
+  const edges = new Set<number>();
+  for (const r of ix.rules) {
+    if (r.disabled || !r.services) continue;
+    for (const s of r.services) {
+      if (s.protocol !== 'any' && s.protocol !== proto) continue;
+      for (let i = 0; i < s.ranges.length; i += 2) edges.add(s.ranges[i]!).add(s.ranges[i + 1]! + 1);
     }
-    const b = new Float64Array(edges.size + 1);
-    b[0] = -Infinity;
-    let k = 1;
-    for (const e of edges) b[k++] = e;
-    b.sort();
-    bounds.push(b);
-    buckets.push(new Array<RuleIndex | undefined>(b.length + 1).fill(undefined));
   }
-  return { rules, peer, bounds, buckets };
+  b = new Float64Array(edges.size + 1);
+  b[0] = -Infinity;
+  let k = 1;
+  for (const e of edges) b[k++] = e;
+  b.sort();
+  ix.bounds[p] = b;
+  ix.buckets[p] = new Array<RuleIndex | undefined>(b.length + 1).fill(undefined);
+  return b;
 }
 
 /** Can a service list match protocol `proto` with a port in [lo, hi] (port undefined when lo is NaN)? */
@@ -351,8 +363,8 @@ function servicesCanMatch(services: readonly CompiledService[] | undefined, prot
 /** The sub-index for a flow's protocol and port, built on first use. */
 function bucketFor(ix: IndexedRules, protocol: string, port: number | undefined): RuleIndex {
   const p = PROTOCOL_IDS[protocol];
-  if (p === undefined) return (ix.all ??= buildRuleIndex(ix.rules, ix.peer, () => true));
-  const b = ix.bounds[p]!;
+  if (p === undefined) return (ix.all ??= buildRuleIndex(ix.rules, ix.peer, undefined, NaN));
+  const b = boundsFor(ix, p);
   let bucket = 0;
   if (port !== undefined) {
     // Largest i with b[i] <= port (b[0] is -Infinity).
@@ -368,57 +380,81 @@ function bucketFor(ix: IndexedRules, protocol: string, port: number | undefined)
   const row = ix.buckets[p]!;
   let idx = row[bucket];
   if (idx === undefined) {
-    const start = bucket === 0 ? NaN : b[bucket - 1]!;
-    idx = buildRuleIndex(ix.rules, ix.peer, (r) => servicesCanMatch(r.services, protocol, start));
+    idx = buildRuleIndex(ix.rules, ix.peer, PROTOCOLS[p], bucket === 0 ? NaN : b[bucket - 1]!);
     row[bucket] = idx;
   }
   return idx;
 }
 
-export function buildRuleIndex(rules: readonly CompiledRule[], peer: 'src' | 'dst', keep: (r: CompiledRule) => boolean): RuleIndex {
+/** IPv4 addresses of a peer set's `ips` (undefined when one is IPv6), parsed once per set: sets are immutable and shared. */
+const parsedIps = new WeakMap<PeerSet, number[] | undefined>();
+
+function ipv4sOf(set: PeerSet): number[] | undefined {
+  if (parsedIps.has(set)) return parsedIps.get(set);
+  let out: number[] | undefined = [];
+  for (const ip of set.ips) {
+    const x = parseIp(ip);
+    if (x?.v === 4) out.push(x.n);
+    else {
+      out = undefined;
+      break;
+    }
+  }
+  parsedIps.set(set, out);
+  return out;
+}
+
+/**
+ * The sub-index of the rules whose services can match `proto` at ports from `portStart` (NaN: no port);
+ * every rule when `proto` is undefined.
+ */
+export function buildRuleIndex(rules: readonly CompiledRule[], peer: 'src' | 'dst', proto: string | undefined, portStart: number): RuleIndex {
   const always: number[] = [];
-  const pairs: number[] = [];
+  const pairs: number[] = []; // atomId * m + position, sorted below: ids ascending, positions ascending per id
   const ranges: number[] = []; // (lo, hi, position) of IPv4 blocks and IPs
+  const m = rules.length + 1;
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!;
-    if (r.disabled || !keep(r)) continue; // cannot match
+    if (r.disabled) continue; // cannot match
+    if (proto !== undefined && !servicesCanMatch(r.services, proto, portStart)) continue;
     const set = peer === 'src' ? r.src : r.dst;
     const negated = peer === 'src' ? r.srcNegated : r.dstNegated;
-    if (!set || negated || set.blocks.some((b) => b.cidr.v !== 4)) {
+    if (!set || negated) {
       always.push(i);
       continue;
     }
     let v6 = false;
-    for (const ip of set.ips) {
-      const x = parseIp(ip);
-      if (x?.v === 4) ranges.push(x.n, x.n, i);
-      else v6 = true;
-    }
-    if (v6) {
+    for (const b of set.blocks) if (b.cidr.v !== 4) v6 = true;
+    const ips = set.ips.size ? ipv4sOf(set) : undefined;
+    if (v6 || (set.ips.size && ips === undefined)) {
       always.push(i);
       continue;
     }
+    if (ips) for (const n of ips) ranges.push(n, n, i);
     // Exceptions are left to ruleMatches: the block's whole CIDR makes the rule a candidate.
     for (const b of set.blocks) ranges.push(b.cidr.lo as number, b.cidr.hi as number, i);
-    for (const a of set.atoms) pairs.push(a.id, i);
+    for (const a of set.atoms) pairs.push(a.id * m + i);
   }
-  // Sort (atom id, position) pairs; positions stay ascending per atom.
-  const order = new Int32Array(pairs.length / 2).map((_, k) => k);
-  order.sort((x, y) => pairs[2 * x]! - pairs[2 * y]! || pairs[2 * x + 1]! - pairs[2 * y + 1]!);
-  const keys: number[] = [];
-  const offsets: number[] = [];
-  const positions = new Int32Array(order.length);
-  for (let k = 0; k < order.length; k++) {
-    const id = pairs[2 * order[k]!]!;
-    if (keys.length === 0 || keys[keys.length - 1] !== id) {
-      keys.push(id);
-      offsets.push(k);
+  // One numeric sort of packed (atom id, position) keys: no comparator call per comparison.
+  const sorted = Float64Array.from(pairs).sort();
+  let nKeys = 0;
+  for (let k = 0; k < sorted.length; k++) if (k === 0 || Math.floor(sorted[k]! / m) !== Math.floor(sorted[k - 1]! / m)) nKeys++;
+  const keys = new Int32Array(nKeys);
+  const offsets = new Int32Array(nKeys + 1);
+  const positions = new Int32Array(sorted.length);
+  let kk = -1;
+  for (let k = 0; k < sorted.length; k++) {
+    const id = Math.floor(sorted[k]! / m);
+    if (kk < 0 || keys[kk] !== id) {
+      keys[++kk] = id;
+      offsets[kk] = k;
     }
-    positions[k] = pairs[2 * order[k]! + 1]!;
+    positions[k] = sorted[k]! - id * m;
   }
-  offsets.push(order.length);
+  offsets[nKeys] = sorted.length;
   // Elementary IPv4 intervals: every block start and end+1 is an edge, so each interval is wholly inside
   // or outside every block. Blocks per list are few (tens), so the quadratic fill is cheap.
+  if (ranges.length === 0) return { keys, offsets, positions, ipStarts: NO_STARTS, ipOffsets: NO_OFFSETS, ipPositions: NO_POSITIONS, always: Int32Array.from(always) };
   const edges = new Set<number>();
   for (let k = 0; k < ranges.length; k += 3) edges.add(ranges[k]!).add(ranges[k + 1]! + 1);
   const ipStarts = Float64Array.from(edges).sort();
@@ -435,8 +471,12 @@ export function buildRuleIndex(rules: readonly CompiledRule[], peer: 'src' | 'ds
     ipPositions.length = w;
   }
   ipOffsets[ipStarts.length] = ipPositions.length;
-  return { keys: Int32Array.from(keys), offsets: Int32Array.from(offsets), positions, ipStarts, ipOffsets, ipPositions: Int32Array.from(ipPositions), always: Int32Array.from(always) };
+  return { keys, offsets, positions, ipStarts, ipOffsets, ipPositions: Int32Array.from(ipPositions), always: Int32Array.from(always) };
 }
+
+const NO_STARTS = new Float64Array(0);
+const NO_OFFSETS = new Int32Array(1);
+const NO_POSITIONS = new Int32Array(0);
 
 /** Scratch buffer for candidate positions; verdicts are synchronous, so one buffer per process is enough. */
 let scratch = new Int32Array(256);
