@@ -295,19 +295,22 @@ export interface IndexedRules {
   all?: RuleIndex;
 }
 
-/** Sub-index of the positions whose services can match one (protocol, port interval). */
-export interface RuleIndex {
-  /** Sorted atom ids; the positions of rules whose peer set holds keys[i] are positions[offsets[i]..offsets[i+1]). */
-  readonly keys: Int32Array;
-  readonly offsets: Int32Array;
-  readonly positions: Int32Array;
-  /** Sorted starts of elementary IPv4 intervals; rules covering interval i are ipPositions[ipOffsets[i]..ipOffsets[i+1]). */
-  readonly ipStarts: Float64Array;
-  readonly ipOffsets: Int32Array;
-  readonly ipPositions: Int32Array;
-  /** Sorted positions of rules that are always checked. */
-  readonly always: Int32Array;
-}
+/**
+ * Sub-index of the positions whose services can match one (protocol, port interval), packed into one
+ * `Int32Array` so that a verdict touches one backing store instead of seven (the cost at 100k endpoints is
+ * cache misses, not comparisons). Layout, every offset an absolute index into the array:
+ * - `[0]` nKeys, `[1]` nIp, `[2]` A (start of the always-checked positions);
+ * - keys at `[HEADER, HEADER + nKeys)`: sorted atom ids;
+ * - offsets at `O = HEADER + nKeys`, nKeys + 1 entries: the positions of the rules whose peer set holds
+ *   keys[i] are `[offsets[i], offsets[i + 1])`; offsets[nKeys] is where the IP section starts (S);
+ * - ipStarts at `[S, S + nIp)`: sorted starts of elementary IPv4 intervals, biased to signed (`n - 2^31`);
+ * - ipOffsets at `S + nIp`, nIp + 1 entries: rules covering interval i are at `[ipOffsets[i], ipOffsets[i + 1])`;
+ *   ipOffsets[nIp] is A;
+ * - always-checked positions, sorted, at `[A, length)`.
+ */
+export type RuleIndex = Int32Array;
+const HEADER = 3;
+const IP_BIAS = 2 ** 31;
 
 /** Flow protocols with their own service buckets ('any' is a service protocol, never a flow's). */
 export const PROTOCOL_IDS: Readonly<Record<string, number>> = { tcp: 0, udp: 1, sctp: 2, icmp: 3, icmpv6: 4 };
@@ -405,78 +408,113 @@ function ipv4sOf(set: PeerSet): number[] | undefined {
 }
 
 /**
+ * Entry flags (an entry is `position * 4 + flags`, so entries sort and dedupe by position): the rule's
+ * services match every flow of the bucket (no named port or ICMP type to check), and the rule was reached
+ * through one of the varying peer's atoms (its peer set holds the peer). A verdict skips those checks.
+ */
+const SERVICE_CERTAIN = 1;
+const PEER_CERTAIN = 2;
+
+/** Do the services match every flow of protocol `proto` with a port in the interval starting at `lo` (NaN: no port)? */
+function servicesCertain(services: readonly CompiledService[] | undefined, proto: string | undefined, lo: number): boolean {
+  if (!services || services.length === 0) return true;
+  if (proto === undefined) return false;
+  for (const s of services) {
+    if (s.protocol !== 'any' && s.protocol !== proto) continue;
+    if (s.icmpType !== undefined) continue; // depends on the flow's ICMP type and code
+    if (s.ranges.length === 0 && s.named.length === 0) return true;
+    if (Number.isNaN(lo)) continue;
+    for (let i = 0; i < s.ranges.length; i += 2) if (lo >= s.ranges[i]! && lo <= s.ranges[i + 1]!) return true;
+  }
+  return false;
+}
+
+/**
  * The sub-index of the rules whose services can match `proto` at ports from `portStart` (NaN: no port);
  * every rule when `proto` is undefined.
  */
 export function buildRuleIndex(rules: readonly CompiledRule[], peer: 'src' | 'dst', proto: string | undefined, portStart: number): RuleIndex {
   const always: number[] = [];
-  const pairs: number[] = []; // atomId * m + position, sorted below: ids ascending, positions ascending per id
-  const ranges: number[] = []; // (lo, hi, position) of IPv4 blocks and IPs
-  const m = rules.length + 1;
+  const pairs: number[] = []; // atomId * m + entry, sorted below: ids ascending, positions ascending per id
+  const ranges: number[] = []; // (lo, hi, entry) of IPv4 blocks and IPs
+  const m = 4 * rules.length + 4;
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!;
     if (r.disabled) continue; // cannot match
     if (proto !== undefined && !servicesCanMatch(r.services, proto, portStart)) continue;
+    // Entry: position * 4, + SERVICE_CERTAIN when every flow of this bucket matches the services.
+    const e = 4 * i + (servicesCertain(r.services, proto, portStart) ? SERVICE_CERTAIN : 0);
     const set = peer === 'src' ? r.src : r.dst;
     const negated = peer === 'src' ? r.srcNegated : r.dstNegated;
     if (!set || negated) {
-      always.push(i);
+      always.push(e);
       continue;
     }
     let v6 = false;
     for (const b of set.blocks) if (b.cidr.v !== 4) v6 = true;
     const ips = set.ips.size ? ipv4sOf(set) : undefined;
     if (v6 || (set.ips.size && ips === undefined)) {
-      always.push(i);
+      always.push(e);
       continue;
     }
-    if (ips) for (const n of ips) ranges.push(n, n, i);
+    if (ips) for (const n of ips) ranges.push(n, n, e);
     // Exceptions are left to ruleMatches: the block's whole CIDR makes the rule a candidate.
-    for (const b of set.blocks) ranges.push(b.cidr.lo as number, b.cidr.hi as number, i);
-    for (const a of set.atoms) pairs.push(a.id * m + i);
+    for (const b of set.blocks) ranges.push(b.cidr.lo as number, b.cidr.hi as number, e);
+    // Reached through one of the peer's atoms, a rule's (non-negated) peer set holds the peer.
+    for (const a of set.atoms) pairs.push(a.id * m + e + PEER_CERTAIN);
   }
   // One numeric sort of packed (atom id, position) keys: no comparator call per comparison.
   const sorted = Float64Array.from(pairs).sort();
   let nKeys = 0;
   for (let k = 0; k < sorted.length; k++) if (k === 0 || Math.floor(sorted[k]! / m) !== Math.floor(sorted[k - 1]! / m)) nKeys++;
-  const keys = new Int32Array(nKeys);
-  const offsets = new Int32Array(nKeys + 1);
-  const positions = new Int32Array(sorted.length);
+  // Elementary IPv4 intervals: every block start and end+1 is an edge, so each interval is wholly inside
+  // or outside every block. Blocks per list are few (tens), so the quadratic fill is cheap. An edge past
+  // 255.255.255.255 starts an interval no address falls in: dropped (it would not fit the signed bias).
+  const edges = new Set<number>();
+  for (let k = 0; k < ranges.length; k += 3) {
+    edges.add(ranges[k]!);
+    if (ranges[k + 1]! + 1 < 2 ** 32) edges.add(ranges[k + 1]! + 1);
+  }
+  const ipStarts = Float64Array.from(edges).sort();
+  const ipRuns: number[][] = [];
+  let nIpPos = 0;
+  for (let e = 0; e < ipStarts.length; e++) {
+    const start = ipStarts[e]!;
+    const run: number[] = [];
+    // Ranges were pushed in position order, but a rule's several blocks may repeat a position: dedupe.
+    for (let k = 0; k < ranges.length; k += 3) if (start >= ranges[k]! && start <= ranges[k + 1]! && run[run.length - 1] !== ranges[k + 2]!) run.push(ranges[k + 2]!);
+    ipRuns.push(run);
+    nIpPos += run.length;
+  }
+  const nIp = ipStarts.length;
+  const O = HEADER + nKeys;
+  const S = O + nKeys + 1 + sorted.length;
+  const A = S + nIp + nIp + 1 + nIpPos;
+  const d = new Int32Array(A + always.length);
+  d[0] = nKeys;
+  d[1] = nIp;
+  d[2] = A;
   let kk = -1;
+  let w = O + nKeys + 1;
   for (let k = 0; k < sorted.length; k++) {
     const id = Math.floor(sorted[k]! / m);
-    if (kk < 0 || keys[kk] !== id) {
-      keys[++kk] = id;
-      offsets[kk] = k;
+    if (kk < 0 || d[HEADER + kk] !== id) {
+      d[HEADER + ++kk] = id;
+      d[O + kk] = w;
     }
-    positions[k] = sorted[k]! - id * m;
+    d[w++] = sorted[k]! - id * m;
   }
-  offsets[nKeys] = sorted.length;
-  // Elementary IPv4 intervals: every block start and end+1 is an edge, so each interval is wholly inside
-  // or outside every block. Blocks per list are few (tens), so the quadratic fill is cheap.
-  if (ranges.length === 0) return { keys, offsets, positions, ipStarts: NO_STARTS, ipOffsets: NO_OFFSETS, ipPositions: NO_POSITIONS, always: Int32Array.from(always) };
-  const edges = new Set<number>();
-  for (let k = 0; k < ranges.length; k += 3) edges.add(ranges[k]!).add(ranges[k + 1]! + 1);
-  const ipStarts = Float64Array.from(edges).sort();
-  const ipOffsets = new Int32Array(ipStarts.length + 1);
-  const ipPositions: number[] = [];
-  for (let e = 0; e < ipStarts.length; e++) {
-    ipOffsets[e] = ipPositions.length;
-    const start = ipStarts[e]!;
-    const from = ipPositions.length;
-    for (let k = 0; k < ranges.length; k += 3) if (start >= ranges[k]! && start <= ranges[k + 1]!) ipPositions.push(ranges[k + 2]!);
-    // Ranges were pushed in position order, but a rule's several blocks may repeat a position: dedupe.
-    let w = from;
-    for (let k = from; k < ipPositions.length; k++) if (k === from || ipPositions[k] !== ipPositions[w - 1]) ipPositions[w++] = ipPositions[k]!;
-    ipPositions.length = w;
+  d[O + nKeys] = S;
+  w = S + nIp + nIp + 1;
+  for (let e = 0; e < nIp; e++) {
+    d[S + e] = ipStarts[e]! - IP_BIAS;
+    d[S + nIp + e] = w;
+    for (const pos of ipRuns[e]!) d[w++] = pos;
   }
-  ipOffsets[ipStarts.length] = ipPositions.length;
-  return { keys, offsets, positions, ipStarts, ipOffsets, ipPositions: Int32Array.from(ipPositions), always: Int32Array.from(always) };
+  d[S + nIp + nIp] = A;
+  for (let k = 0; k < always.length; k++) d[A + k] = always[k]!;
+  return d;
 }
-
-const NO_STARTS = new Float64Array(0);
-const NO_OFFSETS = new Int32Array(1);
-const NO_POSITIONS = new Int32Array(0);
 
 /** Scratch buffer for candidate positions; verdicts are synchronous, so one buffer per process is enough. */
 let scratch = new Int32Array(256);
@@ -499,44 +537,46 @@ function appendPositions(src: Int32Array, from: number, to: number, n: number): 
  */
 export function firstMatchIndexed(ix: IndexedRules, peerIds: Int32Array | undefined, peerIp: Ip, src: Addr, dst: Addr, f: FlowService): CompiledRule | undefined {
   const rules = ix.rules;
-  const idx = bucketFor(ix, f.protocol, f.port);
+  const d = bucketFor(ix, f.protocol, f.port);
   let n = 0;
   let lists = 0;
-  if (peerIds !== undefined && idx.keys.length !== 0) {
-    const keys = idx.keys;
+  const nKeys = d[0]!;
+  const O = HEADER + nKeys;
+  if (peerIds !== undefined && nKeys !== 0) {
     for (let j = 0; j < peerIds.length; j++) {
       const id = peerIds[j]!;
       // Binary search: keys can be thousands long (a workload under 10,000 policies), peers have few atoms.
-      let lo = 0;
-      let hi = keys.length - 1;
+      let lo = HEADER;
+      let hi = O - 1;
       while (lo <= hi) {
         const mid = (lo + hi) >>> 1;
-        const k = keys[mid]!;
+        const k = d[mid]!;
         if (k < id) lo = mid + 1;
         else if (k > id) hi = mid - 1;
         else {
-          n = appendPositions(idx.positions, idx.offsets[mid]!, idx.offsets[mid + 1]!, n);
+          n = appendPositions(d, d[mid + nKeys]!, d[mid + nKeys + 1]!, n);
           lists++;
           break;
         }
       }
     }
   }
-  if (peerIp.v === 4 && idx.ipStarts.length !== 0) {
-    const starts = idx.ipStarts;
-    const ip = peerIp.n;
-    if (ip >= starts[0]!) {
-      let lo = 0;
-      let hi = starts.length - 1;
+  const nIp = d[1]!;
+  if (peerIp.v === 4 && nIp !== 0) {
+    const S = d[O + nKeys]!;
+    const ip = peerIp.n - IP_BIAS;
+    if (ip >= d[S]!) {
+      let lo = S;
+      let hi = S + nIp - 1;
       while (lo < hi) {
         const mid = (lo + hi + 1) >>> 1;
-        if (starts[mid]! <= ip) lo = mid;
+        if (d[mid]! <= ip) lo = mid;
         else hi = mid - 1;
       }
-      const from = idx.ipOffsets[lo]!;
-      const to = idx.ipOffsets[lo + 1]!;
+      const from = d[lo + nIp]!;
+      const to = d[lo + nIp + 1]!;
       if (to > from) {
-        n = appendPositions(idx.ipPositions, from, to, n);
+        n = appendPositions(d, from, to, n);
         lists++;
       }
     }
@@ -554,20 +594,36 @@ export function firstMatchIndexed(ix: IndexedRules, peerIds: Int32Array | undefi
       scratch[j + 1] = v;
     }
   }
-  const always = idx.always;
-  let a = 0;
+  let a = d[2]!;
+  const aEnd = d.length;
   let b = 0;
   let last = -1;
   let minRank = -1;
-  while (a < always.length || b < n) {
-    let pos: number;
-    if (b >= n || (a < always.length && always[a]! <= scratch[b]!)) pos = always[a++]!;
-    else pos = scratch[b++]!;
-    if (pos === last) continue; // the same rule reached through two of the peer's atoms, or an atom and a block
+  const peerIsSrc = ix.peer === 'src';
+  while (a < aEnd || b < n) {
+    let e: number;
+    if (b >= n || (a < aEnd && d[a]! <= scratch[b]!)) e = d[a++]!;
+    else e = scratch[b++]!;
+    const pos = e >> 2;
+    // The same rule reached through two of the peer's atoms, or an atom and a block. Entries of one
+    // position sort without PEER_CERTAIN first, so the one kept is checked in full when in doubt.
+    if (pos === last) continue;
     last = pos;
     const r = rules[pos]!;
-    if (r.policy.catRank < minRank) continue;
-    if (!ruleMatches(r, src, dst, f)) continue;
+    if (minRank >= 0 && r.policy.catRank < minRank) continue;
+    // ruleMatches, minus what the entry's flags make certain.
+    if (r.disabled) continue;
+    if ((e & SERVICE_CERTAIN) === 0 && r.services !== undefined && !servicesMatch(r.services, f, dst.ep)) continue;
+    if ((e & PEER_CERTAIN) === 0 || !peerIsSrc) {
+      if (r.src) {
+        if (peerSetMatches(r.src, src) === r.srcNegated) continue;
+      } else if (r.srcNegated) continue;
+    }
+    if ((e & PEER_CERTAIN) === 0 || peerIsSrc) {
+      if (r.dst) {
+        if (peerSetMatches(r.dst, dst) === r.dstNegated) continue;
+      } else if (r.dstNegated) continue;
+    }
     if (r.action !== 'pass') return r;
     if (r.policy.catRank >= APPLICATION_RANK) return undefined;
     minRank = APPLICATION_RANK;

@@ -31,8 +31,9 @@ const CIDRS: [string, string[]][] = [
   ['0.0.0.0/0', ['192.168.0.0/16']],
   ['2001:db8::/32', ['2001:db8::/64']],
   ['10.1.2.3/32', []],
+  ['255.255.255.0/24', ['255.255.255.255/32']],
 ];
-const IPS = ['10.1.2.3', '10.1.2.9', '10.2.0.1', '192.168.1.1', '2001:db8::5', '2001:db8:1::5', '8.8.8.8', '10.1.0.0', '10.255.255.255'];
+const IPS = ['10.1.2.3', '10.1.2.9', '10.2.0.1', '192.168.1.1', '2001:db8::5', '2001:db8:1::5', '8.8.8.8', '10.1.0.0', '10.255.255.255', '255.255.255.255', '0.0.0.0'];
 
 const peerSet: fc.Arbitrary<PeerSet | undefined> = fc.option(
   fc.record({
@@ -141,4 +142,42 @@ it('the indexed first match equals a linear scan, on both sides, for any list an
     }),
     { numRuns: 400, seed: 7 },
   );
+});
+
+it('skips only the checks a bucket makes certain: ICMP type, named ports and peers outside the atom index are still checked', () => {
+  const ep = (ip: string, atoms: Atom[], http: number): Endpoint => {
+    const e: Endpoint = { id: nextId++, kind: 'pod', name: 'x', owner: 'o', ip: parseIp(ip)!, labels: {}, atoms: new Set(atoms), namedPorts: new Map([['http', { port: http, protocol: 'tcp' }]]) };
+    for (const a of atoms) a.members.add(e.id);
+    return e;
+  };
+  const [a0, a1] = [ATOMS[0]!, ATOMS[1]!];
+  const everyone: PeerSet = { atoms: [a0], blocks: [compileBlock('255.255.255.0/24', ['255.255.255.255/32'])!], ips: new Set() };
+  const rules = compiled([
+    { catRank: 0, action: 'allow', disabled: false, src: everyone, srcNegated: false, dst: undefined, dstNegated: false, services: compileServices([{ protocol: 'icmp', icmpType: 8 }]) },
+    { catRank: 0, action: 'reject', disabled: false, src: everyone, srcNegated: false, dst: undefined, dstNegated: false, services: compileServices([{ protocol: 'tcp', ports: ['http'] }]) },
+    { catRank: 1, action: 'pass', disabled: false, src: { atoms: [a1], blocks: [], ips: new Set() }, srcNegated: false, dst: undefined, dstNegated: false, services: undefined },
+    { catRank: 2, action: 'drop', disabled: false, src: undefined, srcNegated: false, dst: undefined, dstNegated: false, services: undefined },
+    { catRank: 3, action: 'allow', disabled: false, src: undefined, srcNegated: false, dst: undefined, dstNegated: false, services: undefined },
+  ]);
+  const ix = indexRules(rules, 'src');
+  const dstEp = ep('10.9.9.9', [], 8080);
+  const dst: Addr = { ip: dstEp.ip, ep: dstEp };
+  const cases: [Addr, FlowService][] = [
+    [{ ip: parseIp('255.255.255.1')!, ep: undefined }, { protocol: 'icmp', port: undefined, icmpType: 0 }],
+    [{ ip: parseIp('255.255.255.1')!, ep: undefined }, { protocol: 'icmp', port: undefined, icmpType: 8 }],
+    [{ ip: parseIp('255.255.255.255')!, ep: undefined }, { protocol: 'icmp', port: undefined, icmpType: 8 }],
+    [{ ip: parseIp('10.0.0.1')!, ep: ep('10.0.0.1', [a0], 80) }, { protocol: 'tcp', port: 80 }],
+    [{ ip: parseIp('10.0.0.2')!, ep: ep('10.0.0.2', [a0, a1], 80) }, { protocol: 'tcp', port: 8080 }],
+    [{ ip: parseIp('10.0.0.3')!, ep: ep('10.0.0.3', [a1], 80) }, { protocol: 'udp', port: 53 }],
+  ];
+  for (const [src, f] of cases) {
+    const expected = firstMatch(rules, src, dst, f);
+    expect(firstMatchIndexed(ix, src.ep && atomIdsOf(src.ep), src.ip, src, dst, f)).toBe(expected);
+  }
+  // Spot checks of the expected decisions themselves.
+  expect(firstMatch(rules, cases[0]![0], dst, cases[0]![1])?.action).toBe('drop');
+  expect(firstMatch(rules, cases[1]![0], dst, cases[1]![1])?.action).toBe('allow');
+  expect(firstMatch(rules, cases[2]![0], dst, cases[2]![1])?.action).toBe('drop');
+  expect(firstMatch(rules, cases[4]![0], dst, cases[4]![1])?.action).toBe('reject');
+  expect(firstMatch(rules, cases[5]![0], dst, cases[5]![1])?.action).toBe('allow');
 });
