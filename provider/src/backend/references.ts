@@ -1,81 +1,13 @@
-import type { SpecOf } from '../model';
+import { referencesOf as engineReferencesOf } from '../engine';
+import { isKind } from '../model';
 import type { SpecReference } from '../service';
 
-type Peer = { group?: string; podSelectorRef?: string; vm?: string; workload?: string };
-
 /**
- * The objects a spec references by name, with where. The store keeps them so that deleting an object
- * that others still use is refused with the list of users, atomically across processes.
+ * The objects a spec references, as the store keeps them for referential integrity: the engine's
+ * single definition, one entry per target (the first path is kept for messages).
  */
 export function referencesOf(kind: string, spec: Record<string, unknown>): SpecReference[] {
-  const out: SpecReference[] = [];
-  const add = (k: string, name: string | undefined, path: string) => {
-    if (name) out.push({ kind: k, name, path });
-  };
-  const peers = (list: readonly Peer[] | undefined, path: string) =>
-    (list ?? []).forEach((p, i) => {
-      add('SecurityGroup', p.group, `${path}[${i}].group`);
-      add('PodSelector', p.podSelectorRef, `${path}[${i}].podSelectorRef`);
-      add('VirtualMachine', p.vm, `${path}[${i}].vm`);
-      add('Workload', p.workload, `${path}[${i}].workload`);
-    });
-  const groups = (list: readonly string[] | undefined, path: string) => (list ?? []).forEach((g, i) => add('SecurityGroup', g, `${path}[${i}]`));
-  switch (kind) {
-    case 'Namespace':
-      add('KubernetesCluster', (spec as SpecOf['Namespace']).cluster, 'cluster');
-      break;
-    case 'Workload': {
-      const w = spec as SpecOf['Workload'];
-      add('KubernetesCluster', w.cluster, 'cluster');
-      add('Namespace', `${w.cluster}/${w.namespace}`, 'namespace');
-      break;
-    }
-    case 'PodSelector':
-      add('KubernetesCluster', (spec as SpecOf['PodSelector']).cluster, 'cluster');
-      break;
-    case 'SecurityGroup': {
-      const g = spec as SpecOf['SecurityGroup'];
-      groups(g.groups, 'groups');
-      (g.podSelectorRefs ?? []).forEach((r, i) => add('PodSelector', r, `podSelectorRefs[${i}]`));
-      (g.vms ?? []).forEach((r, i) => add('VirtualMachine', r, `vms[${i}]`));
-      (g.workloads ?? []).forEach((r, i) => add('Workload', r, `workloads[${i}]`));
-      (g.egressIps ?? []).forEach((r, i) => add('EgressIp', r, `egressIps[${i}]`));
-      break;
-    }
-    case 'FirewallPolicy': {
-      const p = spec as SpecOf['FirewallPolicy'];
-      groups(p.appliedTo, 'appliedTo');
-      (p.rules ?? []).forEach((r, i) => {
-        groups(r.appliedTo, `rules[${i}].appliedTo`);
-        peers(r.sources, `rules[${i}].sources`);
-        peers(r.destinations, `rules[${i}].destinations`);
-      });
-      break;
-    }
-    case 'FirewallRule': {
-      const r = spec as SpecOf['FirewallRule'];
-      add('FirewallPolicy', r.policy, 'policy');
-      groups(r.appliedTo, 'appliedTo');
-      peers(r.sources, 'sources');
-      peers(r.destinations, 'destinations');
-      break;
-    }
-    case 'EgressIp':
-      add('KubernetesCluster', (spec as SpecOf['EgressIp']).cluster, 'cluster');
-      break;
-    case 'LoadBalancer': {
-      const l = spec as SpecOf['LoadBalancer'];
-      add('SecurityGroup', l.pool.group, 'pool.group');
-      add('PodSelector', l.pool.podSelectorRef, 'pool.podSelectorRef');
-      break;
-    }
-    case 'QuarantinePolicy':
-      add('SecurityGroup', (spec as SpecOf['QuarantinePolicy']).forensicGroup, 'forensicGroup');
-      break;
-    default:
-      break;
-  }
-  // One reference per target is enough for integrity; keep the first path for messages.
+  if (!isKind(kind)) return [];
   const seen = new Set<string>();
-  return out.filter((r) => (seen.has(`${r.kind}/${r.name}`) ? false : (seen.add(`${r.kind}/${r.name}`), true)));
+  return engineReferencesOf(kind, spec).filter((r) => (seen.has(`${r.kind}/${r.name}`) ? false : (seen.add(`${r.kind}/${r.name}`), true)));
 }

@@ -19,6 +19,7 @@ import {
 } from './rules';
 import type { StateSource } from './state';
 import { validateSpec } from './validate';
+import { referencesOf } from './references';
 import { traceflow, verdict, type FlowSpec, type Trace, type VerdictResult } from './traceflow';
 
 export type DefaultAction = 'allow' | 'drop';
@@ -837,40 +838,15 @@ export class World {
    */
   validate(): Problem[] {
     const out: Problem[] = [];
-    const has = (k: Kind, n: string) => this.specs[k].has(n);
-    const ref = (kind: Kind, name: string, path: string, target: Kind, value: string) => {
-      if (!has(target, value)) out.push({ code: 'unknown-reference', path, message: `${target} "${value}" does not exist; expected the name of a declared ${target}`, object: { kind, name } });
-    };
-    const peers = (kind: Kind, name: string, path: string, list: readonly { group?: string; podSelectorRef?: string; vm?: string; workload?: string; podSelector?: { cluster?: string } }[] | undefined) =>
-      (list ?? []).forEach((p, i) => {
-        if (p.group !== undefined) ref(kind, name, `${path}[${i}].group`, 'SecurityGroup', p.group);
-        if (p.podSelectorRef !== undefined) ref(kind, name, `${path}[${i}].podSelectorRef`, 'PodSelector', p.podSelectorRef);
-        if (p.vm !== undefined) ref(kind, name, `${path}[${i}].vm`, 'VirtualMachine', p.vm);
-        if (p.workload !== undefined) ref(kind, name, `${path}[${i}].workload`, 'Workload', p.workload);
-        if (p.podSelector?.cluster !== undefined) ref(kind, name, `${path}[${i}].podSelector.cluster`, 'KubernetesCluster', p.podSelector.cluster);
-      });
-    const groups = (kind: Kind, name: string, path: string, list: readonly string[] | undefined) => (list ?? []).forEach((g, i) => ref(kind, name, `${path}[${i}]`, 'SecurityGroup', g));
-
-    for (const [n, ns] of this.specs.Namespace) ref('Namespace', n, 'cluster', 'KubernetesCluster', ns.cluster);
-    for (const [n, w] of this.specs.Workload) {
-      ref('Workload', n, 'cluster', 'KubernetesCluster', w.cluster);
-      ref('Workload', n, 'namespace', 'Namespace', `${w.cluster}/${w.namespace}`);
-    }
-    for (const [n, s] of this.specs.PodSelector) if (s.cluster !== undefined) ref('PodSelector', n, 'cluster', 'KubernetesCluster', s.cluster);
-    for (const [n, g] of this.specs.SecurityGroup) {
-      groups('SecurityGroup', n, 'groups', g.groups);
-      (g.podSelectorRefs ?? []).forEach((r, i) => ref('SecurityGroup', n, `podSelectorRefs[${i}]`, 'PodSelector', r));
-      (g.vms ?? []).forEach((r, i) => ref('SecurityGroup', n, `vms[${i}]`, 'VirtualMachine', r));
-      (g.workloads ?? []).forEach((r, i) => ref('SecurityGroup', n, `workloads[${i}]`, 'Workload', r));
-      (g.egressIps ?? []).forEach((r, i) => ref('SecurityGroup', n, `egressIps[${i}]`, 'EgressIp', r));
+    // Unknown references, object by object, from the one definition of what refers to what.
+    for (const { kind, name, spec } of this.objects()) {
+      for (const r of referencesOf(kind, spec)) {
+        if (!this.specs[r.kind].has(r.name)) out.push({ code: 'unknown-reference', path: r.path, message: `${r.kind} "${r.name}" does not exist; expected the name of a declared ${r.kind}`, object: { kind, name } });
+      }
     }
     out.push(...this.groupCycles());
     const standaloneByPolicy = new Map<string, Map<string, string>>();
     for (const [n, r] of this.specs.FirewallRule) {
-      ref('FirewallRule', n, 'policy', 'FirewallPolicy', r.policy);
-      groups('FirewallRule', n, 'appliedTo', r.appliedTo);
-      peers('FirewallRule', n, 'sources', r.sources);
-      peers('FirewallRule', n, 'destinations', r.destinations);
       let names = standaloneByPolicy.get(r.policy);
       if (!names) standaloneByPolicy.set(r.policy, (names = new Map()));
       const prev = names.get(r.name!);
@@ -878,12 +854,6 @@ export class World {
       else names.set(r.name!, n);
     }
     for (const [n, p] of this.specs.FirewallPolicy) {
-      groups('FirewallPolicy', n, 'appliedTo', p.appliedTo);
-      (p.rules ?? []).forEach((r, i) => {
-        groups('FirewallPolicy', n, `rules[${i}].appliedTo`, r.appliedTo);
-        peers('FirewallPolicy', n, `rules[${i}].sources`, r.sources);
-        peers('FirewallPolicy', n, `rules[${i}].destinations`, r.destinations);
-      });
       const standalone = standaloneByPolicy.get(n);
       if (p.rules?.length && standalone?.size)
         out.push({
@@ -893,12 +863,6 @@ export class World {
           object: { kind: 'FirewallPolicy', name: n },
         });
     }
-    for (const [n, e] of this.specs.EgressIp) ref('EgressIp', n, 'cluster', 'KubernetesCluster', e.cluster);
-    for (const [n, l] of this.specs.LoadBalancer) {
-      if (l.pool.group !== undefined) ref('LoadBalancer', n, 'pool.group', 'SecurityGroup', l.pool.group);
-      if (l.pool.podSelectorRef !== undefined) ref('LoadBalancer', n, 'pool.podSelectorRef', 'PodSelector', l.pool.podSelectorRef);
-    }
-    for (const [n, q] of this.specs.QuarantinePolicy) if (q.forensicGroup !== undefined) ref('QuarantinePolicy', n, 'forensicGroup', 'SecurityGroup', q.forensicGroup);
     for (const [n, a] of this.specs.ConnectivityAssertion) {
       for (const f of ['from', 'to'] as const) {
         const r = this.resolve(a[f]);
