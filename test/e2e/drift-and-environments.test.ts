@@ -8,8 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { EngineEvent } from '@pulumi/pulumi/automation';
-import { openSqliteStore } from '../../provider/src/store';
-import { MicrosegResource, ROOT, eventLog, inlineStack, testEnv, TestEnv } from './harness';
+import { MicrosegResource, ROOT, eventLog, inlineStack, storedObjects, testEnv, TestEnv } from './harness';
 
 jest.setTimeout(300_000);
 
@@ -39,16 +38,6 @@ function outOfBand(dataDir: string, environment: string, body: string): string {
     encoding: 'utf8',
     env: { ...process.env, NODE_NO_WARNINGS: '1' },
   });
-}
-
-/** Every object of an environment as `Kind/name@revision` (what "the store is untouched" compares). */
-async function snapshot(dataDir: string, environment: string): Promise<string[]> {
-  const store = await openSqliteStore({ dataDir });
-  try {
-    return (await store.list(environment)).map((o) => `${o.kind}/${o.name}@${o.revision}`).sort();
-  } finally {
-    await store.close();
-  }
 }
 
 const microsegSteps = (events: EngineEvent[]) => events.flatMap((e) => (e.resourcePreEvent && e.resourcePreEvent.metadata.type.startsWith('microseg:index:') ? [e.resourcePreEvent.metadata] : []));
@@ -115,7 +104,7 @@ describe('drift', () => {
     await stack.up();
     await stack.destroy();
     // Objects Pulumi never managed are left alone.
-    expect(await snapshot(env.dataDir, 'drift')).toEqual(['VirtualMachine/stray@1']);
+    expect(await storedObjects(env.dataDir, 'drift', true)).toEqual(['VirtualMachine/stray@1']);
   });
 });
 
@@ -142,15 +131,15 @@ describe('stack per environment', () => {
     expect(devUp.outputs.verdict.value).toBe('allow');
     expect(prodUp.outputs.verdict.value).toBe('drop');
     const objects = ['ConnectivityAssertion/probe@1', 'SecurityGroup/all@1', 'VirtualMachine/a@1', 'VirtualMachine/b@1'];
-    expect(await snapshot(env.dataDir, 'dev')).toEqual(objects);
-    expect(await snapshot(env.dataDir, 'prod')).toEqual(objects);
+    expect(await storedObjects(env.dataDir, 'dev', true)).toEqual(objects);
+    expect(await storedObjects(env.dataDir, 'prod', true)).toEqual(objects);
 
     // Neither sees the other: no changes on either, and destroying dev leaves prod whole.
     expect((await dev.preview()).changeSummary).toEqual({ same: 5 });
     expect((await prod.refresh()).summary.resourceChanges).toEqual({ same: 5 });
     await dev.destroy();
-    expect(await snapshot(env.dataDir, 'dev')).toEqual([]);
-    expect(await snapshot(env.dataDir, 'prod')).toEqual(objects);
+    expect(await storedObjects(env.dataDir, 'dev', true)).toEqual([]);
+    expect(await storedObjects(env.dataDir, 'prod', true)).toEqual(objects);
     expect((await prod.preview()).changeSummary).toEqual({ same: 5 });
     await prod.destroy();
   });
@@ -188,7 +177,7 @@ describe('bad input', () => {
     const good = segmentation();
     const stack = await inlineStack(env, 'bad', good, { 'microseg:environment': 'bad' });
     await stack.up();
-    const before = await snapshot(env.dataDir, 'bad');
+    const before = await storedObjects(env.dataDir, 'bad', true);
     expect(before).toHaveLength(5);
 
     const bad = await inlineStack(env, 'bad', invalidProgram, { 'microseg:environment': 'bad' });
@@ -196,13 +185,13 @@ describe('bad input', () => {
     await expect(bad.up({ onEvent: log.onEvent })).rejects.toThrow();
     const diags = log.diagnostics().join('\n');
     expect([...INVALID_UPDATES, ...INVALID].some(([kind, name, , path]) => diags.includes(failure(kind, name, path)))).toBe(true);
-    expect(await snapshot(env.dataDir, 'bad')).toEqual(before);
+    expect(await storedObjects(env.dataDir, 'bad', true)).toEqual(before);
   });
 
   // The engine stops at the first CheckFailure (even with --continue-on-error), so each invalid
   // resource gets its own update, three stacks at a time.
   test('every invalid resource fails up with a CheckFailure naming its property; the store stays as it was', async () => {
-    const before = await snapshot(env.dataDir, 'bad');
+    const before = await storedObjects(env.dataDir, 'bad', true);
     const cases = [...INVALID_UPDATES, ...INVALID];
     const failuresSeen: string[] = [];
     const lanes = [0, 1, 2].map(async (lane) => {
@@ -220,7 +209,7 @@ describe('bad input', () => {
     });
     await Promise.all(lanes);
     expect(failuresSeen.sort()).toEqual(cases.map(([kind, , , path]) => `${kind}.${path}`).sort());
-    expect(await snapshot(env.dataDir, 'bad')).toEqual(before);
+    expect(await storedObjects(env.dataDir, 'bad', true)).toEqual(before);
 
     // With the valid program back, nothing is pending.
     const again = await inlineStack(env, 'bad', segmentation(), { 'microseg:environment': 'bad' });
@@ -242,7 +231,7 @@ describe('references outside the program', () => {
     const diags = log.diagnostics().join('\n');
     expect(diags).toContain('SecurityGroup "shared" is still used by FirewallPolicy "other-team"');
     // The group is still there, and still in the stack.
-    expect(await snapshot(env.dataDir, 'shared')).toEqual(['FirewallPolicy/other-team@1', 'SecurityGroup/shared@1']);
+    expect(await storedObjects(env.dataDir, 'shared', true)).toEqual(['FirewallPolicy/other-team@1', 'SecurityGroup/shared@1']);
     expect((await stack.preview()).changeSummary).toEqual({ same: 2 });
     outOfBand(env.dataDir, 'shared', `await service.delete('FirewallPolicy', 'other-team');`);
     expect((await stack.destroy()).summary.result).toBe('succeeded');

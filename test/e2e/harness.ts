@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { EngineEvent, LocalWorkspace, PulumiFn, Stack } from '@pulumi/pulumi/automation';
+import { openSqliteStore } from '../../provider/src/store';
 
 /** A microseg resource registered by token, so tests need no generated SDK. */
 export class MicrosegResource extends pulumi.CustomResource {
@@ -68,4 +69,17 @@ export function eventLog(): { events: EngineEvent[]; onEvent: (e: EngineEvent) =
     diagnostics: () => events.flatMap((e) => (e.diagnosticEvent ? [e.diagnosticEvent.message] : [])),
     stepsOf: (op) => events.flatMap((e) => (e.resourcePreEvent && e.resourcePreEvent.metadata.op === op ? [e.resourcePreEvent.metadata.urn] : [])),
   };
+}
+
+/**
+ * The objects of one environment of a data directory, sorted, as `Kind/name` (or `Kind/name@revision`
+ * with `withRevision`, which is what "the store is untouched" compares).
+ */
+export async function storedObjects(dataDir: string, environment = 'default', withRevision = false): Promise<string[]> {
+  const store = await openSqliteStore({ dataDir });
+  try {
+    return (await store.list(environment)).map((o) => `${o.kind}/${o.name}${withRevision ? `@${o.revision}` : ''}`).sort();
+  } finally {
+    await store.close();
+  }
 }

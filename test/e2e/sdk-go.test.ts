@@ -7,8 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { openSqliteStore } from '../../provider/src/store';
-import { testEnv, ROOT, TestEnv } from './harness';
+import { storedObjects, testEnv, ROOT, TestEnv } from './harness';
 
 jest.setTimeout(900_000);
 
@@ -33,15 +32,6 @@ function run(...steps: string[]): Record<string, any> {
   }
 }
 
-async function stored(): Promise<string[]> {
-  const store = await openSqliteStore({ dataDir: env.dataDir });
-  try {
-    return (await store.list('default')).map((o) => `${o.kind}/${o.name}`).sort();
-  } finally {
-    await store.close();
-  }
-}
-
 test('the Go SDK program goes through up, a no-change preview and destroy', async () => {
   const first = run('up', 'preview');
   expect(first.up).toEqual({
@@ -51,9 +41,9 @@ test('the Go SDK program goes through up, a no-change preview and destroy', asyn
     providerVersion: '0.1.0',
   });
   expect(first.preview.changeSummary).toEqual({ same: 4 });
-  expect(await stored()).toEqual(['FirewallPolicy/go-db-access', 'SecurityGroup/go-sg-db', 'VirtualMachine/go-db']);
+  expect(await storedObjects(env.dataDir)).toEqual(['FirewallPolicy/go-db-access', 'SecurityGroup/go-sg-db', 'VirtualMachine/go-db']);
 
   const second = run('destroy');
   expect(second.destroy).toEqual({ result: 'succeeded', resourceChanges: { delete: 4 } });
-  expect(await stored()).toEqual([]);
+  expect(await storedObjects(env.dataDir)).toEqual([]);
 });

@@ -6,8 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { openSqliteStore } from '../../provider/src/store';
-import { ROOT, testEnv, TestEnv } from './harness';
+import { ROOT, storedObjects, testEnv, TestEnv } from './harness';
 
 jest.setTimeout(600_000);
 
@@ -34,15 +33,6 @@ function run(...steps: string[]): Record<string, any> {
   }
 }
 
-async function stored(): Promise<string[]> {
-  const store = await openSqliteStore({ dataDir: env.dataDir });
-  try {
-    return (await store.list('default')).map((o) => `${o.kind}/${o.name}`).sort();
-  } finally {
-    await store.close();
-  }
-}
-
 test('the Python SDK program goes through up, a no-change preview and destroy', async () => {
   const first = run('up', 'preview');
   expect(first.up).toEqual({
@@ -52,9 +42,9 @@ test('the Python SDK program goes through up, a no-change preview and destroy', 
     providerVersion: '0.1.0',
   });
   expect(first.preview.changeSummary).toEqual({ same: 4 });
-  expect(await stored()).toEqual(['FirewallPolicy/py-db-access', 'SecurityGroup/py-sg-db', 'VirtualMachine/py-db']);
+  expect(await storedObjects(env.dataDir)).toEqual(['FirewallPolicy/py-db-access', 'SecurityGroup/py-sg-db', 'VirtualMachine/py-db']);
 
   const second = run('destroy');
   expect(second.destroy).toEqual({ result: 'succeeded', resourceChanges: { delete: 4 } });
-  expect(await stored()).toEqual([]);
+  expect(await storedObjects(env.dataDir)).toEqual([]);
 });

@@ -3,6 +3,7 @@
  * Log calls. The backend here is an in-memory stand-in: these tests pin the protocol, not policy.
  */
 import * as grpc from '@grpc/grpc-js';
+import { unaryCaller } from './grpc-call';
 import { Empty } from 'google-protobuf/google/protobuf/empty_pb';
 import { Struct } from 'google-protobuf/google/protobuf/struct_pb';
 import * as engineGrpc from '@pulumi/pulumi/proto/engine_grpc_pb';
@@ -63,13 +64,7 @@ let client: providerGrpc.ResourceProviderClient;
 let backend: MemoryBackend;
 
 const struct = (o: object) => Struct.fromJavaScript(o as Parameters<typeof Struct.fromJavaScript>[0]);
-// Typed against the last overload of each generated client method (request, metadata, options, callback).
-function call<Req, Res>(
-  method: (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall,
-  req: Req,
-): Promise<Res> {
-  return new Promise((resolve, reject) => method.call(client, req, new grpc.Metadata(), {}, (err, res) => (err ? reject(err) : resolve(res))));
-}
+const call = unaryCaller(() => client);
 
 beforeAll(async () => {
   engine = new grpc.Server();

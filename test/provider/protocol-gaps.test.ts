@@ -5,6 +5,7 @@
  * Plus Check of the real microseg resources with unknowns (semantic validation must not judge them).
  */
 import * as grpc from '@grpc/grpc-js';
+import { unaryCaller } from './grpc-call';
 import { Empty } from 'google-protobuf/google/protobuf/empty_pb';
 import { Struct } from 'google-protobuf/google/protobuf/struct_pb';
 import * as engineGrpc from '@pulumi/pulumi/proto/engine_grpc_pb';
@@ -77,12 +78,7 @@ let backend: MemoryBackend;
 const struct = (o: object) => Struct.fromJavaScript(o as Parameters<typeof Struct.fromJavaScript>[0]);
 const js = (s: Struct | undefined) => (s?.toJavaScript() ?? {}) as PropertyMap;
 
-function call<Req, Res>(
-  method: (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall,
-  req: Req,
-): Promise<Res> {
-  return new Promise((resolve, reject) => method.call(client, req, new grpc.Metadata(), {}, (err, res) => (err ? reject(err) : resolve(res))));
-}
+const call = unaryCaller(() => client);
 
 beforeAll(async () => {
   engine = new grpc.Server();
