@@ -142,7 +142,7 @@ function autonamingOf(req: providerPb.CheckRequest): Autonaming | undefined {
 }
 
 /** Our implementation of pulumirpc.ResourceProvider on @grpc/grpc-js, delegating to ProviderCore. */
-export function resourceProviderService(core: ProviderCore<unknown>, logger: EngineLogger, onCancel: () => void): providerGrpc.IResourceProviderServer {
+export function resourceProviderService(core: ProviderCore<unknown>, logger: EngineLogger): providerGrpc.IResourceProviderServer {
   const configReplaceKeys = ['dataDir', 'environment'];
   return {
     handshake: unary((req: providerPb.ProviderHandshakeRequest) => {
@@ -229,10 +229,8 @@ export function resourceProviderService(core: ProviderCore<unknown>, logger: Eng
       return new Empty();
     }),
     construct: unimplemented('Construct'),
-    cancel: unary(() => {
-      onCancel();
-      return new Empty();
-    }),
+    // Operations are short and serialised by the backend; acknowledging lets the engine shut us down cleanly.
+    cancel: unary(() => new Empty()),
     getPluginInfo: unary(() => {
       const info = new pluginPb.PluginInfo();
       info.setVersion(core.version);
@@ -260,7 +258,7 @@ export async function serve(core: ProviderCore<unknown>, opts: { engineAddress?:
   if (opts.engineAddress) logger.connect(opts.engineAddress);
   core.logger = logger;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 400 * 1024 * 1024 });
-  server.addService(providerGrpc.ResourceProviderService, resourceProviderService(core, logger, () => undefined) as unknown as grpc.UntypedServiceImplementation);
+  server.addService(providerGrpc.ResourceProviderService, resourceProviderService(core, logger) as unknown as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
   });

@@ -1,11 +1,10 @@
-import { definitionsByKind, functions, identityOf, isKind, providerConfig, ProviderConfig, resources } from '../model';
+import { functions, identityOf, isKind, providerConfig, ProviderConfig, resources } from '../model';
 import { microsegSchemaJson } from '../schema';
 import { version } from '../version';
-import { openEmbeddedBackend } from '../backend';
+import { engineValidator, openEmbeddedBackend } from '../backend';
 import { ProviderCore } from './core';
 import { serve } from './grpc-server';
 import { PropertyMap } from './values';
-import { validateSpec } from '../engine';
 
 /** Builds the provider core wired to the bundled in-process backend. */
 export function createProviderCore(): ProviderCore<ProviderConfig> {
@@ -17,7 +16,7 @@ export function createProviderCore(): ProviderCore<ProviderConfig> {
     config: providerConfig,
     schema: () => (schema ??= microsegSchemaJson()),
     identity: (kind, spec) => (isKind(kind) ? identityOf(kind, spec as { name?: string }) : String(spec.name ?? '')),
-    validate: (kind, spec: PropertyMap) => (isKind(kind) && kind in definitionsByKind ? validateSpec(kind, spec).problems.filter((p) => p.severity !== "warning").map((p) => ({ path: p.path, message: p.message })) : []),
+    validate: (kind, spec: PropertyMap) => engineValidator.validate(kind, spec).map(({ path, message }) => ({ path, message })),
     openBackend: (config) => openEmbeddedBackend(config),
   });
 }
