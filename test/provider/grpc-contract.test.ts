@@ -48,6 +48,7 @@ class MemoryBackend implements Backend {
     return spec ? { spec, outputs: { serial: 1 } } : undefined;
   }
   async claim() {}
+  async assertCreatable() {}
   async delete(kind: string, name: string) {
     this.objects.delete(`${kind}/${name}`);
   }

@@ -46,6 +46,9 @@ class RecordingBackend implements Backend {
     this.calls.push(`get ${kind}/${name}`);
     return { spec: { name, size: 1 }, outputs: {}, ...(this.owner ? { owner: this.owner } : {}) };
   }
+  async assertCreatable(kind: string, name: string, context?: OperationContext) {
+    this.calls.push(`assertCreatable ${kind}/${name} ${context?.owner ?? ''}`);
+  }
   async claim(kind: string, name: string, owner: string) {
     this.calls.push(`claim ${kind}/${name} ${owner}`);
   }
@@ -94,6 +97,12 @@ test('creates, previews and updates carry the resource URN as the owner', async 
   await c.update({ token: TOKEN, urn: URN, id: 'w1', news: { name: 'w1', size: 2 }, preview: false });
   expect(backend.calls).toEqual(['plan create Widget/w1', 'put create Widget/w1', 'put update Widget/w1']);
   expect(backend.contexts.map((x) => x?.owner)).toEqual([URN, URN, URN]);
+});
+
+test('a preview create whose inputs are still unknown is checked for a name collision all the same', async () => {
+  const { core: c, backend } = core();
+  await c.create({ token: TOKEN, urn: URN, properties: { name: 'w1', size: '04da6b54-80e4-46f7-96ec-b56ff0331ba9' }, preview: true });
+  expect(backend.calls).toEqual([`assertCreatable Widget/w1 ${URN}`]);
 });
 
 test('a read for import (no state, no inputs) claims the object for the importing URN; a refresh does not', async () => {

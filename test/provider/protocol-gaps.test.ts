@@ -64,6 +64,7 @@ class MemoryBackend implements Backend {
   async claim(kind: string, name: string, owner: string) {
     this.calls.push(`claim ${kind}/${name} ${owner}`);
   }
+  async assertCreatable() {}
   async delete(kind: string, name: string) {
     this.objects.delete(`${kind}/${name}`);
   }

@@ -293,6 +293,15 @@ export class EmbeddedBackend implements Backend {
     }, context?.signal);
   }
 
+  assertCreatable(kind: string, name: string, context?: OperationContext): Promise<void> {
+    return this.exclusive(async () => {
+      const service = await this.sync();
+      const k = asKind(kind);
+      const owner = await this.ownership(service, k, name, context);
+      if (owner !== 'absent' && owner !== 'same') this.refuseOwned(k, name, owner);
+    }, context?.signal);
+  }
+
   claim(kind: string, name: string, owner: string): Promise<void> {
     return this.exclusive(async () => {
       const service = await this.sync();

@@ -19,6 +19,11 @@ export interface Backend {
   put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<BackendResult>;
   /** The live object, or undefined when it does not exist. */
   get(kind: string, name: string, context?: OperationContext): Promise<{ spec: PropertyMap; outputs: PropertyMap; owner?: string } | undefined>;
+  /**
+   * Refuses (BackendError) a create of an object that exists and is not owned by `context.owner`; used in
+   * preview when the spec still has unknowns and cannot be planned, so the refusal never waits for `up`.
+   */
+  assertCreatable(kind: string, name: string, context?: OperationContext): Promise<void>;
   /** Records `owner` as the object's owner (import); the object must exist. */
   claim(kind: string, name: string, owner: string): Promise<void>;
   /** Deletes the object; deleting one that is already gone succeeds. */

@@ -268,6 +268,8 @@ export class ProviderCore<C = Record<string, unknown>> {
     const spec = value as PropertyMap;
     const id = containsUnknowns(spec[def.nameProperty ?? 'name']) ? '' : this.identity(def, spec);
     if (preview && containsUnknowns(spec)) {
+      // A name collision is known even when other inputs are not: refuse it now, not at `up`.
+      if (mode === 'create' && id !== '') await this.openBackend(urn).assertCreatable(def.name, id, { ...(urn ? { owner: urn } : {}), signal });
       // Outputs that depend on unknown inputs cannot be computed yet.
       const computed = Object.fromEntries(Object.keys(def.outputs.shape).map((k) => [k, '04da6b54-80e4-46f7-96ec-b56ff0331ba9' as PropertyValue]));
       return { id: '', properties: rewrapSecrets({ ...spec, ...computed }, secrets) };

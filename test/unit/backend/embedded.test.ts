@@ -128,6 +128,15 @@ describe('creating an object that already exists', () => {
     expect(await store.list('test')).toEqual(before);
   });
 
+  test('a create whose spec cannot be planned yet (unknown inputs) is still checked for its owner', async () => {
+    const store = new MemoryStore();
+    await new EmbeddedBackend({ store, environment: 'test' }).put('VirtualMachine', 'db', dbVm, 'create', { owner: URN_A });
+    const other = new EmbeddedBackend({ store, environment: 'test' });
+    await expect(other.assertCreatable('VirtualMachine', 'db', { owner: URN_B })).rejects.toThrow(/of stack "dev"/);
+    await expect(other.assertCreatable('VirtualMachine', 'db', { owner: URN_A })).resolves.toBeUndefined();
+    await expect(other.assertCreatable('VirtualMachine', 'new', { owner: URN_B })).resolves.toBeUndefined();
+  });
+
   test('an update or an import claim records the new owner', async () => {
     const store = new MemoryStore();
     const backend = new EmbeddedBackend({ store, environment: 'test', owner: 'microseg-cli:alice' });
