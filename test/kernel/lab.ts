@@ -189,10 +189,14 @@ export class Lab {
     for (const n of nodes) {
       hubLines.push(`link add ${n.dev} type veth peer name up0 netns ${n.ns}`, `link set ${n.dev} up`, `addr add 169.254.0.1/32 dev ${n.dev}`, `route add ${n.ip}/32 dev ${n.dev}`);
     }
-    const podLines = new Map<string, string[]>(nodes.map((n) => [n.ns, ['link set lo up', 'link set up0 up', `addr add ${n.ip}/32 dev up0`, 'route add 169.254.0.1 dev up0', 'route add default via 169.254.0.1 dev up0']]));
+    // Pod traffic always goes through the hub, even to a pod of the same node: the hub is the load
+    // balancer, and a reply that skipped it would never be translated back from the member to the VIP.
+    const podLines = new Map<string, string[]>(
+      nodes.map((n) => [n.ns, ['link set lo up', 'link set up0 up', `addr add ${n.ip}/32 dev up0`, 'route add 169.254.0.1 dev up0', 'route add default via 169.254.0.1 dev up0', 'route add 169.254.0.1 dev up0 table 100', 'route add default via 169.254.0.1 dev up0 table 100']]),
+    );
     pods.forEach((ep, i) => {
       const node = nodes.find((n) => n.cluster === ep.cluster && n.name === ep.node)!;
-      podLines.get(node.ns)!.push(`link add p${i} type veth peer name eth0 netns ${p}p${i}`, `link set p${i} up`, `addr add 169.254.1.1/32 dev p${i}`, `route add ${ep.ip.s}/32 dev p${i}`);
+      podLines.get(node.ns)!.push(`link add p${i} type veth peer name eth0 netns ${p}p${i}`, `link set p${i} up`, `addr add 169.254.1.1/32 dev p${i}`, `route add ${ep.ip.s}/32 dev p${i}`, `rule add iif p${i} lookup 100`);
       hubLines.push(`route add ${ep.ip.s}/32 via ${node.ip} dev ${node.dev} onlink`);
       this.hosts.set(ep.ip.s, { ns: `${p}p${i}`, ip: ep.ip.s, ep });
     });
@@ -202,7 +206,7 @@ export class Lab {
     (options.externals ?? []).forEach((ip, i) => leaves.push(leaf(`${p}x${i}`, ip, '169.254.0.1')));
     pods.forEach((ep, i) => leaves.push(leaf(`${p}p${i}`, ep.ip.s, '169.254.1.1')));
     await Promise.all(leaves);
-    await Promise.all([this.hub, ...nodes.map((n) => n.ns)].map((ns) => nsExec(ns, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward'])));
+    await Promise.all([this.hub, ...nodes.map((n) => n.ns)].map((ns) => nsExec(ns, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward; echo 0 > /proc/sys/net/ipv4/conf/all/send_redirects'])));
 
     // Translations: traceflow's SNAT and DNAT, realized where they happen in a cluster.
     const vips = world.names('LoadBalancer').map((n) => world.lbState(n)?.vip?.s).filter((x): x is string => x !== undefined);

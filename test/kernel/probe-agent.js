@@ -74,7 +74,8 @@ function probeUdp(p) {
   sock.bind(p.sport || 0, () => {
     sock.connect(p.port, p.dst, () => {
       // A connected UDP socket reports an ICMP error on the next send or receive: send twice.
-      const send = () => sock.send('probe', (e) => e && finish(classify(e.code), e.code));
+      // EPERM is this host's own firewall refusing the send: a drop, unless a reject's ICMP error follows.
+      const send = () => sock.send('probe', (e) => e && e.code !== 'EPERM' && finish(classify(e.code), e.code));
       send();
       resend = setInterval(send, Math.max(50, p.timeoutMs / 4));
     });
