@@ -109,7 +109,7 @@ export function allFlows(world: World, lab: Lab, ports: { tcp: number[]; udp: nu
 let nextSport = 30000;
 
 /** Probes every flow in the kernel (bounded parallelism) and compares with traceflow. */
-export async function probeAll(world: World, lab: Lab, flows: readonly Flow[], options: { timeoutMs?: number; parallel?: number } = {}): Promise<{ outcomes: FlowOutcome[]; mismatches: FlowOutcome[]; skipped: number }> {
+export async function probeAll(world: World, lab: Lab, flows: readonly Flow[], options: { timeoutMs?: number; parallel?: number; retry?: boolean } = {}): Promise<{ outcomes: FlowOutcome[]; mismatches: FlowOutcome[]; skipped: number }> {
   const timeoutMs = options.timeoutMs ?? 1500;
   const outcomes: FlowOutcome[] = [];
   let skipped = 0;
@@ -138,7 +138,13 @@ export async function probeAll(world: World, lab: Lab, flows: readonly Flow[], o
     }
   };
   await Promise.all(Array.from({ length: options.parallel ?? 96 }, worker));
-  return { outcomes, mismatches: outcomes.filter((o) => o.expected !== o.observed), skipped };
+  const first = outcomes.filter((o) => o.expected !== o.observed);
+  if (!first.length || options.retry === false) return { outcomes, mismatches: first, skipped };
+  // A disagreement must reproduce: probe it again, few at a time and with a long timeout, so a starved
+  // probe agent on a busy machine (a late SYN-ACK) is not taken for a drop.
+  const again = await probeAll(world, lab, first, { timeoutMs: Math.max(4000, timeoutMs * 3), parallel: 8, retry: false });
+  const keys = new Set(again.mismatches.map((m) => `${m.src}|${m.dst}|${m.op}|${m.port}`));
+  return { outcomes, mismatches: first.filter((m) => keys.has(`${m.src}|${m.dst}|${m.op}|${m.port}`)), skipped };
 }
 
 /** Non-zero rule counters of a host's table, for failure messages. */

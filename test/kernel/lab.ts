@@ -49,12 +49,12 @@ export async function nsExec(ns: string, cmd: string, args: readonly string[], i
 let fileCounter = 0;
 
 /** `nft -f FILE` (or `-j -f`) in a namespace: nft cannot read a socket as /dev/stdin, so through a file. */
-export async function nftFile(ns: string, content: string, json = false): Promise<string> {
+export async function nftFile(ns: string, content: string, json = false, extra: readonly string[] = []): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'microseg-lab-'));
   const file = path.join(dir, `r${fileCounter++}.nft`);
   try {
     await fs.writeFile(file, content);
-    return await sh('ip', ['netns', 'exec', ns, 'nft', ...(json ? ['-j'] : []), '-f', file]);
+    return await sh('ip', ['netns', 'exec', ns, 'nft', ...extra, ...(json ? ['-j'] : []), '-f', file]);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

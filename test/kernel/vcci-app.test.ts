@@ -1,7 +1,7 @@
 import type { World } from '../../provider/src/engine';
 import { allFlows, applyAll, describeMismatches, externalHosts, probeAll, probePorts, requireRootAndNft } from './differential';
 import { Lab } from './lab';
-import { vcciWorld } from './vcci-world';
+import { vcciWorld } from '../support/vcci-world';
 
 /**
  * The kernel is the oracle: every flow of the flagship example (examples/vcci-app), between every pair of
