@@ -47,6 +47,8 @@ class MemoryBackend implements Backend {
     const spec = this.objects.get(`${kind}/${name}`);
     return spec ? { spec, outputs: { serial: 1 } } : undefined;
   }
+  async claim() {}
+  async assertCreatable() {}
   async delete(kind: string, name: string) {
     this.objects.delete(`${kind}/${name}`);
   }

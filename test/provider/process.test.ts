@@ -54,8 +54,8 @@ interface Plugin {
 }
 
 /** Spawns the plugin as the engine does (`[flags] <engine address>`) and waits for its port line. */
-async function startPlugin(): Promise<Plugin> {
-  const child = spawn(BIN, ['--logtostderr', '-v=9', engineAddress], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MICROSEG_DATA_DIR: dataDir } });
+async function startPlugin(options: { engine?: string; env?: Record<string, string> } = {}): Promise<Plugin> {
+  const child = spawn(BIN, ['--logtostderr', '-v=9', options.engine ?? engineAddress], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MICROSEG_DATA_DIR: dataDir, ...options.env } });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -167,4 +167,24 @@ test.each(['SIGINT', 'SIGTERM'] as const)('%s right after the port line still ex
     const { code, signal } = await p.exited;
     expect({ code, signal, stderr: p.stderr() }).toEqual({ code: 0, signal: null, stderr: '' });
   }
+});
+
+// `kill -9 pulumi` takes the engine's gRPC server with it; the provider must notice and exit (as Pulumi's
+// own plugins do through rpcutil.Healthcheck) instead of lingering with its memory and store handles.
+test('the plugin exits 0 on its own when its engine goes away', async () => {
+  const doomed = new grpc.Server();
+  doomed.addService(engineGrpc.EngineService, { log: (_c: unknown, cb: grpc.sendUnaryData<Empty>) => cb(null, new Empty()) } as unknown as grpc.UntypedServiceImplementation);
+  const port = await new Promise<number>((res, rej) => doomed.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const p = await startPlugin({ engine: `127.0.0.1:${port}`, env: { MICROSEG_ENGINE_CHECK_MS: '100' } });
+  // Alive while the engine answers (health checks return UNIMPLEMENTED from this fake engine: still alive).
+  const c = client(p.port);
+  await rpc(c, c.getPluginInfo, new Empty());
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await rpc(c, c.getPluginInfo, new Empty());
+  c.close();
+  doomed.forceShutdown();
+  const { code, signal } = await p.exited;
+  expect({ code, signal }).toEqual({ code: 0, signal: null });
+  expect(p.stderr()).toContain('is gone; exiting');
+  expect(p.stdout()).toBe(`${p.port}\n`);
 });

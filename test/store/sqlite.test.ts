@@ -74,7 +74,26 @@ describe('data directory', () => {
 describe('migrations', () => {
   test('versions are consecutive from 1', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-    expect(LATEST_VERSION).toBe(2);
+    expect(LATEST_VERSION).toBe(3);
+  });
+
+  test('a store written by schema version 2 upgrades to owners: old objects have none until a put names one', async () => {
+    const dataDir = tempDir();
+    const v2 = await openSqliteStore({ dataDir, targetVersion: 2 });
+    await v2.apply('dev', [{ op: 'put', kind: 'Group', name: 'g', spec: { a: 1 } }]);
+    const before = await v2.list('dev');
+    await v2.close();
+    const v3 = await openSqliteStore({ dataDir });
+    try {
+      expect(v3.schemaVersion()).toBe(3);
+      expect(await v3.list('dev')).toEqual(before);
+      expect(before[0].owner).toBeUndefined();
+      await v3.apply('dev', [{ op: 'put', kind: 'Group', name: 'g', spec: { a: 1 }, owner: 'urn:pulumi:dev::p::t::g' }]);
+      expect((await v3.get('dev', 'Group', 'g'))?.owner).toBe('urn:pulumi:dev::p::t::g');
+      expect(await v3.integrityCheck()).toEqual({ ok: true, problems: [] });
+    } finally {
+      await v3.close();
+    }
   });
 
   test('a store written by schema version 1 opens, upgrades and keeps its data', async () => {
@@ -96,7 +115,7 @@ describe('migrations', () => {
 
     const v2 = await openSqliteStore({ dataDir });
     try {
-      expect(v2.schemaVersion()).toBe(2);
+      expect(v2.schemaVersion()).toBe(LATEST_VERSION);
       expect(await v2.list('dev')).toEqual(before);
       expect(await v2.integrityCheck()).toEqual({ ok: true, problems: [] });
       // The v2 index is what the re-create path uses to continue revisions.
