@@ -214,7 +214,7 @@ describe('bad input', () => {
   };
   const failure = (kind: string, name: string, path: string) => `microseg:index:${kind} resource '${name}': property ${path} value`;
 
-  test('up fails on invalid inputs with a CheckFailure naming the property, and the store is untouched', async () => {
+  test('up of many invalid resources fails, every CheckFailure it reports names its resource\'s property, and the store is untouched', async () => {
     const good = segmentation();
     const stack = await inlineStack(env, 'bad', good, { 'microseg:environment': 'bad' });
     await stack.up();
