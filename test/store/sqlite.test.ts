@@ -32,6 +32,24 @@ describe('data directory', () => {
     expect(fs.statSync(dir).isDirectory()).toBe(true);
   });
 
+  test('the store\'s own connection syncs the WAL on every commit by default (synchronous=FULL), as documented', async () => {
+    const store = await openSqliteStore({ dataDir: tempDir() });
+    try {
+      expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 'full' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('synchronous: normal is honoured on the store\'s own connection', async () => {
+    const store = await openSqliteStore({ dataDir: tempDir(), synchronous: 'normal' });
+    try {
+      expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 'normal' });
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a data directory path that is a file is a clear error', async () => {
     const file = path.join(tempDir(), 'file');
     fs.writeFileSync(file, 'x');
@@ -202,10 +220,20 @@ describe('busy handling', () => {
   });
 
   test('a writer waits for another process holding the write lock', async () => {
-    other.exec('BEGIN IMMEDIATE');
-    setTimeout(() => other.exec('COMMIT'), 150);
-    const [r] = await store.apply('dev', [{ op: 'put', kind: 'K', name: 'n', spec: {} }]);
-    expect(r.revision).toBe(1);
+    let retries = 0;
+    // The other process commits once the writer has found the store busy, before its next attempt (no timer).
+    const onBusyRetry = () => {
+      if (retries++ === 0) other.exec('COMMIT');
+    };
+    const waiting = await openSqliteStore({ dataDir, busyTimeoutMs: 20, retryBudgetMs: 60_000, onBusyRetry });
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const [r] = await waiting.apply('dev', [{ op: 'put', kind: 'K', name: 'n', spec: {} }]);
+      expect(r.revision).toBe(1);
+      expect(retries).toBeGreaterThan(0);
+    } finally {
+      await waiting.close();
+    }
   });
 
   test('past the retry budget the error is BUSY with advice, never "database is locked"', async () => {

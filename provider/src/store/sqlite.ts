@@ -26,6 +26,8 @@ export interface SqliteStoreOptions extends DataDirOptions {
    * `normal` survives process crashes only, and is faster.
    */
   readonly synchronous?: 'full' | 'normal';
+  /** Called before each retry of an operation that found the store busy (diagnostics; tests count retries). */
+  readonly onBusyRetry?: (attempt: number) => void;
   /** Clock for timestamps (tests). */
   readonly clock?: () => Date;
   /** Apply migrations only up to this version (tests of upgrades). */
@@ -102,6 +104,17 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw this.translate(err, 'open');
     }
+  }
+
+  /**
+   * The durability settings of this store's own connection, as SQLite reports them (`synchronous` is a
+   * per-connection setting, so another connection to the same file cannot tell).
+   */
+  durability(): { journalMode: string; synchronous: 'off' | 'normal' | 'full' | 'extra' } {
+    const db = this.conn();
+    const journalMode = (db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode;
+    const level = Number((db.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous);
+    return { journalMode, synchronous: (['off', 'normal', 'full', 'extra'] as const)[level] ?? 'off' };
   }
 
   /** The schema version of the open file. */
@@ -311,6 +324,7 @@ export class SqliteStore implements Store {
             { cause: err },
           );
         }
+        this.options.onBusyRetry?.(attempt + 1);
         const delay = Math.min(250, 2 ** Math.min(attempt, 8)) * (0.5 + Math.random());
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
