@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineEvent, LocalWorkspace, Stack } from '@pulumi/pulumi/automation';
 import { openSqliteStore } from '../../provider/src/store';
-import { MicrosegResource, eventLog, inlineStack, testEnv, TestEnv } from './harness';
+import { MicrosegResource, eventLog, inlineStack, storedOwners, testEnv, TestEnv } from './harness';
 
 jest.setTimeout(600_000);
 
@@ -269,6 +269,9 @@ test('pulumi import adopts every resource by id (Read with the id alone returns 
   expect(byName('worker').inputs).toMatchObject({ name: 'worker', cluster: 'c1', namespace: 'ops', replicas: 1 });
   expect(byName('app').inputs).toMatchObject({ name: 'app', rules: [expect.objectContaining({ name: 'api-to-db', logged: true }), expect.objectContaining({ name: 'web-to-db' })] });
   expect(byName('lb').outputs).toMatchObject({ allocatedVip: expect.stringMatching(/^192\.0\.2\./) });
+  // The importing resources now own the objects.
+  const owners = await storedOwners(env.dataDir, ENVIRONMENT);
+  expect(owners[`VirtualMachine/${idOf('db', 'v2')}`]).toBe(byName('db').urn);
   await stack.workspace.removeStack('cli-import', { force: true });
 });
 

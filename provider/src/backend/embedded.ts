@@ -332,6 +332,11 @@ export class EmbeddedBackend implements Backend {
       }
       if (isKind(kind)) this.world.remove(kind, name);
       this.planned = undefined;
+      // The settings belong to the environment's objects: `pulumi destroy` of the last stack leaves nothing.
+      if (this.world.objects()[Symbol.iterator]().next().done) {
+        await service.clearSettings();
+        this.settingsStored = false;
+      }
     }, context?.signal);
   }
 

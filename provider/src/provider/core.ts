@@ -147,9 +147,16 @@ export class ProviderCore<C = Record<string, unknown>> {
   }
 
   /** True when a change of provider configuration moves the provider to another store or environment. */
-  diffConfig(olds: PropertyMap, news: PropertyMap, replaceKeys: readonly string[]): DiffResult {
+  diffConfig(olds: PropertyMap, news: PropertyMap, replaceKeys: readonly string[], context: { urn?: string } = {}): DiffResult {
     const o = stripVersion(unwrap(olds).value);
     const n = stripVersion(unwrap(news).value);
+    // The environment defaults to the stack name: writing down that same name (or removing it) moves
+    // nothing, and must not replace the provider and with it every resource.
+    const stack = stackOfUrn(context.urn);
+    if (stack !== undefined && 'environment' in this.opts.config.shape) {
+      o.environment ??= stack;
+      n.environment ??= stack;
+    }
     const d = diffInputs(o, n, { replaceOnChanges: replaceKeys });
     return { ...d, changed: d.diffs.length > 0, deleteBeforeReplace: false };
   }

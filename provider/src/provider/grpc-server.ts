@@ -164,7 +164,7 @@ export function resourceProviderService(core: ProviderCore<unknown>, logger: Eng
     checkConfig: unary((req: providerPb.CheckRequest) => checkResponse(core.checkConfig(toMap(req.getNews())))),
     diffConfig: unary((req: providerPb.DiffRequest) => {
       const olds = Object.keys(toMap(req.getOldInputs())).length > 0 ? toMap(req.getOldInputs()) : toMap(req.getOlds());
-      return diffResponse(core.diffConfig(olds, toMap(req.getNews()), configReplaceKeys));
+      return diffResponse(core.diffConfig(olds, toMap(req.getNews()), configReplaceKeys, { urn: req.getUrn() }));
     }),
     configure: unary((req: providerPb.ConfigureRequest) => {
       core.configure(toMap(req.getArgs()), { urn: req.getUrn() });

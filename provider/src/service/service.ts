@@ -95,6 +95,13 @@ export class BackendService {
     return merged;
   }
 
+  /** Removes the stored settings (when the environment's last object is gone); a no-op when none. */
+  async clearSettings(): Promise<void> {
+    const current = await this.store.get(this.environment, SETTINGS_KIND, SETTINGS_NAME);
+    if (!current) return;
+    await this.write({ kind: SETTINGS_KIND, name: SETTINGS_NAME }, [{ op: 'delete', kind: SETTINGS_KIND, name: SETTINGS_NAME, expectedRevision: current.revision }]);
+  }
+
   /** Records a new owner of an existing object (import); spec and status are kept. */
   async setOwner(kind: string, name: string, owner: string): Promise<StoredObject> {
     const current = await this.get(kind, name);
