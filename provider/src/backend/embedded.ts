@@ -4,7 +4,7 @@ import { Backend, BackendError, BackendResult } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
 import { BackendService, InvalidError, NotFoundError, ServiceError, Validator } from '../service';
 import { openSqliteStore, Store, StoredObject, StoreError } from '../store';
-import { checkAssertions, compare, describeImpact, snapshot } from './impact';
+import { checkAssertions, compare, describeBroken, describeImpact, snapshot } from './impact';
 import { referencesOf } from './references';
 
 /** The engine's validation and reference extraction, as the service layer consumes them. */
@@ -115,7 +115,8 @@ export class EmbeddedBackend implements Backend {
     const before = isAssertion || !policiesMatter ? undefined : snapshot(world, undefined, focus, [spec]);
 
     const specProblems = world.upsert(kind, name, spec, previousOutputs);
-    const problems = [...specProblems.filter((p) => p.severity !== 'warning'), ...world.validate().filter((p) => own(p) && p.severity !== 'warning')];
+    const validation = world.validate();
+    const problems = [...specProblems.filter((p) => p.severity !== 'warning'), ...validation.filter((p) => own(p) && p.severity !== 'warning')];
     if (problems.length > 0) {
       restore();
       throw new BackendError(
@@ -132,9 +133,11 @@ export class EmbeddedBackend implements Backend {
     const broken = checkAssertions(world, isAssertion ? [name] : undefined).filter((a) => !a.passed && (isAssertion || heldBefore.has(a.name)));
     if (broken.length > 0) {
       restore();
-      throw new BackendError(`${isAssertion ? '' : `this change of ${kind} "${name}" breaks `}${broken.map((a) => a.message).join('; ')}${infos.length ? `. ${infos.join('. ')}` : ''}`);
+      const what = isAssertion ? broken.map((a) => a.message).join('; ') : `this change of ${kind} "${name}" breaks ${describeBroken(broken)}`;
+      throw new BackendError(`${what}${infos.length ? `. ${infos.join('. ')}` : ''}`);
     }
-    const warnings = [...specProblems, ...world.warnings()].filter((p) => p.severity === 'warning' && own(p)).map((p) => p.message);
+    // validate() includes the world's warnings (priority ties, appliedTo that selects nothing).
+    const warnings = [...specProblems, ...validation].filter((p) => p.severity === 'warning' && own(p)).map((p) => p.message);
     return { outputs: world.outputsOf(kind, name) as PropertyMap, warnings: [...new Set(warnings)], infos };
   }
 
@@ -196,7 +199,7 @@ export class EmbeddedBackend implements Backend {
         const after = this.world.clone();
         after.remove(kind, name);
         const broken = checkAssertions(after).filter((a) => !a.passed && held.has(a.name));
-        if (broken.length > 0) throw new BackendError(`deleting ${kind} "${name}" breaks ${broken.map((a) => a.message).join('; ')}`);
+        if (broken.length > 0) throw new BackendError(`deleting ${kind} "${name}" breaks ${describeBroken(broken)}`);
       }
       try {
         await service.delete(kind, name);

@@ -53,7 +53,7 @@ export const securityGroup = defineResource({
 export const firewallPolicyInputs = z.object({
   name: nameField('firewall policy'),
   category: category.default('application').describe('emergency → infrastructure → environment → application (evaluation order).'),
-  priority: z.number().int().default(1000).describe('Order inside the category, lower first; ties are ordered by name with a warning.'),
+  priority: z.number().int().min(0).default(1000).describe('Order inside the category, lower first (0 or more); ties are ordered by name with a warning.'),
   appliedTo: z.array(z.string()).optional().describe('SecurityGroup names where the policy is enforced; everywhere when absent.'),
   enforcement: z.enum(['enforce', 'staged']).default('enforce').describe('staged: evaluated and reported by traceflow, never changes the verdict.'),
   rules: z.array(inlineRule).optional().describe('Inline rules in evaluation order. A policy uses inline rules or FirewallRule resources, never both.'),
@@ -71,7 +71,7 @@ export const firewallPolicy = defineResource({
 export const firewallRuleInputs = z.object({
   name: nameField('firewall rule'),
   policy: z.string().min(1).describe('Name of the FirewallPolicy the rule belongs to (which must have no inline rules).'),
-  priority: z.number().int().default(1000).describe('Order inside the policy, lower first; ties by name.'),
+  priority: z.number().int().min(0).default(1000).describe('Order inside the policy, lower first (0 or more); ties by name.'),
   ...ruleFields,
 });
 

@@ -50,7 +50,13 @@ const rule = fc.record(
     disabled: fc.boolean(),
   },
   { requiredKeys: ['action'] },
-).map((r) => ({ ...r, sourcesExcluded: !!r.sourcesExcluded && !!r.sources?.length, destinationsExcluded: !!r.destinationsExcluded && !!r.destinations?.length }));
+)
+  .map((r) => ({ ...r, sourcesExcluded: !!r.sourcesExcluded && !!r.sources?.length, destinationsExcluded: !!r.destinationsExcluded && !!r.destinations?.length }))
+  // A named port against VM destinations only is refused (VMs have no named ports): use a number there.
+  .map((r) => {
+    const vmOnly = !r.destinationsExcluded && !!r.destinations?.length && r.destinations.every((d) => 'vm' in d || 'vmSelector' in d);
+    return vmOnly ? { ...r, services: r.services?.map((s) => ('ports' in s ? { ...s, ports: s.ports.map((x) => (x === 'http' ? 8080 : x)) } : s)) } : r;
+  });
 const policy = fc.record({
   category: fc.constantFrom('emergency', 'infrastructure', 'environment', 'application'),
   priority: fc.integer({ min: 0, max: 3 }),
