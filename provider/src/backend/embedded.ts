@@ -1,8 +1,8 @@
 import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, World } from '../engine';
 import { isKind, Kind, kinds, ProviderConfig, SpecOf } from '../model';
-import { Backend, BackendError, BackendResult } from '../provider/backend';
+import { AssertionBrokenError, Backend, BackendError, BackendResult } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
-import { BackendService, InvalidError, NotFoundError, ServiceError, Validator } from '../service';
+import { BackendService, InUseError, InvalidError, NotFoundError, ServiceError, Validator } from '../service';
 import { openSqliteStore, Store, StoredObject, StoreError } from '../store';
 import { checkAssertions, compare, describeBroken, describeImpact, snapshot } from './impact';
 import { referencesOf } from './references';
@@ -19,7 +19,18 @@ export interface EmbeddedBackendOptions {
   dataDir?: string;
   environment: string;
   defaultAction: 'allow' | 'drop';
+  /**
+   * For the Pulumi provider: how long a delete refused because other objects still use the object waits
+   * for them to go. Users that refer to it by a literal name (`group: g1`, not `${g1.name}`) carry no
+   * dependency, so Pulumi deletes both at once; waiting lets their deletes land first. Absent: no wait.
+   */
+  waitForUsersMs?: number;
 }
+
+/** A delete refused because other objects still reference the object. */
+class InUseBackendError extends BackendError {}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * The bundled in-process enforcement backend: the durable store (through the service layer) plus the
@@ -134,7 +145,7 @@ export class EmbeddedBackend implements Backend {
     if (broken.length > 0) {
       restore();
       const what = isAssertion ? broken.map((a) => a.message).join('; ') : `this change of ${kind} "${name}" breaks ${describeBroken(broken)}`;
-      throw new BackendError(`${what}${infos.length ? `. ${infos.join('. ')}` : ''}`);
+      throw new AssertionBrokenError(`${what}${infos.length ? `. ${infos.join('. ')}` : ''}`);
     }
     // validate() includes the world's warnings (priority ties, appliedTo that selects nothing).
     const warnings = [...specProblems, ...validation].filter((p) => p.severity === 'warning' && own(p)).map((p) => p.message);
@@ -190,7 +201,26 @@ export class EmbeddedBackend implements Backend {
     });
   }
 
-  delete(kind: string, name: string): Promise<void> {
+  async delete(kind: string, name: string): Promise<void> {
+    const wait = this.options.waitForUsersMs ?? 0;
+    const deadline = Date.now() + wait;
+    for (;;) {
+      try {
+        return await this.deleteOnce(kind, name);
+      } catch (err) {
+        if (!(err instanceof InUseBackendError)) throw err;
+        if (Date.now() >= deadline) {
+          if (wait === 0) throw err;
+          throw new BackendError(
+            `${err.message}. If ${err.problems.length === 1 ? 'that object is' : 'those objects are'} managed in the same Pulumi program and name${err.problems.length === 1 ? 's' : ''} ${kind} "${name}" literally (e.g. \`group: ${name}\`), refer to the resource instead (\`\${<resource>.name}\` in YAML, \`<resource>.name\` in code): Pulumi then knows the dependency and deletes the users first`,
+          );
+        }
+        await sleep(250);
+      }
+    }
+  }
+
+  private deleteOnce(kind: string, name: string): Promise<void> {
     return this.exclusive(async () => {
       const service = await this.sync();
       if (isKind(kind) && kind !== 'ConnectivityAssertion' && this.world.names('ConnectivityAssertion').length > 0 && this.world.get(kind, name) !== undefined) {
@@ -199,12 +229,13 @@ export class EmbeddedBackend implements Backend {
         const after = this.world.clone();
         after.remove(kind, name);
         const broken = checkAssertions(after).filter((a) => !a.passed && held.has(a.name));
-        if (broken.length > 0) throw new BackendError(`deleting ${kind} "${name}" breaks ${describeBroken(broken)}`);
+        if (broken.length > 0) throw new AssertionBrokenError(`deleting ${kind} "${name}" breaks ${describeBroken(broken)}`);
       }
       try {
         await service.delete(kind, name);
       } catch (err) {
         if (err instanceof NotFoundError) return;
+        if (err instanceof InUseError) throw new InUseBackendError(err.message, err.users.map((u) => ({ path: '', message: `${u.kind} "${u.name}"` })));
         throw userError(err);
       }
       if (isKind(kind)) this.world.remove(kind, name);
@@ -277,7 +308,10 @@ export function runFunction(world: World, fn: string, args: PropertyMap): Proper
   }
 }
 
+/** How long the provider's deletes wait for the users of an object to be deleted (see waitForUsersMs). */
+export const PROVIDER_WAIT_FOR_USERS_MS = 10_000;
+
 /** Opens the bundled backend for a provider configuration. */
 export function openEmbeddedBackend(config: ProviderConfig): EmbeddedBackend {
-  return new EmbeddedBackend({ dataDir: config.dataDir, environment: config.environment, defaultAction: config.defaultAction });
+  return new EmbeddedBackend({ dataDir: config.dataDir, environment: config.environment, defaultAction: config.defaultAction, waitForUsersMs: PROVIDER_WAIT_FOR_USERS_MS });
 }

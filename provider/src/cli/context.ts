@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { EmbeddedBackend } from '../backend';
 import type { World } from '../engine';
 import { isKind, kinds, type Kind } from '../model';
-import { BackendError } from '../provider/backend';
+import { AssertionBrokenError, BackendError } from '../provider/backend';
 import { openSqliteStore, resolveDataDir, StoreError, type Store } from '../store';
 import { CliError, EXIT_FAILED, EXIT_USAGE, type CliIo } from './io';
 
@@ -56,6 +56,8 @@ export async function withStore<T>(options: StoreOptions, io: CliIo, fn: (ctx: S
 /** Maps the layers' user errors to CliErrors; anything else (a bug) is rethrown as is. */
 export function asCliError(err: unknown, backendExit = EXIT_USAGE): unknown {
   if (err instanceof CliError) return err;
+  // A change refused by a connectivity assertion was evaluated: a failure, not bad input.
+  if (err instanceof AssertionBrokenError) return new CliError(err.message, EXIT_FAILED);
   if (err instanceof BackendError) return new CliError(err.message, backendExit);
   if (err instanceof StoreError) {
     const input = err.code === 'NOT_EMPTY' || err.code === 'INVALID_STATE_DOCUMENT' || err.code === 'INVALID_ARGUMENT' || err.code === 'NOT_FOUND' || err.code === 'MISSING_REFERENCE' || err.code === 'IN_USE';

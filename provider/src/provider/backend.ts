@@ -38,3 +38,12 @@ export class BackendError extends Error {
     this.name = 'BackendError';
   }
 }
+
+/**
+ * A well-formed change refused because it would break a ConnectivityAssertion that holds (or because the
+ * assertion being written does not hold): the change was evaluated and the outcome is a failure, which
+ * the CLI reports as exit 1, not as bad input.
+ */
+export class AssertionBrokenError extends BackendError {
+  override name = 'AssertionBrokenError';
+}

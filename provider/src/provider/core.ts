@@ -4,7 +4,7 @@ import { FunctionDefinition, ResourceDefinition, resourceToken } from '../model/
 import { unknownKeys } from '../model/unknown-keys';
 import { Backend, BackendError } from './backend';
 import { DetailedDiff, diffInputs } from './diff';
-import { PropertyMap, PropertyValue, containsUnknowns, formatPath, isObject, isUnknown, rewrapSecrets, unwrap } from './values';
+import { PropertyMap, PropertyValue, containsUnknowns, formatPath, isObject, isUnknown, rewrapSecrets, secretRedactor, unwrap } from './values';
 
 /** A problem with one property, reported to the engine as a CheckFailure. */
 export interface CheckFailure {
@@ -178,8 +178,9 @@ export class ProviderCore<C = Record<string, unknown>> {
     } else {
       failures.push(...zodFailures(parsed.error));
     }
-    failures.splice(0, failures.length, ...failures.filter(known));
-    return { inputs: rewrapSecrets(inputs, secrets), failures };
+    const redact = secretRedactor(news, secrets);
+    const shown = failures.filter(known).map((f) => ({ property: f.property, reason: redact(f.reason) }));
+    return { inputs: rewrapSecrets(inputs, secrets), failures: shown };
   }
 
   /** Property-level diff of old inputs against new inputs. */
@@ -221,12 +222,19 @@ export class ProviderCore<C = Record<string, unknown>> {
       return { id: '', properties: rewrapSecrets({ ...spec, ...computed }, secrets) };
     }
     const backend = this.openBackend();
-    const result = preview ? await backend.plan(def.name, id, spec, mode) : await backend.put(def.name, id, spec, mode);
-    for (const w of result.warnings) this.logger.log('warning', w, urn);
-    for (const i of result.infos ?? []) this.logger.log('info', i, urn);
+    const redact = secretRedactor(spec, secretPaths(def, secrets));
+    let result;
+    try {
+      result = preview ? await backend.plan(def.name, id, spec, mode) : await backend.put(def.name, id, spec, mode);
+    } catch (err) {
+      if (err instanceof BackendError) throw new BackendError(redact(err.message), err.problems.map((p) => ({ path: p.path, message: redact(p.message) })));
+      throw err;
+    }
+    for (const w of result.warnings) this.logger.log('warning', redact(w), urn);
+    for (const i of result.infos ?? []) this.logger.log('info', redact(i), urn);
     const properties = rewrapSecrets({ ...spec, ...result.outputs }, secretPaths(def, secrets));
     if (!preview && result.initErrors && result.initErrors.length > 0) {
-      throw new ResourceInitError(id, properties, rewrapSecrets(spec, secretPaths(def, secrets)), result.initErrors);
+      throw new ResourceInitError(id, properties, rewrapSecrets(spec, secretPaths(def, secrets)), result.initErrors.map(redact));
     }
     return { id: preview ? '' : id, properties };
   }

@@ -169,3 +169,29 @@ describe('appliedTo made only of IP blocks', () => {
     expect(t).toMatchObject({ decidingPolicy: 'default' });
   });
 });
+
+describe('deleting an object still used through a literal name', () => {
+  async function withLiteralUser(waitForUsersMs: number) {
+    const store = new MemoryStore();
+    const backend = new EmbeddedBackend({ store, environment: 'test', defaultAction: 'drop', waitForUsersMs });
+    await backend.put('SecurityGroup', 'g1', { name: 'g1', ipBlocks: [{ cidr: '203.0.113.0/24' }] }, 'create');
+    await backend.put('FirewallPolicy', 'p', { name: 'p', rules: [{ name: 'r', action: 'drop', sources: [{ group: 'g1' }] }] }, 'create');
+    return { backend, store };
+  }
+
+  test('waits for the users that are being deleted at the same time (Pulumi knows no order between them)', async () => {
+    const { backend, store } = await withLiteralUser(5_000);
+    const group = backend.delete('SecurityGroup', 'g1');
+    await backend.delete('FirewallPolicy', 'p');
+    await group;
+    expect(await store.list('test')).toEqual([]);
+  });
+
+  test('when the users stay, says to use a reference so that Pulumi orders the deletes', async () => {
+    const { backend, store } = await withLiteralUser(300);
+    const msg = await refused(backend.delete('SecurityGroup', 'g1'));
+    expect(msg).toContain('SecurityGroup "g1" is still used by FirewallPolicy "p"');
+    expect(msg).toContain('refer to the resource instead (`${<resource>.name}` in YAML, `<resource>.name` in code): Pulumi then knows the dependency and deletes the users first');
+    expect(await store.get('test', 'SecurityGroup', 'g1')).toBeDefined();
+  });
+});

@@ -128,6 +128,19 @@ test('put of an existing object is an update (drift made outside Pulumi), visibl
   expect((await cli((io) => runDelete('FirewallPolicy', 'drift', { dataDir }, io))).code).toBe(0);
 });
 
+test('put refused by a connectivity assertion exits 1 (evaluated, a failure); put of a colliding address exits 2 (bad input)', async () => {
+  const put = (kind: string, name: string, stdin: string) => cli((io) => runPut(kind, name, { dataDir, environment: 'assertions', spec: '-' }, io), { stdin });
+  expect((await put('VirtualMachine', 'a', 'interfaces: [{ ip: 198.51.100.1 }]')).code).toBe(0);
+  expect((await put('VirtualMachine', 'b', 'interfaces: [{ ip: 198.51.100.2 }]')).code).toBe(0);
+  expect((await put('ConnectivityAssertion', 'a-b-closed', '{ from: a, to: b, protocol: tcp, port: 22, expect: deny }')).code).toBe(0);
+  const broken = await put('FirewallPolicy', 'open', 'rules: [{ name: any, action: allow }]');
+  expect(broken.code).toBe(1);
+  expect(broken.err).toMatch(/^microseg: this change of FirewallPolicy "open" breaks connectivity assertion "a-b-closed": a -> b tcp\/22 expected deny, planned allow/);
+  const collision = await put('VirtualMachine', 'c', 'interfaces: [{ ip: 198.51.100.1 }]');
+  expect(collision.code).toBe(2);
+  expect(collision.err).toContain('IP 198.51.100.1 is used twice: VirtualMachine "c" collides with VirtualMachine "a" (interfaces[0].ip)');
+});
+
 test('delete: refused while referenced (exit 1), unknown object exit 2', async () => {
   const used = await cli((io) => runDelete('SecurityGroup', 'web', { dataDir }, io));
   expect([used.code, used.err]).toEqual([1, 'microseg: SecurityGroup "web" is still used by FirewallPolicy "web-db"; remove those references first\n']);

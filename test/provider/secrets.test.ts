@@ -1,0 +1,49 @@
+/**
+ * Secret inputs (Pulumi `secret()` / YAML `fn::secret`) never appear in the provider's messages: Check
+ * failures, backend refusals and logged warnings quote offending values, so those values are redacted.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { resourceToken } from '../../provider/src/model/define';
+import { createProviderCore } from '../../provider/src/provider/main';
+import { PropertyValue, SECRET_SIG, SIG_KEY, secretRedactor } from '../../provider/src/provider/values';
+
+const secret = (value: PropertyValue): PropertyValue => ({ [SIG_KEY]: SECRET_SIG, value });
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+function core() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'microseg-secrets-'));
+  dirs.push(dataDir);
+  const c = createProviderCore();
+  c.configure({ dataDir, environment: 'secrets' });
+  return c;
+}
+
+test('a Check failure about a secret value names the property but not the value', () => {
+  const c = core();
+  const r = c.check({ token: resourceToken('VirtualMachine'), name: 'vm', olds: {}, news: { name: 'vm', interfaces: [{ ip: secret('LEAKME-not-an-ip') }] } });
+  expect(r.failures).toEqual([{ property: 'interfaces[0].ip', reason: '"[secret]" is not an IP address; expected e.g. 10.0.0.1 or fd00::1' }]);
+  expect(JSON.stringify(r.failures)).not.toContain('LEAKME');
+  c.close();
+});
+
+test('a backend refusal that quotes a secret value redacts it', async () => {
+  const c = core();
+  const token = resourceToken('VirtualMachine');
+  await c.create({ token, properties: { name: 'a', interfaces: [{ ip: '192.0.2.77' }] }, preview: false });
+  const err = await c.create({ token, properties: { name: 'b', interfaces: [{ ip: secret('192.0.2.77') }] }, preview: false }).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  expect(err).toBeInstanceOf(Error);
+  expect(err?.message).toContain('is used twice');
+  expect(err?.message).not.toContain('192.0.2.77');
+  c.close();
+});
+
+test('redaction replaces whole values only', () => {
+  const redact = secretRedactor({ ip: '10.0.0.1' }, ['ip']);
+  expect(redact('IP 10.0.0.1 collides with 10.0.0.10 and "10.0.0.1"')).toBe('IP [secret] collides with 10.0.0.10 and "[secret]"');
+});
