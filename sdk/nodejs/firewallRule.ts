@@ -77,7 +77,7 @@ export class FirewallRule extends pulumi.CustomResource {
      */
     declare public readonly policy: pulumi.Output<string>;
     /**
-     * Order inside the policy, lower first; ties by name.
+     * Order inside the policy, lower first (0 or more); ties by name.
      */
     declare public readonly priority: pulumi.Output<number | undefined>;
     /**
@@ -190,7 +190,7 @@ export interface FirewallRuleArgs {
      */
     policy: pulumi.Input<string>;
     /**
-     * Order inside the policy, lower first; ties by name.
+     * Order inside the policy, lower first (0 or more); ties by name.
      */
     priority?: pulumi.Input<number | undefined>;
     /**

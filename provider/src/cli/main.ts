@@ -49,8 +49,8 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     program
       .command('traceflow')
       .description('simulate a flow and show which rule decided, component by component')
-      .requiredOption('--from <endpoint>', 'source: IP, VM name, workload CLUSTER/NAMESPACE/NAME, pod, or vm:/workload:/lb: prefixed name')
-      .requiredOption('--to <endpoint>', 'destination (same forms, or a load balancer)')
+      .requiredOption('--from <endpoint>', 'source: IP, vm:NAME[#i], workload:CLUSTER/NAMESPACE/NAME or NAMESPACE/NAME, pod:CLUSTER/NAMESPACE/POD (prefix optional)')
+      .requiredOption('--to <endpoint>', 'destination: the same forms, or lb:NAME')
       .option('--protocol <protocol>', 'tcp, udp, sctp, icmp or icmpv6', 'tcp')
       .option('--port <port>', 'destination port')
       .option('--source-port <port>', 'source port (only affects the load-balancer member choice)')

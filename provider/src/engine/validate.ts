@@ -232,7 +232,8 @@ function checkPodSelector(sel: z.output<typeof podSelectorSpec>, path: Path, p: 
 function checkService(s: z.output<typeof service>, path: Path, p: Report): void {
   const ported = s.protocol === 'tcp' || s.protocol === 'udp' || s.protocol === 'sctp';
   const icmp = s.protocol === 'icmp' || s.protocol === 'icmpv6';
-  if (s.ports?.length && !ported) p('ports-without-protocol', [...path, 'ports'], `ports are set with protocol "${s.protocol}"; ports need protocol tcp, udp or sctp`);
+  // `any` with ports means tcp, udp and sctp on those ports (ICMP has none).
+  if (s.ports?.length && !ported && s.protocol !== 'any') p('ports-without-protocol', [...path, 'ports'], `ports are set with protocol "${s.protocol}"; ports need protocol tcp, udp, sctp or any (= tcp, udp and sctp)`);
   if ((s.icmpType !== undefined || s.icmpCode !== undefined) && !icmp) p('icmp-without-protocol', [...path, 'icmpType'], `icmpType/icmpCode are set with protocol "${s.protocol}"; expected protocol icmp or icmpv6`);
   if (s.icmpCode !== undefined && s.icmpType === undefined) p('icmp-code-without-type', [...path, 'icmpCode'], 'icmpCode is set without icmpType; expected both');
   (s.ports ?? []).forEach((port, i) => {

@@ -165,8 +165,8 @@ export const quarantinePolicy = defineResource({
 
 export const connectivityAssertionInputs = z.object({
   name: nameField('connectivity assertion'),
-  from: z.string().min(1).describe('Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.'),
-  to: z.string().min(1).describe('Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).'),
+  from: z.string().min(1).describe('Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.'),
+  to: z.string().min(1).describe('Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.'),
   protocol: flowProtocol.default('tcp').describe('Protocol of the flow.'),
   port: z.number().int().min(0).max(65535).optional().describe('Destination port (tcp, udp, sctp).'),
   expect: z.enum(['allow', 'deny']).describe('allow: the flow must be allowed; deny: it must be dropped or rejected.'),

@@ -274,6 +274,15 @@ export function loadTopology(text: string): TopologyResult {
   // Expectations: `from`/`to` name a resource of this file (or `${key}`), else they are passed to the
   // engine as they are (an IP, `vm:NAME`, a pod name...).
   const endpoint = (v: string, path: string): string => {
+    // `vm:KEY`, `vm:KEY#i`, `lb:KEY` and `workload:KEY` may name a resource of this file by its key.
+    const prefixed = /^(vm|lb|workload):([^#]+)(#\d+)?$/.exec(v);
+    if (prefixed) {
+      const t = entries.get(prefixed[2]!);
+      const kind = { vm: 'VirtualMachine', lb: 'LoadBalancer', workload: 'Workload' }[prefixed[1] as 'vm' | 'lb' | 'workload'];
+      return t && t.kind === kind ? `${prefixed[1]}:${identity(prefixed[2]!) ?? prefixed[2]}${prefixed[3] ?? ''}` : v;
+    }
+    const hashed = /^([^#:]+)#(\d+)$/.exec(v);
+    if (hashed && entries.get(hashed[1]!)?.kind === 'VirtualMachine') return `vm:${identity(hashed[1]!) ?? hashed[1]}#${hashed[2]}`;
     const whole = WHOLE_REF.exec(v);
     const key = whole && !whole[2] ? whole[1] : v;
     const target = entries.get(key);

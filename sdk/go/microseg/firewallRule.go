@@ -36,7 +36,7 @@ type FirewallRule struct {
 	Name pulumi.StringOutput `pulumi:"name"`
 	// Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
 	Policy pulumi.StringOutput `pulumi:"policy"`
-	// Order inside the policy, lower first; ties by name.
+	// Order inside the policy, lower first (0 or more); ties by name.
 	Priority pulumi.IntPtrOutput `pulumi:"priority"`
 	// Services; empty or absent means any protocol and port.
 	Services ServiceArrayOutput `pulumi:"services"`
@@ -130,7 +130,7 @@ type firewallRuleArgs struct {
 	Name *string `pulumi:"name"`
 	// Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
 	Policy string `pulumi:"policy"`
-	// Order inside the policy, lower first; ties by name.
+	// Order inside the policy, lower first (0 or more); ties by name.
 	Priority *int `pulumi:"priority"`
 	// Services; empty or absent means any protocol and port.
 	Services []Service `pulumi:"services"`
@@ -162,7 +162,7 @@ type FirewallRuleArgs struct {
 	Name pulumi.StringPtrInput
 	// Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
 	Policy pulumi.StringInput
-	// Order inside the policy, lower first; ties by name.
+	// Order inside the policy, lower first (0 or more); ties by name.
 	Priority pulumi.IntPtrInput
 	// Services; empty or absent means any protocol and port.
 	Services ServiceArrayInput
@@ -309,7 +309,7 @@ func (o FirewallRuleOutput) Policy() pulumi.StringOutput {
 	return o.ApplyT(func(v *FirewallRule) pulumi.StringOutput { return v.Policy }).(pulumi.StringOutput)
 }
 
-// Order inside the policy, lower first; ties by name.
+// Order inside the policy, lower first (0 or more); ties by name.
 func (o FirewallRuleOutput) Priority() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *FirewallRule) pulumi.IntPtrOutput { return v.Priority }).(pulumi.IntPtrOutput)
 }

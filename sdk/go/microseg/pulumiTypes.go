@@ -2266,9 +2266,9 @@ type Service struct {
 	IcmpCode *int `pulumi:"icmpCode"`
 	// ICMP type (icmp/icmpv6 only); every type when absent.
 	IcmpType *int `pulumi:"icmpType"`
-	// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+	// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
 	Ports []interface{} `pulumi:"ports"`
-	// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+	// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
 	Protocol *string `pulumi:"protocol"`
 }
 
@@ -2301,9 +2301,9 @@ type ServiceArgs struct {
 	IcmpCode pulumi.IntPtrInput `pulumi:"icmpCode"`
 	// ICMP type (icmp/icmpv6 only); every type when absent.
 	IcmpType pulumi.IntPtrInput `pulumi:"icmpType"`
-	// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+	// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
 	Ports pulumi.ArrayInput `pulumi:"ports"`
-	// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+	// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
 	Protocol pulumi.StringPtrInput `pulumi:"protocol"`
 }
 
@@ -2379,12 +2379,12 @@ func (o ServiceOutput) IcmpType() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v Service) *int { return v.IcmpType }).(pulumi.IntPtrOutput)
 }
 
-// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
 func (o ServiceOutput) Ports() pulumi.ArrayOutput {
 	return o.ApplyT(func(v Service) []interface{} { return v.Ports }).(pulumi.ArrayOutput)
 }
 
-// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
 func (o ServiceOutput) Protocol() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v Service) *string { return v.Protocol }).(pulumi.StringPtrOutput)
 }

@@ -48,7 +48,7 @@ class FirewallRuleArgs:
         :param pulumi.Input[_builtins.bool] disabled: A disabled rule never matches.
         :param pulumi.Input[_builtins.bool] logged: Log flows matching this rule.
         :param pulumi.Input[_builtins.str] name: Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
-        :param pulumi.Input[_builtins.int] priority: Order inside the policy, lower first; ties by name.
+        :param pulumi.Input[_builtins.int] priority: Order inside the policy, lower first (0 or more); ties by name.
         :param pulumi.Input[Sequence[pulumi.Input['ServiceArgs']]] services: Services; empty or absent means any protocol and port.
         :param pulumi.Input[Sequence[pulumi.Input['PeerArgs']]] sources: Sources; empty or absent means any.
         :param pulumi.Input[_builtins.bool] sources_excluded: When true the rule matches sources that are NOT in `sources` (NSX negation).
@@ -216,7 +216,7 @@ class FirewallRuleArgs:
     @pulumi.getter
     def priority(self) -> pulumi.Input[Optional[_builtins.int]]:
         """
-        Order inside the policy, lower first; ties by name.
+        Order inside the policy, lower first (0 or more); ties by name.
         """
         return pulumi.get(self, "priority")
 
@@ -297,7 +297,7 @@ class FirewallRule(pulumi.CustomResource):
         :param pulumi.Input[_builtins.bool] logged: Log flows matching this rule.
         :param pulumi.Input[_builtins.str] name: Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
         :param pulumi.Input[_builtins.str] policy: Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
-        :param pulumi.Input[_builtins.int] priority: Order inside the policy, lower first; ties by name.
+        :param pulumi.Input[_builtins.int] priority: Order inside the policy, lower first (0 or more); ties by name.
         :param pulumi.Input[Sequence[pulumi.Input[Union['ServiceArgs', 'ServiceArgsDict']]]] services: Services; empty or absent means any protocol and port.
         :param pulumi.Input[Sequence[pulumi.Input[Union['PeerArgs', 'PeerArgsDict']]]] sources: Sources; empty or absent means any.
         :param pulumi.Input[_builtins.bool] sources_excluded: When true the rule matches sources that are NOT in `sources` (NSX negation).
@@ -501,7 +501,7 @@ class FirewallRule(pulumi.CustomResource):
     @pulumi.getter
     def priority(self) -> pulumi.Output[Optional[_builtins.int]]:
         """
-        Order inside the policy, lower first; ties by name.
+        Order inside the policy, lower first (0 or more); ties by name.
         """
         return pulumi.get(self, "priority")
 

@@ -1319,8 +1319,8 @@ class Service(dict):
         """
         :param _builtins.int icmp_code: ICMP code (icmp/icmpv6 only, with icmpType); every code when absent.
         :param _builtins.int icmp_type: ICMP type (icmp/icmpv6 only); every type when absent.
-        :param Sequence[Union[_builtins.int, _builtins.str]] ports: Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
-        :param _builtins.str protocol: Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+        :param Sequence[Union[_builtins.int, _builtins.str]] ports: Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
+        :param _builtins.str protocol: Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
         """
         if icmp_code is not None:
             pulumi.set(__self__, "icmp_code", icmp_code)
@@ -1353,7 +1353,7 @@ class Service(dict):
     @pulumi.getter
     def ports(self) -> Optional[Sequence[Any]]:
         """
-        Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+        Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
         """
         return pulumi.get(self, "ports")
 
@@ -1361,7 +1361,7 @@ class Service(dict):
     @pulumi.getter
     def protocol(self) -> Optional[_builtins.str]:
         """
-        Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+        Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
         """
         return pulumi.get(self, "protocol")
 

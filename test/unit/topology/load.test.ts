@@ -228,3 +228,28 @@ test('ConnectivityAssertion resources are evaluated as expectations', () => {
   const r = runExpectations(buildWorld(t).world, t.expectations);
   expect(r.results[0]!.passed).toBe(true);
 });
+
+test('expectations accept every endpoint form: resource keys with vm:/workload: and #i, NAMESPACE/NAME and pod:', () => {
+  const t = ok(`${BASE}  vm2:
+    type: microseg:index:VirtualMachine
+    properties: { name: two-nics, interfaces: [{ ip: 172.16.0.20 }, { ip: 172.16.1.20 }] }
+  p:
+    type: microseg:index:FirewallPolicy
+    properties: { rules: [{ name: second-nic, action: allow, sources: [{ cidr: 172.16.1.0/24 }] }] }
+expectations:
+  - { from: "vm:vm2#1", to: web, port: 80, expect: allow, rule: p/second-nic }
+  - { from: "vm2#0", to: web, port: 80, expect: drop }
+  - { from: "vm:two-nics#1", to: "shop/web", port: 80, expect: allow }
+  - { from: "pod:c1/shop/db-0", to: "workload:web", port: 80, expect: drop }
+`);
+  const { world, problems: p } = buildWorld(t);
+  expect(p).toEqual([]);
+  const { results, problems: unresolved } = runExpectations(world, t.expectations);
+  expect(unresolved).toEqual([]);
+  expect(results.map((r) => [r.expectation.from, r.expectation.to, r.passed])).toEqual([
+    ['vm:two-nics#1', 'workload:c1/shop/web', true],
+    ['vm:two-nics#0', 'workload:c1/shop/web', true],
+    ['vm:two-nics#1', 'shop/web', true],
+    ['pod:c1/shop/db-0', 'workload:c1/shop/web', true],
+  ]);
+});
