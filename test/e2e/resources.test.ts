@@ -31,7 +31,7 @@ export const RESOURCES: Record<string, [string, string]> = {
   'sg-api': ['SecurityGroup', 'sg-api'],
   app: ['FirewallPolicy', 'app'],
   'ops-policy': ['FirewallPolicy', 'ops-policy'],
-  ssh: ['FirewallRule', 'ssh'],
+  ssh: ['FirewallRule', 'ops-policy/ssh'],
   egress: ['EgressIp', 'egress'],
   lb: ['LoadBalancer', 'web-lb'],
   quarantine: ['QuarantinePolicy', 'quarantine'],

@@ -98,7 +98,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .command('put')
       .description('create or replace one object outside Pulumi (validated; shows as drift in pulumi refresh)')
       .argument('<kind>', 'resource kind')
-      .argument('<name>', 'backend name (CLUSTER/NAME for a Namespace, CLUSTER/NAMESPACE/NAME for a Workload)')
+      .argument('<name>', 'backend name (CLUSTER/NAME for a Namespace, CLUSTER/NAMESPACE/NAME for a Workload, POLICY/NAME for a FirewallRule)')
       .requiredOption('--spec <file>', 'JSON or YAML properties, - for stdin')
       .option('--json', 'print JSON'),
   ).action(async (kind: string, name: string, o: Record<string, unknown>) => done(await runPut(kind, name, { ...storeOptions(o), spec: o.spec as string, json: o.json === true }, io)));

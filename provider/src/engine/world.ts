@@ -144,7 +144,9 @@ export class World {
    * to keep (Workload `pods`, EgressIp `allocatedIp`, LoadBalancer `allocatedVip`).
    */
   upsert(kind: Kind, name: string, spec: unknown, outputs?: Readonly<Record<string, unknown>>): Problem[] {
-    const named = typeof spec === 'object' && spec !== null && (spec as { name?: unknown }).name === undefined && kind !== 'Namespace' && kind !== 'Workload' ? { ...spec, name } : spec;
+    // A spec without a name takes it from the key (for a FirewallRule keyed `policy/name`, the last part).
+    const bare = kind === 'FirewallRule' ? name.slice(name.lastIndexOf('/') + 1) : name;
+    const named = typeof spec === 'object' && spec !== null && (spec as { name?: unknown }).name === undefined && kind !== 'Namespace' && kind !== 'Workload' ? { ...spec, name: bare } : spec;
     const r = validateSpec(kind, named);
     if (!r.ok) return r.problems.map((p) => ({ ...p, object: { kind, name } }));
     this.set(kind, name, r.value, outputs);

@@ -69,7 +69,7 @@ export const firewallPolicy = defineResource({
 });
 
 export const firewallRuleInputs = z.object({
-  name: nameField('firewall rule'),
+  name: z.string().min(1).max(253).optional().describe('Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.'),
   policy: z.string().min(1).describe('Name of the FirewallPolicy the rule belongs to (which must have no inline rules).'),
   priority: z.number().int().min(0).default(1000).describe('Order inside the policy, lower first (0 or more); ties by name.'),
   ...ruleFields,
@@ -77,10 +77,12 @@ export const firewallRuleInputs = z.object({
 
 export const firewallRule = defineResource({
   name: 'FirewallRule',
-  description: 'A standalone rule attached to a FirewallPolicy, ordered by priority then name.',
+  description: 'A standalone rule attached to a FirewallPolicy, ordered by priority then name. Its name is unique inside its policy; its id is `policy/name`.',
   inputs: firewallRuleInputs,
   outputs: z.object({}),
   nameProperty: 'name',
+  // The id is `policy/name`: moving a rule to another policy is a new object.
+  replaceOnChanges: ['policy'],
 });
 
 export const egressIpInputs = z.object({

@@ -208,14 +208,19 @@ export class ProviderCore<C = Record<string, unknown>> {
   }
 
   async update(req: { token: string; urn?: string; id: string; news: PropertyMap; preview: boolean }): Promise<{ id: string; properties: PropertyMap }> {
-    return this.write(req.token, req.urn, req.news, req.preview, 'update');
+    return this.write(req.token, req.urn, req.news, req.preview, 'update', req.id);
   }
 
-  private async write(token: string, urn: string | undefined, props: PropertyMap, preview: boolean, mode: 'create' | 'update'): Promise<{ id: string; properties: PropertyMap }> {
+  /**
+   * `existingId` (update): the object keeps the id it has. Ids only change by replacement, so it equals
+   * the identity of the spec, except for objects created under an older id scheme (a FirewallRule stored
+   * as `name` before rule names were scoped to `policy/name`), which keep working under their old id.
+   */
+  private async write(token: string, urn: string | undefined, props: PropertyMap, preview: boolean, mode: 'create' | 'update', existingId?: string): Promise<{ id: string; properties: PropertyMap }> {
     const def = this.def(token);
     const { value, secrets } = unwrap(props);
     const spec = value as PropertyMap;
-    const id = containsUnknowns(spec[def.nameProperty ?? 'name']) ? '' : this.identity(def, spec);
+    const id = existingId ? existingId : containsUnknowns(spec[def.nameProperty ?? 'name']) ? '' : this.identity(def, spec);
     if (preview && containsUnknowns(spec)) {
       // Outputs that depend on unknown inputs cannot be computed yet.
       const computed = Object.fromEntries(Object.keys(def.outputs.shape).map((k) => [k, '04da6b54-80e4-46f7-96ec-b56ff0331ba9' as PropertyValue]));

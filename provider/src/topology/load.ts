@@ -194,7 +194,7 @@ export function loadTopology(text: string): TopologyResult {
       const v = substitute(t.raw[f], `resources.${key}.properties.${f}`, []);
       return typeof v === 'string' ? v : undefined;
     };
-    const id = identityOf(t.kind, { name: field('name'), cluster: field('cluster'), namespace: field('namespace') });
+    const id = identityOf(t.kind, { name: field('name'), cluster: field('cluster'), namespace: field('namespace'), policy: field('policy') });
     resolving.delete(key);
     identities.set(key, id);
     return id;

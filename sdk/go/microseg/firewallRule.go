@@ -12,7 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// A standalone rule attached to a FirewallPolicy, ordered by priority then name.
+// A standalone rule attached to a FirewallPolicy, ordered by priority then name. Its name is unique inside its policy; its id is `policy/name`.
 type FirewallRule struct {
 	pulumi.CustomResourceState
 
@@ -32,7 +32,7 @@ type FirewallRule struct {
 	Disabled pulumi.BoolPtrOutput `pulumi:"disabled"`
 	// Log flows matching this rule.
 	Logged pulumi.BoolPtrOutput `pulumi:"logged"`
-	// Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+	// Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
 	Name pulumi.StringOutput `pulumi:"name"`
 	// Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
 	Policy pulumi.StringOutput `pulumi:"policy"`
@@ -77,6 +77,10 @@ func NewFirewallRule(ctx *pulumi.Context,
 	if args.SourcesExcluded == nil {
 		args.SourcesExcluded = pulumi.BoolPtr(false)
 	}
+	replaceOnChanges := pulumi.ReplaceOnChanges([]string{
+		"policy",
+	})
+	opts = append(opts, replaceOnChanges)
 	opts = internal.PkgResourceDefaultOpts(opts)
 	var resource FirewallRule
 	err := ctx.RegisterResource("microseg:index:FirewallRule", name, args, &resource, opts...)
@@ -126,7 +130,7 @@ type firewallRuleArgs struct {
 	Disabled *bool `pulumi:"disabled"`
 	// Log flows matching this rule.
 	Logged *bool `pulumi:"logged"`
-	// Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+	// Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
 	Name *string `pulumi:"name"`
 	// Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
 	Policy string `pulumi:"policy"`
@@ -158,7 +162,7 @@ type FirewallRuleArgs struct {
 	Disabled pulumi.BoolPtrInput
 	// Log flows matching this rule.
 	Logged pulumi.BoolPtrInput
-	// Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+	// Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
 	Name pulumi.StringPtrInput
 	// Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
 	Policy pulumi.StringInput
@@ -299,7 +303,7 @@ func (o FirewallRuleOutput) Logged() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *FirewallRule) pulumi.BoolPtrOutput { return v.Logged }).(pulumi.BoolPtrOutput)
 }
 
-// Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+// Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
 func (o FirewallRuleOutput) Name() pulumi.StringOutput {
 	return o.ApplyT(func(v *FirewallRule) pulumi.StringOutput { return v.Name }).(pulumi.StringOutput)
 }
