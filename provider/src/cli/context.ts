@@ -90,3 +90,13 @@ export function parseProtocol(value: string | undefined): CliProtocol {
   if (!(PROTOCOLS as readonly string[]).includes(v)) throw new CliError(`--protocol: "${value}" is not a protocol; expected one of ${PROTOCOLS.join(', ')}`);
   return v as CliProtocol;
 }
+
+/**
+ * tcp, udp and sctp flows need a destination port: it decides which rules match, and assuming one (or
+ * "no port", which only port-less rules match) would answer a question the user did not ask.
+ */
+export function requirePort(protocol: CliProtocol, port: number | undefined): void {
+  if (port === undefined && (protocol === 'tcp' || protocol === 'udp' || protocol === 'sctp')) {
+    throw new CliError(`--port is required for ${protocol}: the destination port decides which rules match (e.g. --port 443); only icmp and icmpv6 flows have no port`);
+  }
+}

@@ -52,7 +52,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .requiredOption('--from <endpoint>', 'source: IP, vm:NAME[#i], workload:CLUSTER/NAMESPACE/NAME or NAMESPACE/NAME, pod:CLUSTER/NAMESPACE/POD (prefix optional)')
       .requiredOption('--to <endpoint>', 'destination: the same forms, or lb:NAME')
       .option('--protocol <protocol>', 'tcp, udp, sctp, icmp or icmpv6', 'tcp')
-      .option('--port <port>', 'destination port')
+      .option('--port <port>', 'destination port (required for tcp, udp and sctp)')
       .option('--source-port <port>', 'source port (only affects the load-balancer member choice)')
       .option('--expect <verdict>', 'exit 1 unless the verdict is this (allow, drop, reject, deny)')
       .option('--json', 'print JSON'),
@@ -79,7 +79,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .description('connectivity between the members of every pair of groups')
       .argument('<group...>', 'SecurityGroup names')
       .option('--protocol <protocol>', 'tcp, udp, sctp, icmp or icmpv6', 'tcp')
-      .option('--port <port>', 'destination port')
+      .option('--port <port>', 'destination port (required for tcp, udp and sctp)')
       .option('--json', 'print JSON'),
   ).action(async (groups: string[], o: Record<string, unknown>) =>
     done(await runMatrix(groups, { ...storeOptions(o), protocol: o.protocol as string, port: o.port as string | undefined, json: o.json === true }, io)),

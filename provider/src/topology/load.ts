@@ -46,6 +46,10 @@ export interface Expectation {
   expect: ExpectedVerdict;
   /** `policy/rule` expected to decide, or `default`; policy names are backend names. */
   rule?: string;
+  /** `policy/rule`, `default` or `none` (side not managed or not reached) expected at the source firewall. */
+  sourceRule?: string;
+  /** The same at the destination firewall. */
+  destinationRule?: string;
   description?: string;
 }
 
@@ -72,6 +76,8 @@ const expectationSchema = z
     port: z.number().int().min(0).max(65535).optional(),
     expect: z.enum(['allow', 'drop', 'reject', 'deny']),
     rule: z.string().min(1).optional(),
+    sourceRule: z.string().min(1).optional(),
+    destinationRule: z.string().min(1).optional(),
     description: z.string().optional(),
   })
   .strict();
@@ -314,6 +320,15 @@ export function loadTopology(text: string): TopologyResult {
     if (e.rule !== undefined && e.rule !== 'default' && !/^[^/]+\/.+$/.test(e.rule)) {
       problems.push({ path: `${path}.rule`, message: `"${e.rule}" is not a rule reference; expected "policy/rule" or "default"` });
     }
+    for (const side of ['sourceRule', 'destinationRule'] as const) {
+      const v = e[side];
+      if (v !== undefined && v !== 'default' && v !== 'none' && !/^[^/]+\/.+$/.test(v)) {
+        problems.push({ path: `${path}.${side}`, message: `"${v}" is not a rule reference; expected "policy/rule", "default" or "none" (that side is not managed or not reached)` });
+      }
+    }
+    if (e.port === undefined && (e.protocol === 'tcp' || e.protocol === 'udp' || e.protocol === 'sctp')) {
+      problems.push({ path: `${path}.port`, message: `protocol ${e.protocol} needs a port: the destination port decides which rules match; expected e.g. port: 443` });
+    }
     if (e.port !== undefined && (e.protocol === 'icmp' || e.protocol === 'icmpv6')) {
       problems.push({ path: `${path}.port`, message: `a port is meaningless for ${e.protocol}; expected no port` });
     }
@@ -327,6 +342,8 @@ export function loadTopology(text: string): TopologyResult {
       ...(e.port !== undefined ? { port: e.port } : {}),
       expect: e.expect,
       ...(e.rule !== undefined ? { rule: ruleName(e.rule) } : {}),
+      ...(e.sourceRule !== undefined ? { sourceRule: ruleName(e.sourceRule) } : {}),
+      ...(e.destinationRule !== undefined ? { destinationRule: ruleName(e.destinationRule) } : {}),
       ...(e.description !== undefined ? { description: e.description } : {}),
     });
   });

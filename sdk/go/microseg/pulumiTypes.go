@@ -18,7 +18,9 @@ type EffectiveRule struct {
 	Action string `pulumi:"action"`
 	// Category. One of `emergency`, `infrastructure`, `environment`, `application`.
 	Category string `pulumi:"category"`
-	// Direction of the rule. One of `in`, `out`, `inout`.
+	// Destinations as declared; empty means any.
+	Destinations []string `pulumi:"destinations"`
+	// Direction(s) in which the rule can match here: in (the endpoint as destination), out (as source) or inout. One of `in`, `out`, `inout`.
 	Direction string `pulumi:"direction"`
 	// Whether the rule is disabled.
 	Disabled bool `pulumi:"disabled"`
@@ -30,6 +32,10 @@ type EffectiveRule struct {
 	PolicyPriority int `pulumi:"policyPriority"`
 	// Rule name.
 	Rule string `pulumi:"rule"`
+	// Services, e.g. `tcp/80,443`, `udp/53`, `icmp type 8`; empty means any.
+	Services []string `pulumi:"services"`
+	// Sources as declared, e.g. `group:web`, `cidr:10.0.0.0/8`, `not vm:db`; empty means any.
+	Sources []string `pulumi:"sources"`
 	// Whether the policy is staged.
 	Staged bool `pulumi:"staged"`
 }
@@ -58,7 +64,12 @@ func (o EffectiveRuleOutput) Category() pulumi.StringOutput {
 	return o.ApplyT(func(v EffectiveRule) string { return v.Category }).(pulumi.StringOutput)
 }
 
-// Direction of the rule. One of `in`, `out`, `inout`.
+// Destinations as declared; empty means any.
+func (o EffectiveRuleOutput) Destinations() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v EffectiveRule) []string { return v.Destinations }).(pulumi.StringArrayOutput)
+}
+
+// Direction(s) in which the rule can match here: in (the endpoint as destination), out (as source) or inout. One of `in`, `out`, `inout`.
 func (o EffectiveRuleOutput) Direction() pulumi.StringOutput {
 	return o.ApplyT(func(v EffectiveRule) string { return v.Direction }).(pulumi.StringOutput)
 }
@@ -86,6 +97,16 @@ func (o EffectiveRuleOutput) PolicyPriority() pulumi.IntOutput {
 // Rule name.
 func (o EffectiveRuleOutput) Rule() pulumi.StringOutput {
 	return o.ApplyT(func(v EffectiveRule) string { return v.Rule }).(pulumi.StringOutput)
+}
+
+// Services, e.g. `tcp/80,443`, `udp/53`, `icmp type 8`; empty means any.
+func (o EffectiveRuleOutput) Services() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v EffectiveRule) []string { return v.Services }).(pulumi.StringArrayOutput)
+}
+
+// Sources as declared, e.g. `group:web`, `cidr:10.0.0.0/8`, `not vm:db`; empty means any.
+func (o EffectiveRuleOutput) Sources() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v EffectiveRule) []string { return v.Sources }).(pulumi.StringArrayOutput)
 }
 
 // Whether the policy is staged.

@@ -65,3 +65,18 @@ test('protocol any with ports matches tcp, udp and sctp on those ports, and no I
   expect(decided(trace(w, 'bastion', 'db', 54))).toBe('allow zz-allow-all/any');
   expect(decided(trace(w, 'bastion', 'db', undefined, 'icmp'))).toBe('allow zz-allow-all/any');
 });
+
+test('effective rules leave out rules that can never match the target, and show what each rule matches', () => {
+  const w = estate();
+  put(w, 'FirewallPolicy', 'p', {
+    rules: [
+      { name: 'web-to-db', action: 'allow', sources: [{ group: 'web' }], destinations: [{ group: 'db' }], services: [{ protocol: 'tcp', ports: [5432, '6000-6010'] }] },
+      { name: 'not-bastion', action: 'drop', direction: 'in', sources: [{ group: 'bastion' }], sourcesExcluded: true, destinations: [{ podSelector: { namespaces: ['shop'], podSelector: { matchLabels: { app: 'api' } } } }] },
+    ],
+  });
+  // api is neither a source of web-to-db nor its destination: that rule cannot match there.
+  expect(effectiveRules(w, API)).toEqual([
+    expect.objectContaining({ rule: 'not-bastion', direction: 'in', sources: ['not group:bastion'], destinations: ['pods{app=api} ns in (shop)'], services: [] }),
+  ]);
+  expect(effectiveRules(w, 'db')).toEqual([expect.objectContaining({ rule: 'web-to-db', direction: 'in', services: ['tcp/5432,6000-6010'] })]);
+});
