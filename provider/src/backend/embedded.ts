@@ -1,9 +1,9 @@
 import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, World } from '../engine';
 import { isKind, Kind, kinds, ProviderConfig, SpecOf } from '../model';
-import { AssertionBrokenError, Backend, BackendError, BackendResult } from '../provider/backend';
+import { AssertionBrokenError, Backend, BackendError, BackendResult, PutOptions } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
-import { BackendService, InUseError, InvalidError, NotFoundError, ServiceError, Validator } from '../service';
-import { openSqliteStore, Store, StoredObject, StoreError } from '../store';
+import { BackendService, InUseError, InvalidError, NotFoundError, SecretBox, ServiceError, Validator } from '../service';
+import { openSqliteStore, secretKeySource, Store, StoredObject, StoreError } from '../store';
 import { checkAssertions, compare, describeBroken, describeImpact, snapshot } from './impact';
 import { referencesOf } from './references';
 
@@ -64,7 +64,8 @@ export class EmbeddedBackend implements Backend {
   private async open(): Promise<BackendService> {
     if (!this.service) {
       this.store ??= await openSqliteStore({ dataDir: this.options.dataDir });
-      this.service = new BackendService({ store: this.store, environment: this.options.environment, validator: engineValidator });
+      const dataDir = (this.store as { dataDir?: string }).dataDir;
+      this.service = new BackendService({ store: this.store, environment: this.options.environment, validator: engineValidator, secrets: new SecretBox(secretKeySource(dataDir)) });
     }
     return this.service;
   }
@@ -160,7 +161,7 @@ export class EmbeddedBackend implements Backend {
     });
   }
 
-  put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update'): Promise<BackendResult> {
+  put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', options: PutOptions = {}): Promise<BackendResult> {
     return this.exclusive(async () => {
       const service = await this.sync();
       const k = asKind(kind);
@@ -181,8 +182,9 @@ export class EmbeddedBackend implements Backend {
         const exists = previous !== undefined || (await service.find(k, name)) !== undefined;
         // The engine's normalised spec (defaults applied) is what is stored, so start-up can trust it.
         const normalised = (this.world.get(k, name) ?? spec) as PropertyMap;
-        if (mode === 'create' && !exists) await service.create(k, name, normalised, { status: result.outputs });
-        else await service.update(k, name, normalised, { status: result.outputs });
+        const secretPaths = options.secretPaths;
+        if (mode === 'create' && !exists) await service.create(k, name, normalised, { status: result.outputs, ...(secretPaths ? { secretPaths } : {}) });
+        else await service.update(k, name, normalised, { status: result.outputs, ...(secretPaths ? { secretPaths } : {}) });
       } catch (err) {
         restore();
         throw userError(err);
@@ -192,12 +194,12 @@ export class EmbeddedBackend implements Backend {
     });
   }
 
-  get(kind: string, name: string): Promise<{ spec: PropertyMap; outputs: PropertyMap } | undefined> {
+  get(kind: string, name: string): Promise<{ spec: PropertyMap; outputs: PropertyMap; secretPaths?: readonly string[] } | undefined> {
     return this.exclusive(async () => {
       const service = await this.sync();
       const o = await service.find(kind, name);
       if (!o) return undefined;
-      return { spec: o.spec as PropertyMap, outputs: (o.status ?? {}) as PropertyMap };
+      return { spec: o.spec as PropertyMap, outputs: (o.status ?? {}) as PropertyMap, ...(o.secretPaths ? { secretPaths: o.secretPaths } : {}) };
     });
   }
 

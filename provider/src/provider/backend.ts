@@ -5,14 +5,19 @@ export interface Backend {
   /** Outputs the backend would compute for `spec`, without writing anything (preview). */
   plan(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update'): Promise<BackendResult>;
   /** Creates or updates the object and returns its computed outputs. */
-  put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update'): Promise<BackendResult>;
-  /** The live object, or undefined when it does not exist. */
-  get(kind: string, name: string): Promise<{ spec: PropertyMap; outputs: PropertyMap } | undefined>;
+  put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', options?: PutOptions): Promise<BackendResult>;
+  /** The live object, or undefined when it does not exist; `secretPaths` are the spec paths stored as secrets. */
+  get(kind: string, name: string): Promise<{ spec: PropertyMap; outputs: PropertyMap; secretPaths?: readonly string[] } | undefined>;
   /** Deletes the object; deleting one that is already gone succeeds. */
   delete(kind: string, name: string): Promise<void>;
   /** Runs a function (traceflow, getEffectiveRules, ...). */
   invoke(fn: string, args: PropertyMap): Promise<PropertyMap>;
   close(): void;
+}
+
+export interface PutOptions {
+  /** Spec paths whose values are secret (Pulumi secrets): stored encrypted, never in plain text. */
+  secretPaths?: readonly string[];
 }
 
 export interface BackendResult {

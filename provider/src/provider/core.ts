@@ -230,7 +230,7 @@ export class ProviderCore<C = Record<string, unknown>> {
     const redact = secretRedactor(spec, secretPaths(def, secrets));
     let result;
     try {
-      result = preview ? await backend.plan(def.name, id, spec, mode) : await backend.put(def.name, id, spec, mode);
+      result = preview ? await backend.plan(def.name, id, spec, mode) : await backend.put(def.name, id, spec, mode, { secretPaths: secretPaths(def, secrets) });
     } catch (err) {
       if (err instanceof BackendError) throw new BackendError(redact(err.message), err.problems.map((p) => ({ path: p.path, message: redact(p.message) })));
       throw err;
@@ -249,7 +249,8 @@ export class ProviderCore<C = Record<string, unknown>> {
     const def = this.def(req.token);
     const live = await this.openBackend().get(def.name, req.id);
     if (!live) return { id: '', inputs: {}, properties: {} };
-    const secrets = [...unwrap(req.inputs).secrets, ...unwrap(req.state).secrets];
+    // Paths stored as secrets count too: an import (no inputs or state yet) still marks them secret.
+    const secrets = [...unwrap(req.inputs).secrets, ...unwrap(req.state).secrets, ...(live.secretPaths ?? [])];
     const inputs = rewrapSecrets(live.spec, secretPaths(def, secrets));
     return { id: req.id, inputs, properties: rewrapSecrets({ ...live.spec, ...live.outputs }, secretPaths(def, secrets)) };
   }

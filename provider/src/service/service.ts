@@ -4,23 +4,35 @@
  * over HTTP. Reference checks run inside the store's transaction, so two processes cannot race a
  * delete of a group against the creation of a rule that uses it.
  */
+import { randomBytes } from 'node:crypto';
 import { StoreError } from '../store/errors';
 import type { ChangeLogEntry, ChangesOptions, JsonObject, ObjectRef, PutOp, Store, StoredObject, WriteOp, WriteResult } from '../store/types';
 import { ConflictError, InUseError, InvalidError, NotFoundError } from './errors';
 import type { Problem, SpecReference, Validator } from './validator';
+import { openSealed, sealPaths, SecretBox, SecretUnavailableError } from './secrets';
 
 export interface BackendServiceOptions {
   readonly store: Store;
   /** The environment (e.g. the stack's) this service reads and writes. */
   readonly environment: string;
   readonly validator: Validator;
+  /** Encrypts secret-marked values at rest; absent, a key that lives as long as the process. */
+  readonly secrets?: SecretBox;
 }
+
+/** A stored object as the service serves it: secret values decrypted, and where they were. */
+export type ServedObject = StoredObject & {
+  /** Property paths of the spec that are stored encrypted (secret-marked when written). */
+  readonly secretPaths?: readonly string[];
+};
 
 export interface UpdateOptions {
   /** Reject with Conflict unless the object is at this revision. Absent: last writer wins. */
   readonly expectedRevision?: number;
   /** New computed status; absent keeps the current one. */
   readonly status?: JsonObject;
+  /** Spec paths to store encrypted; absent keeps the object's current ones. */
+  readonly secretPaths?: readonly string[];
 }
 
 /** One write of an atomic `batch`. */
@@ -37,33 +49,49 @@ export class BackendService {
   private readonly store: Store;
   private readonly validator: Validator;
 
+  private readonly secrets: SecretBox;
+
   constructor(options: BackendServiceOptions) {
     this.store = options.store;
     this.environment = options.environment;
     this.validator = options.validator;
+    let key: Buffer | undefined;
+    this.secrets = options.secrets ?? new SecretBox({ key: (create) => (key ??= create ? randomBytes(32) : undefined) });
   }
 
   /** Creates an object; Conflict if it exists, Invalid if the spec is invalid or references missing objects. */
-  async create(kind: string, name: string, spec: JsonObject, options: { status?: JsonObject } = {}): Promise<StoredObject> {
-    const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status, 0)]);
-    return written(r);
+  async create(kind: string, name: string, spec: JsonObject, options: { status?: JsonObject; secretPaths?: readonly string[] } = {}): Promise<ServedObject> {
+    const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status, 0, false, options.secretPaths)]);
+    return this.served(written(r));
   }
 
   /** The object, or NotFound. */
-  async get(kind: string, name: string): Promise<StoredObject> {
-    const o = await this.store.get(this.environment, kind, name);
+  async get(kind: string, name: string): Promise<ServedObject> {
+    const o = await this.find(kind, name);
     if (!o) throw new NotFoundError({ kind, name });
     return o;
   }
 
   /** The object, or undefined. */
-  async find(kind: string, name: string): Promise<StoredObject | undefined> {
-    return this.store.get(this.environment, kind, name);
+  async find(kind: string, name: string): Promise<ServedObject | undefined> {
+    const o = await this.store.get(this.environment, kind, name);
+    return o && this.served(o);
   }
 
   /** All objects, or those of one kind, sorted by kind and name. */
-  async list(kind?: string): Promise<StoredObject[]> {
-    return this.store.list(this.environment, kind === undefined ? {} : { kind });
+  async list(kind?: string): Promise<ServedObject[]> {
+    return (await this.store.list(this.environment, kind === undefined ? {} : { kind })).map((o) => this.served(o));
+  }
+
+  /** A stored object with its encrypted values opened (most specs hold none and are returned as they are). */
+  private served(o: StoredObject): ServedObject {
+    try {
+      const { spec, secretPaths } = openSealed(o.spec, this.secrets);
+      return secretPaths.length === 0 ? o : { ...o, spec, secretPaths };
+    } catch (err) {
+      if (err instanceof SecretUnavailableError) throw new StoreError('CORRUPT', `${o.kind} "${o.name}": ${err.message}`, { object: { kind: o.kind, name: o.name } });
+      throw err;
+    }
   }
 
   /** Replaces the spec of an existing object (NotFound otherwise); keeps its status unless given. */
@@ -75,8 +103,8 @@ export class BackendService {
         throw new ConflictError({ kind, name }, options.expectedRevision, current.revision);
       }
       try {
-        const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status ?? current.status, current.revision, true)]);
-        return written(r);
+        const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status ?? current.status, current.revision, true, options.secretPaths ?? current.secretPaths)]);
+        return this.served(written(r));
       } catch (err) {
         // Without an expected revision the caller asked for last-writer-wins: re-read and retry.
         if (!(err instanceof ConflictError) || options.expectedRevision !== undefined || attempt >= LAST_WRITER_WINS_ATTEMPTS) throw err;
@@ -86,7 +114,9 @@ export class BackendService {
 
   /** Replaces the computed status only (the spec is kept and not re-validated). */
   async setStatus(kind: string, name: string, status: JsonObject, options: { expectedRevision?: number } = {}): Promise<StoredObject> {
-    const current = await this.get(kind, name);
+    // The raw stored spec (secret values still encrypted) is written back as it is.
+    const current = await this.store.get(this.environment, kind, name);
+    if (!current) throw new NotFoundError({ kind, name });
     const expected = options.expectedRevision ?? current.revision;
     const [r] = await this.write({ kind, name }, [
       { op: 'put', kind, name, spec: current.spec, status, references: current.references, expectedRevision: expected },
@@ -140,13 +170,14 @@ export class BackendService {
     return this.validator.references(kind, spec);
   }
 
-  private putOp(kind: string, name: string, spec: JsonObject, status: JsonObject | undefined, expectedRevision: number | undefined, validated = false): PutOp {
+  private putOp(kind: string, name: string, spec: JsonObject, status: JsonObject | undefined, expectedRevision: number | undefined, validated = false, secretPaths: readonly string[] = []): PutOp {
+    // Validation and references see the plain values; only the stored spec is sealed.
     const references = validated ? this.validator.references(kind, spec) : this.validate(kind, name, spec);
     return {
       op: 'put',
       kind,
       name,
-      spec,
+      spec: sealPaths(spec, secretPaths, this.secrets),
       ...(status !== undefined ? { status } : {}),
       references: references.map((r) => ({ kind: r.kind, name: r.name })),
       ...(expectedRevision !== undefined ? { expectedRevision } : {}),
