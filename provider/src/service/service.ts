@@ -18,6 +18,29 @@ export interface BackendServiceOptions {
   readonly validator: Validator;
   /** Encrypts secret-marked values at rest; absent, a key that lives as long as the process. */
   readonly secrets?: SecretBox;
+  /** Owner recorded on writes that name none (e.g. `microseg-cli:<user>` for the CLI); see StoredObject.owner. */
+  readonly owner?: string;
+}
+
+/**
+ * Environment-wide settings that change verdicts, stored with the environment so that the CLI, the agent
+ * and the server see the verdicts the provider sees without repeating flags.
+ */
+export interface EnvironmentSettings {
+  readonly defaultAction?: 'allow' | 'drop';
+}
+
+/**
+ * Settings live in the environment as one reserved object (not a resource kind: the engine and the
+ * listings skip it). Keeping them in the objects table means every adapter stores, logs (so other
+ * processes see changes through the change log), exports and restores them with no extra contract.
+ */
+export const SETTINGS_KIND = 'EnvironmentSettings';
+export const SETTINGS_NAME = 'settings';
+
+/** Whether a stored object is the environment's settings rather than a user object. */
+export function isSettingsObject(o: { kind: string }): boolean {
+  return o.kind === SETTINGS_KIND;
 }
 
 /** A stored object as the service serves it: secret values decrypted, and where they were. */
@@ -33,12 +56,14 @@ export interface UpdateOptions {
   readonly status?: JsonObject;
   /** Spec paths to store encrypted; absent keeps the object's current ones. */
   readonly secretPaths?: readonly string[];
+  /** New owner; absent keeps the current one (or the service's default owner). */
+  readonly owner?: string;
 }
 
 /** One write of an atomic `batch`. */
 export type BatchWrite =
-  | { readonly action: 'create'; readonly kind: string; readonly name: string; readonly spec: JsonObject; readonly status?: JsonObject }
-  | { readonly action: 'upsert'; readonly kind: string; readonly name: string; readonly spec: JsonObject; readonly status?: JsonObject; readonly expectedRevision?: number }
+  | { readonly action: 'create'; readonly kind: string; readonly name: string; readonly spec: JsonObject; readonly status?: JsonObject; readonly owner?: string }
+  | { readonly action: 'upsert'; readonly kind: string; readonly name: string; readonly spec: JsonObject; readonly status?: JsonObject; readonly expectedRevision?: number; readonly owner?: string }
   | { readonly action: 'delete'; readonly kind: string; readonly name: string; readonly expectedRevision?: number };
 
 /** How often an update without expectedRevision re-reads and retries when raced by another writer. */
@@ -48,6 +73,7 @@ export class BackendService {
   readonly environment: string;
   private readonly store: Store;
   private readonly validator: Validator;
+  private readonly owner: string | undefined;
 
   private readonly secrets: SecretBox;
 
@@ -55,14 +81,46 @@ export class BackendService {
     this.store = options.store;
     this.environment = options.environment;
     this.validator = options.validator;
+    this.owner = options.owner;
     let key: Buffer | undefined;
     this.secrets = options.secrets ?? new SecretBox({ key: (create) => (key ??= create ? randomBytes(32) : undefined) });
   }
 
   /** Creates an object; Conflict if it exists, Invalid if the spec is invalid or references missing objects. */
-  async create(kind: string, name: string, spec: JsonObject, options: { status?: JsonObject; secretPaths?: readonly string[] } = {}): Promise<ServedObject> {
-    const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status, 0, false, options.secretPaths)]);
+  async create(kind: string, name: string, spec: JsonObject, options: { status?: JsonObject; owner?: string; secretPaths?: readonly string[] } = {}): Promise<ServedObject> {
+    const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status, 0, false, options.owner ?? this.owner, options.secretPaths)]);
     return this.served(written(r));
+  }
+
+  /** The environment's stored settings (empty when none were ever stored). */
+  async settings(): Promise<EnvironmentSettings> {
+    const o = await this.store.get(this.environment, SETTINGS_KIND, SETTINGS_NAME);
+    const action = o?.spec.defaultAction;
+    return action === 'allow' || action === 'drop' ? { defaultAction: action } : {};
+  }
+
+  /** Stores settings (merged over the current ones); a no-op when nothing changes. */
+  async putSettings(settings: EnvironmentSettings, options: { owner?: string } = {}): Promise<EnvironmentSettings> {
+    const current = await this.store.get(this.environment, SETTINGS_KIND, SETTINGS_NAME);
+    const merged = { ...(current?.spec ?? {}), ...settings };
+    if (current && JSON.stringify(current.spec) === JSON.stringify(merged)) return merged;
+    const owner = options.owner ?? this.owner;
+    await this.write({ kind: SETTINGS_KIND, name: SETTINGS_NAME }, [
+      { op: 'put', kind: SETTINGS_KIND, name: SETTINGS_NAME, spec: merged, expectedRevision: current?.revision ?? 0, ...(owner !== undefined ? { owner } : {}) },
+    ]);
+    return merged;
+  }
+
+  /** Records a new owner of an existing object (import); spec and status are kept. */
+  async setOwner(kind: string, name: string, owner: string): Promise<StoredObject> {
+    // The raw stored spec (secret values still encrypted) is written back as it is.
+    const current = await this.store.get(this.environment, kind, name);
+    if (!current) throw new NotFoundError({ kind, name });
+    if (current.owner === owner) return current;
+    const [r] = await this.write({ kind, name }, [
+      { op: 'put', kind, name, spec: current.spec, ...(current.status !== undefined ? { status: current.status } : {}), references: current.references, expectedRevision: current.revision, owner },
+    ]);
+    return written(r);
   }
 
   /** The object, or NotFound. */
@@ -103,7 +161,9 @@ export class BackendService {
         throw new ConflictError({ kind, name }, options.expectedRevision, current.revision);
       }
       try {
-        const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status ?? current.status, current.revision, true, options.secretPaths ?? current.secretPaths)]);
+        const [r] = await this.write({ kind, name }, [
+          this.putOp(kind, name, spec, options.status ?? current.status, current.revision, true, options.owner ?? current.owner ?? this.owner, options.secretPaths ?? current.secretPaths),
+        ]);
         return this.served(written(r));
       } catch (err) {
         // Without an expected revision the caller asked for last-writer-wins: re-read and retry.
@@ -143,7 +203,7 @@ export class BackendService {
       }
       const p = this.validator.validate(w.kind, w.spec);
       if (p.length > 0) problems.push({ ref: { kind: w.kind, name: w.name }, problems: p });
-      else ops.push(this.putOp(w.kind, w.name, w.spec, w.status, w.action === 'create' ? 0 : w.expectedRevision, true));
+      else ops.push(this.putOp(w.kind, w.name, w.spec, w.status, w.action === 'create' ? 0 : w.expectedRevision, true, w.owner ?? (w.action === 'create' ? this.owner : undefined)));
     }
     if (problems.length > 0) {
       const first = problems[0];
@@ -170,10 +230,20 @@ export class BackendService {
     return this.validator.references(kind, spec);
   }
 
-  private putOp(kind: string, name: string, spec: JsonObject, status: JsonObject | undefined, expectedRevision: number | undefined, validated = false, secretPaths: readonly string[] = []): PutOp {
+  private putOp(
+    kind: string,
+    name: string,
+    spec: JsonObject,
+    status: JsonObject | undefined,
+    expectedRevision: number | undefined,
+    validated = false,
+    owner?: string,
+    secretPaths: readonly string[] = [],
+  ): PutOp {
     // Validation and references see the plain values; only the stored spec is sealed.
     const references = validated ? this.validator.references(kind, spec) : this.validate(kind, name, spec);
     return {
+      ...(owner !== undefined ? { owner } : {}),
       op: 'put',
       kind,
       name,

@@ -184,7 +184,8 @@ describe('deleting an object still used through a literal name', () => {
     const group = backend.delete('SecurityGroup', 'g1');
     await backend.delete('FirewallPolicy', 'p');
     await group;
-    expect(await store.list('test')).toEqual([]);
+    expect(await store.get('test', 'SecurityGroup', 'g1')).toBeUndefined();
+    expect(await store.get('test', 'FirewallPolicy', 'p')).toBeUndefined();
   });
 
   test('when the users stay, says to use a reference so that Pulumi orders the deletes', async () => {
