@@ -107,7 +107,7 @@ test('nothing but the port reaches stdout through a full resource lifecycle, and
     check.setName('vm');
     check.setNews(struct({ interfaces: [{ ip: '10.0.0.300' }] }));
     const bad = await rpc(c, c.check, check);
-    expect(bad.getFailuresList().map((f) => f.getProperty())).toEqual(['interfaces[0].ip']);
+    expect(bad.getFailuresList().map((f) => [f.getProperty(), f.getReason()])).toEqual([['', expect.stringMatching(/^interfaces\[0\]\.ip: "10\.0\.0\.300" is not an IP address/)]]);
     check.setNews(struct({ name: 'vm', interfaces: [{ ip: '10.0.0.3' }] }));
     const checked = await rpc(c, c.check, check);
 
