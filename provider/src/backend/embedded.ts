@@ -74,7 +74,11 @@ export class EmbeddedBackend implements Backend {
     const changes = await service.changes({ afterSeq: this.seq });
     if (changes.length === 0) return service;
     for (const c of changes) {
-      if (!isKind(c.kind)) continue;
+      // Entries of other kinds (realization status written by agents) are passed over, never re-read.
+      if (!isKind(c.kind)) {
+        this.seq = c.seq;
+        continue;
+      }
       if (c.op === 'delete') this.world.remove(c.kind, c.name);
       else {
         const o = await service.find(c.kind, c.name);
