@@ -9,11 +9,15 @@ import { collect, spawnTs } from './fixtures/spawn';
 import { cleanupTempDirs, tempDir } from './helpers';
 
 const ITERATIONS = Number(process.env.MICROSEG_CRASH_ITERATIONS ?? 30);
+// The kill delays come from this seed; it is in the test's name, so a failure report carries it
+// (rerun with MICROSEG_CRASH_SEED=<seed>). Scheduling still varies between runs; the delays do not.
+const SEED = Number(process.env.MICROSEG_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const random = mulberry32(SEED);
 const ITEMS_PER_BATCH = 5; // keep in sync with fixtures/crash-worker.ts
 
 afterAll(cleanupTempDirs);
 
-test(`SIGKILL during batches, ${ITERATIONS} times`, async () => {
+test(`SIGKILL during batches, ${ITERATIONS} times (seed ${SEED})`, async () => {
   const dataDir = tempDir();
   let acknowledgedTotal = 0;
   let killedMidBatches = 0;
@@ -23,9 +27,9 @@ test(`SIGKILL during batches, ${ITERATIONS} times`, async () => {
     // Half the kills land anywhere (including while opening or migrating), half while writing batches.
     if (it % 2 === 0) {
       await new Promise<void>((resolve) => child.stdout?.once('data', () => resolve()));
-      await sleep(Math.random() * 30);
+      await sleep(random() * 30);
     } else {
-      await sleep(Math.random() * 250);
+      await sleep(random() * 250);
     }
     child.kill('SIGKILL');
     const { stdout, stderr, signal } = await done;
@@ -61,6 +65,18 @@ test(`SIGKILL during batches, ${ITERATIONS} times`, async () => {
   expect(killedMidBatches).toBeGreaterThanOrEqual(Math.floor(ITERATIONS / 4));
   process.stdout.write(`crash: ${ITERATIONS} kills, ${killedMidBatches} after acknowledged batches, ${acknowledgedTotal} batches acknowledged\n`);
 }, 60_000 + ITERATIONS * 1500);
+
+/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -17,11 +17,13 @@ export class StoreDesiredState implements DesiredState {
   constructor(
     private readonly store: Store,
     private readonly environment: string,
-    defaultAction: 'allow' | 'drop',
+    /** Overrides the environment's stored default action; the stored one (else drop) when undefined. */
+    defaultAction?: 'allow' | 'drop',
     /** How often the change log is polled while waiting (the store has no push). */
     private readonly pollMs = 20,
   ) {
-    this.backend = new EmbeddedBackend({ store, environment, defaultAction });
+    // The agent only reads: an explicit default action is never written back as the environment's.
+    this.backend = new EmbeddedBackend({ store, environment, ...(defaultAction !== undefined ? { defaultAction, storeDefaultAction: false } : {}) });
   }
 
   async snapshot(): Promise<{ world: World; seq: number }> {

@@ -38,7 +38,7 @@ export async function runAgent(options: StoreOptions & { points: readonly string
   return withStore(options, io, async (ctx) => {
     const agent = new RealizationAgent({
       points: options.points,
-      source: new StoreDesiredState(ctx.store, ctx.environment, (options.defaultAction ?? 'drop') as 'allow' | 'drop'),
+      source: new StoreDesiredState(ctx.store, ctx.environment, options.defaultAction as 'allow' | 'drop' | undefined),
       nft: new NftCli(),
       status: new StoreStatusSink(ctx.store, ctx.environment),
       log: (line) => io.stderr(`${new Date().toISOString()} ${line}\n`),
