@@ -187,6 +187,7 @@ export class EmbeddedBackend implements Backend {
     if (changes.length === 0) return service;
     for (const c of changes) {
       if (c.kind === SETTINGS_KIND) await this.adoptStoredSettings(service);
+      // Entries of other kinds (settings, realization status written by agents) are passed over, never re-read.
       if (!isKind(c.kind)) {
         this.seq = c.seq;
         continue;
