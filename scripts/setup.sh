@@ -67,3 +67,30 @@ if [ ! -f dist/.build-stamp ] || [ -n "$newest_src" ]; then
   cp sdk/nodejs/package.json dist/sdk/nodejs/package.json
   touch dist/.build-stamp
 fi
+
+# 5. The provider plugin as users get it (issues 14 and 9 §3.9). Its archive for this machine is built from dist/
+# into .release/ (scripts/package.ts --plugin-only --host: one esbuild bundle + launcher) and installed into the
+# Pulumi home that scripts/env.sh uses, with `pulumi plugin install ... --file`, exactly as users install it.
+# So Pulumi finds the plugin in its plugin cache: no `plugins.providers.path`, nothing on PATH, no
+# "using pulumi-resource-microseg from $PATH" warning. The e2e harness installs the same archive into each
+# test's own PULUMI_HOME. `microseg` (this checkout's CLI) is linked into .tools/bin.
+version="$(node -p 'require("./package.json").version')"
+platform="$(node -p '(process.platform === "win32" ? "windows" : process.platform) + "-" + (process.arch === "x64" ? "amd64" : process.arch)')"
+archive=".release/pulumi-resource-microseg-v$version-$platform.tar.gz"
+if [ ! -f "$archive" ] || [ dist/.build-stamp -nt "$archive" ] || [ package.json -nt "$archive" ]; then
+  log "plugin archive $archive"
+  node dist/scripts/package.js --plugin-only --host >/dev/null
+fi
+pulumi_home="${PULUMI_HOME:-$ROOT/.state/pulumi-home}"
+stamp=".state/plugin-install.stamp"
+want="$pulumi_home $(sha256sum "$archive" | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x "$pulumi_home/plugins/resource-microseg-v$version/pulumi-resource-microseg" ]; then
+  log "pulumi plugin install resource microseg $version --file $archive (PULUMI_HOME=$pulumi_home)"
+  mkdir -p "$pulumi_home" .state
+  PULUMI_HOME="$pulumi_home" PULUMI_SKIP_UPDATE_CHECK=true .tools/bin/pulumi plugin install resource microseg "$version" \
+    --file "$archive" --reinstall >/dev/null
+  echo "$want" > "$stamp"
+fi
+ln -sf ../../provider/bin/microseg .tools/bin/microseg
+# The examples import the SDK as the package `@microseg/pulumi`; in this checkout that is its build in dist/.
+mkdir -p node_modules/@microseg && ln -sfn ../../dist/sdk/nodejs node_modules/@microseg/pulumi

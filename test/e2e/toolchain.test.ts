@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { MicrosegResource, ROOT, eventLog, inlineStack, testEnv, TestEnv } from './harness';
+import { MicrosegResource, ROOT, VERSION, eventLog, inlineStack, testEnv, TestEnv } from './harness';
 
 jest.setTimeout(240_000);
 
@@ -16,8 +16,9 @@ test('the Pulumi CLI built from Go modules reports the pinned version', () => {
   expect(out).toBe(`v${pinned}`);
 });
 
-test('the provider plugin prints only its port on stdout', () => {
-  const out = execFileSync('bash', ['-c', `timeout 5 ${join(ROOT, 'provider', 'bin', 'pulumi-resource-microseg')} 127.0.0.1:1 & sleep 3; kill %1`], { encoding: 'utf8' });
+test('the installed provider plugin prints only its port on stdout', () => {
+  const plugin = join(env.envVars.PULUMI_HOME, 'plugins', `resource-microseg-v${VERSION}`, 'pulumi-resource-microseg');
+  const out = execFileSync('bash', ['-c', `timeout 5 ${plugin} 127.0.0.1:1 & sleep 3; kill %1`], { encoding: 'utf8' });
   expect(out).toMatch(/^\d+\n$/);
 });
 
