@@ -73,10 +73,9 @@ beforeAll(() => {
   execFileSync(process.execPath, [join(ROOT, 'dist', 'scripts', 'package.js'), '--out', artifacts], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   process.stderr.write(`[fresh-project] npm run package: ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   userEnv = {
-    HOME: process.env.HOME,
-    TMPDIR: process.env.TMPDIR,
-    // Package caches and Go's module cache, as the user's machine has them.
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(npm_config_|NPM_CONFIG_|PIP_|GO)/.test(k) && k !== 'GOFLAGS')),
+    // The machine's environment (package registries, proxies, CA certificates, Go caches) without this checkout's
+    // Pulumi and microseg settings.
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PULUMI_|MICROSEG_|GOFLAGS$|GOWORK$)/.test(k))),
     // Node 22 and pulumi (+ pulumi-language-yaml) from .tools/bin, as a user has them on PATH; go and npm where they are.
     PATH: [join(ROOT, '.tools', 'bin'), ...['go', 'npm'].map(toolDir), '/usr/bin', '/bin'].join(':'),
     PULUMI_HOME: pulumiHome,
