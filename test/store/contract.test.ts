@@ -1,5 +1,5 @@
 /** One contract, every adapter: the in-memory store must behave exactly like the SQLite store. */
-import { MemoryStore, exportState, importState, openSqliteStore, type Store } from '../../provider/src/store';
+import { MemoryStore, exportState, importState, openSqliteStore, type FlowQuery, type FlowRecord, type Store } from '../../provider/src/store';
 import { cleanupTempDirs, expectStoreError, tempDir } from './helpers';
 
 interface Adapter {
@@ -208,5 +208,72 @@ describe.each(adapters)('store contract: $name', (adapter) => {
     expect(await store.integrityCheck()).toEqual({ ok: true, problems: [] });
     await store.close();
     await expectStoreError(store.get('dev', 'Group', 'b'), 'CLOSED');
+  });
+
+  describe('flow records (schema v4)', () => {
+    const t = (s: number) => new Date(Date.UTC(2025, 0, 1) + s * 1000).toISOString();
+    const flow = (id: string, extra: Partial<FlowRecord> = {}): FlowRecord => ({
+      id,
+      point: 'vm:db#0',
+      direction: 'in',
+      protocol: 'tcp',
+      sourceIp: '10.0.0.1',
+      sourcePort: 40000,
+      destinationIp: '10.0.0.2',
+      destinationPort: 5432,
+      verdict: 'allow',
+      rule: 'app/db',
+      firstSeen: t(10),
+      lastSeen: t(10),
+      packets: 3,
+      bytes: 180,
+      ...extra,
+    });
+
+    test('a recorded flow reads back as written', async () => {
+      await store.recordFlows('dev', [flow('a', { stagedVerdict: 'drop', stagedRule: 'next/deny' })]);
+      expect(await store.flows('dev')).toEqual([flow('a', { stagedVerdict: 'drop', stagedRule: 'next/deny' })]);
+      expect(await store.flows('other')).toEqual([]);
+    });
+
+    test('recording a known id keeps the first firstSeen, takes the later lastSeen and adds packets and bytes', async () => {
+      await store.recordFlows('dev', [flow('a')]);
+      await store.recordFlows('dev', [flow('a', { firstSeen: t(20), lastSeen: t(25), packets: 2, bytes: 100 })]);
+      expect(await store.flows('dev')).toEqual([flow('a', { firstSeen: t(10), lastSeen: t(25), packets: 5, bytes: 280 })]);
+    });
+
+    test('queries narrow by time, verdict, rule, point and addresses; newest first; limit', async () => {
+      await store.recordFlows('dev', [
+        flow('a', { lastSeen: t(10) }),
+        flow('b', { lastSeen: t(30), verdict: 'drop', rule: 'default', sourceIp: '10.0.0.9' }),
+        flow('c', { lastSeen: t(20), point: 'vm:web#0', destinationIp: '10.0.0.3' }),
+      ]);
+      const ids = async (q: FlowQuery) => (await store.flows('dev', q)).map((r) => r.id);
+      expect(await ids({})).toEqual(['b', 'c', 'a']);
+      expect(await ids({ since: t(15) })).toEqual(['b', 'c']);
+      expect(await ids({ until: t(15) })).toEqual(['a']);
+      expect(await ids({ verdict: 'drop' })).toEqual(['b']);
+      expect(await ids({ rule: 'app/db' })).toEqual(['c', 'a']);
+      expect(await ids({ point: 'vm:web#0' })).toEqual(['c']);
+      expect(await ids({ sourceIps: ['10.0.0.9', '10.0.0.7'] })).toEqual(['b']);
+      expect(await ids({ destinationIps: ['10.0.0.3'] })).toEqual(['c']);
+      expect(await ids({ sourceIps: [] })).toEqual([]);
+      expect(await ids({ limit: 2 })).toEqual(['b', 'c']);
+    });
+
+    test('retention drops records older than the maximum age, then the oldest beyond the maximum count', async () => {
+      // The store clock is at about 2025-01-01T00:00:0Ns; records in the future of it are young.
+      await store.recordFlows('dev', [flow('old', { firstSeen: t(-7200), lastSeen: t(-7200) }), flow('a', { lastSeen: t(10) }), flow('b', { lastSeen: t(20) }), flow('c', { lastSeen: t(30) })], {
+        maxAgeMs: 3600_000,
+        maxCount: 2,
+      });
+      expect((await store.flows('dev')).map((r) => r.id)).toEqual(['c', 'b']);
+    });
+
+    test('a malformed record is refused with its field named, and nothing of the batch is written', async () => {
+      const e = await expectStoreError(store.recordFlows('dev', [flow('a'), flow('b', { packets: -1 })]), 'INVALID_ARGUMENT');
+      expect(e.message).toContain('flow record [1].packets');
+      expect(await store.flows('dev')).toEqual([]);
+    });
   });
 });

@@ -89,7 +89,7 @@ describe('data directory', () => {
 describe('migrations', () => {
   test('versions are consecutive from 1', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-    expect(LATEST_VERSION).toBe(3);
+    expect(LATEST_VERSION).toBe(4);
   });
 
   test('a store written by schema version 2 upgrades to owners: old objects have none until a put names one', async () => {
@@ -100,7 +100,7 @@ describe('migrations', () => {
     await v2.close();
     const v3 = await openSqliteStore({ dataDir });
     try {
-      expect(v3.schemaVersion()).toBe(3);
+      expect(v3.schemaVersion()).toBe(LATEST_VERSION);
       expect(await v3.list('dev')).toEqual(before);
       expect(before[0].owner).toBeUndefined();
       await v3.apply('dev', [{ op: 'put', kind: 'Group', name: 'g', spec: { a: 1 }, owner: 'urn:pulumi:dev::p::t::g' }]);
@@ -108,6 +108,21 @@ describe('migrations', () => {
       expect(await v3.integrityCheck()).toEqual({ ok: true, problems: [] });
     } finally {
       await v3.close();
+    }
+  });
+
+  test('a store written by schema version 3 upgrades to flow records: its objects are kept and flows start empty', async () => {
+    const dataDir = tempDir();
+    const v3 = await openSqliteStore({ dataDir, targetVersion: 3 });
+    await v3.apply('dev', [{ op: 'put', kind: 'Group', name: 'g', spec: { a: 1 }, owner: 'microseg-cli:me' }]);
+    const before = await v3.list('dev');
+    await v3.close();
+    const v4 = await openSqliteStore({ dataDir });
+    try {
+      expect({ version: v4.schemaVersion(), objects: await v4.list('dev'), flows: await v4.flows('dev') }).toEqual({ version: 4, objects: before, flows: [] });
+      expect(await v4.integrityCheck()).toEqual({ ok: true, problems: [] });
+    } finally {
+      await v4.close();
     }
   });
 

@@ -156,6 +156,7 @@ export function elementDelta(before: Table, after: Table): { nftables: unknown[]
   const cmds: unknown[] = [];
   const adds: unknown[] = [];
   for (const s of after.sets) {
+    if (s.kind === 'flow-set') continue; // the kernel fills it
     const old = before.sets.find((x) => x.name === s.name)!;
     const key = (e: unknown) => JSON.stringify(e);
     const oldElems = new Map(old.elements.map((_, i) => [key(elementJson(old, i)), elementJson(old, i)] as const));

@@ -7,3 +7,4 @@ export { resolveDataDir, resolveDatabaseFile, DATABASE_FILE, type DataDirOptions
 export { MIGRATIONS, LATEST_VERSION, APPLICATION_ID, type Migration } from './migrations';
 export { exportState, importState, parseStateDocument, STATE_FORMAT, STATE_VERSION, type StateDocument, type StateObject, type ExportOptions } from './state';
 export { secretKeySource, SECRET_KEY_FILE } from './secret-key';
+export { checkFlow, mergeFlow, flowMatches, compareFlows } from './flows';

@@ -2,7 +2,8 @@
 import { applyBatch, checkEnvironment, checkKey, cloneJson, compareRefs, restoreBatch, type TxPrimitives } from './batch';
 import { StoreError } from './errors';
 import { checkEnvironmentInvariants, type LatestChange } from './invariants';
-import type { ChangeLogEntry, ChangesOptions, IntegrityReport, ListOptions, ObjectRef, Store, StoredObject, WriteOp, WriteResult } from './types';
+import { DEFAULT_FLOW_RETENTION, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
+import { checkFlow, compareFlows, flowMatches, mergeFlow, retentionCutoff } from './flows';
 
 interface EnvState {
   objects: Map<string, StoredObject>;
@@ -34,6 +35,7 @@ export class MemoryStore implements Store {
   private readonly log: ChangeLogEntry[] = [];
   private seq = 0;
   private closed = false;
+  private readonly flowsOf = new Map<string, Map<string, FlowRecord>>();
 
   /** @param clock injectable for deterministic timestamps in tests. */
   constructor(private readonly clock: () => Date = () => new Date()) {}
@@ -88,6 +90,26 @@ export class MemoryStore implements Store {
   async environments(): Promise<string[]> {
     this.open();
     return [...this.envs.entries()].filter(([, s]) => s.objects.size > 0).map(([e]) => e).sort();
+  }
+
+  async recordFlows(environment: string, records: readonly FlowRecord[], retention: FlowRetention = {}): Promise<void> {
+    this.open();
+    checkEnvironment(environment);
+    records.forEach(checkFlow);
+    let flows = this.flowsOf.get(environment);
+    if (!flows) this.flowsOf.set(environment, (flows = new Map()));
+    for (const r of records) flows.set(r.id, mergeFlow(flows.get(r.id), r));
+    const keep = { ...DEFAULT_FLOW_RETENTION, ...retention };
+    const cutoff = retentionCutoff(this.clock(), keep);
+    for (const [id, r] of flows) if (r.lastSeen < cutoff) flows.delete(id);
+    if (flows.size > keep.maxCount) for (const r of [...flows.values()].sort(compareFlows).slice(keep.maxCount)) flows.delete(r.id);
+  }
+
+  async flows(environment: string, query: FlowQuery = {}): Promise<FlowRecord[]> {
+    this.open();
+    checkEnvironment(environment);
+    const out = [...(this.flowsOf.get(environment)?.values() ?? [])].filter((r) => flowMatches(r, query)).sort(compareFlows);
+    return (query.limit !== undefined ? out.slice(0, Math.max(0, query.limit)) : out).map((r) => ({ ...r }));
   }
 
   async integrityCheck(): Promise<IntegrityReport> {

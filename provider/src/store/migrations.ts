@@ -68,6 +68,37 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE objects ADD COLUMN owner TEXT;
     `,
   },
+  {
+    version: 4,
+    // Flow records the agents read from the kernel (docs/visibility.md): observations, kept apart from the
+    // objects and the change log, bounded by a retention (age and count) enforced on every write.
+    description: 'flow records',
+    sql: `
+      CREATE TABLE flows (
+        env TEXT NOT NULL,
+        id TEXT NOT NULL,
+        point TEXT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        protocol TEXT NOT NULL,
+        src_ip TEXT NOT NULL,
+        src_port INTEGER,
+        dst_ip TEXT NOT NULL,
+        dst_port INTEGER,
+        verdict TEXT NOT NULL CHECK (verdict IN ('allow', 'drop', 'reject')),
+        rule TEXT NOT NULL,
+        staged_verdict TEXT,
+        staged_rule TEXT,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        packets INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (env, id)
+      ) WITHOUT ROWID;
+      CREATE INDEX flows_by_time ON flows (env, last_seen);
+      CREATE INDEX flows_by_rule ON flows (env, rule, last_seen);
+      CREATE INDEX flows_by_pair ON flows (env, src_ip, dst_ip);
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

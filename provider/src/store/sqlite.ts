@@ -13,7 +13,8 @@ import { DATABASE_FILE, resolveDataDir, type DataDirOptions } from './datadir';
 import { StoreError, refText } from './errors';
 import { checkEnvironmentInvariants, type LatestChange } from './invariants';
 import { APPLICATION_ID, LATEST_VERSION, MIGRATIONS, type Migration } from './migrations';
-import type { ChangeLogEntry, ChangesOptions, IntegrityReport, JsonObject, ListOptions, ObjectRef, Store, StoredObject, WriteOp, WriteResult } from './types';
+import { checkFlow, retentionCutoff } from './flows';
+import { DEFAULT_FLOW_RETENTION, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type JsonObject, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions extends DataDirOptions {
@@ -45,6 +46,25 @@ interface ObjectRow {
   created_at: string;
   updated_at: string;
   owner: string | null;
+}
+
+interface FlowRow {
+  id: string;
+  point: string;
+  direction: 'in' | 'out';
+  protocol: string;
+  src_ip: string;
+  src_port: number | null;
+  dst_ip: string;
+  dst_port: number | null;
+  verdict: FlowRecord['verdict'];
+  rule: string;
+  staged_verdict: string | null;
+  staged_rule: string | null;
+  first_seen: string;
+  last_seen: string;
+  packets: number;
+  bytes: number;
 }
 
 interface ChangeRow {
@@ -183,6 +203,75 @@ export class SqliteStore implements Store {
 
   async environments(): Promise<string[]> {
     return this.retry(() => (this.stmt('SELECT DISTINCT env FROM objects ORDER BY env').all() as Array<{ env: string }>).map((r) => r.env));
+  }
+
+  async recordFlows(environment: string, records: readonly FlowRecord[], retention: FlowRetention = {}): Promise<void> {
+    checkEnvironment(environment);
+    records.forEach(checkFlow);
+    const keep = { ...DEFAULT_FLOW_RETENTION, ...retention };
+    await this.retry(() => {
+      const db = this.conn();
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        // The merge of flows.ts mergeFlow, in SQL.
+        const upsert = this.stmt(
+          `INSERT INTO flows (env, id, point, direction, protocol, src_ip, src_port, dst_ip, dst_port, verdict, rule, staged_verdict, staged_rule, first_seen, last_seen, packets, bytes)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (env, id) DO UPDATE SET point = excluded.point, direction = excluded.direction, protocol = excluded.protocol,
+             src_ip = excluded.src_ip, src_port = excluded.src_port, dst_ip = excluded.dst_ip, dst_port = excluded.dst_port,
+             verdict = excluded.verdict, rule = excluded.rule, staged_verdict = excluded.staged_verdict, staged_rule = excluded.staged_rule,
+             first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen),
+             packets = packets + excluded.packets, bytes = bytes + excluded.bytes`,
+        );
+        for (const r of records)
+          upsert.run(environment, r.id, r.point, r.direction, r.protocol, r.sourceIp, r.sourcePort ?? null, r.destinationIp, r.destinationPort ?? null, r.verdict, r.rule, r.stagedVerdict ?? null, r.stagedRule ?? null, r.firstSeen, r.lastSeen, r.packets, r.bytes);
+        this.stmt('DELETE FROM flows WHERE env = ? AND last_seen < ?').run(environment, retentionCutoff(this.clock(), keep));
+        const count = Number((this.stmt('SELECT COUNT(*) AS n FROM flows WHERE env = ?').get(environment) as { n: number }).n);
+        if (count > keep.maxCount)
+          this.stmt('DELETE FROM flows WHERE env = ? AND id IN (SELECT id FROM flows WHERE env = ? ORDER BY last_seen DESC, id LIMIT -1 OFFSET ?)').run(environment, environment, keep.maxCount);
+        db.exec('COMMIT');
+      } catch (err) {
+        if (db.isTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    });
+  }
+
+  async flows(environment: string, query: FlowQuery = {}): Promise<FlowRecord[]> {
+    checkEnvironment(environment);
+    const where = ['env = ?'];
+    const params: Array<string | number> = [environment];
+    const add = (sql: string, ...v: Array<string | number>) => (where.push(sql), params.push(...v));
+    if (query.since !== undefined) add('last_seen >= ?', query.since);
+    if (query.until !== undefined) add('last_seen <= ?', query.until);
+    if (query.verdict !== undefined) add('verdict = ?', query.verdict);
+    if (query.rule !== undefined) add('rule = ?', query.rule);
+    if (query.point !== undefined) add('point = ?', query.point);
+    if (query.sourceIps !== undefined) add(`src_ip IN (${query.sourceIps.map(() => '?').join(', ') || 'NULL'})`, ...query.sourceIps);
+    if (query.destinationIps !== undefined) add(`dst_ip IN (${query.destinationIps.map(() => '?').join(', ') || 'NULL'})`, ...query.destinationIps);
+    const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
+    return this.retry(() =>
+      (this.conn().prepare(`SELECT * FROM flows WHERE ${where.join(' AND ')} ORDER BY last_seen DESC, id${limit}`).all(...params) as unknown as FlowRow[]).map(
+        (r) => ({
+          id: r.id,
+          point: r.point,
+          direction: r.direction,
+          protocol: r.protocol,
+          sourceIp: r.src_ip,
+          ...(r.src_port !== null ? { sourcePort: Number(r.src_port) } : {}),
+          destinationIp: r.dst_ip,
+          ...(r.dst_port !== null ? { destinationPort: Number(r.dst_port) } : {}),
+          verdict: r.verdict,
+          rule: r.rule,
+          ...(r.staged_verdict !== null ? { stagedVerdict: r.staged_verdict } : {}),
+          ...(r.staged_rule !== null ? { stagedRule: r.staged_rule } : {}),
+          firstSeen: r.first_seen,
+          lastSeen: r.last_seen,
+          packets: Number(r.packets),
+          bytes: Number(r.bytes),
+        }),
+      ),
+    );
   }
 
   async integrityCheck(): Promise<IntegrityReport> {

@@ -122,7 +122,64 @@ export interface IntegrityReport {
 }
 
 /**
+ * One flow record (schema v4): a connection an agent read from conntrack (allowed) or the dropped packets
+ * of one `source → destination:port` it read from a drop rule's flow set; see docs/visibility.md.
+ * Observations, not desired state: export-state and the change log leave them out.
+ */
+export interface FlowRecord {
+  /** Unique in the environment; recording a known id merges into the stored record. */
+  readonly id: string;
+  /** The enforcement point that saw it (`vm:NAME#i`, `pod:CLUSTER/NS/POD`). */
+  readonly point: string;
+  readonly direction: 'in' | 'out';
+  readonly protocol: string;
+  readonly sourceIp: string;
+  readonly sourcePort?: number;
+  readonly destinationIp: string;
+  readonly destinationPort?: number;
+  readonly verdict: 'allow' | 'drop' | 'reject';
+  /** The deciding rule: `policy/rule`, or `default`. */
+  readonly rule: string;
+  /** What the staged policies would have decided, and by which rule (absent: no staged rule matches). */
+  readonly stagedVerdict?: string;
+  readonly stagedRule?: string;
+  /** ISO-8601. */
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  /** Packets and bytes; a recorded record carries those since its previous report (they are added up). */
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** Which flow records to read; every field narrows. Newest `lastSeen` first. */
+export interface FlowQuery {
+  /** Only records last seen at or after this ISO-8601 time. */
+  readonly since?: string;
+  readonly until?: string;
+  readonly verdict?: FlowRecord['verdict'];
+  readonly rule?: string;
+  readonly point?: string;
+  /** Only records whose source (destination) IP is one of these. */
+  readonly sourceIps?: readonly string[];
+  readonly destinationIps?: readonly string[];
+  readonly limit?: number;
+}
+
+/** How long and how many flow records an environment keeps (the oldest `lastSeen` go first). */
+export interface FlowRetention {
+  readonly maxAgeMs?: number;
+  readonly maxCount?: number;
+}
+
+/** Defaults: a week, and 200 000 records per environment. */
+export const DEFAULT_FLOW_RETENTION: Required<FlowRetention> = { maxAgeMs: 7 * 24 * 3600_000, maxCount: 200_000 };
+
+/**
  * A storage adapter. All methods reject with a `StoreError`.
+ *
+ * Adapter checklist for flow records (schema v4): implement recordFlows/flows with the merge and
+ * retention rules above (the contract suite checks them); `flowMatches`/`mergeFlow` in flows.ts are the
+ * reference semantics.
  *
  * Adapter checklist for owners (schema v3; the contract suite in test/store/contract.test.ts checks it):
  * persist `StoredObject.owner` (NULL when absent), return it from get/list/apply, keep it when a put
@@ -148,6 +205,14 @@ export interface Store {
    * used by import-state. Atomic, references are checked.
    */
   restore(environment: string, objects: readonly StoredObject[]): Promise<void>;
+  /**
+   * Flow records (schema v4), atomically: a new id is inserted; a known id keeps its first `firstSeen`,
+   * takes the later `lastSeen` and the new verdict, rule and staged verdict, and adds packets and bytes.
+   * Then drops what the retention (default {@link DEFAULT_FLOW_RETENTION}) no longer keeps.
+   */
+  recordFlows(environment: string, records: readonly FlowRecord[], retention?: FlowRetention): Promise<void>;
+  /** Flow records matching the query, newest `lastSeen` first (ties by id). */
+  flows(environment: string, query?: FlowQuery): Promise<FlowRecord[]>;
   /** Checks the physical file and the store's own invariants. */
   integrityCheck(): Promise<IntegrityReport>;
   close(): Promise<void>;

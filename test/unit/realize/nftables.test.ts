@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { endpointsOfPoint, enforcementPointModel, enforcementPoints, parseIp, World, type Trace } from '../../../provider/src/engine';
 import type { Kind } from '../../../provider/src/model';
-import { compilePoint, realizePoints, renderJson, renderText } from '../../../provider/src/realize/nftables';
+import { compilePoint, flowMark, realizePoints, renderJson, renderText } from '../../../provider/src/realize/nftables';
 import { tracePacket, type TracePacket } from '../../support/nft-tracer';
 import { buildWorld, worldArb } from '../../support/random-world';
 
@@ -82,7 +82,7 @@ describe('nftables compiler', () => {
     const input = table.chains.find((c) => c.name === 'input')!;
     expect(input.rules[0]!.match).toEqual([{ m: 'ct-state', states: ['established', 'related'] }]);
     const def = table.chains.find((c) => c.name === 'in_default')!;
-    expect(def.rules).toEqual([{ match: [], counter: true, verdict: { kind: 'drop' }, comment: 'default' }]);
+    expect(def.rules.filter((x) => x.verdict)).toEqual([{ match: [], counter: true, verdict: { kind: 'drop' }, comment: 'default' }]);
   });
 
   test('every deciding rule has its own chain with a counter and the stable id policy/rule as comment', () => {
@@ -90,13 +90,15 @@ describe('nftables compiler', () => {
     const ids = [...r.ruleChains.values()].sort();
     // out-any excludes db itself; to-app's sources (lan except db) never make db a source. Rules of both directions have one chain each.
     expect(ids).toEqual(['app/db-from-api', 'app/db-reject-rest', 'default', 'default', 'infra/ping', 'infra/ping', 'infra/to-app']);
-    for (const [chain, id] of r.ruleChains) for (const rule of r.table.chains.find((c) => c.name === chain)!.rules) expect({ counter: rule.counter, comment: rule.comment }).toEqual({ counter: true, comment: id });
+    // Every rule with a verdict; the rules without one only record dropped flows.
+    for (const [chain, id] of r.ruleChains)
+      for (const rule of r.table.chains.find((c) => c.name === chain)!.rules.filter((x) => x.verdict)) expect({ counter: rule.counter, comment: rule.comment }).toEqual({ counter: true, comment: id });
   });
 
   test('reject answers TCP with a reset and everything else with an ICMP unreachable', () => {
     const r = realizePoints(world(), 'vm:db#0')![0]!;
     const [chain] = [...r.ruleChains].find(([, id]) => id === 'app/db-reject-rest')!;
-    expect(r.table.chains.find((c) => c.name === chain)!.rules.map((x) => [x.match, x.verdict])).toEqual([
+    expect(r.table.chains.find((c) => c.name === chain)!.rules.filter((x) => x.verdict).map((x) => [x.match, x.verdict])).toEqual([
       [[{ m: 'l4proto', protocols: ['tcp'] }], { kind: 'reject-tcp' }],
       [[], { kind: 'reject-icmpx' }],
     ]);
@@ -176,11 +178,26 @@ describe('nftables compiler', () => {
     );
   });
 
+  test('an accepting rule marks its connection with its flow mark; a dropping or rejecting rule records the flow in its own set first', () => {
+    const r = realizePoints(world(), 'vm:db#0')![0]!;
+    const rulesOf = (id: string) => r.table.chains.find((c) => c.name === [...r.ruleChains].find(([, x]) => x === id)![0])!.rules;
+    const allow = rulesOf('app/db-from-api');
+    expect(allow.map((x) => x.ctMark)).toEqual([flowMark('in', 'app/db-from-api')]);
+    expect(r.marks.get(flowMark('in', 'app/db-from-api'))).toEqual({ direction: 'in', rule: 'app/db-from-api', verdict: 'allow' });
+    const reject = rulesOf('app/db-reject-rest');
+    const set = reject[0]!.recordFlow!.set;
+    expect({ first: reject[0]!.verdict, set: r.flowSets.get(set), kind: r.table.sets.find((s) => s.name === set)?.kind }).toEqual({
+      first: undefined,
+      set: { direction: 'in', rule: 'app/db-reject-rest', verdict: 'reject' },
+      kind: 'flow-set',
+    });
+  });
+
   test('text and JSON are two renderings of one table', () => {
     const { table } = realizePoints(world(), 'pod:c1/shop/web-0')![0]!;
     const json = renderJson(table).nftables as { add: Record<string, { name?: string; chain?: string }> }[];
     const chains = json.filter((c) => c.add.chain).map((c) => c.add.chain!.name);
     expect(chains).toEqual(table.chains.map((c) => c.name));
-    expect(json.filter((c) => c.add.rule).length).toBe((renderText(table).match(/^\t\t(?!\t|type |flags |elements )/gm) ?? []).length);
+    expect(json.filter((c) => c.add.rule).length).toBe((renderText(table).match(/^\t\t(?!\t|type |flags |elements |size |counter$|timeout )/gm) ?? []).length);
   });
 });

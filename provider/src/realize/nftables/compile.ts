@@ -1,6 +1,6 @@
 import type { AddressRange, EnforcementPointModel, PointRule } from '../../engine';
 import { boxesOf, Claimed, type Box } from './boxes';
-import type { AddrKey, AddressSet, Chain, Family, Rule, ServiceMap, Table, Verdict } from './ir';
+import type { AddrKey, AddressSet, Chain, Family, FlowSet, Rule, ServiceMap, Table, Verdict } from './ir';
 
 /**
  * Compiles one enforcement point to one nftables table (pure: no I/O).
@@ -17,6 +17,11 @@ import type { AddrKey, AddressSet, Chain, Family, Rule, ServiceMap, Table, Verdi
  *     chain in_default   counter, the default action
  *     chain r_in_<hash>  one per rule: counter, optional log, its verdict; comment "policy/rule"
  *
+ * Flow records (see docs/visibility.md): an accepting rule sets the conntrack mark to its {@link flowMark},
+ * so the agent reads allowed connections, with their packet and byte counts, from conntrack; a dropping or
+ * rejecting rule (and a drop default) first adds `saddr . daddr . l4proto . dport` to its own dynamic
+ * set `fd_<dir>_<hash>` with a per-element counter, because a dropped packet never gets a conntrack entry.
+ *
  * First-match order inside a category becomes disjoint map keys (see boxes.ts): a packet costs one map
  * lookup per category whatever the number of rules. `pass` is a goto to the application chain (from the
  * application category: to the default chain). Only the first packet of a connection is classified.
@@ -30,10 +35,21 @@ export interface CompileOptions {
   readonly tableName?: string;
 }
 
+/** The rule a flow record names: direction and rule id (`policy/rule`, or `default`). */
+export interface FlowRule {
+  readonly direction: 'in' | 'out';
+  readonly rule: string;
+  readonly verdict: 'allow' | 'drop' | 'reject';
+}
+
 export interface CompiledPoint {
   readonly table: Table;
   /** Rule chain name → rule id (`policy/rule`), for reading counters back. */
   readonly ruleChains: ReadonlyMap<string, string>;
+  /** Conntrack mark → the accepting rule that set it. */
+  readonly marks: ReadonlyMap<number, FlowRule>;
+  /** Dropped-flow set name → the dropping or rejecting rule that fills it. */
+  readonly flowSets: ReadonlyMap<string, FlowRule>;
   readonly stats: { readonly rules: number; readonly elements: number; readonly sets: number };
 }
 
@@ -52,15 +68,30 @@ function fnv(s: string): string {
   return h.toString(16).padStart(8, '0');
 }
 
+/**
+ * The conntrack mark an accepting rule sets: the FNV-1a hash of `direction|rule id` (the same hash that
+ * names its chain), never 0 (0 is "unmarked"). 32 bits make a collision between the rules of one point
+ * unlikely; the agent maps marks back through {@link CompiledPoint.marks}, so a collision is detected.
+ */
+export function flowMark(direction: 'in' | 'out', ruleId: string): number {
+  return parseInt(fnv(`${direction}|${ruleId}`), 16) || 1;
+}
+
+/** Idle timeout (s) and capacity of a dropped-flow set: the agent reads it far more often than that. */
+const FLOW_SET_TIMEOUT = 600;
+const FLOW_SET_SIZE = 65536;
+
 /** nft limits comments to 128 bytes. */
 function comment(s: string): string {
   return Buffer.byteLength(s) <= 127 ? s : `${s.slice(0, 100)}…${fnv(s)}`;
 }
 
 export function compilePoint(model: EnforcementPointModel, options: CompileOptions = {}): CompiledPoint {
-  const sets: (AddressSet | ServiceMap)[] = [];
+  const sets: (AddressSet | ServiceMap | FlowSet)[] = [];
   const chains: Chain[] = [];
   const ruleChains = new Map<string, string>();
+  const marks = new Map<number, FlowRule>();
+  const flowSets = new Map<string, FlowRule>();
   const usedNames = new Set<string>();
   const unique = (base: string) => {
     let n = base;
@@ -96,9 +127,13 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
         }
       };
       const vs = verdict();
+      const records = flowRecording(dir, r.id, r.action === 'allow' ? 'allow' : r.action === 'pass' ? undefined : r.action);
       ruleChainList.push({
         name,
-        rules: vs.map((vd) => ({ match: vd.kind === 'reject-tcp' ? [{ m: 'l4proto', protocols: ['tcp'] }] : [], counter: true, log, verdict: vd, comment: comment(r.id) })),
+        rules: [
+          ...records.prefix,
+          ...vs.map((vd) => ({ match: vd.kind === 'reject-tcp' ? [{ m: 'l4proto' as const, protocols: ['tcp'] }] : [], counter: true, ...records.mark, log, verdict: vd, comment: comment(r.id) })),
+        ],
       });
     }
 
@@ -153,12 +188,27 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
       chainRules.push({ match: [], verdict: { kind: 'goto', target: next } });
       chains.push({ name: `${dir}_${cat}`, rules: chainRules });
     });
+    const defaults = flowRecording(dir, 'default', model.defaultAction === 'allow' ? 'allow' : 'drop');
     chains.push({
       name: `${dir}_default`,
-      rules: [{ match: [], counter: true, verdict: { kind: model.defaultAction === 'allow' ? 'accept' : 'drop' }, comment: 'default' }],
+      rules: [...defaults.prefix, { match: [], counter: true, ...defaults.mark, verdict: { kind: model.defaultAction === 'allow' ? 'accept' : 'drop' }, comment: 'default' }],
     });
     ruleChains.set(`${dir}_default`, 'default');
     chains.push(...ruleChainList);
+
+    /** What a rule chain adds so its flows are recorded: a conntrack mark (accept) or a dropped-flow set. */
+    function flowRecording(d: 'in' | 'out', id: string, action: FlowRule['verdict'] | undefined): { prefix: Rule[]; mark: { ctMark?: number } } {
+      if (action === undefined) return { prefix: [], mark: {} };
+      if (action === 'allow') {
+        const mark = flowMark(d, id);
+        marks.set(mark, { direction: d, rule: id, verdict: 'allow' });
+        return { prefix: [], mark: { ctMark: mark } };
+      }
+      const set = unique(`fd_${d}_${fnv(`${d}|${id}`)}`);
+      sets.push({ kind: 'flow-set', name: set, v, timeout: FLOW_SET_TIMEOUT, size: FLOW_SET_SIZE, elements: [] });
+      flowSets.set(set, { direction: d, rule: id, verdict: action });
+      return { prefix: [{ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], recordFlow: { v, set } }], mark: {} };
+    }
 
     /** Rules for the protocols without ports, against a named peer set per family. */
     function otherRules(r: PointRule, d: 'in' | 'out', f: 'saddr' | 'daddr', h: string, tail: (peerSet: string) => Omit<Rule, 'match'>): Rule[] {
@@ -187,7 +237,7 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
 
   const table: Table = { family: 'inet', name: options.tableName ?? tableNameOf(model.name), sets, chains };
   const ruleCount = chains.reduce((n, c) => n + c.rules.length, 0);
-  return { table, ruleChains, stats: { rules: ruleCount, elements, sets: sets.length } };
+  return { table, ruleChains, marks, flowSets, stats: { rules: ruleCount, elements, sets: sets.length } };
 }
 
 function portsOf(r: PointRule, fam: Family): { protocol: 'tcp' | 'udp' | 'sctp'; lo: number; hi: number; ip?: bigint }[] {

@@ -6,9 +6,9 @@ import { endpointsOfPoint, enforcementPointModel, type World } from '../../engin
 import { compilePoint, type CompiledPoint, type CompileOptions } from './compile';
 import { renderJson, renderText } from './render';
 
-export { compilePoint, tableNameOf, CATEGORIES, type CompiledPoint, type CompileOptions } from './compile';
+export { compilePoint, tableNameOf, flowMark, CATEGORIES, type CompiledPoint, type CompileOptions, type FlowRule } from './compile';
 export { renderJson, renderText, replaceTable, replaceTableText, elementJson, setJson } from './render';
-export type { Table, Chain, Rule, Match, Verdict, AddressSet, ServiceMap, AddrKey, ServiceKey } from './ir';
+export type { Table, Chain, Rule, Match, Verdict, AddressSet, ServiceMap, FlowSet, AddrKey, ServiceKey } from './ir';
 
 export interface RealizedPoint extends CompiledPoint {
   readonly point: string;

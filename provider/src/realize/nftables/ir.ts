@@ -41,6 +41,21 @@ export interface ServiceMap {
   readonly elements: readonly { readonly addr: AddrKey; readonly service: ServiceKey; readonly verdict?: Verdict }[];
 }
 
+/**
+ * A dynamic set the kernel fills: one element per `saddr . daddr . l4proto . dport` a drop rule met, with
+ * its own packet and byte counter and an idle timeout. The agent lists it to report dropped flows (a drop
+ * leaves no conntrack entry to read).
+ */
+export interface FlowSet {
+  readonly kind: 'flow-set';
+  readonly name: string;
+  readonly v: Family;
+  /** Seconds an element without packets lives. */
+  readonly timeout: number;
+  readonly size: number;
+  readonly elements: readonly never[];
+}
+
 export type Match =
   | { readonly m: 'ct-state'; readonly states: readonly string[] }
   | { readonly m: 'ifname'; readonly dir: 'iif' | 'oif'; readonly name: string }
@@ -56,6 +71,10 @@ export interface Rule {
   /** Verdict map lookup (`addr . l4proto . th dport vmap @map`) instead of a plain verdict. */
   readonly vmap?: { readonly v: Family; readonly field: 'saddr' | 'daddr'; readonly map: string };
   readonly counter?: boolean;
+  /** `ct mark set N`: tags the connection with the deciding rule, for flow records read from conntrack. */
+  readonly ctMark?: number;
+  /** `update @set { saddr . daddr . l4proto . dport }` (tcp/udp/sctp only): a dropped-flow record. */
+  readonly recordFlow?: { readonly v: Family; readonly set: string };
   readonly log?: string;
   readonly verdict?: Verdict;
   readonly comment?: string;
@@ -70,6 +89,6 @@ export interface Chain {
 export interface Table {
   readonly family: 'inet';
   readonly name: string;
-  readonly sets: readonly (AddressSet | ServiceMap)[];
+  readonly sets: readonly (AddressSet | ServiceMap | FlowSet)[];
   readonly chains: readonly Chain[];
 }

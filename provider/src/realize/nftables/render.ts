@@ -1,5 +1,5 @@
 import { addressText } from '../../engine';
-import type { AddrKey, AddressSet, Chain, Match, Rule, ServiceKey, ServiceMap, Table, Verdict } from './ir';
+import type { AddrKey, AddressSet, Chain, FlowSet, Match, Rule, ServiceKey, ServiceMap, Table, Verdict } from './ir';
 
 /**
  * Renders a {@link Table} as `nft` text and as the `nft -j` JSON command list. Both are deterministic:
@@ -123,8 +123,13 @@ function matchJson(m: Match): Json[] {
   }
 }
 
+const flowKeyText = (v: 4 | 6) => `${ipProto(v)} saddr . ${ipProto(v)} daddr . meta l4proto . th dport`;
+const flowKeyJson = (v: 4 | 6): Json => ({ concat: [payload(ipProto(v), 'saddr'), payload(ipProto(v), 'daddr'), meta('l4proto'), payload('th', 'dport')] });
+
 function ruleText(r: Rule): string {
   const parts = r.match.map(matchText);
+  if (r.recordFlow) parts.push(`update @${r.recordFlow.set} { ${flowKeyText(r.recordFlow.v)} }`);
+  if (r.ctMark !== undefined) parts.push(`ct mark set 0x${r.ctMark.toString(16).padStart(8, '0')}`);
   if (r.vmap) parts.push(`${ipProto(r.vmap.v)} ${r.vmap.field} . meta l4proto . th dport vmap @${r.vmap.map}`);
   if (r.log !== undefined) parts.push(`log prefix ${quote(r.log)}`);
   if (r.counter) parts.push('counter');
@@ -135,6 +140,8 @@ function ruleText(r: Rule): string {
 
 function ruleExpr(r: Rule): Json[] {
   const expr: Json[] = r.match.flatMap(matchJson);
+  if (r.recordFlow) expr.push({ set: { op: 'update', elem: flowKeyJson(r.recordFlow.v), set: `@${r.recordFlow.set}` } });
+  if (r.ctMark !== undefined) expr.push({ mangle: { key: { ct: { key: 'mark' } }, value: r.ctMark } });
   if (r.vmap) expr.push({ vmap: { key: serviceKey(r.vmap.v, r.vmap.field), data: `@${r.vmap.map}` } });
   if (r.log !== undefined) expr.push({ log: { prefix: r.log.replace(/["\\]/g, '_') } });
   if (r.counter) expr.push({ counter: { packets: 0, bytes: 0 } });
@@ -142,7 +149,9 @@ function ruleExpr(r: Rule): Json[] {
   return expr;
 }
 
-function setText(s: AddressSet | ServiceMap): string[] {
+function setText(s: AddressSet | ServiceMap | FlowSet): string[] {
+  if (s.kind === 'flow-set')
+    return [`\tset ${s.name} {`, `\t\ttype ${addrType(s.v)} . ${addrType(s.v)} . inet_proto . inet_service`, `\t\tsize ${s.size}`, '\t\tflags dynamic,timeout', '\t\tcounter', `\t\ttimeout ${s.timeout}s`, '\t}'];
   const type = s.kind === 'set' ? addrType(s.v) : `${addrType(s.v)} . inet_proto . inet_service${s.kind === 'map' ? ' : verdict' : ''}`;
   const lines = [`\t${s.kind === 'map' ? 'map' : 'set'} ${s.name} {`, `\t\ttype ${type}`, '\t\tflags interval'];
   const elems =
@@ -172,7 +181,8 @@ export function renderText(t: Table): string {
 }
 
 /** One element of a set or map as `nft -j` JSON (also used for element updates). */
-export function elementJson(s: AddressSet | ServiceMap, i: number): Json {
+export function elementJson(s: AddressSet | ServiceMap | FlowSet, i: number): Json {
+  if (s.kind === 'flow-set') throw new Error(`flow set ${s.name} has no static elements`);
   if (s.kind === 'set') return addrJson(s.elements[i]!);
   const e = s.elements[i]!;
   const key: Json = { concat: [addrJson(e.addr), e.service.protocol, portJson(e.service)] };
@@ -180,7 +190,10 @@ export function elementJson(s: AddressSet | ServiceMap, i: number): Json {
 }
 
 /** The JSON object describing a set or map (without the `add` wrapper). */
-export function setJson(t: Table, s: AddressSet | ServiceMap, withElements = true): Record<string, Json> {
+export function setJson(t: Table, s: AddressSet | ServiceMap | FlowSet, withElements = true): Record<string, Json> {
+  if (s.kind === 'flow-set')
+    // nft's JSON knows the flag `dynamic` only implicitly (from the `update` statement that uses the set).
+    return { family: t.family, table: t.name, name: s.name, type: [addrType(s.v), addrType(s.v), 'inet_proto', 'inet_service'], flags: ['timeout'], timeout: s.timeout, size: s.size, stmt: [{ counter: null }] };
   const o: Record<string, Json> = { family: t.family, table: t.name, name: s.name, type: s.kind === 'set' ? addrType(s.v) : [addrType(s.v), 'inet_proto', 'inet_service'], flags: ['interval'] };
   if (s.kind === 'map') o.map = 'verdict';
   if (withElements && s.elements.length) o.elem = s.elements.map((_, i) => elementJson(s, i));
