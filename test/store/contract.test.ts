@@ -236,10 +236,10 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect(await store.flows('other')).toEqual([]);
     });
 
-    test('recording a known id keeps the first firstSeen, takes the later lastSeen and adds packets and bytes', async () => {
+    test('recording a known id keeps the first firstSeen, takes the later lastSeen and keeps the larger counters', async () => {
       await store.recordFlows('dev', [flow('a')]);
-      await store.recordFlows('dev', [flow('a', { firstSeen: t(20), lastSeen: t(25), packets: 2, bytes: 100 })]);
-      expect(await store.flows('dev')).toEqual([flow('a', { firstSeen: t(10), lastSeen: t(25), packets: 5, bytes: 280 })]);
+      await store.recordFlows('dev', [flow('a', { firstSeen: t(20), lastSeen: t(25), packets: 7, bytes: 100 })]);
+      expect(await store.flows('dev')).toEqual([flow('a', { firstSeen: t(10), lastSeen: t(25), packets: 7, bytes: 180 })]);
     });
 
     test('queries narrow by time, verdict, rule, point and addresses; newest first; limit', async () => {

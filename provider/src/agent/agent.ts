@@ -1,7 +1,8 @@
 import * as os from 'node:os';
 import { endpointsOfPoint, enforcementPointModel, pointName } from '../engine';
 import { compilePoint, elementJson, renderText, replaceTable, type Table } from '../realize/nftables';
-import type { DesiredState, NftExecutor, NftListing, RealizationStatus, RuleHits, StatusSink } from './ports';
+import { FlowCollector, type ConntrackEntry, type ConntrackReader, type PointFlows } from './flows';
+import type { DesiredState, FlowSink, NftExecutor, NftListing, RealizationStatus, RuleHits, StatusSink } from './ports';
 
 /**
  * `microseg agent`: keeps the kernel's nftables tables equal to what the desired state says for some
@@ -23,6 +24,8 @@ export interface AgentOptions {
   readonly nft: NftExecutor;
   readonly status: StatusSink;
   readonly log?: (line: string) => void;
+  /** Flow records (see flows.ts): read from conntrack and the dropped-flow sets after every pass. */
+  readonly flows?: { readonly conntrack: ConntrackReader; readonly sink: FlowSink };
 }
 
 interface PointState {
@@ -36,6 +39,8 @@ interface PointState {
 
 export interface ReconcileResult {
   readonly statuses: readonly RealizationStatus[];
+  /** Flow records reported by this pass (empty without `flows`). */
+  readonly flowRecords: number;
   /** References that named no enforcement point. */
   readonly unknown: readonly string[];
   /** The change-log position the pass compiled from. */
@@ -45,6 +50,7 @@ export interface ReconcileResult {
 export class RealizationAgent {
   private readonly states = new Map<string, PointState>();
   private readonly host = os.hostname();
+  private readonly collector = new FlowCollector();
 
   constructor(private readonly options: AgentOptions) {}
 
@@ -53,6 +59,7 @@ export class RealizationAgent {
     const { world, seq } = await this.options.source.snapshot();
     const statuses: RealizationStatus[] = [];
     const unknown: string[] = [];
+    const flowPoints: PointFlows[] = [];
     for (const ref of this.options.points) {
       const eps = endpointsOfPoint(world, ref);
       if (!eps) {
@@ -61,10 +68,26 @@ export class RealizationAgent {
       }
       for (const ep of eps) {
         const compiled = compilePoint(enforcementPointModel(world, ep));
-        statuses.push(await this.realize(pointName(ep), compiled.table, compiled.stats, seq));
+        const { status, listings } = await this.realize(pointName(ep), compiled.table, compiled.stats, seq);
+        statuses.push(status);
+        flowPoints.push({ point: status.point, ip: ep.ip.s, marks: compiled.marks, flowSets: compiled.flowSets, listings });
       }
     }
-    return { statuses, unknown, seq };
+    let flowRecords = 0;
+    if (this.options.flows && flowPoints.length) {
+      try {
+        const families = new Set(flowPoints.map((p) => (p.ip.includes(':') ? 6 : 4) as 4 | 6));
+        const entries: ConntrackEntry[] = [];
+        for (const f of families) entries.push(...(await this.options.flows.conntrack.list(f)));
+        const records = this.collector.collect(world, flowPoints, entries);
+        if (records.length) await this.options.flows.sink.record(records);
+        flowRecords = records.length;
+      } catch (err) {
+        // Visibility never stops enforcement: say why, and try again at the next pass.
+        this.options.log?.(`flow records: ${(err as Error).message}`);
+      }
+    }
+    return { statuses, flowRecords, unknown, seq };
   }
 
   /** Reconciles on every change until `signal` aborts; reports hit counters at least every `intervalMs`. */
@@ -76,7 +99,8 @@ export class RealizationAgent {
     }
   }
 
-  private async realize(point: string, table: Table, stats: { rules: number; elements: number }, seq: number): Promise<RealizationStatus> {
+  private async realize(point: string, table: Table, stats: { rules: number; elements: number }, seq: number): Promise<{ status: RealizationStatus; listings: NftListing[] }> {
+    const listings: NftListing[] = [];
     let st = this.states.get(point);
     if (!st) this.states.set(point, (st = { desiredRevision: seq }));
     const text = renderText(table);
@@ -90,6 +114,11 @@ export class RealizationAgent {
       // Elements only when the kernel holds our previous table and nothing but elements differ.
       const elementsOnly = st.applied !== undefined && st.error === undefined && st.applied.skeleton === skeleton;
       const doc = elementsOnly ? elementDelta(st.applied!.table, table) : replaceTable(table);
+      // A swap empties the dropped-flow sets: read them first (the first pass of a restarted agent too).
+      if (!elementsOnly && this.options.flows) {
+        const before = await this.options.nft.listTable(table.name).catch(() => undefined);
+        if (before) listings.push(before);
+      }
       try {
         await this.options.nft.apply(doc);
         st.applied = { table, text, skeleton, revision: st.desiredRevision };
@@ -101,7 +130,9 @@ export class RealizationAgent {
         this.options.log?.(`${point}: the kernel refused revision ${st.desiredRevision}, keeping ${st.applied ? `revision ${st.applied.revision}` : 'what it had'}: ${st.error}`);
       }
     }
-    const hits = await this.hits(table.name).catch(() => []);
+    const listing = await this.options.nft.listTable(table.name).catch(() => undefined);
+    if (listing) listings.push(listing);
+    const hits = listing ? hitsOf(listing) : [];
     const status: RealizationStatus = {
       point,
       table: table.name,
@@ -117,7 +148,7 @@ export class RealizationAgent {
       updatedAt: new Date().toISOString(),
     };
     await this.options.status.report(status);
-    return status;
+    return { status, listings };
   }
 
   /** Per-rule hit counters read back from the kernel. */

@@ -1,4 +1,5 @@
 export { RealizationAgent, hitsOf, elementDelta, type AgentOptions, type ReconcileResult } from './agent';
 export { NftCli, NftError, preflight, type NftCliOptions } from './nft';
-export { StoreDesiredState, StoreStatusSink, readStatuses, REALIZATION_KIND } from './store-adapters';
-export type { DesiredState, NftExecutor, NftListing, RealizationStatus, RealizationState, RuleHits, StatusSink } from './ports';
+export { StoreDesiredState, StoreStatusSink, StoreFlowSink, readStatuses, REALIZATION_KIND } from './store-adapters';
+export { ConntrackCli, FlowCollector, parseConntrack, droppedFlowsOf, type ConntrackEntry, type ConntrackReader, type DroppedFlow, type PointFlows } from './flows';
+export type { DesiredState, FlowSink, NftExecutor, NftListing, RealizationStatus, RealizationState, RuleHits, StatusSink } from './ports';

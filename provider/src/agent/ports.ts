@@ -1,4 +1,5 @@
 import type { World } from '../engine';
+import type { FlowRecord } from '../store';
 
 /**
  * What the agent needs from the outside world, as narrow ports: the desired state (the embedded store
@@ -61,4 +62,9 @@ export interface RealizationStatus {
 /** Where statuses go (the store today, the server's status subresource later). */
 export interface StatusSink {
   report(status: RealizationStatus): Promise<void>;
+}
+
+/** Where flow records go (the store today, the server's flow API later). */
+export interface FlowSink {
+  record(records: readonly FlowRecord[]): Promise<void>;
 }

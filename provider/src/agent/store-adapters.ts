@@ -1,7 +1,7 @@
 import { EmbeddedBackend } from '../backend';
 import type { World } from '../engine';
-import type { JsonObject, Store } from '../store';
-import type { DesiredState, RealizationStatus, StatusSink } from './ports';
+import type { FlowRecord, FlowRetention, JsonObject, Store } from '../store';
+import type { DesiredState, FlowSink, RealizationStatus, StatusSink } from './ports';
 
 /**
  * The agent's ports over the embedded store. Realization status is stored as objects of kind
@@ -76,4 +76,17 @@ export class StoreStatusSink implements StatusSink {
 export async function readStatuses(store: Store, environment: string): Promise<RealizationStatus[]> {
   const objects = await store.list(environment, { kind: REALIZATION_KIND });
   return objects.map((o) => o.spec as unknown as RealizationStatus).sort((a, b) => (a.point < b.point ? -1 : 1));
+}
+
+/** Flow records into the store, pruned to the retention on every write. */
+export class StoreFlowSink implements FlowSink {
+  constructor(
+    private readonly store: Store,
+    private readonly environment: string,
+    private readonly retention: FlowRetention = {},
+  ) {}
+
+  async record(records: readonly FlowRecord[]): Promise<void> {
+    await this.store.recordFlows(this.environment, records, this.retention);
+  }
 }

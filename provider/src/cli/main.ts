@@ -5,6 +5,7 @@ import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from './query-
 import { runExportState, runImportState } from './state-commands';
 import { runAgent, runHits, runRealization, runRealize } from './realize-commands';
 import { runTest } from './test-command';
+import { runFlows, runRuleStats } from './flow-commands';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
 
@@ -137,9 +138,25 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .description('apply the enforcement points\' rulesets to this host\'s nftables and keep them realized (root)')
       .requiredOption('--enforcement-point <point...>', 'vm:NAME#i, vm:NAME (every interface), pod:CLUSTER/NAMESPACE/POD')
       .option('--once', 'apply once, print the status and exit (1 unless every point is realized)')
-      .option('--interval <ms>', 'report hit counters at least this often', '10000'),
+      .option('--interval <ms>', 'report hit counters and flow records at least this often', '10000')
+      .option('--no-flows', 'do not read flow records (conntrack and dropped-flow sets)')
+      .option('--flow-retention-days <days>', 'keep flow records this many days', '7')
+      .option('--flow-max-records <n>', 'keep at most this many flow records per environment', '200000'),
   ).action(async (o: Record<string, unknown>) =>
-    done(await runAgent({ ...storeOptions(o), points: o.enforcementPoint as string[], once: o.once === true, intervalMs: Number(o.interval) }, io)),
+    done(
+      await runAgent(
+        {
+          ...storeOptions(o),
+          points: o.enforcementPoint as string[],
+          once: o.once === true,
+          intervalMs: Number(o.interval),
+          flows: o.flows !== false,
+          flowRetentionDays: o.flowRetentionDays as string,
+          flowMaxRecords: o.flowMaxRecords as string,
+        },
+        io,
+      ),
+    ),
   );
 
   withStoreOptions(program.command('realization').description('realization status of every enforcement point, as the agents reported it').option('--json', 'print JSON')).action(
@@ -154,6 +171,52 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .option('--all', 'include rules without hits')
       .option('--json', 'print JSON'),
   ).action(async (o: Record<string, unknown>) => done(await runHits({ ...storeOptions(o), point: o.enforcementPoint as string | undefined, all: o.all === true, json: o.json === true }, io)));
+
+  withStoreOptions(
+    program
+      .command('flows')
+      .description('flow records the agents read from the kernel, newest first; --by aggregates them (who talks to whom)')
+      .option('--from <endpoint>', 'source: IP, VM, workload or pod (every endpoint of a workload or VM)')
+      .option('--to <endpoint>', 'destination: the same forms')
+      .addOption(new Option('--verdict <verdict>', 'only this verdict').choices(['allow', 'drop', 'reject']))
+      .option('--rule <policy/rule>', 'only flows this rule decided (default: the default rule)')
+      .option('--since <time>', 'last seen since: a duration back from now (90s, 15m, 24h, 7d) or an ISO time')
+      .option('--until <time>', 'last seen until: the same forms')
+      .option('--enforcement-point <point>', 'only flows seen at this point (vm:NAME#i, pod:CLUSTER/NS/POD)')
+      .option('--limit <n>', 'at most this many records')
+      .addOption(new Option('--by <grouping>', 'aggregate by endpoint, workload (workloads and VMs) or security group').choices(['endpoint', 'workload', 'group']))
+      .option('--json', 'print JSON'),
+  ).action(async (o: Record<string, unknown>) =>
+    done(
+      await runFlows(
+        {
+          ...storeOptions(o),
+          from: o.from as string | undefined,
+          to: o.to as string | undefined,
+          verdict: o.verdict as string | undefined,
+          rule: o.rule as string | undefined,
+          since: o.since as string | undefined,
+          until: o.until as string | undefined,
+          point: o.enforcementPoint as string | undefined,
+          limit: o.limit as string | undefined,
+          by: o.by as string | undefined,
+          json: o.json === true,
+        },
+        io,
+      ),
+    ),
+  );
+
+  withStoreOptions(
+    program
+      .command('rule-stats')
+      .description('per-rule flows, packets and bytes in a time window, per enforcement point; or the rules never hit')
+      .option('--since <time>', 'window start: a duration back from now (90s, 15m, 24h, 7d) or an ISO time', '24h')
+      .option('--unused-days <days>', 'list the enforced rules no flow hit in this many days instead')
+      .option('--json', 'print JSON'),
+  ).action(async (o: Record<string, unknown>) =>
+    done(await runRuleStats({ ...storeOptions(o), since: o.since as string | undefined, unusedDays: o.unusedDays as string | undefined, json: o.json === true }, io)),
+  );
 
   return program;
 }

@@ -1,5 +1,5 @@
 import { enforcementPoints } from '../engine';
-import { NftCli, preflight, RealizationAgent, readStatuses, StoreDesiredState, StoreStatusSink, type RealizationStatus } from '../agent';
+import { ConntrackCli, NftCli, preflight, RealizationAgent, readStatuses, StoreDesiredState, StoreFlowSink, StoreStatusSink, type RealizationStatus } from '../agent';
 import { realizePoints, replaceTable, replaceTableText } from '../realize/nftables';
 import { json, table } from './format';
 import { withStore, type StoreOptions } from './context';
@@ -28,8 +28,16 @@ export async function runRealize(options: StoreOptions & { point: string; format
 }
 
 /** `microseg agent --enforcement-point X [--once]`: applies and keeps applying the point's ruleset. */
-export async function runAgent(options: StoreOptions & { points: readonly string[]; once?: boolean; intervalMs?: number }, io: CliIo, signal?: AbortSignal): Promise<number> {
+export async function runAgent(
+  options: StoreOptions & { points: readonly string[]; once?: boolean; intervalMs?: number; flows?: boolean; flowRetentionDays?: string; flowMaxRecords?: string },
+  io: CliIo,
+  signal?: AbortSignal,
+): Promise<number> {
   if (!options.points.length) throw new CliError('--enforcement-point: at least one is required');
+  const days = Number(options.flowRetentionDays ?? 7);
+  if (!(days > 0)) throw new CliError(`--flow-retention-days: "${options.flowRetentionDays}" is not a positive number of days`);
+  const maxCount = Number(options.flowMaxRecords ?? 200_000);
+  if (!Number.isInteger(maxCount) || maxCount < 1) throw new CliError(`--flow-max-records: "${options.flowMaxRecords}" is not a positive integer`);
   try {
     await preflight();
   } catch (err) {
@@ -41,6 +49,7 @@ export async function runAgent(options: StoreOptions & { points: readonly string
       source: new StoreDesiredState(ctx.store, ctx.environment, options.defaultAction as 'allow' | 'drop' | undefined),
       nft: new NftCli(),
       status: new StoreStatusSink(ctx.store, ctx.environment),
+      ...(options.flows !== false ? { flows: { conntrack: new ConntrackCli(), sink: new StoreFlowSink(ctx.store, ctx.environment, { maxAgeMs: days * 8.64e7, maxCount }) } } : {}),
       log: (line) => io.stderr(`${new Date().toISOString()} ${line}\n`),
     });
     if (options.once) {

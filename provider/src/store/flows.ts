@@ -27,8 +27,8 @@ export function mergeFlow(old: FlowRecord | undefined, r: FlowRecord): FlowRecor
     ...r,
     firstSeen: old.firstSeen < r.firstSeen ? old.firstSeen : r.firstSeen,
     lastSeen: old.lastSeen > r.lastSeen ? old.lastSeen : r.lastSeen,
-    packets: old.packets + r.packets,
-    bytes: old.bytes + r.bytes,
+    packets: Math.max(old.packets, r.packets),
+    bytes: Math.max(old.bytes, r.bytes),
   };
 }
 

@@ -221,7 +221,7 @@ export class SqliteStore implements Store {
              src_ip = excluded.src_ip, src_port = excluded.src_port, dst_ip = excluded.dst_ip, dst_port = excluded.dst_port,
              verdict = excluded.verdict, rule = excluded.rule, staged_verdict = excluded.staged_verdict, staged_rule = excluded.staged_rule,
              first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen),
-             packets = packets + excluded.packets, bytes = bytes + excluded.bytes`,
+             packets = MAX(packets, excluded.packets), bytes = MAX(bytes, excluded.bytes)`,
         );
         for (const r of records)
           upsert.run(environment, r.id, r.point, r.direction, r.protocol, r.sourceIp, r.sourcePort ?? null, r.destinationIp, r.destinationPort ?? null, r.verdict, r.rule, r.stagedVerdict ?? null, r.stagedRule ?? null, r.firstSeen, r.lastSeen, r.packets, r.bytes);

@@ -146,7 +146,11 @@ export interface FlowRecord {
   /** ISO-8601. */
   readonly firstSeen: string;
   readonly lastSeen: string;
-  /** Packets and bytes; a recorded record carries those since its previous report (they are added up). */
+  /**
+   * The kernel's packet and byte counters for this record, which only grow for one id (a conntrack entry,
+   * an element of a dropped-flow set in one table generation): recording keeps the larger value, so
+   * reporting the same reading twice (an agent restart) counts nothing twice.
+   */
   readonly packets: number;
   readonly bytes: number;
 }
@@ -207,7 +211,8 @@ export interface Store {
   restore(environment: string, objects: readonly StoredObject[]): Promise<void>;
   /**
    * Flow records (schema v4), atomically: a new id is inserted; a known id keeps its first `firstSeen`,
-   * takes the later `lastSeen` and the new verdict, rule and staged verdict, and adds packets and bytes.
+   * takes the later `lastSeen` and the new verdict, rule and staged verdict, and keeps the larger packets
+   * and bytes.
    * Then drops what the retention (default {@link DEFAULT_FLOW_RETENTION}) no longer keeps.
    */
   recordFlows(environment: string, records: readonly FlowRecord[], retention?: FlowRetention): Promise<void>;
