@@ -26,5 +26,14 @@ module.exports = {
       testMatch: ['<rootDir>/test/kernel/**/*.test.ts'],
       slowTestThreshold: 60,
     },
+    {
+      // The visibility page in real headless Chromium (scripts/setup.sh installs the Debian chromium package).
+      displayName: 'browser',
+      testEnvironment: 'node',
+      transform,
+      roots: ['<rootDir>/test'],
+      testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
+      slowTestThreshold: 60,
+    },
   ],
 };

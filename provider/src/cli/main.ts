@@ -6,6 +6,7 @@ import { runExportState, runImportState } from './state-commands';
 import { runAgent, runHits, runRealization, runRealize } from './realize-commands';
 import { runTest } from './test-command';
 import { runFlows, runRuleStats } from './flow-commands';
+import { runUi } from './ui-command';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
 
@@ -217,6 +218,14 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
   ).action(async (o: Record<string, unknown>) =>
     done(await runRuleStats({ ...storeOptions(o), since: o.since as string | undefined, unusedDays: o.unusedDays as string | undefined, json: o.json === true }, io)),
   );
+
+  withStoreOptions(
+    program
+      .command('ui')
+      .description('serve the visibility page (topology, policies with hits, traceflow, flows) on loopback')
+      .option('--port <port>', 'port (0: any free port)', '8417')
+      .option('--host <address>', 'address to listen on', '127.0.0.1'),
+  ).action(async (o: Record<string, unknown>) => done(await runUi({ ...storeOptions(o), port: o.port as string, host: o.host as string }, io)));
 
   return program;
 }

@@ -1,0 +1,198 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { engineValidator } from '../../provider/src/backend/embedded';
+import { traceflow, validateSpec, type World } from '../../provider/src/engine';
+import { BackendService } from '../../provider/src/service';
+import { openSqliteStore, type FlowRecord, type Store } from '../../provider/src/store';
+import { startUiServer, type UiServer } from '../../provider/src/ui/server';
+import { vcciWorld } from '../support/vcci-world';
+
+/**
+ * The visibility page in real headless Chromium (the Debian package; scripts/setup.sh installs it), served
+ * by the same server as `microseg ui`, over a SQLite store holding the flagship example (examples/vcci-app)
+ * and flow records. The screenshots it saves are the ones docs/visibility.md shows.
+ */
+jest.setTimeout(180_000);
+
+const ENV = 'vcci';
+const SHOTS = path.join(__dirname, '..', '..', 'docs', 'images');
+const CHROMIUM = '/usr/bin/chromium';
+let dir: string;
+let store: Store;
+let world: World;
+let server: UiServer;
+let browser: Browser;
+let page: Page;
+
+/** Flow records as an agent would report them for these flows: the verdict and rule traceflow gives. */
+function records(): FlowRecord[] {
+  const flows: [string, string, number, number][] = [
+    ['workload:vcci/shop/frontend', 'workload:vcci/shop/apigateway', 8080, 4],
+    ['workload:vcci/shop/apigateway', 'workload:vcci/shop/backend', 8080, 3],
+    ['workload:vcci/shop/backend', 'vm:database', 5432, 2],
+    ['workload:vcci/shop/frontend', 'vm:database', 5432, 2],
+    ['workload:vcci/shop/frontend', 'workload:vcci/shop/backend', 8080, 1],
+  ];
+  const out: FlowRecord[] = [];
+  const base = Date.now() - 3600_000; // an hour ago: inside the page's default windows
+  for (const [from, to, port, n] of flows) {
+    const t = traceflow(world, { source: from, destination: to, protocol: 'tcp', port });
+    if ('problem' in t) throw new Error(t.problem.message);
+    const decided = [...t.observations].reverse().find((o) => o.policy !== undefined)!;
+    const src = t.observations[0]!.sourceIp!;
+    const dst = t.observations[t.observations.length - 1]!.destinationIp!;
+    for (let i = 0; i < n; i++)
+      out.push({
+        id: `${from}>${to}:${port}#${i}`,
+        point: decided.component === 'source-firewall' ? `x:${from}` : `x:${to}`,
+        direction: decided.component === 'source-firewall' ? 'out' : 'in',
+        protocol: 'tcp',
+        sourceIp: src,
+        sourcePort: 40000 + i,
+        destinationIp: dst,
+        destinationPort: port,
+        verdict: t.verdict,
+        rule: decided.policy === 'default' ? 'default' : `${decided.policy}/${decided.rule}`,
+        firstSeen: new Date(base + i * 1000).toISOString(),
+        lastSeen: new Date(base + i * 1000 + 500).toISOString(),
+        packets: t.verdict === 'allow' ? 10 : 1,
+        bytes: t.verdict === 'allow' ? 1200 : 60,
+      });
+  }
+  return out;
+}
+
+function cli(...argv: string[]): Promise<string> {
+  const main = path.join(__dirname, '..', '..', 'dist', 'provider', 'src', 'cli', 'main.js');
+  return new Promise((resolve, reject) => execFile(process.execPath, ['--no-warnings', main, ...argv, '--data-dir', dir, '-e', ENV], (e, out, err) => (e ? reject(new Error(err)) : resolve(out))));
+}
+
+beforeAll(async () => {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/setup.sh (as root it installs the Debian chromium package)`);
+  world = await vcciWorld();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'microseg-browser-'));
+  store = await openSqliteStore({ dataDir: dir });
+  const service = new BackendService({ store, environment: ENV, validator: engineValidator });
+  // The world lists objects by kind; the store wants referenced objects first: retry what refers ahead.
+  let pending = [...world.objects()];
+  for (let round = 0; pending.length && round < 10; round++) {
+    const later: typeof pending = [];
+    for (const o of pending) {
+      const r = validateSpec(o.kind, o.spec);
+      if (!r.ok) throw new Error(`${o.kind} ${o.name}: ${JSON.stringify(r.problems)}`);
+      await service.create(o.kind, o.name, r.value as Record<string, unknown>).catch((e: Error) => {
+        if (!/does not exist/.test(e.message)) throw e;
+        later.push(o);
+      });
+    }
+    pending = later;
+  }
+  if (pending.length) throw new Error(`not stored: ${pending.map((o) => `${o.kind} ${o.name}`).join(', ')}`);
+  const backend = new (await import('../../provider/src/backend')).EmbeddedBackend({ store, environment: ENV });
+  // Pod IPs are allocated in the order objects reach the store: attribute flows with the stored world.
+  world = await backend.currentWorld();
+  await store.recordFlows(ENV, records());
+  server = await startUiServer({ store, environment: ENV, world: () => backend.currentWorld() });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-gpu', '--disable-quic'],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 820 } });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  (page as unknown as { errors: string[] }).errors = pageErrors;
+  // The page may reach its own server only: anything else (a CDN) fails the test.
+  const foreign: string[] = [];
+  page.on('request', (r) => {
+    if (!r.url().startsWith(server.url)) foreign.push(r.url());
+  });
+  (page as unknown as { foreign: string[] }).foreign = foreign;
+  fs.mkdirSync(SHOTS, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await store?.close();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Evaluates an expression in the page (a string: the page's globals are not this process's types). */
+const js = <T>(expression: string) => page.evaluate(expression) as Promise<T>;
+const waitFor = (expression: string) => page.waitForFunction(expression);
+const graphIds = () => js<string[]>('microsegGraph.nodes().map((n) => n.id())');
+
+test('the topology shows the example\'s workloads and VMs grouped by security group, with observed flows as edges', async () => {
+  await page.goto(server.url);
+  await waitFor('Number(document.body.dataset.topologyLoaded ?? 0) > 0');
+  const ids = await graphIds();
+  for (const id of ['workload:vcci/shop/frontend', 'workload:vcci/shop/apigateway', 'workload:vcci/shop/backend', 'vm:database', 'vm:rating', 'group:frontend', 'group:database'])
+    expect(ids).toContain(id);
+  const edges = await js<string[]>("microsegGraph.edges().map((e) => `${e.data('origin')} ${e.data('source')}>${e.data('target')} ${e.data('verdict')}`)");
+  expect(edges).toContain('flow workload:vcci/shop/frontend>workload:vcci/shop/apigateway allow');
+  expect(edges).toContain('flow workload:vcci/shop/frontend>vm:database drop');
+  expect(edges.some((e) => e.startsWith('matrix group:frontend>group:apigateway'))).toBe(true);
+  await page.screenshot({ path: path.join(SHOTS, 'visibility-topology.png') });
+  expect({ foreign: (page as unknown as { foreign: string[] }).foreign, errors: (page as unknown as { errors: string[] }).errors }).toEqual({ foreign: [], errors: [] });
+});
+
+test('clicking a node shows its effective rules and realization status', async () => {
+  const box = (await page.locator('#graph').boundingBox())!;
+  const pos = await js<{ x: number; y: number }>("microsegGraph.$id('vm:database').renderedPosition()");
+  await page.mouse.click(box.x + pos.x, box.y + pos.y);
+  await page.waitForSelector('#effective-rules');
+  const details = await page.locator('#details').innerText();
+  expect(details).toContain('vm:database');
+  expect(details).toContain('prod-boundaries/db-from-backend-egress');
+  expect(details).toMatch(/vm:database#0\s+unreported/);
+  await page.screenshot({ path: path.join(SHOTS, 'visibility-node.png') });
+});
+
+test('the policy view lists rules by category with their flow hits', async () => {
+  await page.click('nav button[data-view="policies"]');
+  await page.fill('#policies-form input[name="since"]', '3650d');
+  await page.click('#policies-form button');
+  await page.waitForSelector('table[data-category="application"]');
+  const row = await page.locator('table[data-category="application"] tr', { hasText: 'frontend-to-gateway' }).innerText();
+  expect(row.split('\t').slice(0, 4)).toEqual(['shop', 'frontend-to-gateway', 'allow', '4']);
+  await page.screenshot({ path: path.join(SHOTS, 'visibility-policies.png') });
+});
+
+test('a traceflow from the form shows the same path and deciding rule as the CLI', async () => {
+  await page.click('nav button[data-view="traceflow"]');
+  await page.fill('#traceflow-form input[name="from"]', 'workload:vcci/shop/apigateway');
+  await page.fill('#traceflow-form input[name="to"]', 'lb:backend-lb');
+  await page.fill('#traceflow-form input[name="port"]', '80');
+  await page.click('#traceflow-form button');
+  await page.waitForSelector('#deciding-rule');
+  const cliTrace = JSON.parse(await cli('traceflow', '--from', 'workload:vcci/shop/apigateway', '--to', 'lb:backend-lb', '--port', '80', '--json')) as { verdict: string; decidingPolicy: string; decidingRule: string; observations: { component: string; action: string }[] };
+  const pageRows = await js<string[][]>("[...document.querySelectorAll('#trace-table tbody tr')].map((tr) => [...tr.querySelectorAll('td')].slice(1, 3).map((td) => td.textContent))");
+  expect(pageRows).toEqual(cliTrace.observations.map((o) => [o.component, o.action]));
+  expect(pageRows.map((r) => r[0])).toEqual(expect.arrayContaining(['source-firewall', 'load-balancer', 'destination-firewall']));
+  expect(await page.locator('#verdict').innerText()).toBe(cliTrace.verdict);
+  expect(await page.locator('#deciding-rule').innerText()).toBe(`${cliTrace.decidingPolicy}/${cliTrace.decidingRule}`);
+  await page.screenshot({ path: path.join(SHOTS, 'visibility-traceflow.png') });
+});
+
+test('the flows table filters by verdict and endpoint', async () => {
+  await page.click('nav button[data-view="flows"]');
+  await waitFor("document.body.dataset.flowsLoaded === '12'");
+  await page.selectOption('#flows-form select[name="verdict"]', 'drop');
+  await page.click('#flows-form button');
+  await waitFor("document.body.dataset.flowsLoaded !== '12'");
+  const verdicts = await page.locator('#flows-table tbody td:nth-child(7)').allInnerTexts();
+  expect(verdicts).toEqual(['drop', 'drop', 'drop']);
+  await page.fill('#flows-form input[name="to"]', 'vm:database');
+  await page.click('#flows-form button');
+  await waitFor("document.body.dataset.flowsLoaded === '2'");
+  // frontend may reach only the gateway and DNS: its own firewall drops the rest on the way out.
+  expect(await page.locator('#flows-table tbody td:nth-child(8)').allInnerTexts()).toEqual(['shop/frontend-deny-rest', 'shop/frontend-deny-rest']);
+  await page.selectOption('#flows-form select[name="verdict"]', '');
+  await page.fill('#flows-form input[name="to"]', '');
+  await page.click('#flows-form button');
+  await waitFor("document.body.dataset.flowsLoaded === '12'");
+  await page.screenshot({ path: path.join(SHOTS, 'visibility-flows.png') });
+});
