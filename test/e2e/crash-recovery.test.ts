@@ -168,7 +168,8 @@ function descendants(root: number): { pid: number; cmdline: string }[] {
   return out;
 }
 
-const isProvider = (p: { cmdline: string }) => p.cmdline.includes('provider/src/provider/main.js');
+// The installed plugin runs its bundle (pulumi-resource-microseg.js); a checkout's provider/bin runs dist/.
+const isProvider = (p: { cmdline: string }) => p.cmdline.includes('pulumi-resource-microseg.js') || p.cmdline.includes('provider/src/provider/main.js');
 
 /** Alive and not a zombie. */
 function alive(pid: number): boolean {
