@@ -4,6 +4,7 @@
  * every batch the child acknowledged (printed after commit) is present, at most one unacknowledged
  * batch (the one in flight) is present, and every present batch is whole.
  */
+import type { ChildProcess } from 'node:child_process';
 import { openSqliteStore } from '../../provider/src/store';
 import { collect, spawnTs } from './fixtures/spawn';
 import { cleanupTempDirs, tempDir } from './helpers';
@@ -24,9 +25,11 @@ test(`SIGKILL during batches, ${ITERATIONS} times (seed ${SEED})`, async () => {
   for (let it = 0; it < ITERATIONS; it++) {
     const child = spawnTs('crash-worker.ts', [dataDir, String(it)]);
     const done = collect(child);
-    // Half the kills land anywhere (including while opening or migrating), half while writing batches.
+    // Half the kills land anywhere (including while opening or migrating), half while writing batches:
+    // those wait for the first acknowledged batch, so a slow start on a loaded machine cannot turn them
+    // into kills before the first write.
     if (it % 2 === 0) {
-      await new Promise<void>((resolve) => child.stdout?.once('data', () => resolve()));
+      await firstAcknowledged(child, `it${it}-`);
       await sleep(random() * 30);
     } else {
       await sleep(random() * 250);
@@ -76,6 +79,24 @@ function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Resolves once the child printed an acknowledged batch id with this prefix (or its stdout ended). */
+function firstAcknowledged(child: ChildProcess, prefix: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let seen = '';
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.toString();
+      if (seen.split('\n').some((line) => line.startsWith(prefix))) finish();
+    };
+    const finish = (): void => {
+      child.stdout?.off('data', onData);
+      child.stdout?.off('end', finish);
+      resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stdout?.once('end', finish);
+  });
 }
 
 function sleep(ms: number): Promise<void> {

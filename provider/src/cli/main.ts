@@ -50,10 +50,10 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     program
       .command('traceflow')
       .description('simulate a flow and show which rule decided, component by component')
-      .requiredOption('--from <endpoint>', 'source: IP, VM name, workload CLUSTER/NAMESPACE/NAME, pod, or vm:/workload:/lb: prefixed name')
-      .requiredOption('--to <endpoint>', 'destination (same forms, or a load balancer)')
+      .requiredOption('--from <endpoint>', 'source: IP, vm:NAME[#i], workload:CLUSTER/NAMESPACE/NAME or NAMESPACE/NAME, pod:CLUSTER/NAMESPACE/POD (prefix optional)')
+      .requiredOption('--to <endpoint>', 'destination: the same forms, or lb:NAME')
       .option('--protocol <protocol>', 'tcp, udp, sctp, icmp or icmpv6', 'tcp')
-      .option('--port <port>', 'destination port')
+      .option('--port <port>', 'destination port (required for tcp, udp and sctp)')
       .option('--source-port <port>', 'source port (only affects the load-balancer member choice)')
       .option('--expect <verdict>', 'exit 1 unless the verdict is this (allow, drop, reject, deny)')
       .option('--json', 'print JSON'),
@@ -80,7 +80,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .description('connectivity between the members of every pair of groups')
       .argument('<group...>', 'SecurityGroup names')
       .option('--protocol <protocol>', 'tcp, udp, sctp, icmp or icmpv6', 'tcp')
-      .option('--port <port>', 'destination port')
+      .option('--port <port>', 'destination port (required for tcp, udp and sctp)')
       .option('--json', 'print JSON'),
   ).action(async (groups: string[], o: Record<string, unknown>) =>
     done(await runMatrix(groups, { ...storeOptions(o), protocol: o.protocol as string, port: o.port as string | undefined, json: o.json === true }, io)),
@@ -99,7 +99,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .command('put')
       .description('create or replace one object outside Pulumi (validated; shows as drift in pulumi refresh)')
       .argument('<kind>', 'resource kind')
-      .argument('<name>', 'backend name (CLUSTER/NAME for a Namespace, CLUSTER/NAMESPACE/NAME for a Workload)')
+      .argument('<name>', 'backend name (CLUSTER/NAME for a Namespace, CLUSTER/NAMESPACE/NAME for a Workload, POLICY/NAME for a FirewallRule)')
       .requiredOption('--spec <file>', 'JSON or YAML properties, - for stdin')
       .option('--json', 'print JSON'),
   ).action(async (kind: string, name: string, o: Record<string, unknown>) => done(await runPut(kind, name, { ...storeOptions(o), spec: o.spec as string, json: o.json === true }, io)));
