@@ -251,7 +251,9 @@ export class SqliteStore implements Store {
     if (query.destinationIps !== undefined) add(`dst_ip IN (${query.destinationIps.map(() => '?').join(', ') || 'NULL'})`, ...query.destinationIps);
     const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
     return this.retry(() =>
-      (this.conn().prepare(`SELECT * FROM flows WHERE ${where.join(' AND ')} ORDER BY last_seen DESC, id${limit}`).all(...params) as unknown as FlowRow[]).map(
+      // With address filters, `+last_seen` keeps SQLite from walking the time index for the order: the
+      // pair index finds the few matching rows (100k records: about 380 ms → 30 ms, bench/flows.ts).
+      (this.conn().prepare(`SELECT * FROM flows WHERE ${where.join(' AND ')} ORDER BY ${query.sourceIps || query.destinationIps ? '+' : ''}last_seen DESC, id${limit}`).all(...params) as unknown as FlowRow[]).map(
         (r) => ({
           id: r.id,
           point: r.point,
