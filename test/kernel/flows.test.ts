@@ -166,3 +166,18 @@ test('`microseg rule-stats` counts flows per rule and point in the window, and l
   // any-out never decided a new connection (replies are established); the staged rule is not listed.
   expect(unused.map((r) => r.id)).toEqual(['app/any-out']);
 });
+
+test('`microseg report` holds the observed flows against the current policy and the staged one', async () => {
+  type Report = { distinct: number; compliant: number; allowedNowDenied: { port: number; observedRule: string; currentRule: string }[]; stagedWouldBlock: { port: number; staged: { action: string; rule: string } }[] };
+  const before = JSON.parse((await cli('report', '--since', '1h', '--json')).out) as Report;
+  expect({ distinct: before.distinct, compliant: before.compliant, denied: before.allowedNowDenied }).toEqual({ distinct: 3, compliant: 3, denied: [] });
+  expect(before.stagedWouldBlock.map((r) => [r.port, r.staged])).toEqual([[8080, { action: 'drop', rule: 'next/no-8080' }]]);
+  // The policy tightens: what was allowed on 8080 is now denied by the default rule.
+  const rules = [
+    { name: 'refuse-9091', action: 'reject', sources: [{ group: 'client' }], destinations: [{ group: 'server' }], direction: 'in', services: [{ protocol: 'tcp', ports: [9091] }] },
+    { name: 'any-out', action: 'allow', direction: 'out' },
+  ];
+  await put('FirewallPolicy', 'app', { category: 'application', priority: 1, rules });
+  const after = JSON.parse((await cli('report', '--since', '1h', '--json')).out) as Report;
+  expect(after.allowedNowDenied.map((r) => [r.port, r.observedRule, r.currentRule])).toEqual([[8080, 'app/client-8080', 'default']]);
+});

@@ -1,5 +1,6 @@
 import type { FlowQuery, FlowRecord } from '../store';
 import { aggregateFlows, ipsOf, parseSince, ruleHitStats, rulesNeverHit, type FlowGrouping } from '../visibility/flows';
+import { complianceReport, type ReportRow } from '../visibility/report';
 import { json, table } from './format';
 import { withStore, type StoreOptions } from './context';
 import { CliError, EXIT_OK, type CliIo } from './io';
@@ -123,6 +124,38 @@ export async function runRuleStats(options: StoreOptions & { since?: string; unu
           rows.map((r) => [r.rule, String(r.flows), String(r.packets), String(r.bytes), Object.entries(r.points).map(([p, n]) => `${p}=${n}`).join(' '), r.lastSeen]),
         ),
       );
+    return EXIT_OK;
+  });
+}
+
+/** `microseg report [--since 24h] [--json]`: observed flows against the current policy and the staged policies. */
+export async function runReport(options: StoreOptions & { since?: string; json?: boolean }, io: CliIo): Promise<number> {
+  return withStore(options, io, async (ctx) => {
+    const world = await ctx.world();
+    const since = parseSince(options.since ?? '24h', new Date());
+    if (!since) throw new CliError(`--since: "${options.since}" is neither a duration (90s, 15m, 24h, 7d) nor an ISO-8601 time`);
+    const r = complianceReport(world, await ctx.store.flows(ctx.environment, { since }), since);
+    if (options.json) {
+      io.stdout(json(r));
+      return EXIT_OK;
+    }
+    io.stdout(`flows observed since ${r.since}: ${r.flows} records, ${r.distinct} distinct (source, destination, service)\n`);
+    io.stdout(`  as the current policy decides: ${r.compliant}\n  allowed then, denied by the current policy: ${r.allowedNowDenied.length}\n`);
+    io.stdout(`  blocked then, allowed by the current policy: ${r.blockedNowAllowed.length}\n  allowed, a staged policy would block: ${r.stagedWouldBlock.length}\n`);
+    if (r.unevaluated) io.stdout(`  not evaluated (no ports, unknown addresses): ${r.unevaluated}\n`);
+    const rows = (title: string, list: readonly ReportRow[]) => {
+      if (!list.length) return;
+      io.stdout(`\n${title}\n`);
+      io.stdout(
+        table(
+          ['SOURCE', 'DESTINATION', 'SERVICE', 'OBSERVED', 'BY', 'NOW', 'BY', 'STAGED', 'FLOWS', 'LAST SEEN'],
+          list.map((x) => [x.sourceIp, x.destinationIp, `${x.protocol}/${port(x.port)}`, x.observed, x.observedRule, x.current, x.currentRule, x.staged ? `${x.staged.action} (${x.staged.rule})` : '', String(x.flows), x.lastSeen]),
+        ),
+      );
+    };
+    rows('Allowed then, denied by the current policy', r.allowedNowDenied);
+    rows('Blocked then, allowed by the current policy', r.blockedNowAllowed);
+    rows('Allowed, a staged policy would block', r.stagedWouldBlock);
     return EXIT_OK;
   });
 }

@@ -5,7 +5,7 @@ import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from './query-
 import { runExportState, runImportState } from './state-commands';
 import { runAgent, runHits, runRealization, runRealize } from './realize-commands';
 import { runTest } from './test-command';
-import { runFlows, runRuleStats } from './flow-commands';
+import { runFlows, runReport, runRuleStats } from './flow-commands';
 import { runUi } from './ui-command';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
@@ -218,6 +218,14 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
   ).action(async (o: Record<string, unknown>) =>
     done(await runRuleStats({ ...storeOptions(o), since: o.since as string | undefined, unusedDays: o.unusedDays as string | undefined, json: o.json === true }, io)),
   );
+
+  withStoreOptions(
+    program
+      .command('report')
+      .description('compliance report: flows observed in a window against the current policy, and what staged policies would block')
+      .option('--since <time>', 'window start: a duration back from now (90s, 15m, 24h, 7d) or an ISO time', '24h')
+      .option('--json', 'print JSON'),
+  ).action(async (o: Record<string, unknown>) => done(await runReport({ ...storeOptions(o), since: o.since as string | undefined, json: o.json === true }, io)));
 
   withStoreOptions(
     program
