@@ -1,6 +1,10 @@
 // The visibility page: four views over the read-only API of provider/src/ui/handlers.ts. Plain DOM and
 // Cytoscape.js (bundled by scripts/build-ui.ts); no framework, nothing fetched but the API.
 import cytoscape from 'cytoscape';
+import cytoscapeSvg from 'cytoscape-svg';
+
+// `cy.svg()`: `microseg graph --format svg` exports the topology through it.
+cytoscape.use(cytoscapeSvg);
 
 interface TopologyNode {
   id: string;

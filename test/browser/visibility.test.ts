@@ -196,3 +196,17 @@ test('the flows table filters by verdict and endpoint', async () => {
   await waitFor("document.body.dataset.flowsLoaded === '12'");
   await page.screenshot({ path: path.join(SHOTS, 'visibility-flows.png') });
 });
+
+test('`microseg graph` exports the same topology as DOT, and as SVG and PNG drawn by the page in Chromium', async () => {
+  const dot = await cli('graph', '--format', 'dot');
+  expect(dot).toMatch(/^digraph microseg \{/);
+  expect(dot).toContain('subgraph "cluster_frontend"');
+  expect(dot).toContain('"workload:vcci/shop/frontend" -> "vm:database" [label="tcp/5432 ×2", color="#cf222e"');
+  const svgFile = path.join(dir, 'topology.svg');
+  const pngFile = path.join(SHOTS, 'visibility-graph-export.png');
+  await cli('graph', '--format', 'svg', '--output', svgFile);
+  const svg = fs.readFileSync(svgFile, 'utf8');
+  expect(svg).toMatch(/<svg[\s\S]*frontend[\s\S]*<\/svg>/);
+  await cli('graph', '--format', 'png', '--output', pngFile);
+  expect(fs.readFileSync(pngFile).subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+});

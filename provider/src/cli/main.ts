@@ -7,6 +7,7 @@ import { runAgent, runHits, runRealization, runRealize } from './realize-command
 import { runTest } from './test-command';
 import { runFlows, runReport, runRuleStats } from './flow-commands';
 import { runUi } from './ui-command';
+import { runGraph } from './graph-command';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
 
@@ -226,6 +227,19 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .option('--since <time>', 'window start: a duration back from now (90s, 15m, 24h, 7d) or an ISO time', '24h')
       .option('--json', 'print JSON'),
   ).action(async (o: Record<string, unknown>) => done(await runReport({ ...storeOptions(o), since: o.since as string | undefined, json: o.json === true }, io)));
+
+  withStoreOptions(
+    program
+      .command('graph')
+      .description('the topology graph (groups, workloads, VMs, observed flows, what the policy allows) as DOT, SVG or PNG')
+      .addOption(new Option('--format <format>', 'dot (Graphviz), svg or png (drawn in headless Chromium)').choices(['dot', 'svg', 'png']).default('dot'))
+      .option('--output <file>', 'write to this file (required for png)')
+      .option('--service <protocol/port>', 'service of the policy edges between groups', 'tcp/8080')
+      .option('--since <time>', 'observed flows since: a duration (90s, 15m, 24h, 7d) or an ISO time', '24h')
+      .option('--chromium <path>', 'Chromium for svg and png', '/usr/bin/chromium'),
+  ).action(async (o: Record<string, unknown>) =>
+    done(await runGraph({ ...storeOptions(o), format: o.format as string, output: o.output as string | undefined, service: o.service as string, since: o.since as string, chromium: o.chromium as string }, io)),
+  );
 
   withStoreOptions(
     program

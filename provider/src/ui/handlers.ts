@@ -94,7 +94,8 @@ export interface TopologyEdge {
   readonly label: string;
 }
 
-function topology(world: World, flows: readonly FlowRecord[], svc: { protocol: FlowProtocol; port: number | undefined }): { nodes: TopologyNode[]; edges: TopologyEdge[]; service: string } {
+/** The topology the page draws (and `microseg graph` exports): nodes, observed-flow and matrix edges. */
+export function topology(world: World, flows: readonly FlowRecord[], svc: { protocol: FlowProtocol; port: number | undefined }): { nodes: TopologyNode[]; edges: TopologyEdge[]; service: string } {
   const nodes: TopologyNode[] = [];
   const groupNames = world.names('SecurityGroup').sort();
   for (const g of groupNames) nodes.push({ id: `group:${g}`, kind: 'group', label: g });
