@@ -33,7 +33,8 @@ export class EmbeddedBackend implements Backend {
   private store: Store | undefined;
   private service: BackendService | undefined;
   private world: World;
-  private planned: World | undefined;
+  /** Preview worlds by session: one per provider process (a remote backend serves many at once). */
+  private readonly planned = new Map<string, World>();
   private seq = 0;
   private loaded = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -74,7 +75,11 @@ export class EmbeddedBackend implements Backend {
     const changes = await service.changes({ afterSeq: this.seq });
     if (changes.length === 0) return service;
     for (const c of changes) {
-      if (!isKind(c.kind)) continue;
+      // Records the engine does not model (audit entries of team mode) still move the resume point.
+      if (!isKind(c.kind)) {
+        this.seq = c.seq;
+        continue;
+      }
       if (c.op === 'delete') this.world.remove(c.kind, c.name);
       else {
         const o = await service.find(c.kind, c.name);
@@ -83,7 +88,7 @@ export class EmbeddedBackend implements Backend {
       }
       this.seq = c.seq;
     }
-    this.planned = undefined;
+    this.planned.clear();
     return service;
   }
 
@@ -138,11 +143,18 @@ export class EmbeddedBackend implements Backend {
     return { outputs: world.outputsOf(kind, name) as PropertyMap, warnings: [...new Set(warnings)], infos };
   }
 
-  plan(kind: string, name: string, spec: PropertyMap): Promise<BackendResult> {
+  /** `session` keeps one preview's planned changes apart from another's (the server passes the client's). */
+  plan(kind: string, name: string, spec: PropertyMap, _mode?: 'create' | 'update', session = ''): Promise<BackendResult> {
     return this.exclusive(async () => {
       await this.sync();
-      this.planned ??= this.world.clone();
-      return this.stage(this.planned, asKind(kind), name, spec);
+      let planned = this.planned.get(session);
+      if (!planned) {
+        // Bounded: an abandoned preview must not keep a world copy forever.
+        if (this.planned.size >= MAX_PLAN_SESSIONS) this.planned.delete(this.planned.keys().next().value as string);
+        planned = this.world.clone();
+        this.planned.set(session, planned);
+      }
+      return this.stage(planned, asKind(kind), name, spec);
     });
   }
 
@@ -156,6 +168,8 @@ export class EmbeddedBackend implements Backend {
         // Adopting it silently would let two stacks manage one object (and destroy it under each other).
         throw new BackendError(
           `${k} "${name}" already exists in environment "${this.options.environment}"; choose another name, or adopt it with \`pulumi import microseg:index:${k} <resource name> ${name}\``,
+          [],
+          'conflict',
         );
       }
       const result = this.stage(this.world, k, name, spec);
@@ -173,7 +187,7 @@ export class EmbeddedBackend implements Backend {
         restore();
         throw userError(err);
       }
-      this.planned = undefined;
+      this.planned.clear();
       return result;
     });
   }
@@ -205,14 +219,19 @@ export class EmbeddedBackend implements Backend {
         throw userError(err);
       }
       if (isKind(kind)) this.world.remove(kind, name);
-      this.planned = undefined;
+      this.planned.clear();
     });
   }
 
-  invoke(fn: string, args: PropertyMap): Promise<PropertyMap> {
+  /** Forgets a preview session's planned world (a one-off impact query). */
+  dropPlan(session: string): void {
+    this.planned.delete(session);
+  }
+
+  invoke(fn: string, args: PropertyMap, session = ''): Promise<PropertyMap> {
     return this.exclusive(async () => {
       await this.sync();
-      return runFunction(this.planned ?? this.world, fn, args);
+      return runFunction(this.planned.get(session) ?? this.world, fn, args);
     });
   }
 
@@ -231,6 +250,8 @@ export class EmbeddedBackend implements Backend {
   }
 }
 
+const MAX_PLAN_SESSIONS = 64;
+
 function asKind(kind: string): Kind {
   if (!isKind(kind)) throw new BackendError(`unknown kind ${kind}`);
   return kind;
@@ -239,7 +260,13 @@ function asKind(kind: string): Kind {
 /** Turns service and store errors into user errors with their message; anything else stays a crash. */
 function userError(err: unknown): unknown {
   if (err instanceof InvalidError) return new BackendError(err.message, err.problems.map((p) => ({ path: p.path, message: p.message })));
-  if (err instanceof ServiceError || err instanceof StoreError) return new BackendError(err.message);
+  if (err instanceof ServiceError) {
+    const reason = err.code === 'Conflict' ? 'conflict' : err.code === 'NotFound' ? 'not-found' : err.code === 'InUse' ? 'in-use' : 'invalid';
+    return new BackendError(err.message, [], reason);
+  }
+  // A store that cannot be reached is a retryable outage (the server answers 503), not a user error.
+  if (err instanceof StoreError && err.code === 'UNAVAILABLE') return err;
+  if (err instanceof StoreError) return new BackendError(err.message);
   return err;
 }
 

@@ -28,11 +28,18 @@ export interface BackendResult {
   initErrors?: string[];
 }
 
+/**
+ * Why a backend refused: lets the HTTP server pick a status and the remote client decide whether a retry
+ * is safe. `invalid` is the default (a user error in the spec).
+ */
+export type BackendErrorReason = 'invalid' | 'conflict' | 'not-found' | 'in-use' | 'unauthenticated' | 'forbidden' | 'unavailable';
+
 /** A user error from the backend: reported as a clear failure, never as a crash. */
 export class BackendError extends Error {
   constructor(
     message: string,
     readonly problems: readonly { path: string; message: string }[] = [],
+    readonly reason: BackendErrorReason = 'invalid',
   ) {
     super(message);
     this.name = 'BackendError';
