@@ -7,7 +7,7 @@ module.exports = {
       testEnvironment: 'node',
       transform,
       roots: ['<rootDir>/test'],
-      testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/test/provider/**/*.test.ts', '<rootDir>/test/store/**/*.test.ts'],
+      testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/test/provider/**/*.test.ts', '<rootDir>/test/store/**/*.test.ts', '<rootDir>/test/server/**/*.test.ts'],
     },
     {
       displayName: 'e2e',
