@@ -1,4 +1,5 @@
 /** The team-mode HTTP API on a real PostgreSQL: objects and revisions, the change log as a watch, functions, audit, OpenAPI. */
+import axios from 'axios';
 import { openPostgresStore } from '../../provider/src/store';
 import { startServer } from '../../provider/src/server/serve';
 import { createToken } from '../../provider/src/server/tokens';
@@ -132,7 +133,6 @@ test('graceful shutdown: every write the server accepted before shutdown is fini
   const url = await team.pg.createDatabase('drain');
   const server = await startServer({ listen: '127.0.0.1:0', storeUrl: url });
   const token = (await createToken(server.store, { role: 'security-admin' })).token;
-  const { default: axios } = await import('axios');
   let closeStarted = Number.POSITIVE_INFINITY;
   const finishedAfterClose: number[] = [];
   const writes = Array.from({ length: 20 }, (_, i) =>
