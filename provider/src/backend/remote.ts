@@ -106,18 +106,19 @@ export class RemoteBackend implements Backend {
     const what = `${mode} of ${kind} "${name}"`;
     const path = `/v1/environments/${this.env}/objects/${kind}/${encodeName(name)}`;
     let resent = false;
+    let adopted: { outputs: PropertyMap } | undefined;
     const response = await this.call('PUT', path, { spec, mode }, { retry: 'write', what, onResend: () => (resent = true) }).catch(async (err: unknown) => {
       // A resent create that finds the object: ours if it holds exactly what we sent.
       if (resent && err instanceof BackendError && err.reason === 'conflict') {
         const live = await this.get(kind, name);
-        if (live && sameSpec(spec, live.spec)) return undefined;
+        if (live && sameSpec(spec, live.spec)) {
+          adopted = { outputs: live.outputs };
+          return undefined;
+        }
       }
       throw err;
     });
-    if (!response) {
-      const live = await this.get(kind, name);
-      return { outputs: live?.outputs ?? {}, warnings: [], infos: [] };
-    }
+    if (!response) return { outputs: adopted?.outputs ?? {}, warnings: [], infos: [] };
     return asResult(this.parse(response, writeResult, what));
   }
 
