@@ -8,6 +8,17 @@ declare var exports: any;
 const __config = new pulumi.Config("microseg");
 
 /**
+ * PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+ */
+export declare const caCert: string | undefined;
+Object.defineProperty(exports, "caCert", {
+    get() {
+        return __config.get("caCert");
+    },
+    enumerable: true,
+});
+
+/**
  * Directory of the embedded store; defaults to a directory under the user home.
  */
 export declare const dataDir: string | undefined;
@@ -30,12 +41,34 @@ Object.defineProperty(exports, "defaultAction", {
 });
 
 /**
+ * URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+ */
+export declare const endpoint: string | undefined;
+Object.defineProperty(exports, "endpoint", {
+    get() {
+        return __config.get("endpoint");
+    },
+    enumerable: true,
+});
+
+/**
  * Environment (stack) name; separates the state of dev, staging and prod in one store.
  */
 export declare const environment: string;
 Object.defineProperty(exports, "environment", {
     get() {
         return __config.get("environment") ?? "default";
+    },
+    enumerable: true,
+});
+
+/**
+ * API token for the server (from `microseg token create`); set it as a secret.
+ */
+export declare const token: string | undefined;
+Object.defineProperty(exports, "token", {
+    get() {
+        return __config.get("token");
     },
     enumerable: true,
 });

@@ -11,6 +11,11 @@ import (
 
 var _ = internal.GetEnvOrDefault
 
+// PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+func GetCaCert(ctx *pulumi.Context) string {
+	return config.Get(ctx, "microseg:caCert")
+}
+
 // Directory of the embedded store; defaults to a directory under the user home.
 func GetDataDir(ctx *pulumi.Context) string {
 	return config.Get(ctx, "microseg:dataDir")
@@ -27,6 +32,11 @@ func GetDefaultAction(ctx *pulumi.Context) string {
 	return value
 }
 
+// URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+func GetEndpoint(ctx *pulumi.Context) string {
+	return config.Get(ctx, "microseg:endpoint")
+}
+
 // Environment (stack) name; separates the state of dev, staging and prod in one store.
 func GetEnvironment(ctx *pulumi.Context) string {
 	v, err := config.Try(ctx, "microseg:environment")
@@ -36,4 +46,9 @@ func GetEnvironment(ctx *pulumi.Context) string {
 	var value string
 	value = "default"
 	return value
+}
+
+// API token for the server (from `microseg token create`); set it as a secret.
+func GetToken(ctx *pulumi.Context) string {
+	return config.Get(ctx, "microseg:token")
 }

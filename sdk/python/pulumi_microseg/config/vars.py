@@ -21,6 +21,13 @@ __config__ = pulumi.Config('microseg')
 
 class _ExportableConfig(types.ModuleType):
     @_builtins.property
+    def ca_cert(self) -> Optional[str]:
+        """
+        PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+        """
+        return __config__.get('caCert')
+
+    @_builtins.property
     def data_dir(self) -> Optional[str]:
         """
         Directory of the embedded store; defaults to a directory under the user home.
@@ -35,9 +42,23 @@ class _ExportableConfig(types.ModuleType):
         return __config__.get('defaultAction') or 'drop'
 
     @_builtins.property
+    def endpoint(self) -> Optional[str]:
+        """
+        URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+        """
+        return __config__.get('endpoint')
+
+    @_builtins.property
     def environment(self) -> str:
         """
         Environment (stack) name; separates the state of dev, staging and prod in one store.
         """
         return __config__.get('environment') or 'default'
+
+    @_builtins.property
+    def token(self) -> Optional[str]:
+        """
+        API token for the server (from `microseg token create`); set it as a secret.
+        """
+        return __config__.get('token')
 
