@@ -18,7 +18,7 @@ import { functions, identityOf, isKind, resources, type Kind } from '../model';
 import { unknownKeys } from '../model/unknown-keys';
 import { BackendError, type BackendErrorReason } from '../provider/backend';
 import type { PropertyMap } from '../provider/values';
-import { StoreError, type Store, type StoredObject } from '../store';
+import { StoreError, type Store, type StoredObject, type WriteResult } from '../store';
 import { version } from '../version';
 import { AUDIT_KIND, AuditingStore, readAudit, requestContext } from './audit';
 import { authorize, permissionOf, type Operation, type Principal } from './roles';
@@ -230,8 +230,11 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
     if (why) throw new HttpError(403, 'forbidden', why, { role: principal.role, permission: permissionOf(op) });
     return principal;
   };
-  const withActor = <T>(principal: Principal, fn: () => Promise<T>, ifMatch?: { kind: string; name: string; revision: number }): Promise<T> =>
-    requestContext.run({ actor: `token:${principal.tokenId}`, role: principal.role, ...(ifMatch ? { ifMatch } : {}) }, fn);
+  const withActor = <T>(principal: Principal, fn: () => Promise<T>, ifMatch?: { kind: string; name: string; revision: number }, results?: WriteResult[]): Promise<T> =>
+    requestContext.run({ actor: `token:${principal.tokenId}`, role: principal.role, ...(ifMatch ? { ifMatch } : {}), ...(results ? { results } : {}) }, fn);
+  /** The stored spec, needed only where an app owner's write is judged on what it replaces. */
+  const existingFor = async (request: FastifyRequest, env: string, kind: string, name: string) =>
+    principalOf(request).role === 'app-owner' ? (await store.get(env, kind, name))?.spec : undefined;
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
@@ -324,12 +327,15 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
         const defaultAction = request.headers['x-microseg-default-action'];
         const ifMatch = parseIfMatch(request.headers['if-match']);
         const mode = request.body.mode ?? (ifMatch !== undefined ? 'update' : 'create');
-        const existing = (await store.get(env, kind, name))?.spec;
+        const existing = await existingFor(request, env, kind, name);
         const principal = await check(request, { action: 'write', kind, name, spec, existing, verb: mode }, env, defaultAction);
-        const result = await withActor(principal, () => host(env, defaultAction).put(kind, name, spec, mode), ifMatch !== undefined ? { kind, name, revision: ifMatch } : undefined);
-        const after = await store.get(env, kind, name);
-        if (after) void reply.header('etag', `"${after.revision}"`);
-        return reply.code(existing ? 200 : 201).send({ outputs: result.outputs, warnings: result.warnings, infos: result.infos ?? [], ...(result.initErrors ? { initErrors: result.initErrors } : {}), ...(after ? { revision: after.revision } : {}) });
+        const results: WriteResult[] = [];
+        const result = await withActor(principal, () => host(env, defaultAction).put(kind, name, spec, mode), ifMatch !== undefined ? { kind, name, revision: ifMatch } : undefined, results);
+        const written = results.find((r) => r.kind === kind && r.name === name && r.op !== 'check');
+        if (written) void reply.header('etag', `"${written.revision}"`);
+        return reply
+          .code(written?.op === 'create' ? 201 : 200)
+          .send({ outputs: result.outputs, warnings: result.warnings, infos: result.infos ?? [], ...(result.initErrors ? { initErrors: result.initErrors } : {}), ...(written ? { revision: written.revision } : {}) });
       },
     );
 
@@ -350,7 +356,7 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
         const name = request.params['*'];
         const spec = prepare(request, name, raws.get(request));
         const defaultAction = request.headers['x-microseg-default-action'];
-        const existing = (await store.get(env, kind, name))?.spec;
+        const existing = await existingFor(request, env, kind, name);
         await check(request, { action: 'write', kind, name, spec, existing, verb: 'plan' }, env, defaultAction);
         const session = request.headers['x-microseg-session'] ?? '';
         const result = await host(env, defaultAction).plan(kind, name, spec, request.body.mode ?? 'create', `remote:${session}`);

@@ -20,6 +20,8 @@ export interface RequestContext {
   readonly role: string;
   /** An `If-Match` revision for one object of this request. */
   readonly ifMatch?: { readonly kind: string; readonly name: string; readonly revision: number };
+  /** Filled with the results of the request's writes (the route reports the revision without a re-read). */
+  readonly results?: WriteResult[];
 }
 
 export const requestContext = new AsyncLocalStorage<RequestContext>();
@@ -94,8 +96,9 @@ export class AuditingStore implements Store {
       };
       records.push({ op: 'put', kind: AUDIT_KIND, name: `${time}#${randomBytes(6).toString('hex')}`, spec: record as unknown as JsonObject, expectedRevision: 0 });
     }
-    const results = await this.inner.apply(environment, [...out, ...records]);
-    return results.slice(0, out.length);
+    const results = (await this.inner.apply(environment, [...out, ...records])).slice(0, out.length);
+    ctx.results?.push(...results);
+    return results;
   }
 
   get(environment: string, kind: string, name: string): Promise<StoredObject | undefined> {
