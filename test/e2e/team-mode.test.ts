@@ -13,7 +13,6 @@ import { eventLog, MicrosegResource, ROOT, testEnv, type TestEnv } from './harne
 
 jest.setTimeout(600_000);
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { program } = require(join(ROOT, 'dist', 'examples', 'vcci-app', 'index.js')) as { program: () => Promise<Record<string, unknown>> };
 
 interface Runner {

@@ -145,7 +145,7 @@ test(`load: ${CLIENTS} clients × ${WRITES} writes across 2 replicas, one killed
 });
 
 test('PostgreSQL restarted under load: the replica reports unavailable on /readyz, then recovers without a restart', async () => {
-  const b = replicas[1];
+  const b = replicas.find((r) => r.proc.exitCode === null && r.proc.signalCode === null) ?? (await startReplica());
   const client = new RemoteBackend({ endpoint: b.url, token, environment: 'restart', defaultAction: 'drop', retryBudgetMs: 120_000 });
   const acknowledged: string[] = [];
   let writing = true;
