@@ -1,7 +1,8 @@
 /**
  * Team-mode benchmark: the 1,000-resource `pulumi up` (and a no-op preview) of bench/provider.ts through
  * `microseg serve` on PostgreSQL against the embedded SQLite backend, alternated in one run. The server
- * runs in this process on loopback, on a throw-away PostgreSQL cluster (test/support/postgres.ts).
+ * runs as its own process on loopback (this process runs the Pulumi program), on a throw-away PostgreSQL
+ * cluster (test/support/postgres.ts).
  *
  *   bash scripts/setup.sh && source scripts/env.sh && node dist/bench/team.js [--rounds 2] [--resources 1000]
  *
@@ -10,8 +11,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inlineStack, testEnv, type TestEnv } from '../test/e2e/harness';
-import { startPostgres } from '../test/support/postgres';
-import { startServer, type RunningServer } from '../provider/src/server/serve';
+import { spawn } from 'node:child_process';
+import axios from 'axios';
+import { freePort, startPostgres } from '../test/support/postgres';
+import { openPostgresStore } from '../provider/src/store';
 import { createToken } from '../provider/src/server/tokens';
 import { program } from './provider';
 
@@ -29,7 +32,7 @@ interface Run {
   previewSeconds: number;
 }
 
-async function measure(backend: Backend, total: number, round: number, server: RunningServer, token: string): Promise<Run> {
+async function measure(backend: Backend, total: number, round: number, server: { url: string }, token: string): Promise<Run> {
   const env: TestEnv = testEnv();
   try {
     const config: Record<string, string> = { 'microseg:environment': `bench-${backend}-${round}` };
@@ -59,8 +62,17 @@ async function main(): Promise<void> {
   const rounds = arg('rounds', 2);
   const total = arg('resources', 1000);
   const pg = await startPostgres();
-  const server = await startServer({ listen: '127.0.0.1:0', storeUrl: await pg.createDatabase('bench') });
-  const token = (await createToken(server.store, { role: 'security-admin' })).token;
+  const storeUrl = await pg.createDatabase('bench');
+  const store = await openPostgresStore({ url: storeUrl });
+  const token = (await createToken(store, { role: 'security-admin' })).token;
+  await store.close();
+  const port = await freePort();
+  const proc = spawn(process.execPath, [join(ROOT, 'dist', 'provider', 'src', 'cli', 'main.js'), 'serve', '--listen', `127.0.0.1:${port}`, '--store', storeUrl], {
+    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    stdio: 'ignore',
+  });
+  const server = { url: `http://127.0.0.1:${port}` };
+  for (let i = 0; i < 600 && (await axios.get(`${server.url}/readyz`, { validateStatus: () => true }).then((r) => r.status, () => 0)) !== 200; i++) await new Promise((r) => setTimeout(r, 100));
   const runs: Run[] = [];
   try {
     for (let round = 0; round < rounds; round++) {
@@ -72,7 +84,8 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await server.close();
+    proc.kill('SIGTERM');
+    await new Promise((resolve) => proc.on('exit', resolve));
     pg.destroy();
   }
   const of = (b: Backend, k: 'upSeconds' | 'previewSeconds') => mean(runs.filter((r) => r.backend === b).map((r) => r[k]));

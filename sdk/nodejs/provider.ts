@@ -31,7 +31,7 @@ export class Provider extends pulumi.ProviderResource {
      */
     declare public readonly dataDir: pulumi.Output<string | undefined>;
     /**
-     * Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+     * Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
      */
     declare public readonly defaultAction: pulumi.Output<string | undefined>;
     /**
@@ -39,7 +39,7 @@ export class Provider extends pulumi.ProviderResource {
      */
     declare public readonly endpoint: pulumi.Output<string | undefined>;
     /**
-     * Environment (stack) name; separates the state of dev, staging and prod in one store.
+     * Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
      */
     declare public readonly environment: pulumi.Output<string | undefined>;
     /**
@@ -60,9 +60,9 @@ export class Provider extends pulumi.ProviderResource {
         {
             resourceInputs["caCert"] = args?.caCert;
             resourceInputs["dataDir"] = args?.dataDir;
-            resourceInputs["defaultAction"] = (args?.defaultAction) ?? "drop";
+            resourceInputs["defaultAction"] = args?.defaultAction;
             resourceInputs["endpoint"] = args?.endpoint;
-            resourceInputs["environment"] = (args?.environment) ?? "default";
+            resourceInputs["environment"] = args?.environment;
             resourceInputs["token"] = args?.token ? pulumi.secret(args.token) : undefined;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
@@ -85,7 +85,7 @@ export interface ProviderArgs {
      */
     dataDir?: pulumi.Input<string | undefined>;
     /**
-     * Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+     * Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
      */
     defaultAction?: pulumi.Input<string | undefined>;
     /**
@@ -93,7 +93,7 @@ export interface ProviderArgs {
      */
     endpoint?: pulumi.Input<string | undefined>;
     /**
-     * Environment (stack) name; separates the state of dev, staging and prod in one store.
+     * Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
      */
     environment?: pulumi.Input<string | undefined>;
     /**

@@ -16,7 +16,7 @@ import * as http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import axios, { type AxiosInstance, type AxiosResponse, type Method } from 'axios';
 import { z } from 'zod';
-import { Backend, BackendError, type BackendErrorReason, type BackendResult } from '../provider/backend';
+import { Backend, BackendError, type BackendErrorReason, type BackendResult, type OperationContext } from '../provider/backend';
 import type { PropertyMap } from '../provider/values';
 
 export interface RemoteBackendOptions {
@@ -26,7 +26,8 @@ export interface RemoteBackendOptions {
   /** PEM text of the CA that signed the server's certificate, or a path to it. */
   readonly caCert?: string;
   readonly environment: string;
-  readonly defaultAction: 'allow' | 'drop';
+  /** The stack's microseg:defaultAction; absent: the environment's stored action on the server. */
+  readonly defaultAction?: 'allow' | 'drop';
   /** Per-request timeout (ms, default 30000). */
   readonly timeoutMs?: number;
   /** Total time spent retrying one operation (ms, default 60000). */
@@ -37,7 +38,7 @@ export interface RemoteBackendOptions {
 
 const jsonMap = z.record(z.string(), z.unknown());
 const writeResult = z.object({ outputs: jsonMap, warnings: z.array(z.string()), infos: z.array(z.string()).optional(), initErrors: z.array(z.string()).optional() });
-const objectView = z.object({ spec: jsonMap, outputs: jsonMap, revision: z.number() });
+const objectView = z.object({ spec: jsonMap, outputs: jsonMap, revision: z.number(), owner: z.string().optional() });
 const errorBody = z.object({ error: z.object({ code: z.string().optional(), message: z.string(), problems: z.array(z.object({ path: z.string(), message: z.string() })).optional() }) });
 
 const TLS_CODES = new Set([
@@ -88,7 +89,7 @@ export class RemoteBackend implements Backend {
       headers: {
         'content-type': 'application/json',
         'x-microseg-session': this.session,
-        'x-microseg-default-action': options.defaultAction,
+        ...(options.defaultAction ? { 'x-microseg-default-action': options.defaultAction } : {}),
         ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
       },
       httpsAgent: new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) }),
@@ -96,18 +97,18 @@ export class RemoteBackend implements Backend {
     });
   }
 
-  plan(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update'): Promise<BackendResult> {
-    return this.call('POST', `/v1/environments/${this.env}/plan/${kind}/${encodeName(name)}`, { spec, mode }, { retry: 'always', what: `preview of ${kind} "${name}"` }).then((r) =>
+  plan(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<BackendResult> {
+    return this.call('POST', `/v1/environments/${this.env}/plan/${kind}/${encodeName(name)}`, { spec, mode }, { retry: 'always', what: `preview of ${kind} "${name}"`, context }).then((r) =>
       asResult(this.parse(r, writeResult, `preview of ${kind} "${name}"`)),
     );
   }
 
-  async put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update'): Promise<BackendResult> {
+  async put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<BackendResult> {
     const what = `${mode} of ${kind} "${name}"`;
     const path = `/v1/environments/${this.env}/objects/${kind}/${encodeName(name)}`;
     let resent = false;
     let adopted: { outputs: PropertyMap } | undefined;
-    const response = await this.call('PUT', path, { spec, mode }, { retry: 'write', what, onResend: () => (resent = true) }).catch(async (err: unknown) => {
+    const response = await this.call('PUT', path, { spec, mode }, { retry: 'write', what, context, onResend: () => (resent = true) }).catch(async (err: unknown) => {
       // A resent create that finds the object: ours if it holds exactly what we sent.
       if (resent && err instanceof BackendError && err.reason === 'conflict') {
         const live = await this.get(kind, name);
@@ -122,17 +123,26 @@ export class RemoteBackend implements Backend {
     return asResult(this.parse(response, writeResult, what));
   }
 
-  async get(kind: string, name: string): Promise<{ spec: PropertyMap; outputs: PropertyMap } | undefined> {
+  async get(kind: string, name: string, context?: OperationContext): Promise<{ spec: PropertyMap; outputs: PropertyMap; owner?: string } | undefined> {
     const what = `read of ${kind} "${name}"`;
-    const r = await this.call('GET', `/v1/environments/${this.env}/objects/${kind}/${encodeName(name)}`, undefined, { retry: 'always', what, accept404: true });
+    const r = await this.call('GET', `/v1/environments/${this.env}/objects/${kind}/${encodeName(name)}`, undefined, { retry: 'always', what, accept404: true, context });
     if (r.status === 404) return undefined;
     const o = this.parse(r, objectView, what);
-    return { spec: o.spec as PropertyMap, outputs: o.outputs as PropertyMap };
+    return { spec: o.spec as PropertyMap, outputs: o.outputs as PropertyMap, ...(o.owner !== undefined ? { owner: o.owner } : {}) };
   }
 
-  async delete(kind: string, name: string): Promise<void> {
+  async assertCreatable(kind: string, name: string, context?: OperationContext): Promise<void> {
+    await this.call('POST', `/v1/environments/${this.env}/creatable/${kind}/${encodeName(name)}`, {}, { retry: 'always', what: `create check of ${kind} "${name}"`, context });
+  }
+
+  async claim(kind: string, name: string, owner: string): Promise<void> {
+    // Idempotent: claiming again for the same owner changes nothing.
+    await this.call('POST', `/v1/environments/${this.env}/claim/${kind}/${encodeName(name)}`, { owner }, { retry: 'always', what: `import of ${kind} "${name}"` });
+  }
+
+  async delete(kind: string, name: string, context?: OperationContext): Promise<void> {
     // Deleting is idempotent: a resent delete that finds nothing means the first one worked.
-    await this.call('DELETE', `/v1/environments/${this.env}/objects/${kind}/${encodeName(name)}`, undefined, { retry: 'always', what: `delete of ${kind} "${name}"`, accept404: true });
+    await this.call('DELETE', `/v1/environments/${this.env}/objects/${kind}/${encodeName(name)}`, undefined, { retry: 'always', what: `delete of ${kind} "${name}"`, accept404: true, context });
   }
 
   async invoke(fn: string, args: PropertyMap): Promise<PropertyMap> {
@@ -158,12 +168,16 @@ export class RemoteBackend implements Backend {
     method: Method,
     path: string,
     body: unknown,
-    opts: { retry: 'always' | 'write'; what: string; accept404?: boolean; onResend?: () => void },
+    opts: { retry: 'always' | 'write'; what: string; accept404?: boolean; onResend?: () => void; context?: OperationContext },
   ): Promise<AxiosResponse> {
+    const signal = opts.context?.signal;
+    // The writer (the resource's URN) is recorded by the server as the object's owner.
+    const headers = opts.context?.owner ? { 'x-microseg-owner': opts.context.owner } : undefined;
     const deadline = Date.now() + (this.options.retryBudgetMs ?? 60_000);
     const base = this.options.backoffMs ?? 100;
     for (let attempt = 0; ; attempt++) {
-      const a = await this.once(method, path, body);
+      if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new BackendError(`${opts.what}: cancelled`);
+      const a = await this.once(method, path, body, headers, signal);
       if (a.ok) {
         const r = a.response;
         if (r.status >= 200 && r.status < 300) return r;
@@ -189,9 +203,9 @@ export class RemoteBackend implements Backend {
     }
   }
 
-  private async once(method: Method, path: string, body: unknown): Promise<Attempt> {
+  private async once(method: Method, path: string, body: unknown, headers?: Record<string, string>, signal?: AbortSignal): Promise<Attempt> {
     try {
-      const response = await this.http.request({ method, url: `${this.endpoint}${path}`, ...(body !== undefined ? { data: JSON.stringify(body) } : {}) });
+      const response = await this.http.request({ method, url: `${this.endpoint}${path}`, ...(body !== undefined ? { data: JSON.stringify(body) } : {}), ...(headers ? { headers } : {}), ...(signal ? { signal } : {}) });
       return { ok: true, response };
     } catch (err) {
       const e = err as { code?: string; message?: string; cause?: { code?: string } };

@@ -70,7 +70,16 @@ const errorBody = z
   .meta({ id: 'Error' });
 const jsonMap = z.record(z.string(), z.unknown());
 const objectView = z
-  .object({ kind: z.string(), name: z.string(), spec: jsonMap, outputs: jsonMap, revision: z.number().int(), createdAt: z.string(), updatedAt: z.string() })
+  .object({
+    kind: z.string(),
+    name: z.string(),
+    spec: jsonMap,
+    outputs: jsonMap,
+    revision: z.number().int(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    owner: z.string().optional().describe('Who manages it: a Pulumi resource URN, or the CLI.'),
+  })
   .meta({ id: 'StoredObject' });
 const writeResult = z
   .object({
@@ -99,7 +108,8 @@ const auditRecord = z
   .meta({ id: 'AuditRecord' });
 const sessionHeader = z.object({
   'x-microseg-session': z.string().max(128).optional().describe('Preview session: planned changes of one `pulumi preview` are seen by its later calls only.'),
-  'x-microseg-default-action': z.enum(['allow', 'drop']).optional().describe('The stack\'s microseg:defaultAction (default drop).'),
+  'x-microseg-default-action': z.enum(['allow', 'drop']).optional().describe('The stack\'s microseg:defaultAction (absent: the environment\'s stored action, else drop).'),
+  'x-microseg-owner': z.string().max(2048).optional().describe('The writer recorded as the object\'s owner: the Pulumi resource URN.'),
   'if-match': z.string().optional().describe('Write only if the object is at this revision (412 otherwise).'),
 });
 
@@ -138,7 +148,7 @@ function parseIfMatch(value: string | undefined): number | undefined {
 }
 
 function view(o: StoredObject): z.infer<typeof objectView> {
-  return { kind: o.kind, name: o.name, spec: o.spec, outputs: o.status ?? {}, revision: o.revision, createdAt: o.createdAt, updatedAt: o.updatedAt };
+  return { kind: o.kind, name: o.name, spec: o.spec, outputs: o.status ?? {}, revision: o.revision, createdAt: o.createdAt, updatedAt: o.updatedAt, ...(o.owner !== undefined ? { owner: o.owner } : {}) };
 }
 
 export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
@@ -150,10 +160,11 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
   const maxWait = options.maxWaitSeconds ?? 30;
   const pollMs = options.watchPollMs ?? 1000;
   const hosts = new Map<string, EmbeddedBackend>();
-  const host = (environment: string, defaultAction: 'allow' | 'drop' = 'drop'): EmbeddedBackend => {
-    const k = `${environment}\u0000${defaultAction}`;
+  // One backend per environment and configured default action (absent: the environment's stored one).
+  const host = (environment: string, defaultAction?: 'allow' | 'drop'): EmbeddedBackend => {
+    const k = `${environment}\u0000${defaultAction ?? ''}`;
     let h = hosts.get(k);
-    if (!h) hosts.set(k, (h = new EmbeddedBackend({ store, environment, defaultAction })));
+    if (!h) hosts.set(k, (h = new EmbeddedBackend({ store, environment, ...(defaultAction ? { defaultAction } : {}) })));
     return h;
   };
 
@@ -330,7 +341,8 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
         const existing = await existingFor(request, env, kind, name);
         const principal = await check(request, { action: 'write', kind, name, spec, existing, verb: mode }, env, defaultAction);
         const results: WriteResult[] = [];
-        const result = await withActor(principal, () => host(env, defaultAction).put(kind, name, spec, mode), ifMatch !== undefined ? { kind, name, revision: ifMatch } : undefined, results);
+        const owner = request.headers['x-microseg-owner'];
+        const result = await withActor(principal, () => host(env, defaultAction).put(kind, name, spec, mode, owner ? { owner } : undefined), ifMatch !== undefined ? { kind, name, revision: ifMatch } : undefined, results);
         const written = results.find((r) => r.kind === kind && r.name === name && r.op !== 'check');
         if (written) void reply.header('etag', `"${written.revision}"`);
         return reply
@@ -359,7 +371,8 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
         const existing = await existingFor(request, env, kind, name);
         await check(request, { action: 'write', kind, name, spec, existing, verb: 'plan' }, env, defaultAction);
         const session = request.headers['x-microseg-session'] ?? '';
-        const result = await host(env, defaultAction).plan(kind, name, spec, request.body.mode ?? 'create', `remote:${session}`);
+        const owner = request.headers['x-microseg-owner'];
+        const result = await host(env, defaultAction).plan(kind, name, spec, request.body.mode ?? 'create', { session: `remote:${session}`, ...(owner ? { owner } : {}) });
         return { outputs: result.outputs, warnings: result.warnings, infos: result.infos ?? [] };
       },
     );
@@ -385,7 +398,7 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
         const session = `impact:${randomUUID()}`;
         const h = host(env, defaultAction);
         try {
-          const result = await h.plan(kind, name, spec, 'update', session);
+          const result = await h.plan(kind, name, spec, 'update', { session });
           return { impact: result.infos ?? [], warnings: result.warnings };
         } finally {
           h.dropPlan(session);
@@ -409,7 +422,54 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
       if (ifMatch !== undefined && ifMatch !== existing.revision) {
         throw new HttpError(412, 'PreconditionFailed', `${kind} ${JSON.stringify(name)} is at revision ${existing.revision}, not ${ifMatch}; re-read it and retry`);
       }
-      await withActor(principal, () => host(env, defaultAction).delete(kind, name), { kind, name, revision: ifMatch ?? existing.revision });
+      const owner = request.headers['x-microseg-owner'];
+      await withActor(principal, () => host(env, defaultAction).delete(kind, name, owner ? { owner } : undefined), { kind, name, revision: ifMatch ?? existing.revision });
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/v1/environments/:env/creatable/:kind/*',
+    {
+      schema: {
+        description: 'Checks that a create of this object would not take over one owned by someone else (409 if it would), without a spec; nothing is written.',
+        params: objectParams,
+        headers: sessionHeader,
+        response: { 204: z.null(), 403: errorBody, 409: errorBody },
+      },
+    },
+    async (request, reply) => {
+      const { env, kind } = request.params;
+      const name = request.params['*'];
+      checkName(name);
+      const defaultAction = request.headers['x-microseg-default-action'];
+      const existing = await existingFor(request, env, kind, name);
+      await check(request, { action: 'write', kind, name, existing, verb: 'plan' }, env, defaultAction);
+      const owner = request.headers['x-microseg-owner'];
+      await host(env, defaultAction).assertCreatable(kind, name, owner ? { owner } : undefined);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/v1/environments/:env/claim/:kind/*',
+    {
+      schema: {
+        description: 'Records a new owner of an existing object (`pulumi import`).',
+        params: objectParams,
+        headers: sessionHeader,
+        body: z.object({ owner: z.string().min(1).max(2048).describe('The importing resource\'s URN.') }),
+        response: { 204: z.null(), 403: errorBody, 404: errorBody },
+      },
+    },
+    async (request, reply) => {
+      const { env, kind } = request.params;
+      const name = request.params['*'];
+      checkName(name);
+      const defaultAction = request.headers['x-microseg-default-action'];
+      const stored = await store.get(env, kind, name);
+      const principal = await check(request, { action: 'write', kind, name, ...(stored ? { spec: stored.spec, existing: stored.spec } : {}), verb: 'update' }, env, defaultAction);
+      await withActor(principal, () => host(env, defaultAction).claim(kind, name, request.body.owner));
       return reply.code(204).send(null);
     },
   );

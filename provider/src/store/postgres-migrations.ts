@@ -12,7 +12,7 @@ import type { Migration } from './migrations';
 export const PG_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    description: 'objects, references and change log',
+    description: 'objects (with owners), references and change log',
     sql: `
       CREATE TABLE objects (
         env TEXT COLLATE "C" NOT NULL,
@@ -24,6 +24,7 @@ export const PG_MIGRATIONS: readonly Migration[] = [
         revision BIGINT NOT NULL CHECK (revision >= 1),
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL,
+        owner TEXT,
         PRIMARY KEY (env, kind, name)
       );
       CREATE TABLE refs (

@@ -53,6 +53,7 @@ interface ObjectRow {
   revision: string;
   created_at: string;
   updated_at: string;
+  owner: string | null;
 }
 
 /** The URL without its password: what messages and `location` show. */
@@ -163,7 +164,7 @@ export class PostgresStore implements Store {
   async get(environment: string, kind: string, name: string): Promise<StoredObject | undefined> {
     checkEnvironment(environment);
     checkKey(kind, name);
-    const rows = await this.query<ObjectRow>('SELECT kind, name, spec, status, refs, revision, created_at, updated_at FROM objects WHERE env = $1 AND kind = $2 AND name = $3', [
+    const rows = await this.query<ObjectRow>('SELECT kind, name, spec, status, refs, revision, created_at, updated_at, owner FROM objects WHERE env = $1 AND kind = $2 AND name = $3', [
       environment,
       kind,
       name,
@@ -175,8 +176,8 @@ export class PostgresStore implements Store {
     checkEnvironment(environment);
     const rows =
       options.kind === undefined
-        ? await this.query<ObjectRow>('SELECT kind, name, spec, status, refs, revision, created_at, updated_at FROM objects WHERE env = $1 ORDER BY kind, name', [environment])
-        : await this.query<ObjectRow>('SELECT kind, name, spec, status, refs, revision, created_at, updated_at FROM objects WHERE env = $1 AND kind = $2 ORDER BY name', [environment, options.kind]);
+        ? await this.query<ObjectRow>('SELECT kind, name, spec, status, refs, revision, created_at, updated_at, owner FROM objects WHERE env = $1 ORDER BY kind, name', [environment])
+        : await this.query<ObjectRow>('SELECT kind, name, spec, status, refs, revision, created_at, updated_at, owner FROM objects WHERE env = $1 AND kind = $2 ORDER BY name', [environment, options.kind]);
     return rows.map((r) => this.toObject(r));
   }
 
@@ -235,7 +236,7 @@ export class PostgresStore implements Store {
         const envs = (await c.query<{ env: string }>('SELECT env FROM objects UNION SELECT env FROM changes ORDER BY env')).rows.map((r) => r.env);
         for (const env of envs) {
           const objects: StoredObject[] = [];
-          for (const row of (await c.query<ObjectRow>('SELECT kind, name, spec, status, refs, revision, created_at, updated_at FROM objects WHERE env = $1', [env])).rows) {
+          for (const row of (await c.query<ObjectRow>('SELECT kind, name, spec, status, refs, revision, created_at, updated_at, owner FROM objects WHERE env = $1', [env])).rows) {
             try {
               objects.push(this.toObject(row));
             } catch (err) {
@@ -348,17 +349,17 @@ export class PostgresStore implements Store {
     const [wk, wn] = pairs(wanted.keys);
     // Current rows of every key the batch names or references, and the last logged revision of the
     // written keys, in one round trip.
-    const current = new Map<string, { revision: number; createdAt: string }>();
+    const current = new Map<string, { revision: number; createdAt: string; owner?: string }>();
     const lastLogged = new Map<string, number>();
     for (const r of (
-      await c.query<{ what: 'o' | 'l'; kind: string; name: string; revision: string; created_at: string | null }>(
-        `SELECT 'o' AS what, o.kind, o.name, o.revision, o.created_at FROM objects o JOIN unnest($2::text[], $3::text[]) AS k(kind, name) ON o.kind = k.kind AND o.name = k.name WHERE o.env = $1
+      await c.query<{ what: 'o' | 'l'; kind: string; name: string; revision: string; created_at: string | null; owner: string | null }>(
+        `SELECT 'o' AS what, o.kind, o.name, o.revision, o.created_at, o.owner FROM objects o JOIN unnest($2::text[], $3::text[]) AS k(kind, name) ON o.kind = k.kind AND o.name = k.name WHERE o.env = $1
          UNION ALL
-         SELECT 'l', c.kind, c.name, MAX(c.revision), NULL FROM changes c JOIN unnest($4::text[], $5::text[]) AS k(kind, name) ON c.kind = k.kind AND c.name = k.name WHERE c.env = $1 GROUP BY c.kind, c.name`,
+         SELECT 'l', c.kind, c.name, MAX(c.revision), NULL, NULL FROM changes c JOIN unnest($4::text[], $5::text[]) AS k(kind, name) ON c.kind = k.kind AND c.name = k.name WHERE c.env = $1 GROUP BY c.kind, c.name`,
         [env, kinds, names, wk, wn],
       )
     ).rows) {
-      if (r.what === 'o') current.set(key(r.kind, r.name), { revision: Number(r.revision), createdAt: r.created_at ?? '' });
+      if (r.what === 'o') current.set(key(r.kind, r.name), { revision: Number(r.revision), createdAt: r.created_at ?? '', ...(r.owner !== null ? { owner: r.owner } : {}) });
       else lastLogged.set(key(r.kind, r.name), Number(r.revision));
     }
     const referrers = new Map<string, ObjectRef[]>();
@@ -399,10 +400,10 @@ export class PostgresStore implements Store {
     // sequence numbers follow it.
     await c.query(
       `WITH o AS (
-         INSERT INTO objects (env, kind, name, spec, status, refs, revision, created_at, updated_at)
-         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[])
+         INSERT INTO objects (env, kind, name, spec, status, refs, revision, created_at, updated_at, owner)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $19::text[])
          ON CONFLICT (env, kind, name) DO UPDATE SET spec = excluded.spec, status = excluded.status, refs = excluded.refs,
-           revision = excluded.revision, created_at = excluded.created_at, updated_at = excluded.updated_at
+           revision = excluded.revision, created_at = excluded.created_at, updated_at = excluded.updated_at, owner = excluded.owner
        ), r AS (
          INSERT INTO refs (env, from_kind, from_name, to_kind, to_name) SELECT $1, * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[])
        )
@@ -427,6 +428,7 @@ export class PostgresStore implements Store {
         log.map((e) => e.op),
         log.map((e) => e.revision),
         log.map((e) => e.time),
+        upserts.map((o) => o.owner ?? null),
       ],
     );
   }
@@ -449,6 +451,7 @@ export class PostgresStore implements Store {
       revision: Number(row.revision),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
+      ...(row.owner !== null ? { owner: row.owner } : {}),
     };
   }
 
@@ -478,7 +481,7 @@ export class PostgresStore implements Store {
 }
 
 interface Snapshot {
-  current: Map<string, { revision: number; createdAt: string }>;
+  current: Map<string, { revision: number; createdAt: string; owner?: string }>;
   lastLogged: Map<string, number>;
   /** Database referrers of the keys the batch deletes. */
   referrers: Map<string, ObjectRef[]>;
@@ -515,7 +518,7 @@ class Overlay {
         const k = key(kind, name);
         if (this.objects.has(k)) {
           const o = this.objects.get(k);
-          return o ? { revision: o.revision, createdAt: o.createdAt } : undefined;
+          return o ? { revision: o.revision, createdAt: o.createdAt, ...(o.owner !== undefined ? { owner: o.owner } : {}) } : undefined;
         }
         if (!s.known.has(k)) return unread(k);
         return s.current.get(k);

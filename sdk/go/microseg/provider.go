@@ -19,11 +19,11 @@ type Provider struct {
 	CaCert pulumi.StringPtrOutput `pulumi:"caCert"`
 	// Directory of the embedded store; defaults to a directory under the user home.
 	DataDir pulumi.StringPtrOutput `pulumi:"dataDir"`
-	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 	DefaultAction pulumi.StringPtrOutput `pulumi:"defaultAction"`
 	// URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
 	Endpoint pulumi.StringPtrOutput `pulumi:"endpoint"`
-	// Environment (stack) name; separates the state of dev, staging and prod in one store.
+	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment pulumi.StringPtrOutput `pulumi:"environment"`
 	// API token for the server (from `microseg token create`); set it as a secret.
 	Token pulumi.StringPtrOutput `pulumi:"token"`
@@ -36,12 +36,6 @@ func NewProvider(ctx *pulumi.Context,
 		args = &ProviderArgs{}
 	}
 
-	if args.DefaultAction == nil {
-		args.DefaultAction = pulumi.StringPtr("drop")
-	}
-	if args.Environment == nil {
-		args.Environment = pulumi.StringPtr("default")
-	}
 	if args.Token != nil {
 		args.Token = pulumi.ToSecret(args.Token).(pulumi.StringPtrInput)
 	}
@@ -63,11 +57,11 @@ type providerArgs struct {
 	CaCert *string `pulumi:"caCert"`
 	// Directory of the embedded store; defaults to a directory under the user home.
 	DataDir *string `pulumi:"dataDir"`
-	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 	DefaultAction *string `pulumi:"defaultAction"`
 	// URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
 	Endpoint *string `pulumi:"endpoint"`
-	// Environment (stack) name; separates the state of dev, staging and prod in one store.
+	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment *string `pulumi:"environment"`
 	// API token for the server (from `microseg token create`); set it as a secret.
 	Token *string `pulumi:"token"`
@@ -79,11 +73,11 @@ type ProviderArgs struct {
 	CaCert pulumi.StringPtrInput
 	// Directory of the embedded store; defaults to a directory under the user home.
 	DataDir pulumi.StringPtrInput
-	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 	DefaultAction pulumi.StringPtrInput
 	// URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
 	Endpoint pulumi.StringPtrInput
-	// Environment (stack) name; separates the state of dev, staging and prod in one store.
+	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment pulumi.StringPtrInput
 	// API token for the server (from `microseg token create`); set it as a secret.
 	Token pulumi.StringPtrInput
@@ -136,7 +130,7 @@ func (o ProviderOutput) DataDir() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.DataDir }).(pulumi.StringPtrOutput)
 }
 
-// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 func (o ProviderOutput) DefaultAction() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.DefaultAction }).(pulumi.StringPtrOutput)
 }
@@ -146,7 +140,7 @@ func (o ProviderOutput) Endpoint() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.Endpoint }).(pulumi.StringPtrOutput)
 }
 
-// Environment (stack) name; separates the state of dev, staging and prod in one store.
+// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 func (o ProviderOutput) Environment() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.Environment }).(pulumi.StringPtrOutput)
 }

@@ -30,23 +30,19 @@ class ProviderArgs:
 
         :param pulumi.Input[_builtins.str] ca_cert: PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
         :param pulumi.Input[_builtins.str] data_dir: Directory of the embedded store; defaults to a directory under the user home.
-        :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+        :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
         :param pulumi.Input[_builtins.str] endpoint: URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
-        :param pulumi.Input[_builtins.str] environment: Environment (stack) name; separates the state of dev, staging and prod in one store.
+        :param pulumi.Input[_builtins.str] environment: Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         :param pulumi.Input[_builtins.str] token: API token for the server (from `microseg token create`); set it as a secret.
         """
         if ca_cert is not None:
             pulumi.set(__self__, "ca_cert", ca_cert)
         if data_dir is not None:
             pulumi.set(__self__, "data_dir", data_dir)
-        if default_action is None:
-            default_action = 'drop'
         if default_action is not None:
             pulumi.set(__self__, "default_action", default_action)
         if endpoint is not None:
             pulumi.set(__self__, "endpoint", endpoint)
-        if environment is None:
-            environment = 'default'
         if environment is not None:
             pulumi.set(__self__, "environment", environment)
         if token is not None:
@@ -80,7 +76,7 @@ class ProviderArgs:
     @pulumi.getter(name="defaultAction")
     def default_action(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+        Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
         """
         return pulumi.get(self, "default_action")
 
@@ -104,7 +100,7 @@ class ProviderArgs:
     @pulumi.getter
     def environment(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Environment (stack) name; separates the state of dev, staging and prod in one store.
+        Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         """
         return pulumi.get(self, "environment")
 
@@ -145,9 +141,9 @@ class Provider(pulumi.ProviderResource):
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[_builtins.str] ca_cert: PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
         :param pulumi.Input[_builtins.str] data_dir: Directory of the embedded store; defaults to a directory under the user home.
-        :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+        :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
         :param pulumi.Input[_builtins.str] endpoint: URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
-        :param pulumi.Input[_builtins.str] environment: Environment (stack) name; separates the state of dev, staging and prod in one store.
+        :param pulumi.Input[_builtins.str] environment: Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         :param pulumi.Input[_builtins.str] token: API token for the server (from `microseg token create`); set it as a secret.
         """
         ...
@@ -191,12 +187,8 @@ class Provider(pulumi.ProviderResource):
 
             __props__.__dict__["ca_cert"] = ca_cert
             __props__.__dict__["data_dir"] = data_dir
-            if default_action is None:
-                default_action = 'drop'
             __props__.__dict__["default_action"] = default_action
             __props__.__dict__["endpoint"] = endpoint
-            if environment is None:
-                environment = 'default'
             __props__.__dict__["environment"] = environment
             __props__.__dict__["token"] = None if token is None else pulumi.Output.secret(token)
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["token"])
@@ -227,7 +219,7 @@ class Provider(pulumi.ProviderResource):
     @pulumi.getter(name="defaultAction")
     def default_action(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+        Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
         """
         return pulumi.get(self, "default_action")
 
@@ -243,7 +235,7 @@ class Provider(pulumi.ProviderResource):
     @pulumi.getter
     def environment(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        Environment (stack) name; separates the state of dev, staging and prod in one store.
+        Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         """
         return pulumi.get(self, "environment")
 
