@@ -118,3 +118,17 @@ test('a read-only token cannot deploy: the error names the role and the missing 
   expect(audit.data.records.length).toBeGreaterThan(30);
   expect(new Set(audit.data.records.map((r: { role: string }) => r.role))).toEqual(new Set(['security-admin']));
 });
+
+test('an object created outside Pulumi is imported through the server and becomes the stack\'s', async () => {
+  const legacy = { name: 'legacy-vm', interfaces: [{ ip: '10.77.0.9' }], labels: { app: 'legacy' } };
+  expect((await team.call('PUT', '/v1/environments/dev/objects/VirtualMachine/legacy-vm', { body: { spec: legacy } })).status).toBe(201);
+  const importing = async () => {
+    const outputs = await program();
+    new MicrosegResource('VirtualMachine', 'legacy', legacy, { import: 'legacy-vm' });
+    return outputs;
+  };
+  const up = await (await runners[1].stack('dev', importing)).up();
+  expect(up.summary.resourceChanges).toMatchObject({ import: 1 });
+  const stored = await team.call('GET', '/v1/environments/dev/objects/VirtualMachine/legacy-vm');
+  expect(stored.data.owner).toMatch(/^urn:pulumi:dev::vcci-app::microseg:index:VirtualMachine::legacy$/);
+});

@@ -109,3 +109,15 @@ test('a stopped database is reported UNAVAILABLE, and the same store works again
   await s.apply('dev', [{ op: 'put', kind: 'Group', name: 'h', spec: {} }]);
   expect((await s.list('dev')).map((o) => o.name)).toEqual(['g', 'h']);
 }, 60_000);
+
+test('large batches (more keys than fit a VALUES list) write, reference and delete like small ones', async () => {
+  const s = await store('large');
+  const groups = Array.from({ length: 600 }, (_, i) => ({ op: 'put' as const, kind: 'Group', name: `g${i}`, spec: { i } }));
+  const rules = Array.from({ length: 600 }, (_, i) => ({ op: 'put' as const, kind: 'Rule', name: `r${i}`, spec: {}, references: [{ kind: 'Group', name: `g${i}` }] }));
+  await s.apply('dev', [...rules, ...groups]);
+  await expectStoreError(s.apply('dev', groups.map((g) => ({ op: 'delete' as const, kind: g.kind, name: g.name }))), 'IN_USE');
+  await s.apply('dev', [...rules, ...groups].map((o) => ({ op: 'delete' as const, kind: o.kind, name: o.name })));
+  expect(await s.list('dev')).toEqual([]);
+  expect((await s.changes('dev')).length).toBe(2400);
+  expect((await s.integrityCheck()).ok).toBe(true);
+});

@@ -81,6 +81,32 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
 
 const key = (kind: string, name: string): string => `${kind}\u0000${name}`;
 
+const refOf = (k: string): ObjectRef => {
+  const i = k.indexOf('\u0000');
+  return { kind: k.slice(0, i), name: k.slice(i + 1) };
+};
+
+/** Up to this many keys are sent as a VALUES list: the planner then sees their count and uses the indexes. */
+const VALUES_LIMIT = 500;
+
+/**
+ * A relation `k(kind, name)` of distinct keys, with its parameters numbered from `first`. Small sets are a
+ * VALUES list, because an unnest of array parameters is estimated at 100 rows whatever it holds, which
+ * makes the planner scan whole tables once they grow (every write would cost O(objects)).
+ */
+function keyRelation(refs: readonly ObjectRef[], first: number): { sql: string; params: string[] } {
+  const seen = new Map<string, ObjectRef>();
+  for (const r of refs) if (typeof r?.kind === 'string' && typeof r?.name === 'string') seen.set(key(r.kind, r.name), r);
+  const keys = [...seen.values()];
+  if (keys.length === 0 || keys.length > VALUES_LIMIT) {
+    return { sql: `unnest($${first}::text[], $${first + 1}::text[])`, params: [keys.map((k) => k.kind), keys.map((k) => k.name)] as unknown as string[] };
+  }
+  return {
+    sql: `(VALUES ${keys.map((_, i) => `($${first + 2 * i}::text, $${first + 2 * i + 1}::text)`).join(', ')})`,
+    params: keys.flatMap((k) => [k.kind, k.name]),
+  };
+}
+
 /** PostgreSQL adapter; obtain one with `openPostgresStore`. */
 export class PostgresStore implements Store {
   readonly location: string;
@@ -341,22 +367,18 @@ export class PostgresStore implements Store {
     wanted: { keys: readonly ObjectRef[]; targets: readonly ObjectRef[]; deleted: readonly ObjectRef[]; needEmpty: boolean },
   ): Promise<Snapshot> {
     const valid = (r: ObjectRef) => typeof r?.kind === 'string' && typeof r?.name === 'string';
-    const pairs = (refs: readonly ObjectRef[]): [string[], string[]] => {
-      const ok = refs.filter(valid);
-      return [ok.map((r) => r.kind), ok.map((r) => r.name)];
-    };
-    const [kinds, names] = pairs([...wanted.keys, ...wanted.targets]);
-    const [wk, wn] = pairs(wanted.keys);
     // Current rows of every key the batch names or references, and the last logged revision of the
     // written keys, in one round trip.
     const current = new Map<string, { revision: number; createdAt: string; owner?: string }>();
     const lastLogged = new Map<string, number>();
+    const seen = keyRelation([...wanted.keys, ...wanted.targets], 2);
+    const written = keyRelation(wanted.keys, 2 + seen.params.length);
     for (const r of (
       await c.query<{ what: 'o' | 'l'; kind: string; name: string; revision: string; created_at: string | null; owner: string | null }>(
-        `SELECT 'o' AS what, o.kind, o.name, o.revision, o.created_at, o.owner FROM objects o JOIN unnest($2::text[], $3::text[]) AS k(kind, name) ON o.kind = k.kind AND o.name = k.name WHERE o.env = $1
+        `SELECT 'o' AS what, o.kind, o.name, o.revision, o.created_at, o.owner FROM objects o JOIN ${seen.sql} AS k(kind, name) ON o.kind = k.kind AND o.name = k.name WHERE o.env = $1
          UNION ALL
-         SELECT 'l', c.kind, c.name, MAX(c.revision), NULL, NULL FROM changes c JOIN unnest($4::text[], $5::text[]) AS k(kind, name) ON c.kind = k.kind AND c.name = k.name WHERE c.env = $1 GROUP BY c.kind, c.name`,
-        [env, kinds, names, wk, wn],
+         SELECT 'l', c.kind, c.name, MAX(c.revision), NULL, NULL FROM changes c JOIN ${written.sql} AS k(kind, name) ON c.kind = k.kind AND c.name = k.name WHERE c.env = $1 GROUP BY c.kind, c.name`,
+        [env, ...seen.params, ...written.params],
       )
     ).rows) {
       if (r.what === 'o') current.set(key(r.kind, r.name), { revision: Number(r.revision), createdAt: r.created_at ?? '', ...(r.owner !== null ? { owner: r.owner } : {}) });
@@ -364,11 +386,11 @@ export class PostgresStore implements Store {
     }
     const referrers = new Map<string, ObjectRef[]>();
     if (wanted.deleted.length > 0) {
-      const [dk, dn] = pairs(wanted.deleted);
+      const gone = keyRelation(wanted.deleted, 2);
       for (const r of (
         await c.query<{ from_kind: string; from_name: string; to_kind: string; to_name: string }>(
-          'SELECT r.from_kind, r.from_name, r.to_kind, r.to_name FROM refs r JOIN unnest($2::text[], $3::text[]) AS k(kind, name) ON r.to_kind = k.kind AND r.to_name = k.name WHERE r.env = $1',
-          [env, dk, dn],
+          `SELECT r.from_kind, r.from_name, r.to_kind, r.to_name FROM refs r JOIN ${gone.sql} AS k(kind, name) ON r.to_kind = k.kind AND r.to_name = k.name WHERE r.env = $1`,
+          [env, ...gone.params],
         )
       ).rows) {
         const t = key(r.to_kind, r.to_name);
@@ -384,13 +406,15 @@ export class PostgresStore implements Store {
   private async writeBack(c: PoolClient, env: string, overlay: Overlay): Promise<void> {
     const upserts = [...overlay.objects.values()].filter((o): o is StoredObject => o !== null);
     // Only keys that existed before the batch can have reference rows or an object row to remove.
-    const existed = [...overlay.objects.keys()].filter((k) => overlay.existedBefore(k)).map((k) => k.split('\u0000'));
+    const existed = [...overlay.objects.keys()].filter((k) => overlay.existedBefore(k)).map(refOf);
     if (existed.length > 0) {
-      const gone = [...overlay.objects.entries()].filter(([k, o]) => o === null && overlay.existedBefore(k)).map(([k]) => k.split('\u0000'));
+      const gone = [...overlay.objects.entries()].filter(([k, o]) => o === null && overlay.existedBefore(k)).map(([k]) => refOf(k));
+      const from = keyRelation(existed, 2);
+      const removed = keyRelation(gone, 2 + from.params.length);
       await c.query(
-        `WITH r AS (DELETE FROM refs r USING unnest($2::text[], $3::text[]) AS k(kind, name) WHERE r.env = $1 AND r.from_kind = k.kind AND r.from_name = k.name)
-         DELETE FROM objects o USING unnest($4::text[], $5::text[]) AS k(kind, name) WHERE o.env = $1 AND o.kind = k.kind AND o.name = k.name`,
-        [env, existed.map((t) => t[0]), existed.map((t) => t[1]), gone.map((g) => g[0]), gone.map((g) => g[1])],
+        `WITH r AS (DELETE FROM refs r USING ${from.sql} AS k(kind, name) WHERE r.env = $1 AND r.from_kind = k.kind AND r.from_name = k.name)
+         DELETE FROM objects o USING ${removed.sql} AS k(kind, name) WHERE o.env = $1 AND o.kind = k.kind AND o.name = k.name`,
+        [env, ...from.params, ...removed.params],
       );
     }
     const refs = upserts.flatMap((o) => o.references.map((r) => [o.kind, o.name, r.kind, r.name]));
