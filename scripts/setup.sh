@@ -76,14 +76,18 @@ if [ ! -x .tools/bin/pulumi ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]
   log "Go toolchain built in $(( $(date +%s) - start ))s"
 fi
 
-# 3b. PostgreSQL (team mode's store; the tests start throw-away clusters with initdb + pg_ctl)
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+# 3b. PostgreSQL (team mode's store; the tests start throw-away clusters with initdb + pg_ctl) and openssl
+#     (the team-mode TLS tests make a self-signed certificate)
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "installing PostgreSQL (apt-get install postgresql)"
+    log "installing ${missing[*]} (apt-get install)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    log "PostgreSQL is missing: install the postgresql package (initdb, pg_ctl) for the team-mode tests"
+    log "missing for the team-mode tests: ${missing[*]}; install them with the system package manager"
   fi
 fi
 

@@ -68,8 +68,10 @@ test('runner A deploys the flagship dev stack into the server; nothing lands on 
   const listed = await team.call('GET', '/v1/environments/dev/objects');
   expect(listed.data.items.length).toBeGreaterThan(30);
   expect(existsSync(runners[0].env.dataDir)).toBe(false);
-  // The token is a secret in the stack config, never in plain text.
-  expect(readFileSync(join(runners[0].workDir, 'Pulumi.dev.yaml'), 'utf8')).not.toContain(team.tokens['security-admin']);
+  // The token is a secret in the stack config and in the state, never in plain text.
+  const secret = team.tokens['security-admin'].split('_')[2];
+  expect(readFileSync(join(runners[0].workDir, 'Pulumi.dev.yaml'), 'utf8')).not.toContain(secret);
+  expect(JSON.stringify(await (await runners[0].stack('dev')).exportStack())).not.toContain(secret);
 });
 
 test('runner B (own home, own checkout) sees the same objects: up changes nothing, refresh finds no drift', async () => {
