@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   await store.close();
   const port = await freePort();
   const proc = spawn(process.execPath, [join(ROOT, 'dist', 'provider', 'src', 'cli', 'main.js'), 'serve', '--listen', `127.0.0.1:${port}`, '--store', storeUrl], {
-    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    env: { ...process.env, NODE_NO_WARNINGS: '1', MICROSEG_SECRET_KEY: process.env.MICROSEG_SECRET_KEY ?? require('node:crypto').randomBytes(32).toString('base64') },
     stdio: 'ignore',
   });
   const server = { url: `http://127.0.0.1:${port}` };

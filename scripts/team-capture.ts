@@ -47,7 +47,8 @@ async function main(out: string): Promise<void> {
 
     const port = await freePort();
     let serverLog = '';
-    server = spawn(microseg, ['serve', '--listen', `127.0.0.1:${port}`, '--store', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const key = require('node:crypto').randomBytes(32).toString('base64') as string;
+    server = spawn(microseg, ['serve', '--listen', `127.0.0.1:${port}`, '--store', url], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MICROSEG_SECRET_KEY: key } });
     server.stderr?.on('data', (d) => (serverLog += String(d)));
     const base = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 200; i++) {

@@ -37,7 +37,7 @@ const replicas: Replica[] = [];
 async function startReplica(): Promise<Replica> {
   const port = await freePort();
   const proc = spawn(process.execPath, [join(ROOT, 'dist', 'provider', 'src', 'cli', 'main.js'), 'serve', '--listen', `127.0.0.1:${port}`, '--store', storeUrl], {
-    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    env: { ...process.env, NODE_NO_WARNINGS: '1', MICROSEG_SECRET_KEY: process.env.MICROSEG_SECRET_KEY ?? Buffer.alloc(32, 7).toString('base64') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -161,3 +161,17 @@ test('graceful shutdown: every write the server accepted before shutdown is fini
     await store.close();
   }
 }, 60_000);
+
+test('secret-marked inputs are stored encrypted and read back in clear, with their paths', async () => {
+  const policy = { name: 'sealed', description: 'pager 555-0100', rules: [{ name: 'r', action: 'drop' }] };
+  expect((await team.call('PUT', '/v1/environments/secrets/objects/FirewallPolicy/sealed', { body: { spec: policy, secretPaths: ['description'] } })).status).toBe(201);
+  const raw = await openPostgresStore({ url: team.storeUrl });
+  try {
+    expect(JSON.stringify(await raw.get('secrets', 'FirewallPolicy', 'sealed'))).not.toContain('555-0100');
+  } finally {
+    await raw.close();
+  }
+  const read = await team.call('GET', '/v1/environments/secrets/objects/FirewallPolicy/sealed');
+  expect(read.data.spec.description).toBe('pager 555-0100');
+  expect(read.data.secretPaths).toEqual(['description']);
+});

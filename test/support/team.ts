@@ -15,7 +15,13 @@ export interface Team {
   close(): Promise<void>;
 }
 
+/** The key every test server (and replica process, which inherits the environment) encrypts secrets with. */
+export function ensureSecretKey(): void {
+  process.env.MICROSEG_SECRET_KEY ??= Buffer.alloc(32, 7).toString('base64');
+}
+
 export async function startTeam(options: Partial<ServeOptions> = {}): Promise<Team> {
+  ensureSecretKey();
   const pg = await startPostgres();
   const storeUrl = await pg.createDatabase('team');
   const server = await startServer({ listen: '127.0.0.1:0', storeUrl, ...options });

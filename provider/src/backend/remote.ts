@@ -38,7 +38,7 @@ export interface RemoteBackendOptions {
 
 const jsonMap = z.record(z.string(), z.unknown());
 const writeResult = z.object({ outputs: jsonMap, warnings: z.array(z.string()), infos: z.array(z.string()).optional(), initErrors: z.array(z.string()).optional() });
-const objectView = z.object({ spec: jsonMap, outputs: jsonMap, revision: z.number(), owner: z.string().optional() });
+const objectView = z.object({ spec: jsonMap, outputs: jsonMap, revision: z.number(), owner: z.string().optional(), secretPaths: z.array(z.string()).optional() });
 const errorBody = z.object({ error: z.object({ code: z.string().optional(), message: z.string(), problems: z.array(z.object({ path: z.string(), message: z.string() })).optional() }) });
 
 const TLS_CODES = new Set([
@@ -108,7 +108,7 @@ export class RemoteBackend implements Backend {
     const path = `/v1/environments/${this.env}/objects/${kind}/${encodeName(name)}`;
     let resent = false;
     let adopted: { outputs: PropertyMap } | undefined;
-    const response = await this.call('PUT', path, { spec, mode }, { retry: 'write', what, context, onResend: () => (resent = true) }).catch(async (err: unknown) => {
+    const response = await this.call('PUT', path, { spec, mode, ...(context?.secretPaths?.length ? { secretPaths: context.secretPaths } : {}) }, { retry: 'write', what, context, onResend: () => (resent = true) }).catch(async (err: unknown) => {
       // A resent create that finds the object: ours if it holds exactly what we sent.
       if (resent && err instanceof BackendError && err.reason === 'conflict') {
         const live = await this.get(kind, name);
@@ -123,12 +123,12 @@ export class RemoteBackend implements Backend {
     return asResult(this.parse(response, writeResult, what));
   }
 
-  async get(kind: string, name: string, context?: OperationContext): Promise<{ spec: PropertyMap; outputs: PropertyMap; owner?: string } | undefined> {
+  async get(kind: string, name: string, context?: OperationContext): Promise<{ spec: PropertyMap; outputs: PropertyMap; owner?: string; secretPaths?: readonly string[] } | undefined> {
     const what = `read of ${kind} "${name}"`;
     const r = await this.call('GET', `/v1/environments/${this.env}/objects/${kind}/${encodeName(name)}`, undefined, { retry: 'always', what, accept404: true, context });
     if (r.status === 404) return undefined;
     const o = this.parse(r, objectView, what);
-    return { spec: o.spec as PropertyMap, outputs: o.outputs as PropertyMap, ...(o.owner !== undefined ? { owner: o.owner } : {}) };
+    return { spec: o.spec as PropertyMap, outputs: o.outputs as PropertyMap, ...(o.owner !== undefined ? { owner: o.owner } : {}), ...(o.secretPaths?.length ? { secretPaths: o.secretPaths } : {}) };
   }
 
   async assertCreatable(kind: string, name: string, context?: OperationContext): Promise<void> {

@@ -79,6 +79,7 @@ const objectView = z
     createdAt: z.string(),
     updatedAt: z.string(),
     owner: z.string().optional().describe('Who manages it: a Pulumi resource URN, or the CLI.'),
+    secretPaths: z.array(z.string()).optional().describe('Spec paths stored as secrets (one object read only; lists show them encrypted).'),
   })
   .meta({ id: 'StoredObject' });
 const writeResult = z
@@ -285,16 +286,18 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
 
   app.get(
     '/v1/environments/:env/objects/:kind/*',
-    { schema: { description: 'One object; its revision is also the ETag.', params: objectParams, response: { 200: objectView, 404: errorBody } } },
+    { schema: { description: 'One object; its revision is also the ETag.', params: objectParams, headers: sessionHeader, response: { 200: objectView, 404: errorBody } } },
     async (request, reply) => {
       await check(request, { action: 'read' });
       const { env, kind } = request.params;
       const name = request.params['*'];
       checkName(name);
       const o = await store.get(env, kind, name);
-      if (!o) throw new HttpError(404, 'not-found', `${kind} ${JSON.stringify(name)} does not exist in environment ${JSON.stringify(env)}`);
+      // The backend decrypts secret-marked values (the store holds them encrypted).
+      const live = o ? await host(env, request.headers['x-microseg-default-action']).get(kind, name) : undefined;
+      if (!o || !live) throw new HttpError(404, 'not-found', `${kind} ${JSON.stringify(name)} does not exist in environment ${JSON.stringify(env)}`);
       void reply.header('etag', `"${o.revision}"`);
-      return view(o);
+      return { ...view(o), spec: live.spec, ...(live.secretPaths?.length ? { secretPaths: [...live.secretPaths] } : {}) };
     },
   );
 
@@ -303,6 +306,7 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
     const body = z.object({
       spec: def.inputs.describe(`The ${kind}'s properties, as in the Pulumi resource.`),
       mode: z.enum(['create', 'update']).optional().describe('create: fail with 409 if it exists; update: replace it. Default: update with If-Match, else create.'),
+      secretPaths: z.array(z.string()).optional().describe('Spec paths whose values are secrets: stored encrypted, returned with the object.'),
     });
     const params = z.object({ env: ENVIRONMENT, '*': z.string().describe('Object name (identity).') });
     const prepare = (request: { body: { spec: unknown } }, name: string, raw: unknown) => {
@@ -342,7 +346,8 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
         const principal = await check(request, { action: 'write', kind, name, spec, existing, verb: mode }, env, defaultAction);
         const results: WriteResult[] = [];
         const owner = request.headers['x-microseg-owner'];
-        const result = await withActor(principal, () => host(env, defaultAction).put(kind, name, spec, mode, owner ? { owner } : undefined), ifMatch !== undefined ? { kind, name, revision: ifMatch } : undefined, results);
+        const context = { ...(owner ? { owner } : {}), ...(request.body.secretPaths ? { secretPaths: request.body.secretPaths } : {}) };
+        const result = await withActor(principal, () => host(env, defaultAction).put(kind, name, spec, mode, context), ifMatch !== undefined ? { kind, name, revision: ifMatch } : undefined, results);
         const written = results.find((r) => r.kind === kind && r.name === name && r.op !== 'check');
         if (written) void reply.header('etag', `"${written.revision}"`);
         return reply

@@ -58,6 +58,11 @@ export class AuditingStore implements Store {
     return this.inner.location;
   }
 
+  /** The SQLite data directory, when there is one: where the embedded backend keeps its secret key. */
+  get dataDir(): string | undefined {
+    return (this.inner as { dataDir?: string }).dataDir;
+  }
+
   async apply(environment: string, ops: readonly WriteOp[]): Promise<WriteResult[]> {
     const ctx = requestContext.getStore();
     if (!ctx) return this.inner.apply(environment, ops);

@@ -45,6 +45,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let store: Store;
   if (options.storeUrl) {
     if (!/^postgres(ql)?:\/\//.test(options.storeUrl)) throw new Error('--store: expected a postgres:// URL');
+    // Secret-marked inputs are stored encrypted; every replica needs the same key, and it must not live in the database.
+    if (!process.env.MICROSEG_SECRET_KEY?.trim()) {
+      throw new Error('MICROSEG_SECRET_KEY is not set: with a PostgreSQL store every replica needs the same 32-byte key (e.g. `openssl rand -base64 32`) to encrypt secret inputs');
+    }
     store = pg = await openPostgresStore({ url: options.storeUrl });
   } else {
     store = await openSqliteStore({ dataDir: options.dataDir });
