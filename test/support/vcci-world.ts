@@ -30,9 +30,7 @@ export async function vcciWorld(config: Record<string, string> = {}): Promise<Wo
   );
   // The compiled program (scripts/setup.sh builds dist/), as the e2e suites load it: the generated SDK's
   // lazy exports do not survive jest's own TypeScript transform.
-  // The program is the module's default export (an ordinary Pulumi program); older builds named it `program`.
-  const mod = require(path.join(__dirname, '..', '..', 'dist', 'examples', 'vcci-app', 'index.js')) as { default?: () => Promise<Record<string, unknown>>; program?: () => Promise<Record<string, unknown>> };
-  const program = (mod.default ?? mod.program)!;
+  const { default: program } = require(path.join(__dirname, '..', '..', 'dist', 'examples', 'vcci-app', 'index.js')) as { default: () => Promise<Record<string, unknown>> };
   const outputs = await program();
   // Wait for every registration: resolving the outputs waits for the resources they depend on.
   await new Promise<void>((resolve) => pulumi.output(outputs).apply(() => resolve()));
