@@ -88,6 +88,18 @@ test('functions run on the shared state: traceflow, members, effective rules, ma
   expect(bad.status).toBe(422);
 });
 
+test('the visibility views are served per environment: topology, flows, traceflow; a bad query is 400 with the parameter', async () => {
+  await seedShop(team, 'vis');
+  const topo = await team.call('GET', '/v1/environments/vis/visibility/topology?protocol=tcp&port=443');
+  expect(topo.status).toBe(200);
+  expect((topo.data.nodes as { id: string }[]).map((n) => n.id)).toEqual(expect.arrayContaining(['workload:c1/shop/web', 'group:shop-pods', 'namespace:c1/pay']));
+  expect((await team.call('GET', '/v1/environments/vis/visibility/flows')).data).toEqual([]);
+  const trace = await team.call('GET', '/v1/environments/vis/visibility/traceflow?from=c1/shop/web&to=c1/pay/api&port=443');
+  expect(trace.data).toMatchObject({ verdict: 'drop', decidingPolicy: 'default' });
+  const bad = await team.call('GET', '/v1/environments/vis/visibility/flows?verdict=maybe');
+  expect([bad.status, bad.data]).toEqual([400, { error: 'verdict: "maybe" is not a verdict; expected allow, drop or reject' }]);
+});
+
 test('previews are per session: one client sees its own planned objects, another does not, and nothing is written', async () => {
   const spec = vm('planned', '10.0.1.1');
   expect((await team.call('POST', '/v1/environments/plan/plan/VirtualMachine/planned', { body: spec, headers: { 'x-microseg-session': 'a' } })).status).toBe(200);

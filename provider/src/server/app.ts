@@ -20,6 +20,7 @@ import { BackendError, type BackendErrorReason } from '../provider/backend';
 import type { PropertyMap } from '../provider/values';
 import { StoreError, type Store, type StoredObject, type WriteResult } from '../store';
 import { version } from '../version';
+import { handleVisibility } from '../ui/handlers';
 import { AUDIT_KIND, AuditingStore, readAudit, requestContext } from './audit';
 import { authorize, permissionOf, type Operation, type Principal } from './roles';
 import { SYSTEM_ENVIRONMENT, TokenVerifier } from './tokens';
@@ -548,6 +549,25 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
     async (request) => {
       await check(request, { action: 'audit' });
       return { records: await readAudit(store, request.params.env, request.query) };
+    },
+  );
+
+  // The visibility page's API (provider/src/ui/handlers.ts, the routes `microseg ui` serves under /api/),
+  // per environment. Reading views needs `read`; the traceflow view is the traceflow function's permission.
+  app.get(
+    '/v1/environments/:env/visibility/:view',
+    {
+      schema: {
+        description: 'Visibility views (docs/visibility.md): topology, endpoint (?target=), policies (rules with hits), traceflow (?from=&to=&protocol=&port=), flows (flow records, filtered).',
+        params: z.object({ env: ENVIRONMENT, view: z.enum(['topology', 'endpoint', 'policies', 'traceflow', 'flows']) }),
+        querystring: z.record(z.string(), z.string()),
+      },
+    },
+    async (request, reply) => {
+      const { env, view } = request.params;
+      await check(request, view === 'traceflow' ? { action: 'function', fn: 'traceflow' } : { action: 'read' });
+      const r = await handleVisibility({ store, environment: env, world: () => host(env, request.headers['x-microseg-default-action'] as 'allow' | 'drop' | undefined).currentWorld() }, `/api/${view}`, request.query);
+      return reply.code(r.status).send(r.body);
     },
   );
 
