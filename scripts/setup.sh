@@ -24,6 +24,8 @@ missing=()
 for pair in nft:nftables ip:iproute2 conntrack:conntrack iperf3:iperf3 ping:iputils-ping chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
 done
+# Chromium without recommends brings no fonts: the page's screenshots need one.
+[[ " ${missing[*]-} " == *" chromium "* ]] && missing+=(fonts-dejavu-core)
 # gcc without recommends lacks the C library headers.
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 if [ ${#missing[@]} -gt 0 ]; then
