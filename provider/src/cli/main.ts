@@ -5,6 +5,7 @@ import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from './query-
 import { runExportState, runImportState } from './state-commands';
 import { runAgent, runHits, runRealization, runRealize } from './realize-commands';
 import { runTest } from './test-command';
+import { runHistory } from './history-command';
 import { registerTeamCommands } from './team-program';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
@@ -107,6 +108,18 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
 
   withStoreOptions(program.command('delete').description('delete one object (refused while others reference it)').argument('<kind>', 'resource kind').argument('<name>', 'backend name')).action(
     async (kind: string, name: string, o: Record<string, unknown>) => done(await runDelete(kind, name, storeOptions(o), io)),
+  );
+
+  withStoreOptions(
+    program
+      .command('history')
+      .description('the change log of the environment: what changed, when, to which revision, and by whom (newest last)')
+      .option('--kind <kind>', 'only this kind')
+      .option('--name <name>', 'only this object (its backend name)')
+      .option('--limit <n>', 'only the newest N changes')
+      .option('--json', 'print JSON'),
+  ).action(async (o: Record<string, unknown>) =>
+    done(await runHistory({ ...storeOptions(o), kind: o.kind as string | undefined, name: o.name as string | undefined, limit: o.limit as string | undefined, json: o.json === true }, io)),
   );
 
   program
