@@ -189,8 +189,8 @@ async function main(): Promise<void> {
 
 /** A client that opens and resets connections for 3 s and prints the rate. */
 function connectLoop(ip: string, port: number): string {
-  return `const net = require('net'); let n = 0; const end = Date.now() + 3000;
-  const one = () => { if (Date.now() >= end) { console.log(Math.round(n / 3)); return; }
+  return `const net = require('net'); let n = 0; let live = 4; const end = Date.now() + 3000;
+  const one = () => { if (Date.now() >= end) { if (--live === 0) console.log(Math.round(n / 3)); return; }
     const s = net.connect(${port}, '${ip}', () => { n++; s.resetAndDestroy(); one(); }); s.on('error', () => one()); };
   for (let i = 0; i < 4; i++) one();`;
 }
