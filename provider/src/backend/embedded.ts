@@ -2,7 +2,7 @@ import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, W
 import { isKind, Kind, kinds, ProviderConfig, SpecOf } from '../model';
 import { AssertionBrokenError, Backend, BackendError, BackendResult, OperationContext } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
-import { BackendService, InUseError, InvalidError, NotFoundError, SecretBox, ServiceError, SETTINGS_KIND, Validator } from '../service';
+import { BackendService, ConflictError, InUseError, InvalidError, NotFoundError, SecretBox, ServiceError, SETTINGS_KIND, Validator } from '../service';
 import { openSqliteStore, secretKeySource, Store, StoredObject, StoreError } from '../store';
 import { checkAssertions, compare, describeBroken, describeImpact, snapshot } from './impact';
 import { referencesOf } from './references';
@@ -151,7 +151,15 @@ export class EmbeddedBackend implements Backend {
   /** Stores the configured default action with the environment before the first write that follows it. */
   private async storeSettings(service: BackendService, owner: string | undefined): Promise<void> {
     if (this.options.defaultAction === undefined || this.options.storeDefaultAction === false || this.settingsStored) return;
-    await service.putSettings({ defaultAction: this.options.defaultAction }, owner !== undefined ? { owner } : {});
+    // Another process (a second stack, a server replica) may store them at the same moment: re-read and merge.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await service.putSettings({ defaultAction: this.options.defaultAction }, owner !== undefined ? { owner } : {});
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= 5) throw err;
+      }
+    }
     this.settingsStored = true;
   }
 
