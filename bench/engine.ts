@@ -238,7 +238,7 @@ function main(): void {
   let problems = 0;
   const validated = objects.map((o) => {
     // World.upsert names specs the same way before validating.
-    const named = o.kind !== 'Namespace' && o.kind !== 'Workload' && o.spec.name === undefined ? { ...o.spec, name: o.name } : o.spec;
+    const named = o.kind !== 'Namespace' && o.kind !== 'Workload' && o.kind !== 'KubernetesNetworkPolicy' && o.spec.name === undefined ? { ...o.spec, name: o.name } : o.spec;
     const r = validateSpec(o.kind, named);
     const ps = r.problems.filter((p) => p.severity !== 'warning');
     if (ps.length && problems < 3) log(`problem: ${o.kind}/${o.name} ${JSON.stringify(ps[0])}`);

@@ -40,6 +40,11 @@ export interface EndpointRules {
   /** Including staged rules; undefined when no staged rule applies. */
   outAll?: import('./rules').CompiledRule[];
   inAll?: import('./rules').CompiledRule[];
+  /** NetworkPolicies selecting the endpoint that isolate egress (out) or ingress (in), by identity; undefined when none. */
+  npOut?: import('./netpol').CompiledNetworkPolicy[];
+  npIn?: import('./netpol').CompiledNetworkPolicy[];
+  /** Whether a baseline rule is in `outAll` / `inAll` (or `out` / `in`): only then is a second scan needed. */
+  baseline: boolean;
   /** Service and peer indexes of the lists above (out: by destination, in: by source), built on first use. */
   outIdx?: import('./rules').IndexedRules;
   inIdx?: import('./rules').IndexedRules;

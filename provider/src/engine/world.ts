@@ -1,20 +1,22 @@
 import { identityOf, type Kind, type SpecOf } from '../model';
 import { AddressPool } from './allocate';
+import { compileNetworkPolicy, decideNetworkPolicies, type CompiledNetworkPolicy } from './netpol';
 import { cidrContains, parseCidr, parseIp, parseRange, type Cidr, type Ip } from './ip';
 import { atomIdsOf, Membership, type Atom, type Endpoint, type EndpointRules } from './membership';
 import type { Problem } from './problems';
 import {
   appliesAt,
+  BASELINE_RANK,
   comparePolicies,
   compileBlock,
   compilePolicy,
-  firstMatch,
   firstMatchIndexed,
   indexRules,
   type Addr,
   type CompileContext,
   type CompiledPolicy,
   type CompiledRule,
+  type IndexedRules,
   type PeerSet,
 } from './rules';
 import type { StateSource } from './state';
@@ -85,6 +87,7 @@ export class World {
     SecurityGroup: new Map(),
     FirewallPolicy: new Map(),
     FirewallRule: new Map(),
+    KubernetesNetworkPolicy: new Map(),
     EgressIp: new Map(),
     LoadBalancer: new Map(),
     QuarantinePolicy: new Map(),
@@ -114,6 +117,10 @@ export class World {
     return new Set(this.globalRules.map((r) => r.policy));
   }
   private readonly rulesByAtom = new Map<Atom, Set<CompiledRule>>();
+  /** Compiled NetworkPolicies by identity, and by the atom of the pods they select. */
+  private readonly netpols = new Map<string, CompiledNetworkPolicy>();
+  private readonly netpolsBySubject = new Map<Atom, Set<CompiledNetworkPolicy>>();
+  private readonly dirtyNetpols = new Set<string>();
   private epoch = 1;
   private groupCache = new Map<string, PeerSet | undefined>();
   private tieWarnings: Problem[] = [];
@@ -144,7 +151,7 @@ export class World {
    * to keep (Workload `pods`, EgressIp `allocatedIp`, LoadBalancer `allocatedVip`).
    */
   upsert(kind: Kind, name: string, spec: unknown, outputs?: Readonly<Record<string, unknown>>): Problem[] {
-    const named = typeof spec === 'object' && spec !== null && (spec as { name?: unknown }).name === undefined && kind !== 'Namespace' && kind !== 'Workload' ? { ...spec, name } : spec;
+    const named = typeof spec === 'object' && spec !== null && (spec as { name?: unknown }).name === undefined && kind !== 'Namespace' && kind !== 'Workload' && kind !== 'KubernetesNetworkPolicy' ? { ...spec, name } : spec;
     const r = validateSpec(kind, named);
     if (!r.ok) return r.problems.map((p) => ({ ...p, object: { kind, name } }));
     this.set(kind, name, r.value, outputs);
@@ -213,6 +220,10 @@ export class World {
         const s = this.get('PodSelector', name);
         return { memberCount: s ? this.membership.podSelectorAtom(s).members.size : 0 };
       }
+      case 'KubernetesNetworkPolicy': {
+        this.compile();
+        return { podCount: this.netpols.get(name)?.subject.members.size ?? 0 };
+      }
       case 'ConnectivityAssertion': {
         const a = this.get('ConnectivityAssertion', name);
         if (!a) return {};
@@ -259,6 +270,9 @@ export class World {
       }
       case 'QuarantinePolicy':
         this.dirtyPolicies.add(`quarantine:${name}`);
+        return;
+      case 'KubernetesNetworkPolicy':
+        this.dirtyNetpols.add(name);
         return;
       case 'SecurityGroup':
       case 'PodSelector':
@@ -544,7 +558,7 @@ export class World {
 
   /** Recompiles dirty policies and re-sorts the policy order; cheap when nothing changed. */
   compile(): void {
-    if (this.dirtyPolicies.size === 0 && !this.orderDirty) return;
+    if (this.dirtyPolicies.size === 0 && !this.orderDirty && this.dirtyNetpols.size === 0) return;
     const standalone = new Map<string, SpecOf['FirewallRule'][]>();
     if (this.dirtyPolicies.size) {
       for (const r of this.specs.FirewallRule.values()) {
@@ -588,6 +602,25 @@ export class World {
       this.orderDirty = true;
     }
     this.dirtyPolicies.clear();
+    // NetworkPolicies reach the lists of the pods they select (old and new selection).
+    if (this.dirtyNetpols.size > 64) everywhere = true;
+    for (const key of this.dirtyNetpols) {
+      const old = this.netpols.get(key);
+      if (old) {
+        touched.add(old.subject);
+        this.netpolsBySubject.get(old.subject)?.delete(old);
+        this.netpols.delete(key);
+      }
+      const spec = this.specs.KubernetesNetworkPolicy.get(key);
+      if (!spec) continue;
+      const np = compileNetworkPolicy(this.membership, key, spec);
+      this.netpols.set(key, np);
+      let set = this.netpolsBySubject.get(np.subject);
+      if (!set) this.netpolsBySubject.set(np.subject, (set = new Set()));
+      set.add(np);
+      touched.add(np.subject);
+    }
+    this.dirtyNetpols.clear();
     if (this.orderDirty) {
       this.ordered = [...this.policies.values()].sort(comparePolicies);
       this.ordered.forEach((p, i) => (p.rank = i));
@@ -712,16 +745,29 @@ export class World {
     const out: CompiledRule[] = [];
     const inn: CompiledRule[] = [];
     let staged = false;
+    let baseline = false;
     for (const p of ordered) {
       for (const r of p.rules) {
         if (!appliesAt(r, ep)) continue;
         all.push(r);
+        if (p.catRank === BASELINE_RANK) baseline = true;
         if (p.staged) staged = true;
         else {
           if (r.dirOut) out.push(r);
           if (r.dirIn) inn.push(r);
         }
       }
+    }
+    let npIn: CompiledNetworkPolicy[] | undefined;
+    let npOut: CompiledNetworkPolicy[] | undefined;
+    if (ep.kind === 'pod' && this.netpols.size) {
+      const selecting: CompiledNetworkPolicy[] = [];
+      for (const a of ep.atoms) for (const np of this.netpolsBySubject.get(a) ?? []) selecting.push(np);
+      selecting.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const i = selecting.filter((np) => np.ingress);
+      const o = selecting.filter((np) => np.egress);
+      if (i.length) npIn = i;
+      if (o.length) npOut = o;
     }
     return {
       epoch: this.epoch,
@@ -731,6 +777,9 @@ export class World {
       in: inn,
       outAll: staged ? all.filter((r) => r.dirOut) : undefined,
       inAll: staged ? all.filter((r) => r.dirIn) : undefined,
+      npIn,
+      npOut,
+      baseline,
     };
   }
 
@@ -742,12 +791,21 @@ export class World {
     const c = this.rulesAt(ep);
     const peer = dir === 'in' ? src.ep : dst.ep;
     const peerIds = peer === undefined ? undefined : atomIdsOf(peer);
+    let ix: IndexedRules;
     if (dir === 'in') {
-      if (staged) return c.inAll ? firstMatchIndexed((c.inAllIdx ??= indexRules(c.inAll, 'src')), peerIds, src.ip, src, dst, f) : undefined;
-      return firstMatchIndexed((c.inIdx ??= indexRules(c.in, 'src')), peerIds, src.ip, src, dst, f);
+      if (staged && !c.inAll) return undefined;
+      ix = staged ? (c.inAllIdx ??= indexRules(c.inAll!, 'src')) : (c.inIdx ??= indexRules(c.in, 'src'));
+    } else {
+      if (staged && !c.outAll) return undefined;
+      ix = staged ? (c.outAllIdx ??= indexRules(c.outAll!, 'dst')) : (c.outIdx ??= indexRules(c.out, 'dst'));
     }
-    if (staged) return c.outAll ? firstMatchIndexed((c.outAllIdx ??= indexRules(c.outAll, 'dst')), peerIds, dst.ip, src, dst, f) : undefined;
-    return firstMatchIndexed((c.outIdx ??= indexRules(c.out, 'dst')), peerIds, dst.ip, src, dst, f);
+    const peerIp = dir === 'in' ? src.ip : dst.ip;
+    // emergency → application, then the NetworkPolicy layer for a pod a policy isolates, then baseline.
+    const r = firstMatchIndexed(ix, peerIds, peerIp, src, dst, f, 'main');
+    if (r) return r;
+    const nps = dir === 'in' ? c.npIn : c.npOut;
+    if (nps) return decideNetworkPolicies(nps, dir, src, dst, f, dir === 'in' && ep.node !== undefined ? this.clusters.get(ep.cluster!)?.nodeIps.get(ep.node) : undefined);
+    return c.baseline ? firstMatchIndexed(ix, peerIds, peerIp, src, dst, f, 'baseline') : undefined;
   }
 
   // ---------------------------------------------------------------- lookups used by queries
@@ -957,10 +1015,6 @@ export class World {
     return this.defaultAction;
   }
 
-  /** First matching rule at one side, or undefined for the default rule. */
-  decide(rules: readonly CompiledRule[], src: Addr, dst: Addr, f: { protocol: string; port: number | undefined; icmpType?: number; icmpCode?: number }): CompiledRule | undefined {
-    return firstMatch(rules, src, dst, f);
-  }
 }
 
 /** Sum of the rule versions of an endpoint's atoms: versions only grow, so an equal sum means no change. */

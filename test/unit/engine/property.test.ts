@@ -52,7 +52,7 @@ const rule = fc.record(
   { requiredKeys: ['action'] },
 ).map((r) => ({ ...r, sourcesExcluded: !!r.sourcesExcluded && !!r.sources?.length, destinationsExcluded: !!r.destinationsExcluded && !!r.destinations?.length }));
 const policy = fc.record({
-  category: fc.constantFrom('emergency', 'infrastructure', 'environment', 'application'),
+  category: fc.constantFrom('emergency', 'infrastructure', 'environment', 'application', 'baseline'),
   priority: fc.integer({ min: 0, max: 3 }),
   appliedTo: fc.array(fc.constantFrom(...GROUPS), { maxLength: 1 }),
   enforcement: fc.constantFrom('enforce', 'enforce', 'staged'),
@@ -71,6 +71,28 @@ const group = (i: number) =>
     },
     { requiredKeys: [] },
   );
+const npPeer = fc.oneof(
+  fc.record({ podSelector: selector }),
+  fc.record({ namespaceSelector: selector }),
+  fc.record({ namespaceSelector: selector, podSelector: selector }),
+  fc.constantFrom({ ipBlock: { cidr: '172.16.0.0/24', except: ['172.16.0.2/32'] } }, { ipBlock: { cidr: '192.168.0.0/24' } }, { ipBlock: { cidr: '10.1.0.0/16' } }),
+);
+const npPort = fc.oneof(
+  fc.record({ protocol: fc.constantFrom('TCP', 'UDP'), port: fc.constantFrom<number | string>(80, 8080, 'http') }, { requiredKeys: ['port'] }),
+  fc.record({ protocol: fc.constantFrom('TCP', 'UDP') }),
+  fc.constant({ port: 8000, endPort: 8060 }),
+);
+const npRule = fc.record({ peers: fc.option(fc.array(npPeer, { maxLength: 2 }), { nil: undefined }), ports: fc.option(fc.array(npPort, { maxLength: 2 }), { nil: undefined }) }, { requiredKeys: [] });
+const netpol = fc.record(
+  {
+    ns: fc.constantFrom('ns0', 'ns1'),
+    podSelector: selector,
+    policyTypes: fc.constantFrom([], ['Ingress'], ['Egress'], ['Ingress', 'Egress']),
+    ingress: fc.array(npRule, { maxLength: 2 }),
+    egress: fc.array(npRule, { maxLength: 2 }),
+  },
+  { requiredKeys: ['ns', 'podSelector'] },
+);
 const topology = fc.record({
   networkMode: fc.constantFrom('flat', 'overlay'),
   defaultAction: fc.constantFrom('allow', 'drop'),
@@ -79,6 +101,7 @@ const topology = fc.record({
   vms: fc.tuple(labels, labels),
   groups: fc.tuple(group(0), group(1), group(2), group(3)),
   policies: fc.array(policy, { maxLength: 4 }),
+  netpols: fc.array(netpol, { maxLength: 3 }),
   quarantine: fc.option(fc.record({ selector: fc.record({ matchLabels: fc.dictionary(fc.constantFrom(...LABEL_KEYS), fc.constantFrom(...LABEL_VALUES), { minKeys: 1, maxKeys: 1 }) }), forensicGroup: fc.constantFrom(...GROUPS) })),
 });
 
@@ -109,7 +132,7 @@ it('engine and naive reference evaluator agree on verdicts and deciding rules', 
       });
       put('VirtualMachine', 'vm0', { interfaces: [{ ip: '172.16.0.1' }], labels: t.vms[0] });
       put('VirtualMachine', 'vm1', { interfaces: [{ ip: '172.16.0.2' }], labels: t.vms[1] });
-      owners.push('vm0', 'vm1', '203.0.113.9');
+      owners.push('vm0', 'vm1', '203.0.113.9', '192.168.0.10');
       t.groups.forEach((g, i) => put('SecurityGroup', `g${i}`, g));
       t.policies.forEach((p, i) => {
         const { standalone, rules, ...rest } = p;
@@ -120,17 +143,21 @@ it('engine and naive reference evaluator agree on verdicts and deciding rules', 
         } else put('FirewallPolicy', `p${i}`, { ...rest, rules: named });
       });
       if (t.quarantine) put('QuarantinePolicy', 'q', t.quarantine);
+      t.netpols.forEach(({ ns, ingress, egress, ...np }, i) => {
+        const rules = (rs: typeof ingress | undefined, peers: 'from' | 'to') => rs?.map((r) => ({ ...(r.peers ? { [peers]: r.peers } : {}), ...(r.ports ? { ports: r.ports } : {}) }));
+        put('KubernetesNetworkPolicy', `c1/${ns}/np${i}`, { name: `np${i}`, cluster: 'c1', namespace: ns, ...np, ingress: rules(ingress, 'from'), egress: rules(egress, 'to') });
+      });
       const pods = Object.fromEntries(owners.filter((o) => o.includes('/')).map((o) => [o, w.outputsOf('Workload', o).pods as { name: string; ip: string; node: string }[]]));
       const input = { defaultAction: t.defaultAction, specs, pods };
       for (const source of owners)
         for (const destination of owners) {
           if (source === destination) continue;
-          for (const port of [80, 8080, 8050]) {
-            const flow = { source, destination, protocol: 'tcp' as const, port };
+          for (const [protocol, port] of [['tcp', 80], ['tcp', 8080], ['tcp', 8050], ['udp', 8080]] as const) {
+            const flow = { source, destination, protocol, port };
             const e = w.verdict(flow);
             if ('problem' in e) throw new Error(e.problem.message);
             const r = referenceVerdict(input, flow);
-            expect(`${source}->${destination}:${port} ${e.verdict} ${decisionKey(e.decision)}`).toBe(`${source}->${destination}:${port} ${r.verdict} ${r.policy}/${r.rule}`);
+            expect(`${source}->${destination}:${protocol}/${port} ${e.verdict} ${decisionKey(e.decision)}`).toBe(`${source}->${destination}:${protocol}/${port} ${r.verdict} ${r.policy}/${r.rule}`);
           }
         }
     }),
