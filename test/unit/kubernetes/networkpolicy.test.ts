@@ -174,6 +174,15 @@ describe('peers', () => {
     expect(v(w, 'db', API, 9090)).toBe('drop');
   });
 
+  it('a NotIn requirement also selects pods without the key (apimachinery label semantics)', () => {
+    const w = world();
+    np(w, 'p', { podSelector: { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['back'] }] }, policyTypes: ['Ingress'] });
+    put(w, 'Workload', 'c1/shop/bare', { name: 'bare', cluster: 'c1', namespace: 'shop', labels: {}, replicas: 1 });
+    expect(v(w, API, 'c1/shop/bare', 80)).toBe('drop');
+    expect(v(w, API, WEB, 8080)).toBe('drop');
+    expect(v(w, WEB, API, 9090)).toBe('allow');
+  });
+
   it('selects namespaces by the implied kubernetes.io/metadata.name label', () => {
     const w = world();
     np(w, 'p', { podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ops' } } }] }] });
