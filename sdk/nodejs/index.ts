@@ -45,6 +45,11 @@ export type KubernetesCluster = import("./kubernetesCluster").KubernetesCluster;
 export const KubernetesCluster: typeof import("./kubernetesCluster").KubernetesCluster = null as any;
 utilities.lazyLoad(exports, ["KubernetesCluster"], () => require("./kubernetesCluster"));
 
+export { KubernetesNetworkPolicyArgs } from "./kubernetesNetworkPolicy";
+export type KubernetesNetworkPolicy = import("./kubernetesNetworkPolicy").KubernetesNetworkPolicy;
+export const KubernetesNetworkPolicy: typeof import("./kubernetesNetworkPolicy").KubernetesNetworkPolicy = null as any;
+utilities.lazyLoad(exports, ["KubernetesNetworkPolicy"], () => require("./kubernetesNetworkPolicy"));
+
 export { LoadBalancerArgs } from "./loadBalancer";
 export type LoadBalancer = import("./loadBalancer").LoadBalancer;
 export const LoadBalancer: typeof import("./loadBalancer").LoadBalancer = null as any;
@@ -114,6 +119,8 @@ const _module = {
                 return new FirewallRule(name, <any>undefined, { urn })
             case "microseg:index:KubernetesCluster":
                 return new KubernetesCluster(name, <any>undefined, { urn })
+            case "microseg:index:KubernetesNetworkPolicy":
+                return new KubernetesNetworkPolicy(name, <any>undefined, { urn })
             case "microseg:index:LoadBalancer":
                 return new LoadBalancer(name, <any>undefined, { urn })
             case "microseg:index:Namespace":
