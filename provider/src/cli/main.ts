@@ -3,6 +3,7 @@ import { version } from '../version';
 import { runDelete, runGet, runList, runPut } from './object-commands';
 import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from './query-commands';
 import { runExportState, runImportState } from './state-commands';
+import { runImportK8s } from './k8s-commands';
 import { runTest } from './test-command';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
@@ -114,6 +115,15 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
   withStoreOptions(
     program.command('import-state').description('restore a state document into empty environments').argument('<file>', 'state document, - for stdin').option('--into <environment>', 'restore a one-environment document under this name'),
   ).action(async (file: string, o: Record<string, unknown>) => done(await runImportState(file, { ...storeOptions(o), into: o.into as string | undefined }, io)));
+
+  program
+    .command('import-k8s')
+    .description('turn Kubernetes manifests (NetworkPolicies; Namespaces, Pods, Deployments... for labels and named ports) into topology-file resources')
+    .argument('<file...>', 'YAML manifests (multi-document, kind: List), - for stdin')
+    .requiredOption('--cluster <name>', 'KubernetesCluster the objects belong to')
+    .option('--namespace <name>', 'namespace of objects without metadata.namespace', 'default')
+    .option('--json', 'print the objects as JSON instead of topology YAML')
+    .action(async (files: string[], o: { cluster: string; namespace: string; json?: boolean }) => done(await runImportK8s(files, { cluster: o.cluster, namespace: o.namespace, json: o.json }, io)));
 
   return program;
 }
