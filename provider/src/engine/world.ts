@@ -121,6 +121,8 @@ export class World {
   private readonly netpols = new Map<string, CompiledNetworkPolicy>();
   private readonly netpolsBySubject = new Map<Atom, Set<CompiledNetworkPolicy>>();
   private readonly dirtyNetpols = new Set<string>();
+  /** Bumped whenever a NetworkPolicy changes: per-endpoint NetworkPolicy lists of older epochs are stale. */
+  private npEpoch = 1;
   private epoch = 1;
   private groupCache = new Map<string, PeerSet | undefined>();
   private tieWarnings: Problem[] = [];
@@ -131,6 +133,7 @@ export class World {
     this.membership.namespaces = () => this.specs.Namespace.values();
     this.membership.onChange = (ep) => {
       ep.cache = undefined;
+      ep.netpols = undefined;
     };
     this.ctx = { membership: this.membership, group: (n) => this.group(n), podSelector: (n) => this.specs.PodSelector.get(n) };
   }
@@ -602,12 +605,12 @@ export class World {
       this.orderDirty = true;
     }
     this.dirtyPolicies.clear();
-    // NetworkPolicies reach the lists of the pods they select (old and new selection).
-    if (this.dirtyNetpols.size > 64) everywhere = true;
+    // NetworkPolicies live beside the rule lists: a change only makes every endpoint's NetworkPolicy
+    // selection stale (npEpoch), recomputed when a verdict next reaches the layer there.
+    if (this.dirtyNetpols.size) this.npEpoch++;
     for (const key of this.dirtyNetpols) {
       const old = this.netpols.get(key);
       if (old) {
-        touched.add(old.subject);
         this.netpolsBySubject.get(old.subject)?.delete(old);
         this.netpols.delete(key);
       }
@@ -618,7 +621,6 @@ export class World {
       let set = this.netpolsBySubject.get(np.subject);
       if (!set) this.netpolsBySubject.set(np.subject, (set = new Set()));
       set.add(np);
-      touched.add(np.subject);
     }
     this.dirtyNetpols.clear();
     if (this.orderDirty) {
@@ -643,12 +645,13 @@ export class World {
     if (everywhere) this.epoch++;
     else
       for (const a of touched) {
-        // Lists found through the identity map are checked against the atoms' versions (rulesAt); lists
-        // cached on endpoints are marked stale here, which reaches every endpoint sharing them.
+        // Lists found through the identity map are checked against the atoms' versions (rulesAt); the
+        // members drop the list they hold, which another endpoint may still share: one outside `a` (whose
+        // identity did not hold `a` when it was first flagged as appliedTo) keeps a list that is still right.
         a.rulesVersion++;
         for (const id of a.members) {
-          const c = this.membership.endpoints.get(id)?.cache;
-          if (c) c.epoch = 0;
+          const ep = this.membership.endpoints.get(id);
+          if (ep) ep.cache = undefined;
         }
       }
   }
@@ -684,6 +687,7 @@ export class World {
 
   private index(p: CompiledPolicy): void {
     for (const r of p.rules) {
+      for (const req of r.appliedTo) for (const a of req) a.appliedTo = true;
       const req = r.appliedTo[r.appliedTo.length - 1];
       if (!req) this.globalRules.push(r);
       else
@@ -706,8 +710,8 @@ export class World {
   }
 
   /**
-   * Rule lists per identity (the sorted atom ids of an endpoint) for the current epoch: which rules apply
-   * at an endpoint depends only on its atoms, so endpoints with equal atoms (replicas, look-alike pods)
+   * Rule lists per identity (the sorted ids of an endpoint's appliedTo atoms, see ruleIdentity) for the
+   * current epoch: which rules apply at an endpoint depends only on those, so endpoints with equal ones (replicas, look-alike pods)
    * share one list and one index, which halves compile time and memory on our benchmark estate.
    */
   private identityRules = new Map<string, EndpointRules>();
@@ -717,7 +721,7 @@ export class World {
     this.compile();
     const c = ep.cache;
     if (c && c.epoch === this.epoch) return c;
-    const sig = atomIdsOf(ep).join(',');
+    const sig = ruleIdentity(ep);
     let res = this.identityRules.get(sig);
     if (!res || res.epoch !== this.epoch || res.version !== rulesVersionOf(ep)) {
       // Entries of identities nobody has any more are only dropped wholesale; bound the map under churn.
@@ -758,17 +762,6 @@ export class World {
         }
       }
     }
-    let npIn: CompiledNetworkPolicy[] | undefined;
-    let npOut: CompiledNetworkPolicy[] | undefined;
-    if (ep.kind === 'pod' && this.netpols.size) {
-      const selecting: CompiledNetworkPolicy[] = [];
-      for (const a of ep.atoms) for (const np of this.netpolsBySubject.get(a) ?? []) selecting.push(np);
-      selecting.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      const i = selecting.filter((np) => np.ingress);
-      const o = selecting.filter((np) => np.egress);
-      if (i.length) npIn = i;
-      if (o.length) npOut = o;
-    }
     return {
       epoch: this.epoch,
       version: rulesVersionOf(ep),
@@ -777,8 +770,6 @@ export class World {
       in: inn,
       outAll: staged ? all.filter((r) => r.dirOut) : undefined,
       inAll: staged ? all.filter((r) => r.dirIn) : undefined,
-      npIn,
-      npOut,
       baseline,
     };
   }
@@ -803,9 +794,30 @@ export class World {
     // emergency → application, then the NetworkPolicy layer for a pod a policy isolates, then baseline.
     const r = firstMatchIndexed(ix, peerIds, peerIp, src, dst, f, 'main');
     if (r) return r;
-    const nps = dir === 'in' ? c.npIn : c.npOut;
+    const nps = this.networkPoliciesAt(ep, dir);
     if (nps) return decideNetworkPolicies(nps, dir, src, dst, f, dir === 'in' && ep.node !== undefined ? this.clusters.get(ep.cluster!)?.nodeIps.get(ep.node) : undefined);
     return c.baseline ? firstMatchIndexed(ix, peerIds, peerIp, src, dst, f, 'baseline') : undefined;
+  }
+
+  /** NetworkPolicies isolating `ep` in direction `dir`, ordered by identity; undefined when none does. */
+  networkPoliciesAt(ep: Endpoint, dir: 'in' | 'out'): readonly CompiledNetworkPolicy[] | undefined {
+    this.compile();
+    let c = ep.netpols;
+    if (!c || c.epoch !== this.npEpoch) {
+      let ins: CompiledNetworkPolicy[] | undefined;
+      let outs: CompiledNetworkPolicy[] | undefined;
+      if (ep.kind === 'pod' && this.netpols.size) {
+        const selecting: CompiledNetworkPolicy[] = [];
+        for (const a of ep.atoms) for (const np of this.netpolsBySubject.get(a) ?? []) selecting.push(np);
+        selecting.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        for (const np of selecting) {
+          if (np.ingress) (ins ??= []).push(np);
+          if (np.egress) (outs ??= []).push(np);
+        }
+      }
+      ep.netpols = c = { epoch: this.npEpoch, in: ins, out: outs };
+    }
+    return dir === 'in' ? c.in : c.out;
   }
 
   // ---------------------------------------------------------------- lookups used by queries
@@ -1017,11 +1029,22 @@ export class World {
 
 }
 
-/** Sum of the rule versions of an endpoint's atoms: versions only grow, so an equal sum means no change. */
+/** Sum of the rule versions of an endpoint's appliedTo atoms: versions only grow, so an equal sum means no change. */
 function rulesVersionOf(ep: Endpoint): number {
   let v = 0;
-  for (const a of ep.atoms) v += a.rulesVersion;
+  for (const a of ep.atoms) if (a.appliedTo) v += a.rulesVersion;
   return v;
+}
+
+/**
+ * The identity of an endpoint's rule lists: the sorted ids of its atoms that some rule's appliedTo holds.
+ * Which rules apply depends on nothing else, so endpoints differing only in peer atoms or NetworkPolicy
+ * subjects (namespace-scoped, one per policy) share one list and one index.
+ */
+function ruleIdentity(ep: Endpoint): string {
+  const ids: number[] = [];
+  for (const a of ep.atoms) if (a.appliedTo) ids.push(a.id);
+  return ids.sort((x, y) => x - y).join(',');
 }
 
 /** A resolved endpoint reference. */
