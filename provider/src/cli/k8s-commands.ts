@@ -4,8 +4,12 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { validateSpec } from '../engine';
 import { flattenManifests, fromManifest } from '../kubernetes/manifests';
 import { identityOf, resourceToken } from '../model';
+import type { World } from '../engine';
+import { getKubernetesManifests } from '../export/kubernetes';
+import { buildWorld, loadTopology } from '../topology';
+import { withStore, type StoreOptions } from './context';
 import { json } from './format';
-import { CliError, EXIT_OK, type CliIo } from './io';
+import { CliError, EXIT_FAILED, EXIT_OK, type CliIo } from './io';
 
 /**
  * `microseg import-k8s FILE… --cluster C`: Kubernetes manifests (NetworkPolicies; Namespaces, Pods and
@@ -52,4 +56,37 @@ export async function runImportK8s(files: readonly string[], options: { cluster:
   if (options.json) io.stdout(json({ objects }));
   else io.stdout(stringify({ resources }, { lineWidth: 0 }));
   return EXIT_OK;
+}
+
+/**
+ * `microseg export --cluster C --flavor kubernetes [--pods-only] [--topology FILE]`: the pod side of a
+ * cluster's policy as Kubernetes manifests (multi-document YAML, or `--json`), from the store or from a
+ * topology file. Constructs the flavor cannot express keep their verdicts only by refusal: each is listed
+ * with its reason and the command exits 1 without printing manifests.
+ */
+export async function runExport(options: StoreOptions & { cluster: string; flavor: string; podsOnly?: boolean; topology?: string; json?: boolean }, io: CliIo): Promise<number> {
+  if (options.flavor !== 'kubernetes') throw new CliError(`--flavor ${options.flavor}: supported flavors: kubernetes (antrea and calico are not implemented yet)`);
+  const run = (world: World): number => {
+    const r = getKubernetesManifests(world, { cluster: options.cluster, flavor: 'kubernetes', podsOnly: options.podsOnly });
+    if (r.refusals.length) {
+      throw new CliError(`export refused: ${r.refusals.length} construct(s) cannot be expressed in flavor kubernetes without changing a verdict:\n  ${r.refusals.map((x) => `${x.construct}: ${x.reason}`).join('\n  ')}`, EXIT_FAILED);
+    }
+    if (options.json) io.stdout(json({ manifests: r.manifests }));
+    else io.stdout(r.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n'));
+    return EXIT_OK;
+  };
+  if (options.topology !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(path.resolve(io.cwd, options.topology), 'utf8');
+    } catch (err) {
+      throw new CliError(`--topology: cannot read ${options.topology}: ${(err as Error).message}`);
+    }
+    const loaded = loadTopology(text);
+    if (!loaded.ok) throw new CliError(`${options.topology} is invalid:\n  ${loaded.problems.map((p) => `${p.path}: ${p.message}`).join('\n  ')}`);
+    const built = buildWorld(loaded.topology);
+    if (built.problems.length) throw new CliError(`${options.topology} is invalid:\n  ${built.problems.map((p) => `${p.path}: ${p.message}`).join('\n  ')}`);
+    return run(built.world);
+  }
+  return withStore(options, io, async (ctx) => run(await ctx.world()));
 }

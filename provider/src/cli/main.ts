@@ -3,7 +3,7 @@ import { version } from '../version';
 import { runDelete, runGet, runList, runPut } from './object-commands';
 import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from './query-commands';
 import { runExportState, runImportState } from './state-commands';
-import { runImportK8s } from './k8s-commands';
+import { runExport, runImportK8s } from './k8s-commands';
 import { runTest } from './test-command';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
@@ -124,6 +124,19 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     .option('--namespace <name>', 'namespace of objects without metadata.namespace', 'default')
     .option('--json', 'print the objects as JSON instead of topology YAML')
     .action(async (files: string[], o: { cluster: string; namespace: string; json?: boolean }) => done(await runImportK8s(files, { cluster: o.cluster, namespace: o.namespace, json: o.json }, io)));
+
+  withStoreOptions(
+    program
+      .command('export')
+      .description("the pod side of a cluster's policy as Kubernetes manifests (refused, with reasons, when a verdict cannot be kept)")
+      .requiredOption('--cluster <name>', 'KubernetesCluster to export')
+      .addOption(new Option('--flavor <flavor>', 'kubernetes: ClusterNetworkPolicy v1alpha2 + NetworkPolicy').default('kubernetes'))
+      .option('--pods-only', 'accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress selects pods only)')
+      .option('--topology <file>', 'export from a topology file instead of the store')
+      .option('--json', 'print JSON instead of multi-document YAML'),
+  ).action(async (o: Record<string, unknown>) =>
+    done(await runExport({ ...storeOptions(o), cluster: o.cluster as string, flavor: o.flavor as string, podsOnly: o.podsOnly === true, topology: o.topology as string | undefined, json: o.json === true }, io)),
+  );
 
   return program;
 }
