@@ -11,7 +11,7 @@ export default tseslint.config(
     rules: {},
   },
   {
-    files: ['provider/src/engine/**/*.ts', 'provider/src/model/**/*.ts'],
+    files: ['provider/src/engine/**/*.ts', 'provider/src/model/**/*.ts', 'provider/src/realize/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         paths: [...impure, ...impure.map((m) => `node:${m}`)].map((name) => ({ name, message: 'The engine is pure: no disk, network or process I/O.' })),

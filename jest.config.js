@@ -17,5 +17,14 @@ module.exports = {
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
       slowTestThreshold: 60,
     },
+    {
+      // Real nftables in network namespaces: needs root and nft (scripts/setup.sh installs nftables).
+      displayName: 'kernel',
+      testEnvironment: 'node',
+      transform,
+      roots: ['<rootDir>/test'],
+      testMatch: ['<rootDir>/test/kernel/**/*.test.ts'],
+      slowTestThreshold: 60,
+    },
   ],
 };

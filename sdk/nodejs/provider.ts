@@ -27,11 +27,11 @@ export class Provider extends pulumi.ProviderResource {
      */
     declare public readonly dataDir: pulumi.Output<string | undefined>;
     /**
-     * Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+     * Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
      */
     declare public readonly defaultAction: pulumi.Output<string | undefined>;
     /**
-     * Environment (stack) name; separates the state of dev, staging and prod in one store.
+     * Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
      */
     declare public readonly environment: pulumi.Output<string | undefined>;
 
@@ -47,8 +47,8 @@ export class Provider extends pulumi.ProviderResource {
         opts = opts || {};
         {
             resourceInputs["dataDir"] = args?.dataDir;
-            resourceInputs["defaultAction"] = (args?.defaultAction) ?? "drop";
-            resourceInputs["environment"] = (args?.environment) ?? "default";
+            resourceInputs["defaultAction"] = args?.defaultAction;
+            resourceInputs["environment"] = args?.environment;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         super(Provider.__pulumiType, name, resourceInputs, opts);
@@ -64,11 +64,11 @@ export interface ProviderArgs {
      */
     dataDir?: pulumi.Input<string | undefined>;
     /**
-     * Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+     * Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
      */
     defaultAction?: pulumi.Input<string | undefined>;
     /**
-     * Environment (stack) name; separates the state of dev, staging and prod in one store.
+     * Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
      */
     environment?: pulumi.Input<string | undefined>;
 }

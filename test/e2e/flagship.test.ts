@@ -97,7 +97,11 @@ describe('examples/vcci-app', () => {
     await expect(prod.preview({ onEvent: log.onEvent })).rejects.toThrow(
       /connectivity assertion "frontend-cannot-reach-database" is broken: .*frontend -> database tcp\/5432 expected deny, planned allow \(decided by hotfix\/frontend-to-db\)/,
     );
-    expect(log.diagnostics().join('\n')).toMatch(/policy impact of FirewallPolicy "hotfix": \d+ flow\(s\) newly allowed/);
+    // At least one flow newly allowed (not "0 flow(s)"), nothing newly blocked, and the sampled flows into the
+    // database are allowed by the hotfix rule.
+    expect(log.diagnostics().join('\n')).toMatch(
+      /policy impact of FirewallPolicy "hotfix": [1-9]\d* flow\(s\) newly allowed, 0 newly blocked\. newly allowed: [^\n]*-> vm:database tcp\/5432 \(allow by hotfix\/frontend-to-db\)/,
+    );
     expect(await storeSnapshot()).toBe(before);
 
     const fixed = await stack('prod');

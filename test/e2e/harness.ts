@@ -73,12 +73,23 @@ export function eventLog(): { events: EngineEvent[]; onEvent: (e: EngineEvent) =
 
 /**
  * The objects of one environment of a data directory, sorted, as `Kind/name` (or `Kind/name@revision`
- * with `withRevision`, which is what "the store is untouched" compares).
+ * with `withRevision`, which is what "the store is untouched" compares). The environment's settings
+ * (the stored defaultAction) are not an object of the program and are left out.
  */
 export async function storedObjects(dataDir: string, environment = 'default', withRevision = false): Promise<string[]> {
   const store = await openSqliteStore({ dataDir });
   try {
-    return (await store.list(environment)).map((o) => `${o.kind}/${o.name}${withRevision ? `@${o.revision}` : ''}`).sort();
+    return (await store.list(environment)).filter((o) => o.kind !== 'EnvironmentSettings').map((o) => `${o.kind}/${o.name}${withRevision ? `@${o.revision}` : ''}`).sort();
+  } finally {
+    await store.close();
+  }
+}
+
+/** The owners of one environment's objects, as `Kind/name` → owner (undefined when none is recorded). */
+export async function storedOwners(dataDir: string, environment: string): Promise<Record<string, string | undefined>> {
+  const store = await openSqliteStore({ dataDir });
+  try {
+    return Object.fromEntries((await store.list(environment)).filter((o) => o.kind !== 'EnvironmentSettings').map((o) => [`${o.kind}/${o.name}`, o.owner]));
   } finally {
     await store.close();
   }

@@ -44,7 +44,7 @@ export function idOf(name: string, variant: Variant): string {
 }
 
 /** Every object of an environment in the store of a data directory, as `Kind/name`. */
-async function storedObjects(dataDir: string, environment = 'default'): Promise<string[]> {
+async function storedObjects(dataDir: string, environment = ENVIRONMENT): Promise<string[]> {
   const store = await openSqliteStore({ dataDir });
   try {
     return (await store.list(environment)).map((o) => `${o.kind}/${o.name}`).sort();
@@ -167,6 +167,10 @@ export function program(variant: Variant, imports = false): () => Promise<Record
 const shortName = (urn: string) => urn.split('::').pop()!;
 const microsegEvents = (events: EngineEvent[]) => events.flatMap((e) => (e.resourcePreEvent && e.resourcePreEvent.metadata.type.startsWith('microseg:index:') ? [e.resourcePreEvent.metadata] : []));
 
+/** The stacks of this file (main, adopt, cli-import) share one environment, so they can import each other's objects. */
+const ENVIRONMENT = 'resources';
+const CONFIG = { 'microseg:environment': ENVIRONMENT };
+
 let env: TestEnv;
 let main: Stack;
 beforeAll(() => {
@@ -177,7 +181,7 @@ afterAll(() => env.cleanup());
 const ALL = Object.keys(RESOURCES).length;
 
 test('up creates every resource kind and the assertion passes', async () => {
-  main = await inlineStack(env, 'main', program('v1'));
+  main = await inlineStack(env, 'main', program('v1'), CONFIG);
   const up = await main.up();
   expect(up.summary.result).toBe('succeeded');
   expect(up.summary.resourceChanges).toMatchObject({ create: ALL + 1 }); // + the stack
@@ -200,7 +204,7 @@ test('refresh shows no changes', async () => {
 });
 
 test('changing one field of each resource previews exactly that path, replacing only where immutable', async () => {
-  main = await inlineStack(env, 'main', program('v2'));
+  main = await inlineStack(env, 'main', program('v2'), CONFIG);
   const log = eventLog();
   const preview = await main.preview({ onEvent: log.onEvent });
   const steps = microsegEvents(log.events);
@@ -231,7 +235,7 @@ test('up applies the changes and a preview afterwards is empty', async () => {
 });
 
 test('a fresh stack imports every resource by id with the import option, then shows no changes', async () => {
-  const imported = await inlineStack(env, 'adopt', program('v2', true));
+  const imported = await inlineStack(env, 'adopt', program('v2', true), CONFIG);
   const log = eventLog();
   const up = await imported.up({ onEvent: log.onEvent });
   expect(up.summary.result).toBe('succeeded');
@@ -251,6 +255,7 @@ test('pulumi import adopts every resource by id (Read with the id alone returns 
   mkdirSync(workDir, { recursive: true });
   writeFileSync(join(workDir, 'Pulumi.yaml'), 'name: microseg-e2e\nruntime: yaml\n');
   const stack = await LocalWorkspace.createOrSelectStack({ stackName: 'cli-import', workDir }, { envVars: env.envVars, pulumiHome: env.envVars.PULUMI_HOME });
+  await stack.setConfig('microseg:environment', { value: ENVIRONMENT });
   const result = await stack.import({
     resources: Object.entries(RESOURCES).map(([name, [kind]]) => ({ type: `microseg:index:${kind}`, name, id: idOf(name, 'v2') })),
     protect: false,

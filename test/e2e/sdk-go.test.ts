@@ -41,9 +41,9 @@ test('the Go SDK program goes through up, a no-change preview and destroy', asyn
     providerVersion: '0.1.0',
   });
   expect(first.preview.changeSummary).toEqual({ same: 4 });
-  expect(await storedObjects(env.dataDir)).toEqual(['FirewallPolicy/go-db-access', 'SecurityGroup/go-sg-db', 'VirtualMachine/go-db']);
+  expect(await storedObjects(env.dataDir, 'dev')).toEqual(['FirewallPolicy/go-db-access', 'SecurityGroup/go-sg-db', 'VirtualMachine/go-db']);
 
   const second = run('destroy');
   expect(second.destroy).toEqual({ result: 'succeeded', resourceChanges: { delete: 4 } });
-  expect(await storedObjects(env.dataDir)).toEqual([]);
+  expect(await storedObjects(env.dataDir, 'dev')).toEqual([]);
 });

@@ -42,9 +42,9 @@ test('the Python SDK program goes through up, a no-change preview and destroy', 
     providerVersion: '0.1.0',
   });
   expect(first.preview.changeSummary).toEqual({ same: 4 });
-  expect(await storedObjects(env.dataDir)).toEqual(['FirewallPolicy/py-db-access', 'SecurityGroup/py-sg-db', 'VirtualMachine/py-db']);
+  expect(await storedObjects(env.dataDir, 'dev')).toEqual(['FirewallPolicy/py-db-access', 'SecurityGroup/py-sg-db', 'VirtualMachine/py-db']);
 
   const second = run('destroy');
   expect(second.destroy).toEqual({ result: 'succeeded', resourceChanges: { delete: 4 } });
-  expect(await storedObjects(env.dataDir)).toEqual([]);
+  expect(await storedObjects(env.dataDir, 'dev')).toEqual([]);
 });

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { MicrosegResource, ROOT, eventLog, inlineStack, testEnv, TestEnv } from './harness';
 
@@ -16,9 +16,24 @@ test('the Pulumi CLI built from Go modules reports the pinned version', () => {
   expect(out).toBe(`v${pinned}`);
 });
 
-test('the provider plugin prints only its port on stdout', () => {
-  const out = execFileSync('bash', ['-c', `timeout 5 ${join(ROOT, 'provider', 'bin', 'pulumi-resource-microseg')} 127.0.0.1:1 & sleep 3; kill %1`], { encoding: 'utf8' });
-  expect(out).toMatch(/^\d+\n$/);
+test('the provider plugin prints only its port on stdout', async () => {
+  const child = spawn(join(ROOT, 'provider', 'bin', 'pulumi-resource-microseg'), ['127.0.0.1:1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  // 'close': after the exit and the end of its output.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  // Readiness is the port line itself (what the engine waits for), not a delay.
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`the plugin exited (${code}) before printing its port; stderr: ${err}`)));
+  });
+  // Then stop it as the engine does and check everything it printed until it was gone.
+  child.kill('SIGINT');
+  expect({ code: await exited, stdout: out }).toEqual({ code: 0, stdout: expect.stringMatching(/^\d+\n$/) });
 });
 
 test('a VirtualMachine goes through up, a no-change preview and destroy with the real CLI', async () => {

@@ -47,6 +47,8 @@ class MemoryBackend implements Backend {
     const spec = this.objects.get(`${kind}/${name}`);
     return spec ? { spec, outputs: { serial: 1 } } : undefined;
   }
+  async claim() {}
+  async assertCreatable() {}
   async delete(kind: string, name: string) {
     this.objects.delete(`${kind}/${name}`);
   }
@@ -56,7 +58,14 @@ class MemoryBackend implements Backend {
   close() {}
 }
 
-const logs: { severity: number; message: string; urn: string }[] = [];
+type LogEntry = { severity: number; message: string; urn: string };
+const logs: LogEntry[] = [];
+/** Waiters for a log entry; the engine's Log handler wakes them, so a test waits for the entry itself, not a delay. */
+const logWaiters: { matches: (e: LogEntry) => boolean; resolve: () => void }[] = [];
+function logged(matches: (e: LogEntry) => boolean): Promise<void> {
+  if (logs.some(matches)) return Promise.resolve();
+  return new Promise((resolve) => logWaiters.push({ matches, resolve }));
+}
 let engine: grpc.Server;
 let engineAddress: string;
 let server: grpc.Server;
@@ -70,7 +79,12 @@ beforeAll(async () => {
   engine = new grpc.Server();
   engine.addService(engineGrpc.EngineService, {
     log: (c: grpc.ServerUnaryCall<enginePb.LogRequest, Empty>, cb: grpc.sendUnaryData<Empty>) => {
-      logs.push({ severity: c.request.getSeverity(), message: c.request.getMessage(), urn: c.request.getUrn() });
+      const entry = { severity: c.request.getSeverity(), message: c.request.getMessage(), urn: c.request.getUrn() };
+      logs.push(entry);
+      for (const w of logWaiters.filter((x) => x.matches(entry))) {
+        logWaiters.splice(logWaiters.indexOf(w), 1);
+        w.resolve();
+      }
       cb(null, new Empty());
     },
   } as unknown as grpc.UntypedServiceImplementation);
@@ -245,7 +259,8 @@ describe('Create, Read, Update, Delete', () => {
     expect(res.getId()).toBe('');
     expect(backend.objects.size).toBe(0);
     expect((res.getProperties()!.toJavaScript() as PropertyMap).serial).toBe(UNKNOWN);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The log travels to the engine asynchronously: wait for it (the test's timeout bounds the wait).
+    await logged((e) => e.message === 'planned');
     expect(logs).toContainEqual({ severity: enginePb.LogSeverity.WARNING, message: 'planned', urn: URN });
   });
 

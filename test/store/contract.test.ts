@@ -172,6 +172,36 @@ describe.each(adapters)('store contract: $name', (adapter) => {
     expect(await store.list('qa')).toEqual([]);
   });
 
+  test('an owner is stored with the object, kept by puts that name none, and replaced by puts that name one', async () => {
+    const stackA = 'urn:pulumi:dev::proj::microseg:index:SecurityGroup::a';
+    const [created] = await store.apply('dev', [put('a', { x: 1 }, { owner: stackA }), put('b')]);
+    expect(created.object?.owner).toBe(stackA);
+    expect((await store.get('dev', 'Group', 'a'))?.owner).toBe(stackA);
+    expect((await store.get('dev', 'Group', 'b'))?.owner).toBeUndefined();
+    // A status-only or owner-less write must not orphan the object.
+    await store.apply('dev', [put('a', { x: 2 }, { status: { s: 1 } })]);
+    expect((await store.get('dev', 'Group', 'a'))?.owner).toBe(stackA);
+    await store.apply('dev', [put('a', { x: 3 }, { owner: 'microseg-cli:alice' })]);
+    expect((await store.list('dev')).map((o) => [o.name, o.owner])).toEqual([
+      ['a', 'microseg-cli:alice'],
+      ['b', undefined],
+    ]);
+    await expectStoreError(store.apply('dev', [put('c', {}, { owner: '' })]), 'INVALID_ARGUMENT');
+  });
+
+  test('owners survive export and import', async () => {
+    await store.apply('dev', [put('a', {}, { owner: 'urn:pulumi:dev::p::t::a' }), put('b')]);
+    const doc = await exportState(store);
+    const target = await adapter.open();
+    try {
+      await importState(target, JSON.parse(JSON.stringify(doc)));
+      expect(await target.list('dev')).toEqual(await store.list('dev'));
+      expect((await target.get('dev', 'Group', 'a'))?.owner).toBe('urn:pulumi:dev::p::t::a');
+    } finally {
+      await target.close();
+    }
+  });
+
   test('integrity check passes on a healthy store; a closed store refuses work', async () => {
     await store.apply('dev', [put('a'), put('b')]);
     await store.apply('dev', [{ op: 'delete', kind: 'Group', name: 'a' }]);

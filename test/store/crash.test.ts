@@ -4,28 +4,35 @@
  * every batch the child acknowledged (printed after commit) is present, at most one unacknowledged
  * batch (the one in flight) is present, and every present batch is whole.
  */
+import type { ChildProcess } from 'node:child_process';
 import { openSqliteStore } from '../../provider/src/store';
 import { collect, spawnTs } from './fixtures/spawn';
 import { cleanupTempDirs, tempDir } from './helpers';
 
 const ITERATIONS = Number(process.env.MICROSEG_CRASH_ITERATIONS ?? 30);
+// The kill delays come from this seed; it is in the test's name, so a failure report carries it
+// (rerun with MICROSEG_CRASH_SEED=<seed>). Scheduling still varies between runs; the delays do not.
+const SEED = Number(process.env.MICROSEG_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const random = mulberry32(SEED);
 const ITEMS_PER_BATCH = 5; // keep in sync with fixtures/crash-worker.ts
 
 afterAll(cleanupTempDirs);
 
-test(`SIGKILL during batches, ${ITERATIONS} times`, async () => {
+test(`SIGKILL during batches, ${ITERATIONS} times (seed ${SEED})`, async () => {
   const dataDir = tempDir();
   let acknowledgedTotal = 0;
   let killedMidBatches = 0;
   for (let it = 0; it < ITERATIONS; it++) {
     const child = spawnTs('crash-worker.ts', [dataDir, String(it)]);
     const done = collect(child);
-    // Half the kills land anywhere (including while opening or migrating), half while writing batches.
+    // Half the kills land anywhere (including while opening or migrating), half while writing batches:
+    // those wait for the first acknowledged batch, so a slow start on a loaded machine cannot turn them
+    // into kills before the first write.
     if (it % 2 === 0) {
-      await new Promise<void>((resolve) => child.stdout?.once('data', () => resolve()));
-      await sleep(Math.random() * 30);
+      await firstAcknowledged(child, `it${it}-`);
+      await sleep(random() * 30);
     } else {
-      await sleep(Math.random() * 250);
+      await sleep(random() * 250);
     }
     child.kill('SIGKILL');
     const { stdout, stderr, signal } = await done;
@@ -61,6 +68,36 @@ test(`SIGKILL during batches, ${ITERATIONS} times`, async () => {
   expect(killedMidBatches).toBeGreaterThanOrEqual(Math.floor(ITERATIONS / 4));
   process.stdout.write(`crash: ${ITERATIONS} kills, ${killedMidBatches} after acknowledged batches, ${acknowledgedTotal} batches acknowledged\n`);
 }, 60_000 + ITERATIONS * 1500);
+
+/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Resolves once the child printed an acknowledged batch id with this prefix (or its stdout ended). */
+function firstAcknowledged(child: ChildProcess, prefix: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let seen = '';
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.toString();
+      if (seen.split('\n').some((line) => line.startsWith(prefix))) finish();
+    };
+    const finish = (): void => {
+      child.stdout?.off('data', onData);
+      child.stdout?.off('end', finish);
+      resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stdout?.once('end', finish);
+  });
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

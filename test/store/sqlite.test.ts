@@ -32,6 +32,24 @@ describe('data directory', () => {
     expect(fs.statSync(dir).isDirectory()).toBe(true);
   });
 
+  test('the store\'s own connection syncs the WAL on every commit by default (synchronous=FULL), as documented', async () => {
+    const store = await openSqliteStore({ dataDir: tempDir() });
+    try {
+      expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 'full' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('synchronous: normal is honoured on the store\'s own connection', async () => {
+    const store = await openSqliteStore({ dataDir: tempDir(), synchronous: 'normal' });
+    try {
+      expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 'normal' });
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a data directory path that is a file is a clear error', async () => {
     const file = path.join(tempDir(), 'file');
     fs.writeFileSync(file, 'x');
@@ -56,7 +74,26 @@ describe('data directory', () => {
 describe('migrations', () => {
   test('versions are consecutive from 1', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-    expect(LATEST_VERSION).toBe(2);
+    expect(LATEST_VERSION).toBe(3);
+  });
+
+  test('a store written by schema version 2 upgrades to owners: old objects have none until a put names one', async () => {
+    const dataDir = tempDir();
+    const v2 = await openSqliteStore({ dataDir, targetVersion: 2 });
+    await v2.apply('dev', [{ op: 'put', kind: 'Group', name: 'g', spec: { a: 1 } }]);
+    const before = await v2.list('dev');
+    await v2.close();
+    const v3 = await openSqliteStore({ dataDir });
+    try {
+      expect(v3.schemaVersion()).toBe(3);
+      expect(await v3.list('dev')).toEqual(before);
+      expect(before[0].owner).toBeUndefined();
+      await v3.apply('dev', [{ op: 'put', kind: 'Group', name: 'g', spec: { a: 1 }, owner: 'urn:pulumi:dev::p::t::g' }]);
+      expect((await v3.get('dev', 'Group', 'g'))?.owner).toBe('urn:pulumi:dev::p::t::g');
+      expect(await v3.integrityCheck()).toEqual({ ok: true, problems: [] });
+    } finally {
+      await v3.close();
+    }
   });
 
   test('a store written by schema version 1 opens, upgrades and keeps its data', async () => {
@@ -78,7 +115,7 @@ describe('migrations', () => {
 
     const v2 = await openSqliteStore({ dataDir });
     try {
-      expect(v2.schemaVersion()).toBe(2);
+      expect(v2.schemaVersion()).toBe(LATEST_VERSION);
       expect(await v2.list('dev')).toEqual(before);
       expect(await v2.integrityCheck()).toEqual({ ok: true, problems: [] });
       // The v2 index is what the re-create path uses to continue revisions.
@@ -183,10 +220,20 @@ describe('busy handling', () => {
   });
 
   test('a writer waits for another process holding the write lock', async () => {
-    other.exec('BEGIN IMMEDIATE');
-    setTimeout(() => other.exec('COMMIT'), 150);
-    const [r] = await store.apply('dev', [{ op: 'put', kind: 'K', name: 'n', spec: {} }]);
-    expect(r.revision).toBe(1);
+    let retries = 0;
+    // The other process commits once the writer has found the store busy, before its next attempt (no timer).
+    const onBusyRetry = () => {
+      if (retries++ === 0) other.exec('COMMIT');
+    };
+    const waiting = await openSqliteStore({ dataDir, busyTimeoutMs: 20, retryBudgetMs: 60_000, onBusyRetry });
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const [r] = await waiting.apply('dev', [{ op: 'put', kind: 'K', name: 'n', spec: {} }]);
+      expect(r.revision).toBe(1);
+      expect(retries).toBeGreaterThan(0);
+    } finally {
+      await waiting.close();
+    }
   });
 
   test('past the retry budget the error is BUSY with advice, never "database is locked"', async () => {

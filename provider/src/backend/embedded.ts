@@ -1,8 +1,8 @@
 import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, World } from '../engine';
 import { isKind, Kind, kinds, ProviderConfig, SpecOf } from '../model';
-import { Backend, BackendError, BackendResult } from '../provider/backend';
+import { Backend, BackendError, BackendResult, OperationContext } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
-import { BackendService, InvalidError, NotFoundError, ServiceError, Validator } from '../service';
+import { BackendService, InvalidError, NotFoundError, ServiceError, SETTINGS_KIND, Validator } from '../service';
 import { openSqliteStore, Store, StoredObject, StoreError } from '../store';
 import { checkAssertions, compare, describeImpact, snapshot } from './impact';
 import { referencesOf } from './references';
@@ -18,7 +18,26 @@ export interface EmbeddedBackendOptions {
   store?: Store;
   dataDir?: string;
   environment: string;
-  defaultAction: 'allow' | 'drop';
+  /**
+   * The default rule's action when the caller sets it (provider config, CLI flag): stored with the
+   * environment on the first write. Absent: the environment's stored setting, else `drop`.
+   */
+  defaultAction?: 'allow' | 'drop';
+  /** Whether a configured default action is stored with the environment (default true; the CLI's flag is not). */
+  storeDefaultAction?: boolean;
+  /** Owner recorded on writes whose context names none (the CLI: `microseg-cli:<user>`). */
+  owner?: string;
+}
+
+/** How an owner reads in messages: the stack and resource of a URN, or the owner string itself. */
+export function describeOwner(owner: string | undefined): string {
+  if (owner === undefined) return 'no recorded owner (written before owners were recorded)';
+  if (owner.startsWith('urn:pulumi:')) {
+    const [stack, project, qualifiedType, ...name] = owner.slice('urn:pulumi:'.length).split('::');
+    if (name.length > 0) return `resource "${name.join('::')}" (${qualifiedType.split('$').pop()}) of stack "${stack}" in project "${project}"`;
+  }
+  if (owner.startsWith('microseg-cli')) return `the microseg CLI (${owner})`;
+  return owner;
 }
 
 /**
@@ -37,25 +56,99 @@ export class EmbeddedBackend implements Backend {
   private seq = 0;
   private loaded = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Whether the configured default action is known to be stored with the environment. */
+  private settingsStored = false;
 
   constructor(private readonly options: EmbeddedBackendOptions) {
-    this.world = new World({ defaultAction: options.defaultAction });
+    this.world = new World({ defaultAction: options.defaultAction ?? 'drop' });
     this.store = options.store;
   }
 
-  /** Serialises operations: Pulumi runs up to 16 resource operations at once against one provider. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
+  get environment(): string {
+    return this.options.environment;
+  }
+
+  /** The default rule's action in effect (configured, else stored with the environment, else drop). */
+  async defaultAction(): Promise<'allow' | 'drop'> {
+    return (await this.currentWorld()).defaultVerdict;
+  }
+
+  /**
+   * Serialises operations: Pulumi runs up to 16 resource operations at once against one provider. An
+   * operation whose signal aborts (Cancel, customTimeout) while it still waits for its turn never starts;
+   * one that has started finishes, since each store write is one short transaction and stopping between
+   * the store and the world would leave them apart.
+   */
+  private exclusive<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    let started = false;
+    const run = () => {
+      signal?.throwIfAborted();
+      started = true;
+      return fn();
+    };
+    const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
-    return next;
+    if (!signal) return next;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        if (!started) reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      next.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
   }
 
   private async open(): Promise<BackendService> {
     if (!this.service) {
       this.store ??= await openSqliteStore({ dataDir: this.options.dataDir });
-      this.service = new BackendService({ store: this.store, environment: this.options.environment, validator: engineValidator });
+      this.service = new BackendService({ store: this.store, environment: this.options.environment, validator: engineValidator, ...(this.options.owner ? { owner: this.options.owner } : {}) });
     }
     return this.service;
+  }
+
+  /** Follows the environment's stored default action unless the caller configured one. */
+  private async adoptStoredSettings(service: BackendService): Promise<void> {
+    const stored = (await service.settings()).defaultAction;
+    if (this.options.defaultAction !== undefined) {
+      this.settingsStored = stored === this.options.defaultAction;
+      return;
+    }
+    const action = stored ?? 'drop';
+    if (action !== this.world.defaultVerdict) {
+      this.world = this.world.clone({ defaultAction: action });
+      this.planned = undefined;
+    }
+  }
+
+  /** Stores the configured default action with the environment before the first write that follows it. */
+  private async storeSettings(service: BackendService, owner: string | undefined): Promise<void> {
+    if (this.options.defaultAction === undefined || this.options.storeDefaultAction === false || this.settingsStored) return;
+    await service.putSettings({ defaultAction: this.options.defaultAction }, owner !== undefined ? { owner } : {});
+    this.settingsStored = true;
+  }
+
+  /** The object's current owner, for the create checks. */
+  private async ownership(service: BackendService, kind: Kind, name: string, context: OperationContext | undefined): Promise<'absent' | 'same' | string | undefined> {
+    const stored = await service.find(kind, name);
+    if (!stored) return 'absent';
+    if (context?.owner !== undefined && stored.owner === context.owner) return 'same';
+    return stored.owner;
+  }
+
+  private refuseOwned(kind: Kind, name: string, owner: string | undefined): never {
+    throw new BackendError(
+      `${kind} "${name}" already exists in environment "${this.options.environment}" and is managed by ${describeOwner(owner)}; ` +
+        `choose another name, or adopt it into this stack with \`pulumi import microseg:index:${kind} <resource name> ${name}\` (or the import resource option)`,
+    );
   }
 
   /** Brings the world up to date with the store: a full load first, then the change log since. */
@@ -68,13 +161,18 @@ export class EmbeddedBackend implements Backend {
       const order = new Map(kinds.map((k, i) => [k, i]));
       objects.sort((a, b) => (order.get(a.kind as Kind) ?? 99) - (order.get(b.kind as Kind) ?? 99));
       for (const o of objects) this.applyStored(o);
+      await this.adoptStoredSettings(service);
       this.loaded = true;
       return service;
     }
     const changes = await service.changes({ afterSeq: this.seq });
     if (changes.length === 0) return service;
     for (const c of changes) {
-      if (!isKind(c.kind)) continue;
+      if (c.kind === SETTINGS_KIND) await this.adoptStoredSettings(service);
+      if (!isKind(c.kind)) {
+        this.seq = c.seq;
+        continue;
+      }
       if (c.op === 'delete') this.world.remove(c.kind, c.name);
       else {
         const o = await service.find(c.kind, c.name);
@@ -138,26 +236,33 @@ export class EmbeddedBackend implements Backend {
     return { outputs: world.outputsOf(kind, name) as PropertyMap, warnings: [...new Set(warnings)], infos };
   }
 
-  plan(kind: string, name: string, spec: PropertyMap): Promise<BackendResult> {
+  plan(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update' = 'update', context?: OperationContext): Promise<BackendResult> {
     return this.exclusive(async () => {
-      await this.sync();
+      const service = await this.sync();
+      const k = asKind(kind);
+      if (mode === 'create') {
+        // Refused in preview already: `up` would refuse it, and preview must not look safer than the truth.
+        const owner = await this.ownership(service, k, name, context);
+        if (owner !== 'absent' && owner !== 'same') this.refuseOwned(k, name, owner);
+      }
       this.planned ??= this.world.clone();
-      return this.stage(this.planned, asKind(kind), name, spec);
-    });
+      return this.stage(this.planned, k, name, spec);
+    }, context?.signal);
   }
 
-  put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update'): Promise<BackendResult> {
+  put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<BackendResult> {
     return this.exclusive(async () => {
       const service = await this.sync();
       const k = asKind(kind);
       const previous = this.world.get(k, name);
       const previousOutputs = previous ? this.world.outputsOf(k, name) : undefined;
       if (mode === 'create' && previous !== undefined) {
-        // Adopting it silently would let two stacks manage one object (and destroy it under each other).
-        throw new BackendError(
-          `${k} "${name}" already exists in environment "${this.options.environment}"; choose another name, or adopt it with \`pulumi import microseg:index:${k} <resource name> ${name}\``,
-        );
+        // The same resource (URN) wrote it before a crash: adopt it, so a rerun of `up` converges. Anyone
+        // else's object is refused: adopting it silently would let two stacks manage one object.
+        const owner = await this.ownership(service, k, name, context);
+        if (owner !== 'absent' && owner !== 'same') this.refuseOwned(k, name, owner);
       }
+      await this.storeSettings(service, context?.owner);
       const result = this.stage(this.world, k, name, spec);
       const restore = () => {
         if (previous) this.world.upsert(k, name, previous, previousOutputs);
@@ -167,27 +272,48 @@ export class EmbeddedBackend implements Backend {
         const exists = previous !== undefined || (await service.find(k, name)) !== undefined;
         // The engine's normalised spec (defaults applied) is what is stored, so start-up can trust it.
         const normalised = (this.world.get(k, name) ?? spec) as PropertyMap;
-        if (mode === 'create' && !exists) await service.create(k, name, normalised, { status: result.outputs });
-        else await service.update(k, name, normalised, { status: result.outputs });
+        const owner = context?.owner !== undefined ? { owner: context.owner } : {};
+        if (mode === 'create' && !exists) await service.create(k, name, normalised, { status: result.outputs, ...owner });
+        else await service.update(k, name, normalised, { status: result.outputs, ...owner });
       } catch (err) {
         restore();
         throw userError(err);
       }
       this.planned = undefined;
       return result;
-    });
+    }, context?.signal);
   }
 
-  get(kind: string, name: string): Promise<{ spec: PropertyMap; outputs: PropertyMap } | undefined> {
+  get(kind: string, name: string, context?: OperationContext): Promise<{ spec: PropertyMap; outputs: PropertyMap; owner?: string } | undefined> {
     return this.exclusive(async () => {
       const service = await this.sync();
       const o = await service.find(kind, name);
       if (!o) return undefined;
-      return { spec: o.spec as PropertyMap, outputs: (o.status ?? {}) as PropertyMap };
+      return { spec: o.spec as PropertyMap, outputs: (o.status ?? {}) as PropertyMap, ...(o.owner !== undefined ? { owner: o.owner } : {}) };
+    }, context?.signal);
+  }
+
+  assertCreatable(kind: string, name: string, context?: OperationContext): Promise<void> {
+    return this.exclusive(async () => {
+      const service = await this.sync();
+      const k = asKind(kind);
+      const owner = await this.ownership(service, k, name, context);
+      if (owner !== 'absent' && owner !== 'same') this.refuseOwned(k, name, owner);
+    }, context?.signal);
+  }
+
+  claim(kind: string, name: string, owner: string): Promise<void> {
+    return this.exclusive(async () => {
+      const service = await this.sync();
+      try {
+        await service.setOwner(kind, name, owner);
+      } catch (err) {
+        throw userError(err);
+      }
     });
   }
 
-  delete(kind: string, name: string): Promise<void> {
+  delete(kind: string, name: string, context?: OperationContext): Promise<void> {
     return this.exclusive(async () => {
       const service = await this.sync();
       if (isKind(kind) && kind !== 'ConnectivityAssertion' && this.world.names('ConnectivityAssertion').length > 0 && this.world.get(kind, name) !== undefined) {
@@ -206,7 +332,7 @@ export class EmbeddedBackend implements Backend {
       }
       if (isKind(kind)) this.world.remove(kind, name);
       this.planned = undefined;
-    });
+    }, context?.signal);
   }
 
   invoke(fn: string, args: PropertyMap): Promise<PropertyMap> {
@@ -274,7 +400,16 @@ export function runFunction(world: World, fn: string, args: PropertyMap): Proper
   }
 }
 
-/** Opens the bundled backend for a provider configuration. */
-export function openEmbeddedBackend(config: ProviderConfig): EmbeddedBackend {
-  return new EmbeddedBackend({ dataDir: config.dataDir, environment: config.environment, defaultAction: config.defaultAction });
+/** The environment a provider uses: its `environment` config, else the Pulumi stack name, else `default`. */
+export function resolveEnvironment(config: Pick<ProviderConfig, 'environment'>, stack: string | undefined): string {
+  return config.environment ?? stack ?? 'default';
+}
+
+/** Opens the bundled backend for a provider configuration; `stack` names the default environment. */
+export function openEmbeddedBackend(config: ProviderConfig, context: { stack?: string } = {}): EmbeddedBackend {
+  return new EmbeddedBackend({
+    dataDir: config.dataDir,
+    environment: resolveEnvironment(config, context.stack),
+    ...(config.defaultAction !== undefined ? { defaultAction: config.defaultAction } : {}),
+  });
 }

@@ -1,3 +1,3 @@
 /** The bundled in-process backend: service layer + engine. */
-export { EmbeddedBackend, openEmbeddedBackend, engineValidator, runFunction, type EmbeddedBackendOptions } from './embedded';
+export { EmbeddedBackend, openEmbeddedBackend, resolveEnvironment, describeOwner, engineValidator, runFunction, type EmbeddedBackendOptions } from './embedded';
 export { referencesOf } from './references';

@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmbeddedBackend } from '../backend';
 import type { World } from '../engine';
@@ -10,10 +11,32 @@ import { CliError, EXIT_FAILED, EXIT_USAGE, type CliIo } from './io';
 export interface StoreOptions {
   /** Data directory of the embedded store; MICROSEG_DATA_DIR, then ~/.microseg when absent. */
   dataDir?: string;
-  /** Environment (stack) inside the store; `default` when absent. */
+  /** Environment (stack) inside the store; MICROSEG_ENVIRONMENT, then `default` when absent. */
   environment?: string;
-  /** Action of the default rule for queries: `drop` (default) or `allow`, as the stack's provider config. */
+  /**
+   * Action of the default rule for queries, overriding the one stored with the environment (which the
+   * provider stores from `microseg:defaultAction`); `drop` when neither exists.
+   */
   defaultAction?: string;
+}
+
+/** The environment a command works on: `--environment`, else MICROSEG_ENVIRONMENT, else `default`. */
+export function resolveCliEnvironment(options: { environment?: string }, env: Readonly<Record<string, string | undefined>>): string {
+  const fromEnv = env.MICROSEG_ENVIRONMENT?.trim();
+  return options.environment ?? (fromEnv ? fromEnv : 'default');
+}
+
+/** The owner recorded on objects the CLI creates: names the CLI and the user, never a stack. */
+export function cliOwner(env: Readonly<Record<string, string | undefined>>): string {
+  let user = env.USER ?? env.LOGNAME;
+  if (!user) {
+    try {
+      user = os.userInfo().username;
+    } catch {
+      user = 'unknown';
+    }
+  }
+  return `microseg-cli:${user}`;
 }
 
 /** An opened store with the engine's view of one environment. */
@@ -31,9 +54,9 @@ export interface StoreContext {
  * errors become CliErrors, so commands print one line instead of a stack trace.
  */
 export async function withStore<T>(options: StoreOptions, io: CliIo, fn: (ctx: StoreContext) => Promise<T>): Promise<T> {
-  const defaultAction = options.defaultAction ?? 'drop';
-  if (defaultAction !== 'drop' && defaultAction !== 'allow') throw new CliError(`--default-action: "${defaultAction}" is not a default action; expected drop or allow`);
-  const environment = options.environment ?? 'default';
+  const defaultAction = options.defaultAction;
+  if (defaultAction !== undefined && defaultAction !== 'drop' && defaultAction !== 'allow') throw new CliError(`--default-action: "${defaultAction}" is not a default action; expected drop or allow`);
+  const environment = resolveCliEnvironment(options, io.env);
   // Relative paths are relative to where the user runs the command, not to this process' cwd.
   const explicit = options.dataDir ?? io.env.MICROSEG_DATA_DIR;
   const dataDir = resolveDataDir({ dataDir: explicit !== undefined && explicit.trim() !== '' ? path.resolve(io.cwd, explicit) : undefined, env: io.env });
@@ -43,7 +66,9 @@ export async function withStore<T>(options: StoreOptions, io: CliIo, fn: (ctx: S
   } catch (err) {
     throw asCliError(err);
   }
-  const backend = new EmbeddedBackend({ store, environment, defaultAction });
+  // Queries follow the environment's stored default action unless the flag overrides it; the CLI never
+  // stores a flag's action (only the provider's configuration sets it).
+  const backend = new EmbeddedBackend({ store, environment, owner: cliOwner(io.env), ...(defaultAction !== undefined ? { defaultAction, storeDefaultAction: false } : {}) });
   try {
     return await fn({ store, backend, environment, dataDir, world: () => backend.currentWorld() });
   } catch (err) {

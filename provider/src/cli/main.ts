@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { version } from '../version';
-import { runDelete, runGet, runList, runPut } from './object-commands';
+import { runDelete, runEnvironments, runGet, runList, runPut } from './object-commands';
 import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from './query-commands';
 import { runExportState, runImportState } from './state-commands';
 import { runExport, runImportK8s } from './k8s-commands';
@@ -17,8 +17,8 @@ import type { StoreOptions } from './context';
 function withStoreOptions(cmd: Command): Command {
   return cmd
     .option('--data-dir <dir>', 'data directory of the embedded store (default: $MICROSEG_DATA_DIR, then ~/.microseg)')
-    .option('-e, --environment <name>', 'environment (stack) in the store', 'default')
-    .addOption(new Option('--default-action <action>', 'action of the default rule, as the stack config microseg:defaultAction').choices(['drop', 'allow']).default('drop'));
+    .option('-e, --environment <name>', 'environment (stack) in the store (default: $MICROSEG_ENVIRONMENT, then "default")')
+    .addOption(new Option('--default-action <action>', "action of the default rule (default: the environment's stored microseg:defaultAction, then drop)").choices(['drop', 'allow']));
 }
 
 function storeOptions(o: Record<string, unknown>): StoreOptions {
@@ -107,6 +107,13 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
   withStoreOptions(program.command('delete').description('delete one object (refused while others reference it)').argument('<kind>', 'resource kind').argument('<name>', 'backend name')).action(
     async (kind: string, name: string, o: Record<string, unknown>) => done(await runDelete(kind, name, storeOptions(o), io)),
   );
+
+  program
+    .command('environments')
+    .description('list the environments of the store with their object counts, default action and owners')
+    .option('--data-dir <dir>', 'data directory of the embedded store (default: $MICROSEG_DATA_DIR, then ~/.microseg)')
+    .option('--json', 'print JSON')
+    .action(async (o: Record<string, unknown>) => done(await runEnvironments({ dataDir: o.dataDir as string | undefined, json: o.json === true }, io)));
 
   withStoreOptions(
     program.command('export-state').description('write the environment as a state document (JSON)').option('--out <file>', 'file to write (default: stdout)').option('--all-environments', 'every environment of the store'),

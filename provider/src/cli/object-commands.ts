@@ -5,6 +5,8 @@ import { validateSpec } from '../engine';
 import { identityOf, type Kind } from '../model';
 import { renderPath } from '../topology';
 import { unknownKeys } from '../model/unknown-keys';
+import { isSettingsObject, BackendService, SETTINGS_KIND } from '../service';
+import { engineValidator } from '../backend';
 import { asCliError, parseKind, withStore, type StoreOptions } from './context';
 import { json, table } from './format';
 import { CliError, EXIT_FAILED, EXIT_OK, type CliIo } from './io';
@@ -17,7 +19,7 @@ export async function runGet(kindArg: string, name: string, options: StoreOption
   return withStore(options, io, async (ctx) => {
     const o = await ctx.store.get(ctx.environment, kind, name);
     if (!o) throw new CliError(`${kind} "${name}" does not exist in environment "${ctx.environment}" (${ctx.dataDir})`);
-    const doc = { kind: o.kind, name: o.name, revision: o.revision, updatedAt: o.updatedAt, spec: o.spec, outputs: o.status ?? {} };
+    const doc = { kind: o.kind, name: o.name, revision: o.revision, updatedAt: o.updatedAt, ...(o.owner !== undefined ? { owner: o.owner } : {}), spec: o.spec, outputs: o.status ?? {} };
     io.stdout(options.json ? json(doc) : stringify(doc));
     return EXIT_OK;
   });
@@ -27,8 +29,8 @@ export async function runGet(kindArg: string, name: string, options: StoreOption
 export async function runList(kindArg: string | undefined, options: StoreOptions & { json?: boolean }, io: CliIo): Promise<number> {
   const kind = kindArg === undefined ? undefined : parseKind(kindArg);
   return withStore(options, io, async (ctx) => {
-    const objects = await ctx.store.list(ctx.environment, kind ? { kind } : {});
-    const rows = objects.map((o) => ({ kind: o.kind, name: o.name, revision: o.revision, updatedAt: o.updatedAt }));
+    const objects = (await ctx.store.list(ctx.environment, kind ? { kind } : {})).filter((o) => !isSettingsObject(o));
+    const rows = objects.map((o) => ({ kind: o.kind, name: o.name, revision: o.revision, updatedAt: o.updatedAt, ...(o.owner !== undefined ? { owner: o.owner } : {}) }));
     if (options.json) io.stdout(json(rows));
     else if (rows.length === 0) io.stdout(`no ${kind ?? 'object'}s in environment "${ctx.environment}" (${ctx.dataDir})\n`);
     else io.stdout(table(['KIND', 'NAME', 'REVISION', 'UPDATED'], rows.map((r) => [r.kind, r.name, String(r.revision), r.updatedAt])));
@@ -117,6 +119,42 @@ export async function runDelete(kindArg: string, name: string, options: StoreOpt
       throw asCliError(err, EXIT_FAILED);
     }
     io.stdout(`deleted ${kind} "${name}" from environment "${ctx.environment}"\n`);
+    return EXIT_OK;
+  });
+}
+
+/** Who manages objects, summarised: `stack dev` for Pulumi URNs, the owner string otherwise. */
+function ownerLabel(owner: string | undefined): string {
+  if (owner === undefined) return '(none)';
+  const m = /^urn:pulumi:([^:]+)::([^:]+)::/.exec(owner);
+  return m ? `stack ${m[2]}/${m[1]}` : owner;
+}
+
+/**
+ * `microseg environments`: every environment of the store with its object count, the default action
+ * stored with it (what queries use without --default-action) and who manages its objects.
+ */
+export async function runEnvironments(options: { dataDir?: string; json?: boolean }, io: CliIo): Promise<number> {
+  return withStore({ ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}) }, io, async (ctx) => {
+    const rows: Array<{ environment: string; objects: number; defaultAction: string; defaultActionStored: boolean; owners: Record<string, number> }> = [];
+    for (const environment of await ctx.store.environments()) {
+      const all = await ctx.store.list(environment);
+      const objects = all.filter((o) => !isSettingsObject(o));
+      const service = new BackendService({ store: ctx.store, environment, validator: engineValidator });
+      const stored = (await service.settings()).defaultAction;
+      const owners: Record<string, number> = {};
+      for (const o of objects) owners[ownerLabel(o.owner)] = (owners[ownerLabel(o.owner)] ?? 0) + 1;
+      rows.push({ environment, objects: objects.length, defaultAction: stored ?? 'drop', defaultActionStored: stored !== undefined || all.some((o) => o.kind === SETTINGS_KIND), owners });
+    }
+    if (options.json) io.stdout(json(rows));
+    else if (rows.length === 0) io.stdout(`no environments in ${ctx.dataDir}\n`);
+    else
+      io.stdout(
+        table(
+          ['ENVIRONMENT', 'OBJECTS', 'DEFAULT ACTION', 'OWNERS'],
+          rows.map((r) => [r.environment, String(r.objects), r.defaultActionStored ? r.defaultAction : `${r.defaultAction} (not set)`, Object.entries(r.owners).map(([o, n]) => `${o} (${n})`).join(', ')]),
+        ),
+      );
     return EXIT_OK;
   });
 }

@@ -33,8 +33,9 @@ export function validateSpec(kind: string, input: unknown): ValidationResult<Kin
 }
 
 function describeIssue(i: z.core.$ZodIssue): string {
-  // zod messages say what is expected; add what was found where zod knows it.
-  if (i.code === 'invalid_value') return `${i.message} (expected one of ${i.values.map((v) => JSON.stringify(v)).join(', ')})`;
+  // zod 4 messages of enums and literals already list what is expected; add the options only where a
+  // message does not, so they are never listed twice.
+  if (i.code === 'invalid_value' && !/expected/i.test(i.message)) return `${i.message} (expected one of ${i.values.map((v) => JSON.stringify(v)).join(', ')})`;
   return i.message;
 }
 

@@ -631,13 +631,10 @@ export class World {
         const a = this.ordered[i - 1]!;
         const b = this.ordered[i]!;
         if (!a.quarantine && !b.quarantine && a.catRank === b.catRank && a.priority === b.priority) {
-          this.tieWarnings.push({
-            code: 'priority-tie',
-            path: 'priority',
-            severity: 'warning',
-            message: `policies "${a.name}" and "${b.name}" share priority ${a.priority} in category ${a.category}; they are ordered by name ("${a.name}" first). Give them distinct priorities to make the order explicit`,
-            object: { kind: 'FirewallPolicy', name: b.name },
-          });
+          const message = `policies "${a.name}" and "${b.name}" share priority ${a.priority} in category ${a.category}; they are ordered by name ("${a.name}" first). Give them distinct priorities to make the order explicit`;
+          // One warning per policy of the pair: whichever of the two is written creates the tie and must
+          // hear about it (callers keep the warnings of the object being written).
+          for (const p of [a, b]) this.tieWarnings.push({ code: 'priority-tie', path: 'priority', severity: 'warning', message, object: { kind: 'FirewallPolicy', name: p.name } });
         }
       }
       this.orderDirty = false;

@@ -1,15 +1,33 @@
 import { PropertyMap } from './values';
 
+/** Who asks, and until when: passed with every operation that writes or waits. */
+export interface OperationContext {
+  /**
+   * The writer, recorded as the object's owner: the Pulumi resource URN (which names the stack). A create
+   * that finds an object owned by the same URN adopts it (a crashed `up` converges); another owner refuses.
+   */
+  readonly owner?: string;
+  /** Aborted by the engine's Cancel or when the resource's customTimeout passes; the reason is the error. */
+  readonly signal?: AbortSignal;
+}
+
 /** What the provider needs of the enforcement backend (the bundled in-process one, later a remote one). */
 export interface Backend {
-  /** Outputs the backend would compute for `spec`, without writing anything (preview). */
-  plan(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update'): Promise<BackendResult>;
+  /** Outputs the backend would compute for `spec`, without writing anything (preview); refuses what `put` would. */
+  plan(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<BackendResult>;
   /** Creates or updates the object and returns its computed outputs. */
-  put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update'): Promise<BackendResult>;
+  put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<BackendResult>;
   /** The live object, or undefined when it does not exist. */
-  get(kind: string, name: string): Promise<{ spec: PropertyMap; outputs: PropertyMap } | undefined>;
+  get(kind: string, name: string, context?: OperationContext): Promise<{ spec: PropertyMap; outputs: PropertyMap; owner?: string } | undefined>;
+  /**
+   * Refuses (BackendError) a create of an object that exists and is not owned by `context.owner`; used in
+   * preview when the spec still has unknowns and cannot be planned, so the refusal never waits for `up`.
+   */
+  assertCreatable(kind: string, name: string, context?: OperationContext): Promise<void>;
+  /** Records `owner` as the object's owner (import); the object must exist. */
+  claim(kind: string, name: string, owner: string): Promise<void>;
   /** Deletes the object; deleting one that is already gone succeeds. */
-  delete(kind: string, name: string): Promise<void>;
+  delete(kind: string, name: string, context?: OperationContext): Promise<void>;
   /** Runs a function (traceflow, getEffectiveRules, ...). */
   invoke(fn: string, args: PropertyMap): Promise<PropertyMap>;
   close(): void;

@@ -48,8 +48,22 @@ export interface Logger {
   log(severity: 'debug' | 'info' | 'warning' | 'error', message: string, urn?: string): void;
 }
 
-/** Opens the backend for a checked provider configuration. */
-export type BackendFactory<C> = (config: C) => Backend;
+/** Opens the backend for a checked provider configuration; `stack` is the Pulumi stack the engine runs. */
+export type BackendFactory<C> = (config: C, context: { stack?: string }) => Backend;
+
+/** The stack named by a Pulumi URN (`urn:pulumi:<stack>::<project>::...`). */
+export function stackOfUrn(urn: string | undefined): string | undefined {
+  const m = /^urn:pulumi:([^:]+)::/.exec(urn ?? '');
+  return m ? m[1] : undefined;
+}
+
+/** Thrown when the engine cancels an operation, or its customTimeout passes, before it could start. */
+export class OperationAbortedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OperationAbortedError';
+  }
+}
 
 export interface ProviderCoreOptions<C> {
   version: string;
@@ -74,6 +88,10 @@ export class ProviderCore<C = Record<string, unknown>> {
   private readonly fnByToken = new Map<string, FunctionDefinition>();
   private backend: Backend | undefined;
   private configured: C | undefined;
+  /** The stack the engine runs (from Configure's provider URN, else the first resource URN). */
+  private stack: string | undefined;
+  /** Aborted by Cancel; replaced afterwards, so an engine that keeps using the provider is not refused. */
+  private cancellation = new AbortController();
   logger: Logger;
 
   constructor(private readonly opts: ProviderCoreOptions<C>) {
@@ -113,8 +131,9 @@ export class ProviderCore<C = Record<string, unknown>> {
     return { inputs: rewrapSecrets(coerced, secrets), failures };
   }
 
-  /** Stores the configuration and opens the backend it names. */
-  configure(args: PropertyMap): void {
+  /** Stores the configuration and opens the backend it names; `urn` (the provider's) names the stack. */
+  configure(args: PropertyMap, context: { urn?: string } = {}): void {
+    this.stack = stackOfUrn(context.urn) ?? this.stack;
     const { value } = unwrap(args);
     const shape = this.opts.config.shape as Record<string, z.ZodType>;
     const plain = isObject(value) ? Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'version').map(([k, v]) => [k, coerceConfigValue(shape[k], v)])) : {};
@@ -141,12 +160,42 @@ export class ProviderCore<C = Record<string, unknown>> {
     return def;
   }
 
-  private openBackend(): Backend {
+  private openBackend(urn?: string): Backend {
     if (!this.backend) {
       if (!this.configured) this.configure({});
-      this.backend = this.opts.openBackend(this.configured as C);
+      this.stack ??= stackOfUrn(urn);
+      this.backend = this.opts.openBackend(this.configured as C, this.stack !== undefined ? { stack: this.stack } : {});
     }
     return this.backend;
+  }
+
+  /**
+   * Stops work in flight: operations still waiting for their turn fail with "cancelled"; the one running
+   * finishes its (single, atomic) store write. Later operations run normally.
+   */
+  cancel(): void {
+    const c = this.cancellation;
+    this.cancellation = new AbortController();
+    c.abort(new OperationAbortedError('the operation was cancelled by the Pulumi engine before it started; nothing was written'));
+  }
+
+  /**
+   * Runs `fn` with a signal aborted by Cancel or after `timeoutSeconds` (the resource's customTimeouts;
+   * 0 or absent = no limit of our own). The timer is always cleared.
+   */
+  private async withDeadline<T>(what: string, timeoutSeconds: number | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const cancel = this.cancellation.signal;
+    if (!timeoutSeconds || timeoutSeconds <= 0 || !Number.isFinite(timeoutSeconds)) return fn(cancel);
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new OperationAbortedError(`${what} timed out after ${timeoutSeconds} s (customTimeouts) while waiting for other operations on the store; nothing was written, retry or raise the timeout`)),
+      timeoutSeconds * 1000,
+    );
+    try {
+      return await fn(AbortSignal.any([cancel, deadline.signal]));
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Validates inputs and applies deterministic defaults; unknown values (preview) are not judged. */
@@ -201,27 +250,33 @@ export class ProviderCore<C = Record<string, unknown>> {
     return String(spec[def.nameProperty ?? 'name'] ?? '');
   }
 
-  /** Creates the object; in preview nothing is written and computed outputs the backend cannot know stay unknown. */
-  async create(req: { token: string; urn?: string; properties: PropertyMap; preview: boolean }): Promise<{ id: string; properties: PropertyMap }> {
-    return this.write(req.token, req.urn, req.properties, req.preview, 'create');
+  /**
+   * Creates the object; in preview nothing is written and computed outputs the backend cannot know stay
+   * unknown. An object this URN wrote before a crash is adopted; one owned by anyone else is refused.
+   */
+  async create(req: { token: string; urn?: string; properties: PropertyMap; preview: boolean; timeout?: number }): Promise<{ id: string; properties: PropertyMap }> {
+    return this.withDeadline('create', req.timeout, (signal) => this.write(req.token, req.urn, req.properties, req.preview, 'create', signal));
   }
 
-  async update(req: { token: string; urn?: string; id: string; news: PropertyMap; preview: boolean }): Promise<{ id: string; properties: PropertyMap }> {
-    return this.write(req.token, req.urn, req.news, req.preview, 'update');
+  async update(req: { token: string; urn?: string; id: string; news: PropertyMap; preview: boolean; timeout?: number }): Promise<{ id: string; properties: PropertyMap }> {
+    return this.withDeadline('update', req.timeout, (signal) => this.write(req.token, req.urn, req.news, req.preview, 'update', signal));
   }
 
-  private async write(token: string, urn: string | undefined, props: PropertyMap, preview: boolean, mode: 'create' | 'update'): Promise<{ id: string; properties: PropertyMap }> {
+  private async write(token: string, urn: string | undefined, props: PropertyMap, preview: boolean, mode: 'create' | 'update', signal: AbortSignal): Promise<{ id: string; properties: PropertyMap }> {
     const def = this.def(token);
     const { value, secrets } = unwrap(props);
     const spec = value as PropertyMap;
     const id = containsUnknowns(spec[def.nameProperty ?? 'name']) ? '' : this.identity(def, spec);
     if (preview && containsUnknowns(spec)) {
+      // A name collision is known even when other inputs are not: refuse it now, not at `up`.
+      if (mode === 'create' && id !== '') await this.openBackend(urn).assertCreatable(def.name, id, { ...(urn ? { owner: urn } : {}), signal });
       // Outputs that depend on unknown inputs cannot be computed yet.
       const computed = Object.fromEntries(Object.keys(def.outputs.shape).map((k) => [k, '04da6b54-80e4-46f7-96ec-b56ff0331ba9' as PropertyValue]));
       return { id: '', properties: rewrapSecrets({ ...spec, ...computed }, secrets) };
     }
-    const backend = this.openBackend();
-    const result = preview ? await backend.plan(def.name, id, spec, mode) : await backend.put(def.name, id, spec, mode);
+    const backend = this.openBackend(urn);
+    const context = { ...(urn ? { owner: urn } : {}), signal };
+    const result = preview ? await backend.plan(def.name, id, spec, mode, context) : await backend.put(def.name, id, spec, mode, context);
     for (const w of result.warnings) this.logger.log('warning', w, urn);
     for (const i of result.infos ?? []) this.logger.log('info', i, urn);
     const properties = rewrapSecrets({ ...spec, ...result.outputs }, secretPaths(def, secrets));
@@ -231,19 +286,26 @@ export class ProviderCore<C = Record<string, unknown>> {
     return { id: preview ? '' : id, properties };
   }
 
-  /** Reads the live object; an empty id tells the engine it is gone. */
-  async read(req: { token: string; id: string; inputs: PropertyMap; state: PropertyMap }): Promise<{ id: string; inputs: PropertyMap; properties: PropertyMap }> {
+  /**
+   * Reads the live object; an empty id tells the engine it is gone. A read with neither state nor inputs
+   * is an import (`pulumi import`, the import option): the importing resource becomes the owner.
+   */
+  async read(req: { token: string; urn?: string; id: string; inputs: PropertyMap; state: PropertyMap; timeout?: number }): Promise<{ id: string; inputs: PropertyMap; properties: PropertyMap }> {
     const def = this.def(req.token);
-    const live = await this.openBackend().get(def.name, req.id);
+    const backend = this.openBackend(req.urn);
+    const live = await this.withDeadline('read', req.timeout, (signal) => backend.get(def.name, req.id, { signal }));
     if (!live) return { id: '', inputs: {}, properties: {} };
+    const importing = Object.keys(req.state).length === 0 && Object.keys(req.inputs).length === 0;
+    if (importing && req.urn && live.owner !== req.urn) await backend.claim(def.name, req.id, req.urn);
     const secrets = [...unwrap(req.inputs).secrets, ...unwrap(req.state).secrets];
     const inputs = rewrapSecrets(live.spec, secretPaths(def, secrets));
     return { id: req.id, inputs, properties: rewrapSecrets({ ...live.spec, ...live.outputs }, secretPaths(def, secrets)) };
   }
 
-  async delete(req: { token: string; id: string }): Promise<void> {
+  async delete(req: { token: string; urn?: string; id: string; timeout?: number }): Promise<void> {
     const def = this.def(req.token);
-    await this.openBackend().delete(def.name, req.id);
+    const backend = this.openBackend(req.urn);
+    await this.withDeadline('delete', req.timeout, (signal) => backend.delete(def.name, req.id, { signal }));
   }
 
   async invoke(req: { token: string; args: PropertyMap }): Promise<{ result: PropertyMap; failures: CheckFailure[] }> {
@@ -256,6 +318,7 @@ export class ProviderCore<C = Record<string, unknown>> {
   }
 
   close(): void {
+    this.cancel();
     this.backend?.close();
     this.backend = undefined;
   }

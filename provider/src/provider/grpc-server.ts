@@ -9,7 +9,7 @@ import * as providerGrpc from '@pulumi/pulumi/proto/provider_grpc_pb';
 import * as providerPb from '@pulumi/pulumi/proto/provider_pb';
 import * as statusPb from '@pulumi/pulumi/proto/status_pb';
 import { BackendError } from './backend';
-import { Autonaming, CheckResult, DiffResult, Logger, ProviderCore, ResourceInitError } from './core';
+import { Autonaming, CheckResult, DiffResult, Logger, OperationAbortedError, ProviderCore, ResourceInitError } from './core';
 import { PropertyMap } from './values';
 
 type Callback<T> = grpc.sendUnaryData<T>;
@@ -85,7 +85,8 @@ function fail<T>(cb: Callback<T>, err: unknown): void {
     return;
   }
   const message = err instanceof Error ? err.message : String(err);
-  const code = err instanceof BackendError ? grpc.status.INVALID_ARGUMENT : grpc.status.UNKNOWN;
+  // An aborted operation is not a crash: the engine shows its message like a user error's.
+  const code = err instanceof BackendError || err instanceof OperationAbortedError ? grpc.status.INVALID_ARGUMENT : grpc.status.UNKNOWN;
   cb({ code, details: message, message } as grpc.ServiceError, null);
 }
 
@@ -166,7 +167,7 @@ export function resourceProviderService(core: ProviderCore<unknown>, logger: Eng
       return diffResponse(core.diffConfig(olds, toMap(req.getNews()), configReplaceKeys));
     }),
     configure: unary((req: providerPb.ConfigureRequest) => {
-      core.configure(toMap(req.getArgs()));
+      core.configure(toMap(req.getArgs()), { urn: req.getUrn() });
       const res = new providerPb.ConfigureResponse();
       res.setAcceptsecrets(true);
       res.setSupportspreview(true);
@@ -203,14 +204,14 @@ export function resourceProviderService(core: ProviderCore<unknown>, logger: Eng
       })),
     ),
     create: unary(async (req: providerPb.CreateRequest) => {
-      const r = await core.create({ token: tokenOf(req.getType(), req.getUrn()), urn: req.getUrn(), properties: toMap(req.getProperties()), preview: req.getPreview() });
+      const r = await core.create({ token: tokenOf(req.getType(), req.getUrn()), urn: req.getUrn(), properties: toMap(req.getProperties()), preview: req.getPreview(), timeout: req.getTimeout() });
       const res = new providerPb.CreateResponse();
       res.setId(r.id);
       res.setProperties(toStruct(r.properties));
       return res;
     }),
     read: unary(async (req: providerPb.ReadRequest) => {
-      const r = await core.read({ token: tokenOf(req.getType(), req.getUrn()), id: req.getId(), inputs: toMap(req.getInputs()), state: toMap(req.getProperties()) });
+      const r = await core.read({ token: tokenOf(req.getType(), req.getUrn()), urn: req.getUrn(), id: req.getId(), inputs: toMap(req.getInputs()), state: toMap(req.getProperties()), timeout: req.getTimeout() });
       const res = new providerPb.ReadResponse();
       res.setId(r.id);
       res.setProperties(toStruct(r.properties));
@@ -219,18 +220,23 @@ export function resourceProviderService(core: ProviderCore<unknown>, logger: Eng
     }),
     list: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'List is not implemented by microseg' }),
     update: unary(async (req: providerPb.UpdateRequest) => {
-      const r = await core.update({ token: tokenOf(req.getType(), req.getUrn()), urn: req.getUrn(), id: req.getId(), news: toMap(req.getNews()), preview: req.getPreview() });
+      const r = await core.update({ token: tokenOf(req.getType(), req.getUrn()), urn: req.getUrn(), id: req.getId(), news: toMap(req.getNews()), preview: req.getPreview(), timeout: req.getTimeout() });
       const res = new providerPb.UpdateResponse();
       res.setProperties(toStruct(r.properties));
       return res;
     }),
     delete: unary(async (req: providerPb.DeleteRequest) => {
-      await core.delete({ token: tokenOf(req.getType(), req.getUrn()), id: req.getId() });
+      await core.delete({ token: tokenOf(req.getType(), req.getUrn()), urn: req.getUrn(), id: req.getId(), timeout: req.getTimeout() });
       return new Empty();
     }),
     construct: unimplemented('Construct'),
-    // Operations are short and serialised by the backend; acknowledging lets the engine shut us down cleanly.
-    cancel: unary(() => new Empty()),
+    // The engine cancels at the end of every operation and on Ctrl-C: operations still queued fail with
+    // "cancelled" and write nothing; the running one finishes its atomic write. Acknowledging lets the
+    // engine shut us down cleanly.
+    cancel: unary(() => {
+      core.cancel();
+      return new Empty();
+    }),
     getPluginInfo: unary(() => {
       const info = new pluginPb.PluginInfo();
       info.setVersion(core.version);

@@ -4,6 +4,7 @@ import { version } from '../version';
 import { engineValidator, openEmbeddedBackend } from '../backend';
 import { ProviderCore } from './core';
 import { serve } from './grpc-server';
+import { watchEngine } from './engine-watch';
 import { PropertyMap } from './values';
 
 /** Builds the provider core wired to the bundled in-process backend. */
@@ -17,13 +18,14 @@ export function createProviderCore(): ProviderCore<ProviderConfig> {
     schema: () => (schema ??= microsegSchemaJson()),
     identity: (kind, spec) => (isKind(kind) ? identityOf(kind, spec as { name?: string }) : String(spec.name ?? '')),
     validate: (kind, spec: PropertyMap) => engineValidator.validate(kind, spec).map(({ path, message }) => ({ path, message })),
-    openBackend: (config) => openEmbeddedBackend(config),
+    openBackend: (config, context) => openEmbeddedBackend(config, context),
   });
 }
 
 /**
  * Entry point of `pulumi-resource-microseg`. The engine passes `[flags...] <engineAddress>`; the first
- * and only line on stdout must be the port.
+ * and only line on stdout must be the port. The process ends on SIGINT/SIGTERM (the engine's Close) and
+ * when the engine itself is gone (see engine-watch.ts): a `kill -9` of `pulumi` leaves no provider behind.
  */
 export async function main(argv: string[]): Promise<void> {
   const positional = argv.filter((a) => !a.startsWith('-'));
@@ -41,7 +43,13 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
   const { port, server, logger } = await serve(core as ProviderCore<unknown>, { engineAddress });
+  const interval = Number(process.env.MICROSEG_ENGINE_CHECK_MS);
+  const watch = engineAddress ? watchEngine(engineAddress, () => {
+    process.stderr.write(`pulumi-resource-microseg: the Pulumi engine at ${engineAddress} is gone; exiting\n`);
+    shutdown();
+  }, Number.isFinite(interval) && interval > 0 ? { intervalMs: interval } : {}) : undefined;
   stop = () => {
+    watch?.stop();
     server.tryShutdown(() => undefined);
     core.close();
     logger.close();

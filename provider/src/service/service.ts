@@ -14,6 +14,29 @@ export interface BackendServiceOptions {
   /** The environment (e.g. the stack's) this service reads and writes. */
   readonly environment: string;
   readonly validator: Validator;
+  /** Owner recorded on writes that name none (e.g. `microseg-cli:<user>` for the CLI); see StoredObject.owner. */
+  readonly owner?: string;
+}
+
+/**
+ * Environment-wide settings that change verdicts, stored with the environment so that the CLI, the agent
+ * and the server see the verdicts the provider sees without repeating flags.
+ */
+export interface EnvironmentSettings {
+  readonly defaultAction?: 'allow' | 'drop';
+}
+
+/**
+ * Settings live in the environment as one reserved object (not a resource kind: the engine and the
+ * listings skip it). Keeping them in the objects table means every adapter stores, logs (so other
+ * processes see changes through the change log), exports and restores them with no extra contract.
+ */
+export const SETTINGS_KIND = 'EnvironmentSettings';
+export const SETTINGS_NAME = 'settings';
+
+/** Whether a stored object is the environment's settings rather than a user object. */
+export function isSettingsObject(o: { kind: string }): boolean {
+  return o.kind === SETTINGS_KIND;
 }
 
 export interface UpdateOptions {
@@ -21,12 +44,14 @@ export interface UpdateOptions {
   readonly expectedRevision?: number;
   /** New computed status; absent keeps the current one. */
   readonly status?: JsonObject;
+  /** New owner; absent keeps the current one (or the service's default owner). */
+  readonly owner?: string;
 }
 
 /** One write of an atomic `batch`. */
 export type BatchWrite =
-  | { readonly action: 'create'; readonly kind: string; readonly name: string; readonly spec: JsonObject; readonly status?: JsonObject }
-  | { readonly action: 'upsert'; readonly kind: string; readonly name: string; readonly spec: JsonObject; readonly status?: JsonObject; readonly expectedRevision?: number }
+  | { readonly action: 'create'; readonly kind: string; readonly name: string; readonly spec: JsonObject; readonly status?: JsonObject; readonly owner?: string }
+  | { readonly action: 'upsert'; readonly kind: string; readonly name: string; readonly spec: JsonObject; readonly status?: JsonObject; readonly expectedRevision?: number; readonly owner?: string }
   | { readonly action: 'delete'; readonly kind: string; readonly name: string; readonly expectedRevision?: number };
 
 /** How often an update without expectedRevision re-reads and retries when raced by another writer. */
@@ -36,16 +61,47 @@ export class BackendService {
   readonly environment: string;
   private readonly store: Store;
   private readonly validator: Validator;
+  private readonly owner: string | undefined;
 
   constructor(options: BackendServiceOptions) {
     this.store = options.store;
     this.environment = options.environment;
     this.validator = options.validator;
+    this.owner = options.owner;
   }
 
   /** Creates an object; Conflict if it exists, Invalid if the spec is invalid or references missing objects. */
-  async create(kind: string, name: string, spec: JsonObject, options: { status?: JsonObject } = {}): Promise<StoredObject> {
-    const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status, 0)]);
+  async create(kind: string, name: string, spec: JsonObject, options: { status?: JsonObject; owner?: string } = {}): Promise<StoredObject> {
+    const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status, 0, false, options.owner ?? this.owner)]);
+    return written(r);
+  }
+
+  /** The environment's stored settings (empty when none were ever stored). */
+  async settings(): Promise<EnvironmentSettings> {
+    const o = await this.store.get(this.environment, SETTINGS_KIND, SETTINGS_NAME);
+    const action = o?.spec.defaultAction;
+    return action === 'allow' || action === 'drop' ? { defaultAction: action } : {};
+  }
+
+  /** Stores settings (merged over the current ones); a no-op when nothing changes. */
+  async putSettings(settings: EnvironmentSettings, options: { owner?: string } = {}): Promise<EnvironmentSettings> {
+    const current = await this.store.get(this.environment, SETTINGS_KIND, SETTINGS_NAME);
+    const merged = { ...(current?.spec ?? {}), ...settings };
+    if (current && JSON.stringify(current.spec) === JSON.stringify(merged)) return merged;
+    const owner = options.owner ?? this.owner;
+    await this.write({ kind: SETTINGS_KIND, name: SETTINGS_NAME }, [
+      { op: 'put', kind: SETTINGS_KIND, name: SETTINGS_NAME, spec: merged, expectedRevision: current?.revision ?? 0, ...(owner !== undefined ? { owner } : {}) },
+    ]);
+    return merged;
+  }
+
+  /** Records a new owner of an existing object (import); spec and status are kept. */
+  async setOwner(kind: string, name: string, owner: string): Promise<StoredObject> {
+    const current = await this.get(kind, name);
+    if (current.owner === owner) return current;
+    const [r] = await this.write({ kind, name }, [
+      { op: 'put', kind, name, spec: current.spec, ...(current.status !== undefined ? { status: current.status } : {}), references: current.references, expectedRevision: current.revision, owner },
+    ]);
     return written(r);
   }
 
@@ -75,7 +131,7 @@ export class BackendService {
         throw new ConflictError({ kind, name }, options.expectedRevision, current.revision);
       }
       try {
-        const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status ?? current.status, current.revision, true)]);
+        const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status ?? current.status, current.revision, true, options.owner ?? current.owner ?? this.owner)]);
         return written(r);
       } catch (err) {
         // Without an expected revision the caller asked for last-writer-wins: re-read and retry.
@@ -113,7 +169,7 @@ export class BackendService {
       }
       const p = this.validator.validate(w.kind, w.spec);
       if (p.length > 0) problems.push({ ref: { kind: w.kind, name: w.name }, problems: p });
-      else ops.push(this.putOp(w.kind, w.name, w.spec, w.status, w.action === 'create' ? 0 : w.expectedRevision, true));
+      else ops.push(this.putOp(w.kind, w.name, w.spec, w.status, w.action === 'create' ? 0 : w.expectedRevision, true, w.owner ?? (w.action === 'create' ? this.owner : undefined)));
     }
     if (problems.length > 0) {
       const first = problems[0];
@@ -140,9 +196,10 @@ export class BackendService {
     return this.validator.references(kind, spec);
   }
 
-  private putOp(kind: string, name: string, spec: JsonObject, status: JsonObject | undefined, expectedRevision: number | undefined, validated = false): PutOp {
+  private putOp(kind: string, name: string, spec: JsonObject, status: JsonObject | undefined, expectedRevision: number | undefined, validated = false, owner?: string): PutOp {
     const references = validated ? this.validator.references(kind, spec) : this.validate(kind, name, spec);
     return {
+      ...(owner !== undefined ? { owner } : {}),
       op: 'put',
       kind,
       name,

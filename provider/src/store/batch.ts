@@ -8,8 +8,8 @@ import type { JsonObject, ObjectRef, StoredObject, WriteOp, WriteResult } from '
 
 /** What an adapter exposes inside one open transaction of one environment. */
 export interface TxPrimitives {
-  /** The current revision and creation time of an object, or undefined when absent. */
-  current(kind: string, name: string): { revision: number; createdAt: string } | undefined;
+  /** The current revision, creation time and owner of an object, or undefined when absent. */
+  current(kind: string, name: string): { revision: number; createdAt: string; owner?: string } | undefined;
   /** The highest revision ever logged for the key (0 if none): revisions continue after a delete. */
   lastLoggedRevision(kind: string, name: string): number;
   /** Inserts or replaces an object and its outgoing references. */
@@ -109,6 +109,11 @@ export function applyBatch(tx: TxPrimitives, ops: readonly WriteOp[], time: stri
         if (op.status !== undefined) checkSpec('status', op.status, ref);
         const revision = (cur ? cur.revision : tx.lastLoggedRevision(op.kind, op.name)) + 1;
         const references = normalizeRefs(op.references);
+        if (op.owner !== undefined && (typeof op.owner !== 'string' || op.owner.length === 0 || op.owner.length > MAX_NAME * 2)) {
+          throw new StoreError('INVALID_ARGUMENT', `${refText(ref)}: owner must be a non-empty string of at most ${MAX_NAME * 2} characters`, { object: ref });
+        }
+        // A put without an owner keeps the current one: status writes and CLI-less tools must not orphan objects.
+        const owner = op.owner ?? cur?.owner;
         // Cloned once here so the caller's later mutations cannot reach the stored or returned object.
         const object: StoredObject = {
           kind: op.kind,
@@ -119,6 +124,7 @@ export function applyBatch(tx: TxPrimitives, ops: readonly WriteOp[], time: stri
           revision,
           createdAt: cur ? cur.createdAt : time,
           updatedAt: time,
+          ...(owner !== undefined ? { owner } : {}),
         };
         tx.write(object);
         const kind = cur ? 'update' : 'create';

@@ -23,6 +23,7 @@ function copy(o: StoredObject): StoredObject {
     revision: o.revision,
     createdAt: o.createdAt,
     updatedAt: o.updatedAt,
+    ...(o.owner !== undefined ? { owner: o.owner } : {}),
   };
 }
 

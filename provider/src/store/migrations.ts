@@ -59,6 +59,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX changes_by_env ON changes (env, seq);
     `,
   },
+  {
+    version: 3,
+    // Who manages each object (a Pulumi resource URN, or the CLI): lets a crashed `pulumi up` adopt what it
+    // wrote before the crash and refuse objects another stack or the CLI owns. NULL for older objects.
+    description: 'object owners',
+    sql: `
+      ALTER TABLE objects ADD COLUMN owner TEXT;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

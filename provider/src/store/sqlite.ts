@@ -26,6 +26,8 @@ export interface SqliteStoreOptions extends DataDirOptions {
    * `normal` survives process crashes only, and is faster.
    */
   readonly synchronous?: 'full' | 'normal';
+  /** Called before each retry of an operation that found the store busy (diagnostics; tests count retries). */
+  readonly onBusyRetry?: (attempt: number) => void;
   /** Clock for timestamps (tests). */
   readonly clock?: () => Date;
   /** Apply migrations only up to this version (tests of upgrades). */
@@ -42,6 +44,7 @@ interface ObjectRow {
   revision: number;
   created_at: string;
   updated_at: string;
+  owner: string | null;
 }
 
 interface ChangeRow {
@@ -55,8 +58,10 @@ interface ChangeRow {
 }
 
 /** Object columns in the order of `ObjectTuple`. */
-const COLUMNS = 'kind, name, spec, status, refs, revision, created_at, updated_at';
-type ObjectTuple = [string, string, string, string | null, string, number, string, string];
+const COLUMNS = 'kind, name, spec, status, refs, revision, created_at, updated_at, owner';
+/** Before schema v3 (only reachable with `targetVersion`, in upgrade tests) there is no owner column. */
+const COLUMNS_V2 = "kind, name, spec, status, refs, revision, created_at, updated_at, NULL AS owner";
+type ObjectTuple = [string, string, string, string | null, string, number, string, string, string | null];
 
 const SQLITE_HEADER = 'SQLite format 3\u0000';
 const WHAT_TO_DO_CORRUPT =
@@ -101,6 +106,17 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * The durability settings of this store's own connection, as SQLite reports them (`synchronous` is a
+   * per-connection setting, so another connection to the same file cannot tell).
+   */
+  durability(): { journalMode: string; synchronous: 'off' | 'normal' | 'full' | 'extra' } {
+    const db = this.conn();
+    const journalMode = (db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode;
+    const level = Number((db.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous);
+    return { journalMode, synchronous: (['off', 'normal', 'full', 'extra'] as const)[level] ?? 'off' };
+  }
+
   /** The schema version of the open file. */
   schemaVersion(): number {
     return Number((this.conn().prepare('PRAGMA user_version').get() as { user_version: number }).user_version);
@@ -121,11 +137,11 @@ export class SqliteStore implements Store {
       // Rows as arrays: about twice as fast as row objects at 100k objects (start-up reads everything).
       const rows = (
         options.kind === undefined
-          ? this.arrayStmt(`SELECT ${COLUMNS} FROM objects WHERE env = ? ORDER BY kind, name`).all(environment)
-          : this.arrayStmt(`SELECT ${COLUMNS} FROM objects WHERE env = ? AND kind = ? ORDER BY name`).all(environment, options.kind)
+          ? this.arrayStmt(`SELECT ${this.columns()} FROM objects WHERE env = ? ORDER BY kind, name`).all(environment)
+          : this.arrayStmt(`SELECT ${this.columns()} FROM objects WHERE env = ? AND kind = ? ORDER BY name`).all(environment, options.kind)
       ) as unknown as ObjectTuple[];
       return rows.map((t) =>
-        this.toObject({ env: environment, kind: t[0], name: t[1], spec: t[2], status: t[3], refs: t[4], revision: t[5], created_at: t[6], updated_at: t[7] }),
+        this.toObject({ env: environment, kind: t[0], name: t[1], spec: t[2], status: t[3], refs: t[4], revision: t[5], created_at: t[6], updated_at: t[7], owner: t[8] }),
       );
     });
   }
@@ -243,6 +259,13 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Whether the open file has the v3 owner column. */
+  private hasOwners = true;
+
+  private columns(): string {
+    return this.hasOwners ? COLUMNS : COLUMNS_V2;
+  }
+
   private migrate(target: number): void {
     const db = this.conn();
     // IMMEDIATE: two processes opening a fresh store at once must not both run migration 1.
@@ -267,6 +290,7 @@ export class SqliteStore implements Store {
         }
       }
       const pending: Migration[] = MIGRATIONS.filter((m) => m.version > version && m.version <= target);
+      this.hasOwners = Math.max(version, target) >= 3;
       for (const m of pending) db.exec(m.sql);
       if (pending.length > 0) {
         db.exec(`PRAGMA user_version = ${pending[pending.length - 1].version}`);
@@ -300,6 +324,7 @@ export class SqliteStore implements Store {
             { cause: err },
           );
         }
+        this.options.onBusyRetry?.(attempt + 1);
         const delay = Math.min(250, 2 ** Math.min(attempt, 8)) * (0.5 + Math.random());
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
@@ -347,10 +372,10 @@ export class SqliteStore implements Store {
   private primitives(env: string): TxPrimitives {
     return {
       current: (kind, name) => {
-        const r = this.stmt('SELECT revision, created_at FROM objects WHERE env = ? AND kind = ? AND name = ?').get(env, kind, name) as
-          | { revision: number; created_at: string }
+        const r = this.stmt(`SELECT revision, created_at, ${this.hasOwners ? 'owner' : 'NULL AS owner'} FROM objects WHERE env = ? AND kind = ? AND name = ?`).get(env, kind, name) as
+          | { revision: number; created_at: string; owner: string | null }
           | undefined;
-        return r ? { revision: Number(r.revision), createdAt: r.created_at } : undefined;
+        return r ? { revision: Number(r.revision), createdAt: r.created_at, ...(r.owner !== null ? { owner: r.owner } : {}) } : undefined;
       },
       lastLoggedRevision: (kind, name) => {
         const r = this.stmt('SELECT revision FROM changes WHERE env = ? AND kind = ? AND name = ? ORDER BY seq DESC LIMIT 1').get(env, kind, name) as
@@ -359,11 +384,17 @@ export class SqliteStore implements Store {
         return r ? Number(r.revision) : 0;
       },
       write: (o) => {
-        this.stmt(
-          `INSERT INTO objects (env, kind, name, spec, status, refs, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        if (!this.hasOwners) {
+          this.stmt(
+            `INSERT INTO objects (env, kind, name, spec, status, refs, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (env, kind, name) DO UPDATE SET spec = excluded.spec, status = excluded.status, refs = excluded.refs,
+               revision = excluded.revision, created_at = excluded.created_at, updated_at = excluded.updated_at`,
+          ).run(env, o.kind, o.name, JSON.stringify(o.spec), o.status === undefined ? null : JSON.stringify(o.status), JSON.stringify(o.references), o.revision, o.createdAt, o.updatedAt);
+        } else this.stmt(
+          `INSERT INTO objects (env, kind, name, spec, status, refs, revision, created_at, updated_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (env, kind, name) DO UPDATE SET spec = excluded.spec, status = excluded.status, refs = excluded.refs,
-             revision = excluded.revision, created_at = excluded.created_at, updated_at = excluded.updated_at`,
-        ).run(env, o.kind, o.name, JSON.stringify(o.spec), o.status === undefined ? null : JSON.stringify(o.status), JSON.stringify(o.references), o.revision, o.createdAt, o.updatedAt);
+             revision = excluded.revision, created_at = excluded.created_at, updated_at = excluded.updated_at, owner = excluded.owner`,
+        ).run(env, o.kind, o.name, JSON.stringify(o.spec), o.status === undefined ? null : JSON.stringify(o.status), JSON.stringify(o.references), o.revision, o.createdAt, o.updatedAt, o.owner ?? null);
         this.stmt('DELETE FROM refs WHERE env = ? AND from_kind = ? AND from_name = ?').run(env, o.kind, o.name);
         const insert = this.stmt('INSERT INTO refs (env, from_kind, from_name, to_kind, to_name) VALUES (?, ?, ?, ?, ?)');
         for (const r of o.references) insert.run(env, o.kind, o.name, r.kind, r.name);
@@ -401,6 +432,7 @@ export class SqliteStore implements Store {
       revision: Number(row.revision),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
+      ...(row.owner !== null && row.owner !== undefined ? { owner: row.owner } : {}),
     };
   }
 

@@ -19,6 +19,8 @@ export interface StateObject {
   readonly revision: number;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Who manages the object (optional: documents written before owners existed have none). */
+  readonly owner?: string;
 }
 
 /** The export-state document. */
@@ -39,6 +41,7 @@ const stateObject = z.strictObject({
   revision: z.number().int().min(1),
   createdAt: z.string(),
   updatedAt: z.string(),
+  owner: z.string().min(1).optional(),
 });
 const stateDocument = z.strictObject({
   format: z.literal(STATE_FORMAT),
@@ -71,6 +74,7 @@ function toStateObject(o: StoredObject): StateObject {
     revision: o.revision,
     createdAt: o.createdAt,
     updatedAt: o.updatedAt,
+    ...(o.owner !== undefined ? { owner: o.owner } : {}),
   };
 }
 

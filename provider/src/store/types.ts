@@ -29,6 +29,12 @@ export interface StoredObject {
   /** ISO-8601 timestamps. */
   readonly createdAt: string;
   readonly updatedAt: string;
+  /**
+   * Who manages the object (schema v3): a Pulumi resource URN (`urn:pulumi:<stack>::<project>::<type>::<name>`,
+   * which names the stack) for objects a stack created or imported, `microseg-cli:<user>` for objects the CLI
+   * wrote. Absent for objects written before owners existed, or by a caller that named none.
+   */
+  readonly owner?: string;
 }
 
 /**
@@ -44,6 +50,8 @@ export interface PutOp {
   readonly status?: JsonObject;
   readonly references?: readonly ObjectRef[];
   readonly expectedRevision?: number;
+  /** The new owner (see StoredObject.owner); absent keeps the current owner (none for a new object). */
+  readonly owner?: string;
 }
 
 /**
@@ -113,7 +121,14 @@ export interface IntegrityReport {
   readonly problems: readonly string[];
 }
 
-/** A storage adapter. All methods reject with a `StoreError`. */
+/**
+ * A storage adapter. All methods reject with a `StoreError`.
+ *
+ * Adapter checklist for owners (schema v3; the contract suite in test/store/contract.test.ts checks it):
+ * persist `StoredObject.owner` (NULL when absent), return it from get/list/apply, keep it when a put
+ * carries none, and keep it through export/restore. The shared `applyBatch` does the keeping, given that
+ * `TxPrimitives.current` returns the current owner.
+ */
 export interface Store {
   /** Human-readable location (file path or `memory`), used in messages. */
   readonly location: string;

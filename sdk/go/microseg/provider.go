@@ -17,9 +17,9 @@ type Provider struct {
 
 	// Directory of the embedded store; defaults to a directory under the user home.
 	DataDir pulumi.StringPtrOutput `pulumi:"dataDir"`
-	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 	DefaultAction pulumi.StringPtrOutput `pulumi:"defaultAction"`
-	// Environment (stack) name; separates the state of dev, staging and prod in one store.
+	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment pulumi.StringPtrOutput `pulumi:"environment"`
 }
 
@@ -30,12 +30,6 @@ func NewProvider(ctx *pulumi.Context,
 		args = &ProviderArgs{}
 	}
 
-	if args.DefaultAction == nil {
-		args.DefaultAction = pulumi.StringPtr("drop")
-	}
-	if args.Environment == nil {
-		args.Environment = pulumi.StringPtr("default")
-	}
 	opts = internal.PkgResourceDefaultOpts(opts)
 	var resource Provider
 	err := ctx.RegisterResource("pulumi:providers:microseg", name, args, &resource, opts...)
@@ -48,9 +42,9 @@ func NewProvider(ctx *pulumi.Context,
 type providerArgs struct {
 	// Directory of the embedded store; defaults to a directory under the user home.
 	DataDir *string `pulumi:"dataDir"`
-	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 	DefaultAction *string `pulumi:"defaultAction"`
-	// Environment (stack) name; separates the state of dev, staging and prod in one store.
+	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment *string `pulumi:"environment"`
 }
 
@@ -58,9 +52,9 @@ type providerArgs struct {
 type ProviderArgs struct {
 	// Directory of the embedded store; defaults to a directory under the user home.
 	DataDir pulumi.StringPtrInput
-	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 	DefaultAction pulumi.StringPtrInput
-	// Environment (stack) name; separates the state of dev, staging and prod in one store.
+	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment pulumi.StringPtrInput
 }
 
@@ -106,12 +100,12 @@ func (o ProviderOutput) DataDir() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.DataDir }).(pulumi.StringPtrOutput)
 }
 
-// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 func (o ProviderOutput) DefaultAction() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.DefaultAction }).(pulumi.StringPtrOutput)
 }
 
-// Environment (stack) name; separates the state of dev, staging and prod in one store.
+// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 func (o ProviderOutput) Environment() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.Environment }).(pulumi.StringPtrOutput)
 }

@@ -19,23 +19,23 @@ Object.defineProperty(exports, "dataDir", {
 });
 
 /**
- * Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+ * Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
  */
-export declare const defaultAction: string;
+export declare const defaultAction: string | undefined;
 Object.defineProperty(exports, "defaultAction", {
     get() {
-        return __config.get("defaultAction") ?? "drop";
+        return __config.get("defaultAction");
     },
     enumerable: true,
 });
 
 /**
- * Environment (stack) name; separates the state of dev, staging and prod in one store.
+ * Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
  */
-export declare const environment: string;
+export declare const environment: string | undefined;
 Object.defineProperty(exports, "environment", {
     get() {
-        return __config.get("environment") ?? "default";
+        return __config.get("environment");
     },
     enumerable: true,
 });

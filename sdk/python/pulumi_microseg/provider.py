@@ -26,17 +26,13 @@ class ProviderArgs:
         The set of arguments for constructing a Provider resource.
 
         :param pulumi.Input[_builtins.str] data_dir: Directory of the embedded store; defaults to a directory under the user home.
-        :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
-        :param pulumi.Input[_builtins.str] environment: Environment (stack) name; separates the state of dev, staging and prod in one store.
+        :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
+        :param pulumi.Input[_builtins.str] environment: Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         """
         if data_dir is not None:
             pulumi.set(__self__, "data_dir", data_dir)
-        if default_action is None:
-            default_action = 'drop'
         if default_action is not None:
             pulumi.set(__self__, "default_action", default_action)
-        if environment is None:
-            environment = 'default'
         if environment is not None:
             pulumi.set(__self__, "environment", environment)
 
@@ -56,7 +52,7 @@ class ProviderArgs:
     @pulumi.getter(name="defaultAction")
     def default_action(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+        Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
         """
         return pulumi.get(self, "default_action")
 
@@ -68,7 +64,7 @@ class ProviderArgs:
     @pulumi.getter
     def environment(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Environment (stack) name; separates the state of dev, staging and prod in one store.
+        Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         """
         return pulumi.get(self, "environment")
 
@@ -93,8 +89,8 @@ class Provider(pulumi.ProviderResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[_builtins.str] data_dir: Directory of the embedded store; defaults to a directory under the user home.
-        :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
-        :param pulumi.Input[_builtins.str] environment: Environment (stack) name; separates the state of dev, staging and prod in one store.
+        :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
+        :param pulumi.Input[_builtins.str] environment: Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         """
         ...
     @overload
@@ -133,11 +129,7 @@ class Provider(pulumi.ProviderResource):
             __props__ = ProviderArgs.__new__(ProviderArgs)
 
             __props__.__dict__["data_dir"] = data_dir
-            if default_action is None:
-                default_action = 'drop'
             __props__.__dict__["default_action"] = default_action
-            if environment is None:
-                environment = 'default'
             __props__.__dict__["environment"] = environment
         super(Provider, __self__).__init__(
             'microseg',
@@ -157,7 +149,7 @@ class Provider(pulumi.ProviderResource):
     @pulumi.getter(name="defaultAction")
     def default_action(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+        Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
         """
         return pulumi.get(self, "default_action")
 
@@ -165,7 +157,7 @@ class Provider(pulumi.ProviderResource):
     @pulumi.getter
     def environment(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        Environment (stack) name; separates the state of dev, staging and prod in one store.
+        Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         """
         return pulumi.get(self, "environment")
 

@@ -94,11 +94,100 @@ describe('the embedded backend', () => {
   });
 });
 
+const URN_A = 'urn:pulumi:dev::shop::microseg:index:VirtualMachine::db';
+const URN_B = 'urn:pulumi:prod::shop::microseg:index:VirtualMachine::db';
+const dbVm = { name: 'db', interfaces: [{ ip: '192.168.28.51' }] };
+
 describe('creating an object that already exists', () => {
-  test('is refused with a hint to import it, so two stacks never manage one object', async () => {
+  test('is refused when it has no recorded owner, with a hint to import it', async () => {
     const { backend } = await estate();
-    await expect(backend.put('VirtualMachine', 'db', { name: 'db', interfaces: [{ ip: '192.168.28.51' }] }, 'create')).rejects.toThrow(
-      /VirtualMachine "db" already exists in environment "test"; .*pulumi import microseg:index:VirtualMachine <resource name> db/,
+    await expect(backend.put('VirtualMachine', 'db', dbVm, 'create', { owner: URN_A })).rejects.toThrow(
+      /VirtualMachine "db" already exists in environment "test" and is managed by no recorded owner.*pulumi import microseg:index:VirtualMachine <resource name> db/,
     );
+  });
+
+  test('by the same resource URN adopts it (a crashed up converges) and stores the new spec', async () => {
+    const store = new MemoryStore();
+    const backend = new EmbeddedBackend({ store, environment: 'test' });
+    await backend.put('VirtualMachine', 'db', { name: 'db', interfaces: [{ ip: '192.168.28.50' }] }, 'create', { owner: URN_A });
+    // The engine never recorded the create (killed); the rerun creates the same resource again.
+    const rerun = new EmbeddedBackend({ store, environment: 'test' });
+    await rerun.put('VirtualMachine', 'db', dbVm, 'create', { owner: URN_A });
+    const o = await store.get('test', 'VirtualMachine', 'db');
+    expect(o?.owner).toBe(URN_A);
+    expect((o?.spec as { interfaces: { ip: string }[] }).interfaces[0].ip).toBe('192.168.28.51');
+  });
+
+  test('owned by another stack is refused, naming that stack and resource, in preview already', async () => {
+    const store = new MemoryStore();
+    await new EmbeddedBackend({ store, environment: 'test' }).put('VirtualMachine', 'db', dbVm, 'create', { owner: URN_A });
+    const other = new EmbeddedBackend({ store, environment: 'test' });
+    const before = await store.list('test');
+    await expect(other.plan('VirtualMachine', 'db', dbVm, 'create', { owner: URN_B })).rejects.toThrow(/managed by resource "db" \(microseg:index:VirtualMachine\) of stack "dev" in project "shop"/);
+    await expect(other.put('VirtualMachine', 'db', dbVm, 'create', { owner: URN_B })).rejects.toThrow(/pulumi import/);
+    expect(await store.list('test')).toEqual(before);
+  });
+
+  test('a create whose spec cannot be planned yet (unknown inputs) is still checked for its owner', async () => {
+    const store = new MemoryStore();
+    await new EmbeddedBackend({ store, environment: 'test' }).put('VirtualMachine', 'db', dbVm, 'create', { owner: URN_A });
+    const other = new EmbeddedBackend({ store, environment: 'test' });
+    await expect(other.assertCreatable('VirtualMachine', 'db', { owner: URN_B })).rejects.toThrow(/of stack "dev"/);
+    await expect(other.assertCreatable('VirtualMachine', 'db', { owner: URN_A })).resolves.toBeUndefined();
+    await expect(other.assertCreatable('VirtualMachine', 'new', { owner: URN_B })).resolves.toBeUndefined();
+  });
+
+  test('an update or an import claim records the new owner', async () => {
+    const store = new MemoryStore();
+    const backend = new EmbeddedBackend({ store, environment: 'test', owner: 'microseg-cli:alice' });
+    await backend.put('VirtualMachine', 'db', dbVm, 'create');
+    expect((await store.get('test', 'VirtualMachine', 'db'))?.owner).toBe('microseg-cli:alice');
+    await backend.claim('VirtualMachine', 'db', URN_B);
+    expect((await backend.get('VirtualMachine', 'db'))?.owner).toBe(URN_B);
+    await backend.put('VirtualMachine', 'db', dbVm, 'update', { owner: URN_A });
+    expect((await store.get('test', 'VirtualMachine', 'db'))?.owner).toBe(URN_A);
+  });
+});
+
+describe('environment settings', () => {
+  const flow = { source: '192.168.28.50', destination: '10.0.0.1', protocol: 'tcp', port: 80 };
+
+  test('a configured default action is stored with the environment and followed by readers that set none', async () => {
+    const store = new MemoryStore();
+    const provider = new EmbeddedBackend({ store, environment: 'test', defaultAction: 'allow' });
+    await provider.put('VirtualMachine', 'db', { name: 'db', interfaces: [{ ip: '192.168.28.50' }] }, 'create');
+    const cli = new EmbeddedBackend({ store, environment: 'test' });
+    expect(await cli.defaultAction()).toBe('allow');
+    expect(await cli.invoke('traceflow', flow)).toMatchObject({ verdict: 'allow' });
+    // A reader that configures one itself keeps it (a CLI flag overrides the stored setting).
+    expect(await new EmbeddedBackend({ store, environment: 'test', defaultAction: 'drop' }).defaultAction()).toBe('drop');
+  });
+
+  test('an environment with no stored setting drops by default, and a later change is seen by open readers', async () => {
+    const store = new MemoryStore();
+    const reader = new EmbeddedBackend({ store, environment: 'test' });
+    expect(await reader.defaultAction()).toBe('drop');
+    await new EmbeddedBackend({ store, environment: 'test', defaultAction: 'allow' }).put('VirtualMachine', 'db', { name: 'db', interfaces: [{ ip: '192.168.28.50' }] }, 'create');
+    expect(await reader.defaultAction()).toBe('allow');
+  });
+});
+
+describe('cancellation and timeouts', () => {
+  test('an operation whose signal aborts while it waits for its turn never runs and writes nothing', async () => {
+    const store = new MemoryStore();
+    const backend = new EmbeddedBackend({ store, environment: 'test' });
+    const controller = new AbortController();
+    const first = backend.put('VirtualMachine', 'a', { name: 'a', interfaces: [{ ip: '10.0.0.1' }] }, 'create');
+    const queued = backend.put('VirtualMachine', 'b', { name: 'b', interfaces: [{ ip: '10.0.0.2' }] }, 'create', { signal: controller.signal });
+    controller.abort(new Error('cancelled by the engine'));
+    await first;
+    await expect(queued).rejects.toThrow('cancelled by the engine');
+    expect((await store.list('test')).map((o) => o.name)).toEqual(['a']);
+  });
+
+  test('an already aborted signal refuses the operation before it starts', async () => {
+    const store = new MemoryStore();
+    const backend = new EmbeddedBackend({ store, environment: 'test' });
+    await expect(backend.delete('VirtualMachine', 'a', { signal: AbortSignal.abort(new Error('timed out')) })).rejects.toThrow('timed out');
   });
 });

@@ -19,8 +19,13 @@ describe('model', () => {
     expect(Object.keys(policy.$defs ?? {})).toEqual(expect.arrayContaining(['Rule', 'Peer', 'Service', 'LabelSelector']));
   });
 
-  it('applies provider config defaults', () => {
-    expect(providerConfig.parse({})).toEqual({ environment: 'default', defaultAction: 'drop' });
+  it('leaves environment and default action unset: the stack name and the stored setting decide', () => {
+    expect(providerConfig.parse({})).toEqual({});
+  });
+
+  it('refuses an environment name the store could not hold', () => {
+    expect(providerConfig.safeParse({ environment: 'dev/eu' }).success).toBe(false);
+    expect(providerConfig.parse({ environment: 'prod-eu.1' })).toEqual({ environment: 'prod-eu.1' });
   });
 
   it('scopes namespace and workload identities by cluster', () => {

@@ -30,3 +30,11 @@ describe('the engine is pure (lint rule)', () => {
     expect(lint("import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n", 'provider/src/store/probe.ts')).not.toContain('no-restricted-imports');
   });
 });
+
+describe('the nftables compiler is pure too (lint rule)', () => {
+  jest.setTimeout(60_000);
+
+  test('a realize module may not run processes', () => {
+    expect(lint("import { execFileSync } from 'node:child_process';\nexport const x = execFileSync;\n", 'provider/src/realize/nftables/probe.ts')).toContain('no-restricted-imports');
+  });
+});

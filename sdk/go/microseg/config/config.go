@@ -16,24 +16,12 @@ func GetDataDir(ctx *pulumi.Context) string {
 	return config.Get(ctx, "microseg:dataDir")
 }
 
-// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 func GetDefaultAction(ctx *pulumi.Context) string {
-	v, err := config.Try(ctx, "microseg:defaultAction")
-	if err == nil {
-		return v
-	}
-	var value string
-	value = "drop"
-	return value
+	return config.Get(ctx, "microseg:defaultAction")
 }
 
-// Environment (stack) name; separates the state of dev, staging and prod in one store.
+// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 func GetEnvironment(ctx *pulumi.Context) string {
-	v, err := config.Try(ctx, "microseg:environment")
-	if err == nil {
-		return v
-	}
-	var value string
-	value = "default"
-	return value
+	return config.Get(ctx, "microseg:environment")
 }

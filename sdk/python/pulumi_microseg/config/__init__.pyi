@@ -19,13 +19,13 @@ dataDir: Optional[str]
 Directory of the embedded store; defaults to a directory under the user home.
 """
 
-defaultAction: str
+defaultAction: Optional[str]
 """
-Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 """
 
-environment: str
+environment: Optional[str]
 """
-Environment (stack) name; separates the state of dev, staging and prod in one store.
+Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 """
 

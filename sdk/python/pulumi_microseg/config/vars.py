@@ -28,16 +28,16 @@ class _ExportableConfig(types.ModuleType):
         return __config__.get('dataDir')
 
     @_builtins.property
-    def default_action(self) -> str:
+    def default_action(self) -> Optional[str]:
         """
-        Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). One of `allow`, `drop`.
+        Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
         """
-        return __config__.get('defaultAction') or 'drop'
+        return __config__.get('defaultAction')
 
     @_builtins.property
-    def environment(self) -> str:
+    def environment(self) -> Optional[str]:
         """
-        Environment (stack) name; separates the state of dev, staging and prod in one store.
+        Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         """
-        return __config__.get('environment') or 'default'
+        return __config__.get('environment')
 

@@ -1,0 +1,331 @@
+import { cidrContains, formatIp, parseIp, type Ip } from './ip';
+import type { Endpoint } from './membership';
+import { peerSetMatches, type CompiledRule, type PeerSet } from './rules';
+import type { World } from './world';
+
+/**
+ * What one enforcement point must enforce, in addresses and ports instead of identities: the input of
+ * the dataplane compilers (realize/nftables). Everything identity-based is resolved here, where the
+ * engine's semantics live, so a compiler only has to preserve first-match order over (peer address,
+ * protocol, port):
+ * - the enforcement point's own side of each rule (the source of `out` rules, the destination of `in`
+ *   rules) is decided now: a rule that cannot match this endpoint is left out;
+ * - peers are addresses **as they arrive** at this point: a pod SNATed on its way here (overlay node IP,
+ *   egress IP) is not in its groups' address sets, exactly as traceflow does not match it by labels;
+ * - named ports are resolved against the destination: this endpoint for `in` rules, each possible
+ *   destination endpoint for `out` rules (a port box restricted to that endpoint's address).
+ */
+
+/** An inclusive address interval of one family (IPv4 as 0..2^32-1), as bigints for both families. */
+export interface AddressRange {
+  readonly lo: bigint;
+  readonly hi: bigint;
+}
+
+/** A peer region: sorted, disjoint, non-adjacent intervals per family. */
+export interface AddressRegion {
+  readonly v4: readonly AddressRange[];
+  readonly v6: readonly AddressRange[];
+}
+
+export type PortProtocol = 'tcp' | 'udp' | 'sctp';
+
+/** Packets of a port protocol to ports [lo, hi]; `ip` restricts the peer to one address (a named port of that endpoint). */
+export interface PortMatch {
+  readonly protocol: PortProtocol;
+  readonly lo: number;
+  readonly hi: number;
+  readonly ip?: Ip;
+}
+
+/** Packets of a protocol without ports: icmp/icmpv6 (optionally one type and code) or `any` other protocol. */
+export interface OtherMatch {
+  readonly protocol: 'icmp' | 'icmpv6' | 'any';
+  readonly icmpType?: number;
+  readonly icmpCode?: number;
+}
+
+export interface PointRule {
+  /** Stable id: `policy/rule`. */
+  readonly id: string;
+  readonly category: 'emergency' | 'infrastructure' | 'environment' | 'application' | 'baseline';
+  readonly policy: string;
+  readonly rule: string;
+  readonly action: 'allow' | 'drop' | 'reject' | 'pass';
+  readonly staged: boolean;
+  readonly logged: boolean;
+  /** The varying peer: the source of `in` rules, the destination of `out` rules. */
+  readonly peer: AddressRegion;
+  readonly ports: readonly PortMatch[];
+  readonly other: readonly OtherMatch[];
+}
+
+export interface EnforcementPointModel {
+  /** `vm:NAME#i` or `pod:CLUSTER/NAMESPACE/POD`. */
+  readonly name: string;
+  readonly kind: 'vm-interface' | 'pod';
+  readonly owner: string;
+  readonly ip: string;
+  readonly defaultAction: 'allow' | 'drop';
+  /** Rules in evaluation order (staged included, disabled left out), per direction. */
+  readonly in: readonly PointRule[];
+  readonly out: readonly PointRule[];
+}
+
+export const V4_MAX = (1n << 32n) - 1n;
+export const V6_MAX = (1n << 128n) - 1n;
+const PORT_PROTOCOLS: readonly PortProtocol[] = ['tcp', 'udp', 'sctp'];
+
+/** The enforcement-point name of an endpoint. */
+export function pointName(ep: Endpoint): string {
+  return ep.kind === 'pod' ? `pod:${ep.name}` : `vm:${ep.name}`;
+}
+
+/** Every enforcement point of the world (VM interfaces and pods), sorted by name. */
+export function enforcementPoints(world: World): { name: string; kind: 'vm-interface' | 'pod'; owner: string; ip: string }[] {
+  return [...world.membership.endpoints.values()]
+    .map((ep) => ({ name: pointName(ep), kind: ep.kind, owner: ep.owner, ip: ep.ip.s }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * Endpoints named by an enforcement-point reference: `vm:NAME#i` (one interface), `vm:NAME` (every
+ * interface), `pod:CLUSTER/NS/POD`, `workload:CLUSTER/NS/NAME` (every pod); undefined when unknown.
+ */
+export function endpointsOfPoint(world: World, ref: string): Endpoint[] | undefined {
+  const m = /^(vm|pod|workload):(.+)$/.exec(ref);
+  if (!m) return undefined;
+  const [, kind, rest] = m as unknown as [string, string, string];
+  if (kind === 'vm') {
+    const hash = rest.lastIndexOf('#');
+    const vm = hash >= 0 ? rest.slice(0, hash) : rest;
+    const eps = world.endpointsOf(vm).filter((e) => e.kind === 'vm-interface');
+    if (hash < 0) return eps.length ? [...eps] : undefined;
+    const ep = eps.find((e) => e.name === rest);
+    return ep ? [ep] : undefined;
+  }
+  if (kind === 'workload') {
+    const eps = world.endpointsOf(rest).filter((e) => e.kind === 'pod');
+    return eps.length ? [...eps] : undefined;
+  }
+  const ns = rest.split('/')[1] ?? '';
+  for (const ep of world.membership.podsInNamespace(ns)) if (ep.name === rest) return [ep];
+  return undefined;
+}
+
+/** The model of one endpoint's enforcement point. */
+export function enforcementPointModel(world: World, ep: Endpoint): EnforcementPointModel {
+  const rules = world.rulesAt(ep).all;
+  const ctx = new PeerContext(world, ep);
+  const inRules: PointRule[] = [];
+  const outRules: PointRule[] = [];
+  for (const r of rules) {
+    if (r.disabled) continue;
+    if (r.dirIn) {
+      const x = pointRule(ctx, r, 'in');
+      if (x) inRules.push(x);
+    }
+    if (r.dirOut) {
+      const x = pointRule(ctx, r, 'out');
+      if (x) outRules.push(x);
+    }
+  }
+  return { name: pointName(ep), kind: ep.kind, owner: ep.owner, ip: ep.ip.s, defaultAction: world.defaultAction, in: inRules, out: outRules };
+}
+
+/** Per-point caches: peer regions are shared by many rules (one group, many rules). */
+class PeerContext {
+  readonly regions = new Map<string, AddressRegion>();
+  readonly sets = new WeakMap<PeerSet, AddressRegion>();
+  private byNamedPort?: Map<string, Endpoint[]>;
+
+  constructor(
+    readonly world: World,
+    readonly ep: Endpoint,
+  ) {}
+
+  /** Endpoints that a packet addressed to their IP reaches (the IP's owner), having a named port. */
+  endpointsWithNamedPort(name: string): readonly Endpoint[] {
+    if (!this.byNamedPort) {
+      this.byNamedPort = new Map();
+      for (const e of this.world.membership.endpoints.values()) {
+        if (!e.namedPorts || this.world.endpointByIp(e.ip.s) !== e) continue;
+        for (const n of e.namedPorts.keys()) {
+          let l = this.byNamedPort.get(n);
+          if (!l) this.byNamedPort.set(n, (l = []));
+          l.push(e);
+        }
+      }
+    }
+    return this.byNamedPort.get(name) ?? [];
+  }
+}
+
+function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointRule | undefined {
+  const self = { ip: ctx.ep.ip, ep: ctx.ep };
+  // This endpoint's own side: the destination of in rules, the source of out rules.
+  const selfSet = dir === 'in' ? r.dst : r.src;
+  const selfNegated = dir === 'in' ? r.dstNegated : r.srcNegated;
+  if (selfSet ? peerSetMatches(selfSet, self) === selfNegated : selfNegated) return undefined;
+  const peerSet = dir === 'in' ? r.src : r.dst;
+  const peerNegated = dir === 'in' ? r.srcNegated : r.dstNegated;
+  let peer: AddressRegion;
+  if (!peerSet) {
+    if (peerNegated) return undefined; // "not any": matches nothing
+    peer = FULL;
+  } else {
+    const base = regionOfSet(ctx, peerSet, dir);
+    peer = peerNegated ? complement(base) : base;
+  }
+  if (peer.v4.length === 0 && peer.v6.length === 0) return undefined;
+  const ports: PortMatch[] = [];
+  const other: OtherMatch[] = [];
+  if (!r.services || r.services.length === 0) {
+    for (const p of PORT_PROTOCOLS) ports.push({ protocol: p, lo: 0, hi: 65535 });
+    other.push({ protocol: 'any' });
+  } else
+    for (const s of r.services) {
+      const protos = s.protocol === 'any' ? PORT_PROTOCOLS : (PORT_PROTOCOLS as readonly string[]).includes(s.protocol) ? [s.protocol as PortProtocol] : [];
+      if (s.protocol === 'icmp' || s.protocol === 'icmpv6') {
+        // Ports never match a protocol without ports; ICMP type/code are the only refinement.
+        if (s.ranges.length === 0 && s.named.length === 0) other.push({ protocol: s.protocol, icmpType: s.icmpType, icmpCode: s.icmpType === undefined ? undefined : s.icmpCode });
+        continue;
+      }
+      if (s.ranges.length === 0 && s.named.length === 0) {
+        for (const p of protos) ports.push({ protocol: p, lo: 0, hi: 65535 });
+        if (s.protocol === 'any') other.push({ protocol: 'any' });
+        continue;
+      }
+      for (const p of protos) for (let i = 0; i < s.ranges.length; i += 2) ports.push({ protocol: p, lo: s.ranges[i]!, hi: s.ranges[i + 1]! });
+      for (const n of s.named) {
+        // A named port matches a flow whose protocol and port are those of the destination's port of that name.
+        const targets = dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(n);
+        for (const t of targets) {
+          const np = t.namedPorts?.get(n);
+          if (!np || !protos.includes(np.protocol as PortProtocol)) continue;
+          if (dir === 'in') ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port });
+          else if (regionContains(peer, t.ip)) ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port, ip: t.ip });
+        }
+      }
+    }
+  if (ports.length === 0 && other.length === 0) return undefined;
+  return {
+    id: `${r.policy.name}/${r.name}`,
+    category: r.policy.category as PointRule['category'], // rule lists hold FirewallPolicy rules only (never the NetworkPolicy layer's)
+    policy: r.policy.name,
+    rule: r.name,
+    action: r.action,
+    staged: r.policy.staged,
+    logged: r.logged,
+    peer,
+    ports,
+    other,
+  };
+}
+
+const FULL: AddressRegion = { v4: [{ lo: 0n, hi: V4_MAX }], v6: [{ lo: 0n, hi: V6_MAX }] };
+
+/** Addresses of a peer set as packets carry them at this point (see the module comment). */
+function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): AddressRegion {
+  const cached = ctx.sets.get(set);
+  if (cached) return cached;
+  const v4: AddressRange[] = [];
+  const v6: AddressRange[] = [];
+  const add = (ip: Ip) => (ip.v === 4 ? v4 : v6).push({ lo: BigInt(ip.n), hi: BigInt(ip.n) });
+  const seen = new Set<number>();
+  for (const a of set.atoms)
+    for (const id of a.members) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const m = ctx.world.endpoint(id);
+      if (!m) continue;
+      // Out rules see the destination by its own address; in rules see the source after SNAT.
+      if (dir === 'out' || arrivesAsItself(ctx.world, m, ctx.ep)) add(m.ip);
+    }
+  for (const s of set.ips) {
+    const ip = parseIp(s);
+    if (ip) add(ip);
+  }
+  for (const b of set.blocks) {
+    const list = b.cidr.v === 4 ? v4 : v6;
+    let pieces: AddressRange[] = [{ lo: BigInt(b.cidr.lo), hi: BigInt(b.cidr.hi) }];
+    for (const e of b.except) if (e.v === b.cidr.v) pieces = subtractRange(pieces, { lo: BigInt(e.lo), hi: BigInt(e.hi) });
+    list.push(...pieces);
+  }
+  const r = { v4: normalize(v4), v6: normalize(v6) };
+  ctx.sets.set(set, r);
+  return r;
+}
+
+
+/**
+ * Does a packet from endpoint `src` to `dst` keep `src`'s address? Mirrors traceflow's SNAT step: a pod
+ * leaving its cluster is SNATed to its egress IP, or in overlay mode to its node's IP.
+ */
+export function arrivesAsItself(world: World, src: Endpoint, dst: Endpoint): boolean {
+  if (src.kind !== 'pod') return true;
+  const cluster = world.clusterState(src.cluster!);
+  if (!cluster) return true;
+  const inside = (dst.kind === 'pod' && dst.cluster === src.cluster) || (cluster.podCidr && cidrContains(cluster.podCidr, dst.ip)) || (cluster.serviceCidr && cidrContains(cluster.serviceCidr, dst.ip));
+  if (inside) return true;
+  if (world.egressFor(src)) return false;
+  if (cluster.spec.networkMode === 'overlay' && cluster.nodeIps.get(src.node!)) return false;
+  return true;
+}
+
+function regionContains(r: AddressRegion, ip: Ip): boolean {
+  const n = BigInt(ip.n);
+  for (const x of ip.v === 4 ? r.v4 : r.v6) if (n >= x.lo && n <= x.hi) return true;
+  return false;
+}
+
+/** Sorts and merges overlapping or adjacent intervals. */
+export function normalize(xs: AddressRange[]): AddressRange[] {
+  if (xs.length <= 1) return xs;
+  const s = [...xs].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  const out: AddressRange[] = [];
+  let cur = { lo: s[0]!.lo, hi: s[0]!.hi };
+  for (let i = 1; i < s.length; i++) {
+    const x = s[i]!;
+    if (x.lo <= cur.hi + 1n) {
+      if (x.hi > cur.hi) cur.hi = x.hi;
+    } else {
+      out.push(cur);
+      cur = { lo: x.lo, hi: x.hi };
+    }
+  }
+  out.push(cur);
+  return out;
+}
+
+function subtractRange(xs: AddressRange[], e: AddressRange): AddressRange[] {
+  const out: AddressRange[] = [];
+  for (const x of xs) {
+    if (e.hi < x.lo || e.lo > x.hi) out.push(x);
+    else {
+      if (x.lo < e.lo) out.push({ lo: x.lo, hi: e.lo - 1n });
+      if (x.hi > e.hi) out.push({ lo: e.hi + 1n, hi: x.hi });
+    }
+  }
+  return out;
+}
+
+function complementOf(xs: readonly AddressRange[], max: bigint): AddressRange[] {
+  const out: AddressRange[] = [];
+  let next = 0n;
+  for (const x of xs) {
+    if (x.lo > next) out.push({ lo: next, hi: x.lo - 1n });
+    next = x.hi + 1n;
+  }
+  if (next <= max) out.push({ lo: next, hi: max });
+  return out;
+}
+
+function complement(r: AddressRegion): AddressRegion {
+  return { v4: complementOf(r.v4, V4_MAX), v6: complementOf(r.v6, V6_MAX) };
+}
+
+/** Text of an address of a family (for compilers). */
+export function addressText(v: 4 | 6, n: bigint): string {
+  return formatIp(v, v === 4 ? Number(n) : n);
+}

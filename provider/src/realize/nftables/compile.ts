@@ -1,0 +1,207 @@
+import type { AddressRange, EnforcementPointModel, PointRule } from '../../engine';
+import { boxesOf, Claimed, type Box } from './boxes';
+import type { AddrKey, AddressSet, Chain, Family, Rule, ServiceMap, Table, Verdict } from './ir';
+
+/**
+ * Compiles one enforcement point to one nftables table (pure: no I/O).
+ *
+ * Layout, per direction (`in` on the input hook, `out` on the output hook):
+ *
+ *     chain input   ct state established,related accept; lo accept; not our address → accept; goto in_emergency
+ *     chain in_<category>   (emergency → infrastructure → environment → application → baseline → default)
+ *        staged rules: lookups that count and log, never decide
+ *        tcp/udp/sctp: ip saddr . meta l4proto . th dport vmap @in_<category>_v4 (and _v6)
+ *        tcp/udp/sctp with no element: goto the next category
+ *        other protocols (ICMP...): the rules that can match them, in order, against named peer sets
+ *        goto the next category
+ *     chain in_default   counter, the default action
+ *     chain r_in_<hash>  one per rule: counter, optional log, its verdict; comment "policy/rule"
+ *
+ * First-match order inside a category becomes disjoint map keys (see boxes.ts): a packet costs one map
+ * lookup per category whatever the number of rules. `pass` is a goto to the application chain (from the
+ * application category: to the baseline chain; from baseline: to the default chain). Only the first packet of a connection is classified.
+ */
+
+export const CATEGORIES = ['emergency', 'infrastructure', 'environment', 'application', 'baseline'] as const;
+const PORT_PROTOCOLS = ['tcp', 'udp', 'sctp'];
+
+export interface CompileOptions {
+  /** Table name; default `microseg_<point>` sanitised. */
+  readonly tableName?: string;
+}
+
+export interface CompiledPoint {
+  readonly table: Table;
+  /** Rule chain name → rule id (`policy/rule`), for reading counters back. */
+  readonly ruleChains: ReadonlyMap<string, string>;
+  readonly stats: { readonly rules: number; readonly elements: number; readonly sets: number };
+}
+
+/** `microseg_` + the point name with every character nft names refuse replaced. */
+export function tableNameOf(point: string): string {
+  return `microseg_${point.replace(/^(vm|pod):/, '').replace(/[^A-Za-z0-9_]/g, '_')}`.slice(0, 64);
+}
+
+/** FNV-1a, for short stable chain and set names derived from rule ids. */
+function fnv(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/** nft limits comments to 128 bytes. */
+function comment(s: string): string {
+  return Buffer.byteLength(s) <= 127 ? s : `${s.slice(0, 100)}…${fnv(s)}`;
+}
+
+export function compilePoint(model: EnforcementPointModel, options: CompileOptions = {}): CompiledPoint {
+  const sets: (AddressSet | ServiceMap)[] = [];
+  const chains: Chain[] = [];
+  const ruleChains = new Map<string, string>();
+  const usedNames = new Set<string>();
+  const unique = (base: string) => {
+    let n = base;
+    for (let i = 2; usedNames.has(n); i++) n = `${base}_${i}`;
+    usedNames.add(n);
+    return n;
+  };
+  const v: Family = model.ip.includes(':') ? 6 : 4;
+  let elements = 0;
+
+  for (const dir of ['in', 'out'] as const) {
+    const rules = model[dir];
+    const field = dir === 'in' ? 'saddr' : 'daddr';
+    const self = dir === 'in' ? 'daddr' : 'saddr';
+    const ruleChainOf = new Map<PointRule, string>();
+    const ruleChainList: Chain[] = [];
+    for (const r of rules) {
+      if (r.staged) continue;
+      const name = unique(`r_${dir}_${fnv(`${dir}|${r.id}`)}`);
+      ruleChainOf.set(r, name);
+      ruleChains.set(name, r.id);
+      const log = r.logged ? `microseg ${dir} ${r.id} `.slice(0, 120) : undefined;
+      const verdict = (): Verdict[] => {
+        switch (r.action) {
+          case 'allow':
+            return [{ kind: 'accept' }];
+          case 'drop':
+            return [{ kind: 'drop' }];
+          case 'reject':
+            return [{ kind: 'reject-tcp' }, { kind: 'reject-icmpx' }];
+          case 'pass':
+            // From application to baseline (the Kubernetes NetworkPolicy layer between them is the CNI's, see
+            // export/kubernetes), from baseline to the default rule, from the others to application.
+            return [{ kind: 'goto', target: r.category === 'application' ? `${dir}_baseline` : r.category === 'baseline' ? `${dir}_default` : `${dir}_application` }];
+        }
+      };
+      const vs = verdict();
+      ruleChainList.push({
+        name,
+        rules: vs.map((vd) => ({ match: vd.kind === 'reject-tcp' ? [{ m: 'l4proto', protocols: ['tcp'] }] : [], counter: true, log, verdict: vd, comment: comment(r.id) })),
+      });
+    }
+
+    const base: Rule[] = [
+      { match: [{ m: 'ct-state', states: ['established', 'related'] }], verdict: { kind: 'accept' } },
+      { match: [{ m: 'ifname', dir: dir === 'in' ? 'iif' : 'oif', name: 'lo' }], verdict: { kind: 'accept' } },
+      // Other addresses of the host (another interface, another point) are not this point's traffic.
+      { match: [{ m: 'addr', v, field: self, op: '!=', addr: model.ip }], verdict: { kind: 'accept' } },
+      { match: [{ m: 'nfproto', v: v === 4 ? 6 : 4 }], verdict: { kind: 'accept' } },
+      { match: [], verdict: { kind: 'goto', target: `${dir}_${CATEGORIES[0]}` } },
+    ];
+    chains.push({ name: dir === 'in' ? 'input' : 'output', hook: dir === 'in' ? 'input' : 'output', rules: base });
+
+    CATEGORIES.forEach((cat, ci) => {
+      const next = ci + 1 < CATEGORIES.length ? `${dir}_${CATEGORIES[ci + 1]}` : `${dir}_default`;
+      const inCat = rules.filter((r) => r.category === cat);
+      const chainRules: Rule[] = [];
+      // Staged rules: count and log what they would match, then fall through.
+      for (const r of inCat.filter((x) => x.staged)) {
+        const h = fnv(`${dir}|staged|${r.id}`);
+        const note = { counter: true, log: `microseg staged ${dir} ${r.id} `.slice(0, 120), comment: comment(`staged ${r.id}`) };
+        for (const fam of [4, 6] as const) {
+          const own = new Claimed().claim(boxesOf(fam === 4 ? r.peer.v4 : r.peer.v6, portsOf(r, fam)));
+          if (own.length) {
+            const name = unique(`s_${dir}_${h}_v${fam}`);
+            sets.push({ kind: 'service-set', name, v: fam, elements: own.map((b) => ({ addr: key(fam, b), service: svc(b) })) });
+            elements += own.length;
+            chainRules.push({ match: [{ m: 'service-lookup', v: fam, field, set: name }], ...note });
+          }
+        }
+        chainRules.push(...otherRules(r, dir, field, h, (peerSet) => ({ ...note, peerSet })));
+      }
+      const decisive = inCat.filter((x) => !x.staged);
+      for (const fam of [4, 6] as const) {
+        const claimed = new Claimed();
+        const elems: ServiceMap['elements'][number][] = [];
+        for (const r of decisive) {
+          const own = claimed.claim(boxesOf(fam === 4 ? r.peer.v4 : r.peer.v6, portsOf(r, fam)));
+          for (const b of own) elems.push({ addr: key(fam, b), service: svc(b), verdict: { kind: 'goto', target: ruleChainOf.get(r)! } });
+        }
+        const name = `${dir}_${cat}_v${fam}`;
+        usedNames.add(name);
+        sets.push({ kind: 'map', name, v: fam, elements: elems });
+        elements += elems.length;
+        chainRules.push({ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], vmap: { v: fam, field, map: name } });
+      }
+      chainRules.push({ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], verdict: { kind: 'goto', target: next } });
+      for (const r of decisive) {
+        const target = ruleChainOf.get(r)!;
+        chainRules.push(...otherRules(r, dir, field, fnv(`${dir}|${r.id}`), () => ({ verdict: { kind: 'goto', target } })));
+      }
+      chainRules.push({ match: [], verdict: { kind: 'goto', target: next } });
+      chains.push({ name: `${dir}_${cat}`, rules: chainRules });
+    });
+    chains.push({
+      name: `${dir}_default`,
+      rules: [{ match: [], counter: true, verdict: { kind: model.defaultAction === 'allow' ? 'accept' : 'drop' }, comment: 'default' }],
+    });
+    ruleChains.set(`${dir}_default`, 'default');
+    chains.push(...ruleChainList);
+
+    /** Rules for the protocols without ports, against a named peer set per family. */
+    function otherRules(r: PointRule, d: 'in' | 'out', f: 'saddr' | 'daddr', h: string, tail: (peerSet: string) => Omit<Rule, 'match'>): Rule[] {
+      const out: Rule[] = [];
+      if (!r.other.length) return out;
+      for (const fam of [4, 6] as const) {
+        const ranges = fam === 4 ? r.peer.v4 : r.peer.v6;
+        if (!ranges.length) continue;
+        const matches = r.other.filter((o) => o.protocol === 'any' || (o.protocol === 'icmp') === (fam === 4));
+        if (!matches.length) continue;
+        const full = ranges.length === 1 && ranges[0]!.lo === 0n && ranges[0]!.hi === (fam === 4 ? (1n << 32n) - 1n : (1n << 128n) - 1n);
+        let peerMatch: Rule['match'] = [];
+        let setName = '';
+        if (!full) {
+          setName = unique(`p_${d}_${h}_v${fam}`);
+          sets.push({ kind: 'set', name: setName, v: fam, elements: ranges.map((x) => ({ v: fam, lo: x.lo, hi: x.hi })) });
+          elements += ranges.length;
+          peerMatch = [{ m: 'addr-set', v: fam, field: f, set: setName }];
+        } else peerMatch = [{ m: 'nfproto', v: fam }];
+        for (const o of matches)
+          out.push({ match: [...peerMatch, ...(o.protocol === 'any' ? [] : [{ m: 'icmp' as const, v: fam, type: o.icmpType, code: o.icmpCode }])], ...tail(setName) });
+      }
+      return out;
+    }
+  }
+
+  const table: Table = { family: 'inet', name: options.tableName ?? tableNameOf(model.name), sets, chains };
+  const ruleCount = chains.reduce((n, c) => n + c.rules.length, 0);
+  return { table, ruleChains, stats: { rules: ruleCount, elements, sets: sets.length } };
+}
+
+function portsOf(r: PointRule, fam: Family): { protocol: 'tcp' | 'udp' | 'sctp'; lo: number; hi: number; ip?: bigint }[] {
+  const out: { protocol: 'tcp' | 'udp' | 'sctp'; lo: number; hi: number; ip?: bigint }[] = [];
+  for (const p of r.ports) {
+    if (p.ip === undefined) out.push({ protocol: p.protocol, lo: p.lo, hi: p.hi });
+    else if (p.ip.v === fam) out.push({ protocol: p.protocol, lo: p.lo, hi: p.hi, ip: BigInt(p.ip.n) });
+  }
+  return out;
+}
+
+const key = (v: Family, b: Box): AddrKey => ({ v, lo: b.lo, hi: b.hi });
+const svc = (b: Box) => ({ protocol: b.protocol, lo: b.plo, hi: b.phi });
+
+export type { AddressRange };

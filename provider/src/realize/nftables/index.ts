@@ -1,0 +1,28 @@
+/**
+ * Realization on Linux: an enforcement point's decisions compiled to one nftables table. Pure (no I/O):
+ * the agent (provider/src/agent) applies the output with `nft`.
+ */
+import { endpointsOfPoint, enforcementPointModel, type World } from '../../engine';
+import { compilePoint, type CompiledPoint, type CompileOptions } from './compile';
+import { renderJson, renderText } from './render';
+
+export { compilePoint, tableNameOf, CATEGORIES, type CompiledPoint, type CompileOptions } from './compile';
+export { renderJson, renderText, replaceTable, replaceTableText, elementJson, setJson } from './render';
+export type { Table, Chain, Rule, Match, Verdict, AddressSet, ServiceMap, AddrKey, ServiceKey } from './ir';
+
+export interface RealizedPoint extends CompiledPoint {
+  readonly point: string;
+  readonly text: string;
+  readonly json: ReturnType<typeof renderJson>;
+}
+
+/** Compiles every endpoint an enforcement-point reference names (`vm:NAME#i`, `vm:NAME`, `pod:...`). */
+export function realizePoints(world: World, ref: string, options: CompileOptions = {}): RealizedPoint[] | undefined {
+  const eps = endpointsOfPoint(world, ref);
+  if (!eps) return undefined;
+  return eps.map((ep) => {
+    const model = enforcementPointModel(world, ep);
+    const c = compilePoint(model, options);
+    return { ...c, point: model.name, text: renderText(c.table), json: renderJson(c.table) };
+  });
+}

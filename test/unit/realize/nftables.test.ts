@@ -1,0 +1,186 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import fc from 'fast-check';
+import { endpointsOfPoint, enforcementPointModel, enforcementPoints, parseIp, World, type Trace } from '../../../provider/src/engine';
+import type { Kind } from '../../../provider/src/model';
+import { compilePoint, realizePoints, renderJson, renderText } from '../../../provider/src/realize/nftables';
+import { tracePacket, type TracePacket } from '../../support/nft-tracer';
+import { buildWorld, worldArb } from '../../support/random-world';
+
+const GOLDEN = path.join(__dirname, 'golden');
+
+type Obj = [Kind, string, Record<string, unknown>];
+
+/** A small estate touching every compiler feature: tiers, pass, reject, staged, logged, named ports, except, ICMP, SNAT. */
+const objects: Obj[] = [
+  ['KubernetesCluster', 'c1', { podCidr: '10.1.0.0/16', serviceCidr: '10.96.0.0/12', networkMode: 'overlay', nodes: [{ name: 'n1', ip: '192.168.0.11' }] }],
+  ['Namespace', 'c1/shop', { name: 'shop', cluster: 'c1' }],
+  ['Workload', 'c1/shop/web', { name: 'web', cluster: 'c1', namespace: 'shop', labels: { app: 'web' }, replicas: 2, ports: [{ name: 'http', port: 8080 }] }],
+  ['Workload', 'c1/shop/api', { name: 'api', cluster: 'c1', namespace: 'shop', labels: { app: 'api' }, replicas: 1, ports: [{ name: 'http', port: 9090 }] }],
+  ['VirtualMachine', 'db', { interfaces: [{ ip: '172.16.0.10' }], labels: { role: 'db' } }],
+  ['VirtualMachine', 'ops', { interfaces: [{ ip: '172.16.0.20' }], labels: { role: 'ops' } }],
+  ['EgressIp', 'api-egress', { cluster: 'c1', ip: '192.168.0.200', podSelector: { podSelector: { matchLabels: { app: 'api' } } } }],
+  ['SecurityGroup', 'web', { podSelectors: [{ podSelector: { matchLabels: { app: 'web' } } }] }],
+  ['SecurityGroup', 'api', { podSelectors: [{ podSelector: { matchLabels: { app: 'api' } } }] }],
+  ['SecurityGroup', 'api-egress', { egressIps: ['api-egress'] }],
+  ['SecurityGroup', 'db', { vms: ['db'] }],
+  ['SecurityGroup', 'lan', { ipBlocks: [{ cidr: '172.16.0.0/24', except: ['172.16.0.10/32'] }] }],
+  ['FirewallPolicy', 'audit', { category: 'emergency', priority: 1, enforcement: 'staged', rules: [{ name: 'watch-db', action: 'drop', destinations: [{ group: 'db' }], services: [{ protocol: 'tcp', ports: [5432] }] }] }],
+  ['FirewallPolicy', 'infra', { category: 'infrastructure', priority: 1, rules: [{ name: 'ping', action: 'allow', services: [{ protocol: 'icmp', icmpType: 8 }] }, { name: 'to-app', action: 'pass', sources: [{ group: 'lan' }] }] }],
+  [
+    'FirewallPolicy',
+    'app',
+    {
+      category: 'application',
+      priority: 1,
+      rules: [
+        { name: 'web-to-api', action: 'allow', sources: [{ group: 'web' }], destinations: [{ group: 'api' }], services: [{ protocol: 'tcp', ports: ['http'] }] },
+        { name: 'db-from-api', action: 'allow', direction: 'in', sources: [{ group: 'api-egress' }, { group: 'api' }], destinations: [{ group: 'db' }], services: [{ protocol: 'tcp', ports: [5432] }], logged: true },
+        { name: 'db-reject-rest', action: 'reject', direction: 'in', destinations: [{ group: 'db' }] },
+        { name: 'out-any', action: 'allow', direction: 'out', sourcesExcluded: true, sources: [{ group: 'db' }] },
+      ],
+    },
+  ],
+];
+
+function world(order: readonly Obj[] = objects): World {
+  const w = new World({ defaultAction: 'drop' });
+  for (const [kind, name, spec] of order) {
+    const p = w.upsert(kind, name, spec).filter((x) => x.severity !== 'warning');
+    if (p.length) throw new Error(JSON.stringify(p));
+  }
+  return w;
+}
+
+function golden(file: string, actual: string): void {
+  const p = path.join(GOLDEN, file);
+  if (process.env.UPDATE_GOLDEN === '1' || !fs.existsSync(p)) fs.writeFileSync(p, actual);
+  expect(actual).toBe(fs.readFileSync(p, 'utf8'));
+}
+
+describe('nftables compiler', () => {
+  test.each(['vm:db#0', 'pod:c1/shop/web-0'])('the ruleset of %s matches its golden file (text and nft -j JSON)', (point) => {
+    const [r] = realizePoints(world(), point)!;
+    const file = point.replace(/[^a-z0-9]+/gi, '_');
+    golden(`${file}.nft`, r!.text);
+    golden(`${file}.json`, JSON.stringify(r!.json, null, 1) + '\n');
+  });
+
+  test('output is deterministic: the same world with its groups and policies declared in another order compiles to the same bytes', () => {
+    // Inventory keeps its order: pod IPs are allocated in declaration order, so they would differ.
+    const inventory = objects.filter(([k]) => k !== 'SecurityGroup' && k !== 'FirewallPolicy');
+    const segmentation = objects.filter(([k]) => k === 'SecurityGroup' || k === 'FirewallPolicy');
+    for (const p of enforcementPoints(world())) {
+      const a = realizePoints(world(), p.name)![0]!.text;
+      const b = realizePoints(world([...inventory, ...[...segmentation].reverse()]), p.name)![0]!.text;
+      expect(b).toBe(a);
+    }
+  });
+
+  test('established traffic is accepted before any policy, and the default rule is last', () => {
+    const { table } = realizePoints(world(), 'vm:db#0')![0]!;
+    const input = table.chains.find((c) => c.name === 'input')!;
+    expect(input.rules[0]!.match).toEqual([{ m: 'ct-state', states: ['established', 'related'] }]);
+    const def = table.chains.find((c) => c.name === 'in_default')!;
+    expect(def.rules).toEqual([{ match: [], counter: true, verdict: { kind: 'drop' }, comment: 'default' }]);
+  });
+
+  test('every deciding rule has its own chain with a counter and the stable id policy/rule as comment', () => {
+    const r = realizePoints(world(), 'vm:db#0')![0]!;
+    const ids = [...r.ruleChains.values()].sort();
+    // out-any excludes db itself; to-app's sources (lan except db) never make db a source. Rules of both directions have one chain each.
+    expect(ids).toEqual(['app/db-from-api', 'app/db-reject-rest', 'default', 'default', 'infra/ping', 'infra/ping', 'infra/to-app']);
+    for (const [chain, id] of r.ruleChains) for (const rule of r.table.chains.find((c) => c.name === chain)!.rules) expect({ counter: rule.counter, comment: rule.comment }).toEqual({ counter: true, comment: id });
+  });
+
+  test('reject answers TCP with a reset and everything else with an ICMP unreachable', () => {
+    const r = realizePoints(world(), 'vm:db#0')![0]!;
+    const [chain] = [...r.ruleChains].find(([, id]) => id === 'app/db-reject-rest')!;
+    expect(r.table.chains.find((c) => c.name === chain)!.rules.map((x) => [x.match, x.verdict])).toEqual([
+      [[{ m: 'l4proto', protocols: ['tcp'] }], { kind: 'reject-tcp' }],
+      [[], { kind: 'reject-icmpx' }],
+    ]);
+  });
+
+  test('peers are addresses as they arrive: an overlay pod leaving its cluster is its egress IP, not its own IP', () => {
+    const w = world();
+    const [db] = endpointsOfPoint(w, 'vm:db#0')!;
+    const rule = enforcementPointModel(w, db!).in.find((x) => x.id === 'app/db-from-api')!;
+    const api = w.endpointsOf('c1/shop/api')[0]!;
+    const has = (ip: string) => rule.peer.v4.some((x) => BigInt(parseIp(ip)!.n) >= x.lo && BigInt(parseIp(ip)!.n) <= x.hi);
+    expect({ egressIp: has('192.168.0.200'), podIp: has(api.ip.s) }).toEqual({ egressIp: true, podIp: false });
+  });
+
+  test('a staged policy only counts and logs: its rules carry no verdict', () => {
+    const { table } = realizePoints(world(), 'vm:db#0')![0]!;
+    const staged = table.chains.flatMap((c) => c.rules).filter((r) => r.comment?.startsWith('staged '));
+    expect(staged.length).toBeGreaterThan(0);
+    for (const r of staged) expect({ verdict: r.verdict, counter: r.counter, logs: r.log !== undefined }).toEqual({ verdict: undefined, counter: true, logs: true });
+  });
+
+  test('a verdict map never holds overlapping keys (the kernel refuses them)', () => {
+    fc.assert(
+      fc.property(worldArb, (spec) => {
+        const w = buildWorld(spec);
+        for (const p of enforcementPoints(w)) {
+          const { table } = compilePoint(enforcementPointModel(w, endpointsOfPoint(w, p.name)![0]!));
+          for (const s of table.sets) {
+            if (s.kind !== 'map') continue;
+            const e = s.elements;
+            for (let i = 0; i < e.length; i++)
+              for (let j = i + 1; j < e.length; j++) {
+                const a = e[i]!;
+                const b = e[j]!;
+                const overlap = a.service.protocol === b.service.protocol && a.service.lo <= b.service.hi && b.service.lo <= a.service.hi && a.addr.lo <= b.addr.hi && b.addr.lo <= a.addr.hi;
+                if (overlap) throw new Error(`${p.name} ${s.name}: ${JSON.stringify([a, b], (_, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+              }
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  test('packets traced through the compiled tables get traceflow verdicts (random worlds and flows)', () => {
+    const protocols = ['tcp', 'udp', 'icmp'] as const;
+    fc.assert(
+      fc.property(worldArb, fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom(...protocols), fc.constantFrom(53, 80, 7777, 8000, 8080, 8081, 9000)), { minLength: 20, maxLength: 40 }), (spec, picks) => {
+        const w = buildWorld(spec);
+        const eps = [...w.membership.endpoints.values()];
+        const targets = [...eps.map((e) => e.ip.s), '203.0.113.7', ...(w.lbState('lb1')?.vip ? ['192.168.63.1'] : [])];
+        const tables = new Map(eps.map((e) => [e.ip.s, compilePoint(enforcementPointModel(w, e)).table]));
+        for (const [a, b, protocol, port] of picks) {
+          const src = eps[a % eps.length]!.ip.s;
+          const dst = targets[b % targets.length]!;
+          if (src === dst) continue;
+          const icmp = protocol === 'icmp' ? { icmpType: 8, icmpCode: 0 } : {};
+          const t = w.traceflow({ source: src, destination: dst, protocol, port: protocol === 'icmp' ? undefined : port, ...icmp }) as Trace;
+          const pkt = (hook: 'input' | 'output', s: string, d: string, dport: number | undefined): TracePacket => ({ hook, v: 4, saddr: BigInt(parseIp(s)!.n), daddr: BigInt(parseIp(d)!.n), protocol, dport, ...icmp });
+          let verdict: string = 'allow';
+          const out = tracePacket(tables.get(src)!, pkt('output', src, dst, protocol === 'icmp' ? undefined : port));
+          if (out.verdict !== 'allow') verdict = out.verdict;
+          else {
+            const lb = t.observations.find((o) => o.component === 'load-balancer');
+            if (lb && lb.action !== 'dnat') verdict = 'drop';
+            else {
+              const snat = t.observations.find((o) => o.component === 'snat');
+              const d = lb?.translatedDestinationIp ?? dst;
+              const table = tables.get(d);
+              if (table) verdict = tracePacket(table, pkt('input', snat?.translatedSourceIp ?? src, d, lb?.translatedPort ?? (protocol === 'icmp' ? undefined : port))).verdict;
+            }
+          }
+          if (verdict !== t.verdict) throw new Error(`${src} → ${dst} ${protocol}/${port}: traced ${verdict}, traceflow ${t.verdict} by ${t.decidingPolicy}/${t.decidingRule}`);
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  test('text and JSON are two renderings of one table', () => {
+    const { table } = realizePoints(world(), 'pod:c1/shop/web-0')![0]!;
+    const json = renderJson(table).nftables as { add: Record<string, { name?: string; chain?: string }> }[];
+    const chains = json.filter((c) => c.add.chain).map((c) => c.add.chain!.name);
+    expect(chains).toEqual(table.chains.map((c) => c.name));
+    expect(json.filter((c) => c.add.rule).length).toBe((renderText(table).match(/^\t\t(?!\t|type |flags |elements )/gm) ?? []).length);
+  });
+});
