@@ -150,7 +150,7 @@ describe('refusals name the construct and the reason', () => {
 
   it('a dropping default rule becomes a Baseline deny only with podsOnly', () => {
     const w = estate({ defaultAction: 'drop' });
-    expect(getKubernetesManifests(w, { cluster: 'c1', flavor: 'kubernetes' }).refusals).toEqual([{ construct: 'default rule: drop', reason: expect.stringContaining('export with podsOnly') }]);
+    expect(getKubernetesManifests(w, { cluster: 'c1', flavor: 'kubernetes' }).refusals).toEqual([{ construct: 'default rule: drop', reason: expect.stringContaining('accept that with --pods-only') }]);
     const r = getKubernetesManifests(w, { cluster: 'c1', flavor: 'kubernetes', podsOnly: true });
     expect(r.manifests.map((m) => `${(m.spec as { tier: string }).tier} ${(m.metadata as { name: string }).name}`)).toEqual(['Baseline microseg-default-deny-ingress', 'Baseline microseg-default-deny-egress']);
     for (const m of r.manifests) expect(schemaErrors(m)).toEqual([]);

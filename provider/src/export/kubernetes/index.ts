@@ -212,7 +212,7 @@ export function getKubernetesManifests(world: World, options: { cluster: string;
   const peerList = (sel: Selection, dir: 'ingress' | 'egress', construct: string): Record<string, unknown>[] => {
     if (dir === 'ingress') {
       if (sel.any) {
-        if (!options.podsOnly) throw new Refused('ingress from any source: ClusterNetworkPolicy ingress peers select pods only, so traffic from outside the cluster would not be matched (export with podsOnly to accept that)');
+        if (!options.podsOnly) throw new Refused('ingress from any source: ClusterNetworkPolicy ingress peers select pods only, so traffic from outside the cluster would not be matched (accept that with --pods-only)');
         return [{ namespaces: {} }];
       }
       if (sel.cidrs.length) throw new Refused(`ingress from IP addresses (${sel.cidrs.slice(0, 3).join(', ')}${sel.cidrs.length > 3 ? ', ...' : ''}): ClusterNetworkPolicy v1alpha2 (standard) has no networks peer for ingress`);
@@ -286,7 +286,7 @@ export function getKubernetesManifests(world: World, options: { cluster: string;
   }
   if (world.defaultAction === 'drop') {
     const construct = 'default rule: drop';
-    if (!options.podsOnly) refusals.push({ construct, reason: 'the Kubernetes default allows; a Baseline deny from every source cannot match ingress from outside the cluster (ClusterNetworkPolicy ingress peers select pods only); export with podsOnly to accept that' });
+    if (!options.podsOnly) refusals.push({ construct, reason: 'the Kubernetes default allows; a Baseline deny from every source cannot match ingress from outside the cluster (ClusterNetworkPolicy ingress peers select pods only); accept that with --pods-only' });
     else if (priorities.Baseline > 1000) refusals.push({ construct, reason: 'more than 1001 ordered rules in tier Baseline' });
     else {
       manifests.push(cnp('microseg-default-deny-ingress', 'Baseline', priorities.Baseline, ALL_PODS, 'ingress', { name: 'default', action: 'Deny', from: [{ namespaces: {} }] }));
