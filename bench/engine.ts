@@ -570,8 +570,8 @@ function main(): void {
     // drops, so the admin delegates ingress of db-tier pods to the app owners' NetworkPolicies: a pass at
     // the top of emergency (to application) and of application (to the NetworkPolicy layer).
     const delegate = { direction: 'in', destinations: [{ podSelector: { podSelector: { matchLabels: { tier: 'db' } } } }] };
-    world.upsert('FirewallPolicy', 'np-delegate-emergency', { category: 'emergency', priority: -1, rules: [{ name: 'to-application', action: 'pass', ...delegate }] });
-    world.upsert('FirewallPolicy', 'np-delegate-application', { category: 'application', priority: -1, rules: [{ name: 'to-networkpolicies', action: 'pass', ...delegate }] });
+    world.upsert('FirewallPolicy', 'np-delegate-emergency', { category: 'emergency', priority: 0, rules: [{ name: 'to-application', action: 'pass', ...delegate }] });
+    world.upsert('FirewallPolicy', 'np-delegate-application', { category: 'application', priority: 0, rules: [{ name: 'to-networkpolicies', action: 'pass', ...delegate }] });
     const isolatedEps = endpoints.filter((ep) => ep.labels.tier === 'db' && world.networkPoliciesAt(ep, 'in'));
     const npFlows: ResolvedFlow[] = [];
     for (let tries = 0; tries < 200_000 && npFlows.length < 5_000 && isolatedEps.length; tries++) {

@@ -2,9 +2,10 @@
  * `npm run demo`: brings the flagship example up on a local stack backed by the embedded store, then
  * prints the stack outputs. A second run reports no changes.
  *
- * The example is a TypeScript Pulumi program. The nodejs language host is not available from the Go
- * module proxy, so the program runs through the Automation API's in-process language runtime, with the
- * example's own Pulumi.yaml and Pulumi.<stack>.yaml (workDir), the real Pulumi CLI and our provider plugin.
+ * The example is an ordinary TypeScript Pulumi program (its default export is the program, as the nodejs language
+ * host runs it). That host is not available from the Go module proxy, so the very same exported function runs
+ * through the Automation API's in-process language runtime, with the example's own Pulumi.yaml and
+ * Pulumi.<stack>.yaml (workDir), the real Pulumi CLI and the provider plugin installed in PULUMI_HOME.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,9 +18,9 @@ const root = existsSync(join(__dirname, '..', 'package.json')) ? join(__dirname,
 export async function exampleStack(example: string, stackName: string, opts: { envVars?: Record<string, string>; program?: PulumiFn; workDir?: string } = {}): Promise<Stack> {
   const workDir = opts.workDir ?? join(root, 'examples', example);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(join(root, 'dist', 'examples', example, 'index.js')) as { program: PulumiFn };
+  const mod = require(join(root, 'dist', 'examples', example, 'index.js')) as { default: PulumiFn };
   return LocalWorkspace.createOrSelectStack(
-    { stackName, projectName: example, program: opts.program ?? mod.program },
+    { stackName, projectName: example, program: opts.program ?? mod.default },
     { workDir, envVars: { PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? 'microseg-local', ...opts.envVars } },
   );
 }

@@ -1,10 +1,12 @@
 # shellcheck shell=bash
 # Source this file: puts the project's pinned toolchain (.tools/bin: node 22, pulumi, language hosts,
-# the pulumi-resource-microseg shim) first on PATH and points Pulumi at a local file backend under
+# this checkout's `microseg` CLI) first on PATH and points Pulumi at a local file backend under
 # .state/ (Pulumi stacks and the embedded store), so nothing ever contacts a Pulumi service or downloads a plugin.
 MICROSEG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export MICROSEG_ROOT
-export PATH="$MICROSEG_ROOT/.tools/bin:$MICROSEG_ROOT/provider/bin:$PATH"
+# The provider plugin is not on PATH: scripts/setup.sh installs its archive into PULUMI_HOME (Pulumi warns about
+# plugins it finds on PATH).
+export PATH="$MICROSEG_ROOT/.tools/bin:$PATH"
 mkdir -p "$MICROSEG_ROOT/.state/backend" "$MICROSEG_ROOT/.state/pulumi-home"
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$MICROSEG_ROOT/.state/backend}"
 export PULUMI_HOME="${PULUMI_HOME:-$MICROSEG_ROOT/.state/pulumi-home}"

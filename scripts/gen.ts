@@ -14,8 +14,15 @@ const root = join(__dirname, '..', '..');
 const check = process.argv.includes('--check');
 const skipSdk = process.argv.includes('--no-sdk');
 
+/** The one version: package.json's. provider/src/version.ts carries it into the plugin and the CLI. */
+const packageVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+const versionFile = 'provider/src/version.ts';
+const versionSource = (current: string) => current.replace(/^export const version = '[^']*';$/m, `export const version = '${packageVersion}';`);
+
 function generate(out: string): void {
-  writeFileSync(join(out, 'schema.json'), microsegSchemaJson());
+  mkdirSync(dirname(join(out, versionFile)), { recursive: true });
+  writeFileSync(join(out, versionFile), versionSource(readFileSync(join(root, versionFile), 'utf8')));
+  writeFileSync(join(out, 'schema.json'), microsegSchemaJson({ version: packageVersion }));
   for (const [file, content] of Object.entries(renderReferenceDocs())) {
     mkdirSync(dirname(join(out, file)), { recursive: true });
     writeFileSync(join(out, file), content);
@@ -40,7 +47,7 @@ if (check) {
   const tmp = mkdtempSync(join(tmpdir(), 'microseg-gen-'));
   generate(tmp);
   const stale: string[] = [];
-  const targets = ['schema.json', ...generatedDirs.filter((d) => !skipSdk || !d.startsWith('sdk'))];
+  const targets = ['schema.json', versionFile, ...generatedDirs.filter((d) => !skipSdk || !d.startsWith('sdk'))];
   for (const t of targets) {
     const fresh = listFiles(join(tmp, t)).concat(statSync(join(tmp, t), { throwIfNoEntry: false })?.isFile() ? [join(tmp, t)] : []);
     const committed = listFiles(join(root, t)).concat(statSync(join(root, t), { throwIfNoEntry: false })?.isFile() ? [join(root, t)] : []);
@@ -62,10 +69,11 @@ if (check) {
   const tmp = mkdtempSync(join(tmpdir(), 'microseg-gen-'));
   generate(tmp);
   cpSync(join(tmp, 'schema.json'), join(root, 'schema.json'));
+  cpSync(join(tmp, versionFile), join(root, versionFile));
   for (const d of generatedDirs.filter((x) => !skipSdk || !x.startsWith('sdk'))) {
     rmSync(join(root, d), { recursive: true, force: true });
     if (existsSync(join(tmp, d))) cpSync(join(tmp, d), join(root, d), { recursive: true });
   }
   rmSync(tmp, { recursive: true, force: true });
-  process.stdout.write('regenerated schema.json, docs/reference and sdk/\n');
+  process.stdout.write(`regenerated schema.json, ${versionFile} (${packageVersion}), docs/reference and sdk/\n`);
 }

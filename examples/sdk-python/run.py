@@ -4,8 +4,8 @@ needed: the program runs in this process) and prints a JSON summary on stdout.
     python run.py [up] [preview] [destroy]     (default: all three, in that order)
 
 The backend, passphrase, Pulumi home and microseg data directory come from the environment
-(PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, PULUMI_HOME, MICROSEG_DATA_DIR); the CLI and the
-pulumi-resource-microseg plugin are found on PATH. `preview` fails unless it shows no changes.
+(PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, PULUMI_HOME, MICROSEG_DATA_DIR); the CLI is found on PATH; the
+microseg plugin is the one installed in PULUMI_HOME. `preview` fails unless it shows no changes.
 """
 from __future__ import annotations
 

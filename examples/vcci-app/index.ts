@@ -10,11 +10,15 @@
  * - Egress: backend leaves the cluster with a stable egress IP; the database VM accepts only that IP.
  * - A load balancer fronts the backend replicas.
  * - ConnectivityAssertions encode the intent; preview and up fail when a change breaks one.
+ *
+ * An ordinary Pulumi TypeScript program: the default export is the program (the nodejs language host runs it
+ * under `pulumi up` and takes its result as the stack outputs), and `@microseg/pulumi` is the SDK package.
+ * In this repository `npm run demo` and the tests run this same function through the Automation API.
  */
 import * as pulumi from '@pulumi/pulumi';
-import * as microseg from '../../sdk/nodejs';
+import * as microseg from '@microseg/pulumi';
 
-export async function program(): Promise<Record<string, unknown>> {
+export default async function vcciApp(): Promise<Record<string, unknown>> {
   const config = new pulumi.Config();
   const backendReplicas = config.getNumber('backendReplicas') ?? 3;
 

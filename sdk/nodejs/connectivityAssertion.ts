@@ -43,7 +43,7 @@ export class ConnectivityAssertion extends pulumi.CustomResource {
      */
     declare public readonly expect: pulumi.Output<string>;
     /**
-     * Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.
+     * Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.
      */
     declare public readonly from: pulumi.Output<string>;
     /**
@@ -63,7 +63,7 @@ export class ConnectivityAssertion extends pulumi.CustomResource {
      */
     declare public readonly protocol: pulumi.Output<string | undefined>;
     /**
-     * Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).
+     * Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.
      */
     declare public readonly to: pulumi.Output<string>;
     /**
@@ -125,7 +125,7 @@ export interface ConnectivityAssertionArgs {
      */
     expect: pulumi.Input<string>;
     /**
-     * Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.
+     * Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.
      */
     from: pulumi.Input<string>;
     /**
@@ -141,7 +141,7 @@ export interface ConnectivityAssertionArgs {
      */
     protocol?: pulumi.Input<string | undefined>;
     /**
-     * Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).
+     * Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.
      */
     to: pulumi.Input<string>;
 }

@@ -57,7 +57,7 @@ export class FirewallPolicy extends pulumi.CustomResource {
      */
     declare public readonly name: pulumi.Output<string>;
     /**
-     * Order inside the category, lower first; ties are ordered by name with a warning.
+     * Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
      */
     declare public readonly priority: pulumi.Output<number | undefined>;
     /**
@@ -122,7 +122,7 @@ export interface FirewallPolicyArgs {
      */
     name?: pulumi.Input<string | undefined>;
     /**
-     * Order inside the category, lower first; ties are ordered by name with a warning.
+     * Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
      */
     priority?: pulumi.Input<number | undefined>;
     /**

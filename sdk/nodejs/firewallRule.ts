@@ -7,7 +7,7 @@ import * as outputs from "./types/output";
 import * as utilities from "./utilities";
 
 /**
- * A standalone rule attached to a FirewallPolicy, ordered by priority then name.
+ * A standalone rule attached to a FirewallPolicy, ordered by priority then name. Its name is unique inside its policy; its id is `policy/name`.
  */
 export class FirewallRule extends pulumi.CustomResource {
     /**
@@ -69,7 +69,7 @@ export class FirewallRule extends pulumi.CustomResource {
      */
     declare public readonly logged: pulumi.Output<boolean | undefined>;
     /**
-     * Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+     * Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
      */
     declare public readonly name: pulumi.Output<string>;
     /**
@@ -77,7 +77,7 @@ export class FirewallRule extends pulumi.CustomResource {
      */
     declare public readonly policy: pulumi.Output<string>;
     /**
-     * Order inside the policy, lower first; ties by name.
+     * Order inside the policy, lower first (0 or more); ties by name.
      */
     declare public readonly priority: pulumi.Output<number | undefined>;
     /**
@@ -141,6 +141,8 @@ export class FirewallRule extends pulumi.CustomResource {
             resourceInputs["sourcesExcluded"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
+        const replaceOnChanges = { replaceOnChanges: ["policy"] };
+        opts = pulumi.mergeOptions(opts, replaceOnChanges);
         super(FirewallRule.__pulumiType, name, resourceInputs, opts);
     }
 }
@@ -182,7 +184,7 @@ export interface FirewallRuleArgs {
      */
     logged?: pulumi.Input<boolean | undefined>;
     /**
-     * Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+     * Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
      */
     name?: pulumi.Input<string | undefined>;
     /**
@@ -190,7 +192,7 @@ export interface FirewallRuleArgs {
      */
     policy: pulumi.Input<string>;
     /**
-     * Order inside the policy, lower first; ties by name.
+     * Order inside the policy, lower first (0 or more); ties by name.
      */
     priority?: pulumi.Input<number | undefined>;
     /**

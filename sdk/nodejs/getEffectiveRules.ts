@@ -7,7 +7,7 @@ import * as outputs from "./types/output";
 import * as utilities from "./utilities";
 
 /**
- * Rules enforced on a workload or VM, in evaluation order.
+ * Rules enforced on a workload or VM, in evaluation order, with sources, destinations and services; rules that can never match there are left out.
  */
 export function getEffectiveRules(args: GetEffectiveRulesArgs, opts?: pulumi.InvokeOptions): Promise<GetEffectiveRulesResult> {
     opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts || {});
@@ -30,7 +30,7 @@ export interface GetEffectiveRulesResult {
     readonly rules: outputs.EffectiveRule[];
 }
 /**
- * Rules enforced on a workload or VM, in evaluation order.
+ * Rules enforced on a workload or VM, in evaluation order, with sources, destinations and services; rules that can never match there are left out.
  */
 export function getEffectiveRulesOutput(args: GetEffectiveRulesOutputArgs, opts?: pulumi.InvokeOutputOptions): pulumi.Output<GetEffectiveRulesResult> {
     opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts || {});

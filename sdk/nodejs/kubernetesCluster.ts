@@ -53,9 +53,9 @@ export class KubernetesCluster extends pulumi.CustomResource {
      */
     declare public readonly podCidr: pulumi.Output<string>;
     /**
-     * CIDR of Kubernetes services.
+     * CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.
      */
-    declare public readonly serviceCidr: pulumi.Output<string>;
+    declare public readonly serviceCidr: pulumi.Output<string | undefined>;
 
     /**
      * Create a KubernetesCluster resource with the given unique name, arguments, and options.
@@ -74,14 +74,11 @@ export class KubernetesCluster extends pulumi.CustomResource {
             if (args?.podCidr === undefined && !opts.urn) {
                 throw new Error("Missing required property 'podCidr'");
             }
-            if (args?.serviceCidr === undefined && !opts.urn) {
-                throw new Error("Missing required property 'serviceCidr'");
-            }
             resourceInputs["name"] = args?.name;
             resourceInputs["networkMode"] = (args?.networkMode) ?? "overlay";
             resourceInputs["nodes"] = args?.nodes;
             resourceInputs["podCidr"] = args?.podCidr;
-            resourceInputs["serviceCidr"] = args?.serviceCidr;
+            resourceInputs["serviceCidr"] = (args?.serviceCidr) ?? "10.96.0.0/12";
         } else {
             resourceInputs["name"] = undefined /*out*/;
             resourceInputs["networkMode"] = undefined /*out*/;
@@ -117,7 +114,7 @@ export interface KubernetesClusterArgs {
      */
     podCidr: pulumi.Input<string>;
     /**
-     * CIDR of Kubernetes services.
+     * CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.
      */
-    serviceCidr: pulumi.Input<string>;
+    serviceCidr?: pulumi.Input<string | undefined>;
 }

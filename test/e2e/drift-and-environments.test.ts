@@ -212,9 +212,12 @@ describe('bad input', () => {
   const invalidProgram = async () => {
     for (const [kind, name, props] of [...INVALID_UPDATES, ...INVALID]) new MicrosegResource(kind, name, props);
   };
-  const failure = (kind: string, name: string, path: string) => `microseg:index:${kind} resource '${name}': property ${path} value`;
+  // A top-level property is printed with its value; a nested path leads the reason (the engine would
+  // print a nested property's value as `{<nil>}`).
+  const failure = (kind: string, name: string, path: string) =>
+    /^[A-Za-z]+$/.test(path) ? `microseg:index:${kind} resource '${name}': property ${path} value` : `microseg:index:${kind} resource '${name}' has a problem: ${path}: `;
 
-  test('up fails on invalid inputs with a CheckFailure naming the property, and the store is untouched', async () => {
+  test('up of many invalid resources fails, every CheckFailure it reports names its resource\'s property, and the store is untouched', async () => {
     const good = segmentation();
     const stack = await inlineStack(env, 'bad', good, { 'microseg:environment': 'bad' });
     await stack.up();
@@ -249,7 +252,8 @@ describe('bad input', () => {
         const log = eventLog();
         await expect(stack.up({ onEvent: log.onEvent })).rejects.toThrow();
         const diags = log.diagnostics().join('\n');
-        if (diags.includes(failure(kind, name, path))) failuresSeen.push(`${kind}.${path}`);
+        if (diags.includes('{<nil>}')) failuresSeen.push(`${kind}.${path} prints a nil value: ${diags}`);
+        else if (diags.includes(failure(kind, name, path))) failuresSeen.push(`${kind}.${path}`);
         else failuresSeen.push(`${kind}.${path} MISSING in: ${diags.split('\n').filter((l) => l.includes('problem')).join(' | ')}`);
       }
     });

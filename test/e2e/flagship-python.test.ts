@@ -6,7 +6,7 @@
  * Automation API inline program, in the .tools/venv that scripts/check-sdks.sh prepares.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { exampleStack } from '../../scripts/demo';
 import { exportState, openSqliteStore } from '../../provider/src/store';
@@ -76,8 +76,6 @@ describe('examples/vcci-app-python', () => {
     try {
       const workDir = join(tsEnv.dir, 'vcci-app');
       cpSync(join(ROOT, 'examples', 'vcci-app'), workDir, { recursive: true });
-      const projectFile = join(workDir, 'Pulumi.yaml');
-      writeFileSync(projectFile, readFileSync(projectFile, 'utf8').replace('path: ../../provider/bin', `path: ${join(ROOT, 'provider', 'bin')}`));
       const ts = await exampleStack('vcci-app', 'dev', { envVars: { ...tsEnv.envVars, PULUMI_CONFIG_PASSPHRASE: 'microseg-local' }, workDir });
       const up = await ts.up();
       expect(up.summary.resourceChanges).toEqual({ create: 43 });

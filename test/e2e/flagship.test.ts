@@ -7,7 +7,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { Stack } from '@pulumi/pulumi/automation';
 import { exampleStack } from '../../scripts/demo';
 import { openSqliteStore, exportState } from '../../provider/src/store';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventLog, MicrosegResource, ROOT, testEnv, TestEnv } from './harness';
 
@@ -15,7 +15,7 @@ jest.setTimeout(400_000);
 
 // The compiled example (the SDK's lazy exports do not survive jest's module transform).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { program } = require(join(ROOT, 'dist', 'examples', 'vcci-app', 'index.js')) as { program: () => Promise<Record<string, unknown>> };
+const { default: program } = require(join(ROOT, 'dist', 'examples', 'vcci-app', 'index.js')) as { default: () => Promise<Record<string, unknown>> };
 
 let env: TestEnv;
 let workDir: string;
@@ -26,8 +26,6 @@ beforeAll(() => {
   env.envVars.PULUMI_CONFIG_PASSPHRASE = 'microseg-local';
   workDir = join(env.dir, 'vcci-app');
   cpSync(join(ROOT, 'examples', 'vcci-app'), workDir, { recursive: true });
-  const projectFile = join(workDir, 'Pulumi.yaml');
-  writeFileSync(projectFile, readFileSync(projectFile, 'utf8').replace('path: ../../provider/bin', `path: ${join(ROOT, 'provider', 'bin')}`));
 });
 afterAll(() => env.cleanup());
 

@@ -1,8 +1,11 @@
 /**
  * Drives the real Pulumi CLI (built from Go modules into .tools/bin) through the Automation API, on a
- * throwaway local file backend and data directory, with microseg's provider found on PATH (provider/bin).
+ * throwaway local file backend and data directory, with microseg's provider installed into the test's own
+ * PULUMI_HOME from its release archive (`pulumi plugin install ... --file`, as users install it; scripts/setup.sh
+ * builds the archive from dist/). Nothing is found on PATH, so Pulumi prints no "from $PATH" warning.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
@@ -17,6 +20,24 @@ export class MicrosegResource extends pulumi.CustomResource {
 }
 
 export const ROOT = join(__dirname, '..', '..');
+
+/** The version of package.json: the plugin's, the schema's and the SDKs'. */
+export const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** This machine's plugin archive in .release/ (built by scripts/setup.sh, or `npm run package`). */
+export function hostPluginArchive(dir = join(ROOT, '.release')): string {
+  const os = process.platform === 'win32' ? 'windows' : process.platform;
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+  return join(dir, `pulumi-resource-microseg-v${VERSION}-${os}-${arch}.tar.gz`);
+}
+
+/** `pulumi plugin install resource microseg <version> --file <archive>` into `pulumiHome`. */
+export function installPlugin(pulumiHome: string, archive = hostPluginArchive()): void {
+  execFileSync(join(ROOT, '.tools', 'bin', 'pulumi'), ['plugin', 'install', 'resource', 'microseg', VERSION, '--file', archive], {
+    env: { ...process.env, PULUMI_HOME: pulumiHome, PULUMI_SKIP_UPDATE_CHECK: 'true' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+}
 
 export interface TestEnv {
   dir: string;
@@ -36,9 +57,10 @@ export function testEnv(): TestEnv {
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: 'true',
     PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: 'true',
     MICROSEG_DATA_DIR: dataDir,
-    PATH: `${join(ROOT, '.tools', 'bin')}:${join(ROOT, 'provider', 'bin')}:${process.env.PATH ?? ''}`,
+    PATH: `${join(ROOT, '.tools', 'bin')}:${process.env.PATH ?? ''}`,
   };
-  require('node:fs').mkdirSync(join(dir, 'backend'), { recursive: true });
+  mkdirSync(join(dir, 'backend'), { recursive: true });
+  installPlugin(envVars.PULUMI_HOME);
   return { dir, dataDir, envVars, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineEvent, LocalWorkspace, Stack } from '@pulumi/pulumi/automation';
 import { openSqliteStore } from '../../provider/src/store';
-import { MicrosegResource, eventLog, inlineStack, testEnv, TestEnv } from './harness';
+import { MicrosegResource, eventLog, inlineStack, storedOwners, testEnv, TestEnv } from './harness';
 
 jest.setTimeout(600_000);
 
@@ -31,7 +31,7 @@ export const RESOURCES: Record<string, [string, string]> = {
   'sg-api': ['SecurityGroup', 'sg-api'],
   app: ['FirewallPolicy', 'app'],
   'ops-policy': ['FirewallPolicy', 'ops-policy'],
-  ssh: ['FirewallRule', 'ssh'],
+  ssh: ['FirewallRule', 'ops-policy/ssh'],
   egress: ['EgressIp', 'egress'],
   lb: ['LoadBalancer', 'web-lb'],
   quarantine: ['QuarantinePolicy', 'quarantine'],
@@ -269,7 +269,28 @@ test('pulumi import adopts every resource by id (Read with the id alone returns 
   expect(byName('worker').inputs).toMatchObject({ name: 'worker', cluster: 'c1', namespace: 'ops', replicas: 1 });
   expect(byName('app').inputs).toMatchObject({ name: 'app', rules: [expect.objectContaining({ name: 'api-to-db', logged: true }), expect.objectContaining({ name: 'web-to-db' })] });
   expect(byName('lb').outputs).toMatchObject({ allocatedVip: expect.stringMatching(/^192\.0\.2\./) });
+  // The importing resources now own the objects.
+  const owners = await storedOwners(env.dataDir, ENVIRONMENT);
+  expect(owners[`VirtualMachine/${idOf('db', 'v2')}`]).toBe(byName('db').urn);
   await stack.workspace.removeStack('cli-import', { force: true });
+});
+
+test('pulumi import of an id that does not exist fails with "does not exist" and records nothing', async () => {
+  const workDir = join(env.dir, 'yaml-project');
+  mkdirSync(workDir, { recursive: true });
+  writeFileSync(join(workDir, 'Pulumi.yaml'), 'name: microseg-e2e\nruntime: yaml\n');
+  const stack = await LocalWorkspace.createOrSelectStack({ stackName: 'phantom-import', workDir }, { envVars: env.envVars, pulumiHome: env.envVars.PULUMI_HOME });
+  const failure = await stack
+    .import({ resources: [{ type: 'microseg:index:SecurityGroup', name: 'phantom', id: 'no-such-group' }], protect: false, generateCode: false })
+    .then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+  expect(failure?.message).toMatch(/resource 'no-such-group' does not exist/);
+  const state = await stack.exportStack();
+  const resources = (state.deployment.resources ?? []) as { urn: string }[];
+  expect(resources.filter((r) => r.urn.endsWith('::phantom'))).toEqual([]);
+  await stack.workspace.removeStack('phantom-import', { force: true });
 });
 
 test('destroy deletes everything from the store', async () => {

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { MicrosegResource, ROOT, eventLog, inlineStack, testEnv, TestEnv } from './harness';
+import { MicrosegResource, ROOT, VERSION, eventLog, inlineStack, testEnv, TestEnv } from './harness';
 
 jest.setTimeout(240_000);
 
@@ -16,8 +16,9 @@ test('the Pulumi CLI built from Go modules reports the pinned version', () => {
   expect(out).toBe(`v${pinned}`);
 });
 
-test('the provider plugin prints only its port on stdout', async () => {
-  const child = spawn(join(ROOT, 'provider', 'bin', 'pulumi-resource-microseg'), ['127.0.0.1:1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+test('the installed provider plugin prints only its port on stdout', async () => {
+  const plugin = join(env.envVars.PULUMI_HOME, 'plugins', `resource-microseg-v${VERSION}`, 'pulumi-resource-microseg');
+  const child = spawn(plugin, ['127.0.0.1:1'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env.envVars } });
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));

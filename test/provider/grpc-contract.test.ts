@@ -188,17 +188,20 @@ describe('Check', () => {
     expect((res.getInputs()!.toJavaScript() as PropertyMap).name).toBe('w1-keepme00');
   });
 
-  test('reports a failure with the property path', async () => {
+  test('reports a failure with the property path: top-level as the property, nested ahead of the reason', async () => {
     const res = await call(client.check, checkReq({ size: 0, tags: [{ name: 'a', value: 3 }] }));
-    const props = res.getFailuresList().map((f) => f.getProperty()).sort();
-    expect(props).toEqual(['size', 'tags[0].value']);
+    const failures = res.getFailuresList().map((f) => [f.getProperty(), f.getReason()]).sort();
+    expect(failures).toEqual([['', expect.stringMatching(/^tags\[0\]\.value: /)], ['size', expect.any(String)]]);
+    // The engine prints `property P value V` with V looked up among top-level inputs only; a nested P
+    // would print `value {<nil>}`.
+    expect(failures.every(([p]) => p === '' || /^[a-z]+$/.test(p!))).toBe(true);
   });
 
   test('reports a misspelt property instead of dropping it', async () => {
     const res = await call(client.check, checkReq({ size: 2, tags: [{ name: 'a', value: 'b', vaule: 'c' }], sise: 3 }));
     expect(res.getFailuresList().map((f) => [f.getProperty(), f.getReason()]).sort()).toEqual([
+      ['', 'tags[0].vaule: unknown property "vaule" of Widget'],
       ['sise', 'unknown property "sise" of Widget'],
-      ['tags[0].vaule', 'unknown property "vaule" of Widget'],
     ]);
   });
 
@@ -287,12 +290,16 @@ describe('Create, Read, Update, Delete', () => {
     expect(res.getInputs()!.toJavaScript()).toMatchObject({ name: 'c1', size: 1 });
   });
 
-  test('Read of a vanished object returns an empty id', async () => {
+  test('Read of a vanished object returns an empty id and no properties, so import of it fails', async () => {
     const r = new providerPb.ReadRequest();
     r.setUrn(URN);
     r.setType(TOKEN);
     r.setId('gone');
-    expect((await call(client.read, r)).getId()).toBe('');
+    const res = await call(client.read, r);
+    expect(res.getId()).toBe('');
+    // The engine treats non-nil properties as "found": `pulumi import` would record a phantom resource.
+    expect(res.hasProperties()).toBe(false);
+    expect(res.hasInputs()).toBe(false);
   });
 
   test('Delete of an object that is already gone succeeds', async () => {

@@ -129,3 +129,10 @@ test('a customTimeout aborts an operation that is still waiting, naming the time
   backend.hold = true;
   await expect(c.create({ token: TOKEN, urn: URN, properties: { name: 'w1', size: 1 }, preview: false, timeout: 0.05 })).rejects.toThrow(/create timed out after 0.05 s \(customTimeouts\)/);
 });
+
+test('writing down the environment the stack name already gave does not replace the provider; another one does', () => {
+  const { core: c } = core();
+  expect(c.diffConfig({}, { environment: 'staging' }, ['environment'], { urn: PROVIDER_URN })).toMatchObject({ changed: false, replaces: [] });
+  expect(c.diffConfig({ environment: 'staging' }, {}, ['environment'], { urn: PROVIDER_URN })).toMatchObject({ changed: false });
+  expect(c.diffConfig({}, { environment: 'shared' }, ['environment'], { urn: PROVIDER_URN })).toMatchObject({ changed: true, replaces: ['environment'] });
+});

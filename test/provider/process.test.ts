@@ -107,7 +107,7 @@ test('nothing but the port reaches stdout through a full resource lifecycle, and
     check.setName('vm');
     check.setNews(struct({ interfaces: [{ ip: '10.0.0.300' }] }));
     const bad = await rpc(c, c.check, check);
-    expect(bad.getFailuresList().map((f) => f.getProperty())).toEqual(['interfaces[0].ip']);
+    expect(bad.getFailuresList().map((f) => [f.getProperty(), f.getReason()])).toEqual([['', expect.stringMatching(/^interfaces\[0\]\.ip: "10\.0\.0\.300" is not an IP address/)]]);
     check.setNews(struct({ name: 'vm', interfaces: [{ ip: '10.0.0.3' }] }));
     const checked = await rpc(c, c.check, check);
 
@@ -174,12 +174,27 @@ test.each(['SIGINT', 'SIGTERM'] as const)('%s right after the port line still ex
 test('the plugin exits 0 on its own when its engine goes away', async () => {
   const doomed = new grpc.Server();
   doomed.addService(engineGrpc.EngineService, { log: (_c: unknown, cb: grpc.sendUnaryData<Empty>) => cb(null, new Empty()) } as unknown as grpc.UntypedServiceImplementation);
+  // The health checks the plugin sends are answered UNIMPLEMENTED, as by an engine without the health
+  // service (still alive); counting them lets the test wait for checks instead of for time.
+  let checks = 0;
+  let onCheck: (() => void) | undefined;
+  const raw = { path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
+  doomed.addService({ check: raw } as grpc.ServiceDefinition, {
+    check: (_c: unknown, cb: grpc.sendUnaryData<Buffer>) => {
+      checks++;
+      onCheck?.();
+      cb({ code: grpc.status.UNIMPLEMENTED });
+    },
+  });
   const port = await new Promise<number>((res, rej) => doomed.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   const p = await startPlugin({ engine: `127.0.0.1:${port}`, env: { MICROSEG_ENGINE_CHECK_MS: '100' } });
-  // Alive while the engine answers (health checks return UNIMPLEMENTED from this fake engine: still alive).
+  // Alive while the engine answers: after three answered health checks it still serves calls.
   const c = client(p.port);
   await rpc(c, c.getPluginInfo, new Empty());
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await new Promise<void>((resolve) => {
+    onCheck = () => checks >= 3 && resolve();
+    onCheck();
+  });
   await rpc(c, c.getPluginInfo, new Empty());
   c.close();
   doomed.forceShutdown();

@@ -32,6 +32,21 @@ describe('data directory', () => {
     expect(fs.statSync(dir).isDirectory()).toBe(true);
   });
 
+  test('a new store is private to its user: directory 0700, database, WAL and shared-memory files 0600', async () => {
+    const dir = path.join(tempDir(), 'private', 'data');
+    const previous = process.umask(0o022); // the usual umask, under which SQLite alone would create 0644
+    try {
+      const store = await openSqliteStore({ dataDir: dir });
+      await store.apply('dev', [{ op: 'put', kind: 'K', name: 'n', spec: {} }]);
+      const modes = Object.fromEntries(fs.readdirSync(dir).map((f) => [f, (fs.statSync(path.join(dir, f)).mode & 0o777).toString(8)]));
+      expect(modes).toEqual({ [DATABASE_FILE]: '600', [`${DATABASE_FILE}-wal`]: '600', [`${DATABASE_FILE}-shm`]: '600' });
+      expect((fs.statSync(dir).mode & 0o777).toString(8)).toBe('700');
+      await store.close();
+    } finally {
+      process.umask(previous);
+    }
+  });
+
   test('the store\'s own connection syncs the WAL on every commit by default (synchronous=FULL), as documented', async () => {
     const store = await openSqliteStore({ dataDir: tempDir() });
     try {

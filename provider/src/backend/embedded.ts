@@ -1,10 +1,10 @@
 import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, World } from '../engine';
 import { isKind, Kind, kinds, ProviderConfig, SpecOf } from '../model';
-import { Backend, BackendError, BackendResult, OperationContext } from '../provider/backend';
+import { AssertionBrokenError, Backend, BackendError, BackendResult, OperationContext } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
-import { BackendService, InvalidError, NotFoundError, ServiceError, SETTINGS_KIND, Validator } from '../service';
-import { openSqliteStore, Store, StoredObject, StoreError } from '../store';
-import { checkAssertions, compare, describeImpact, snapshot } from './impact';
+import { BackendService, InUseError, InvalidError, NotFoundError, SecretBox, ServiceError, SETTINGS_KIND, Validator } from '../service';
+import { openSqliteStore, secretKeySource, Store, StoredObject, StoreError } from '../store';
+import { checkAssertions, compare, describeBroken, describeImpact, snapshot } from './impact';
 import { referencesOf } from './references';
 
 /** The engine's validation and reference extraction, as the service layer consumes them. */
@@ -27,6 +27,12 @@ export interface EmbeddedBackendOptions {
   storeDefaultAction?: boolean;
   /** Owner recorded on writes whose context names none (the CLI: `microseg-cli:<user>`). */
   owner?: string;
+  /**
+   * For the Pulumi provider: how long a delete refused because other objects still use the object waits
+   * for them to go. Users that refer to it by a literal name (`group: g1`, not `${g1.name}`) carry no
+   * dependency, so Pulumi deletes both at once; waiting lets their deletes land first. Absent: no wait.
+   */
+  waitForUsersMs?: number;
 }
 
 /** How an owner reads in messages: the stack and resource of a URN, or the owner string itself. */
@@ -39,6 +45,11 @@ export function describeOwner(owner: string | undefined): string {
   if (owner.startsWith('microseg-cli')) return `the microseg CLI (${owner})`;
   return owner;
 }
+
+/** A delete refused because other objects still reference the object. */
+class InUseBackendError extends BackendError {}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * The bundled in-process enforcement backend: the durable store (through the service layer) plus the
@@ -110,7 +121,14 @@ export class EmbeddedBackend implements Backend {
   private async open(): Promise<BackendService> {
     if (!this.service) {
       this.store ??= await openSqliteStore({ dataDir: this.options.dataDir });
-      this.service = new BackendService({ store: this.store, environment: this.options.environment, validator: engineValidator, ...(this.options.owner ? { owner: this.options.owner } : {}) });
+      const dataDir = (this.store as { dataDir?: string }).dataDir;
+      this.service = new BackendService({
+        store: this.store,
+        environment: this.options.environment,
+        validator: engineValidator,
+        secrets: new SecretBox(secretKeySource(dataDir)),
+        ...(this.options.owner ? { owner: this.options.owner } : {}),
+      });
     }
     return this.service;
   }
@@ -169,6 +187,7 @@ export class EmbeddedBackend implements Backend {
     if (changes.length === 0) return service;
     for (const c of changes) {
       if (c.kind === SETTINGS_KIND) await this.adoptStoredSettings(service);
+      // Entries of other kinds (settings, realization status written by agents) are passed over, never re-read.
       if (!isKind(c.kind)) {
         this.seq = c.seq;
         continue;
@@ -213,7 +232,8 @@ export class EmbeddedBackend implements Backend {
     const before = isAssertion || !policiesMatter ? undefined : snapshot(world, undefined, focus, [spec]);
 
     const specProblems = world.upsert(kind, name, spec, previousOutputs);
-    const problems = [...specProblems.filter((p) => p.severity !== 'warning'), ...world.validate().filter((p) => own(p) && p.severity !== 'warning')];
+    const validation = world.validate();
+    const problems = [...specProblems.filter((p) => p.severity !== 'warning'), ...validation.filter((p) => own(p) && p.severity !== 'warning')];
     if (problems.length > 0) {
       restore();
       throw new BackendError(
@@ -230,9 +250,11 @@ export class EmbeddedBackend implements Backend {
     const broken = checkAssertions(world, isAssertion ? [name] : undefined).filter((a) => !a.passed && (isAssertion || heldBefore.has(a.name)));
     if (broken.length > 0) {
       restore();
-      throw new BackendError(`${isAssertion ? '' : `this change of ${kind} "${name}" breaks `}${broken.map((a) => a.message).join('; ')}${infos.length ? `. ${infos.join('. ')}` : ''}`);
+      const what = isAssertion ? broken.map((a) => a.message).join('; ') : `this change of ${kind} "${name}" breaks ${describeBroken(broken)}`;
+      throw new AssertionBrokenError(`${what}${infos.length ? `. ${infos.join('. ')}` : ''}`);
     }
-    const warnings = [...specProblems, ...world.warnings()].filter((p) => p.severity === 'warning' && own(p)).map((p) => p.message);
+    // validate() includes the world's warnings (priority ties, appliedTo that selects nothing).
+    const warnings = [...specProblems, ...validation].filter((p) => p.severity === 'warning' && own(p)).map((p) => p.message);
     return { outputs: world.outputsOf(kind, name) as PropertyMap, warnings: [...new Set(warnings)], infos };
   }
 
@@ -273,8 +295,9 @@ export class EmbeddedBackend implements Backend {
         // The engine's normalised spec (defaults applied) is what is stored, so start-up can trust it.
         const normalised = (this.world.get(k, name) ?? spec) as PropertyMap;
         const owner = context?.owner !== undefined ? { owner: context.owner } : {};
-        if (mode === 'create' && !exists) await service.create(k, name, normalised, { status: result.outputs, ...owner });
-        else await service.update(k, name, normalised, { status: result.outputs, ...owner });
+        const secrets = context?.secretPaths !== undefined ? { secretPaths: context.secretPaths } : {};
+        if (mode === 'create' && !exists) await service.create(k, name, normalised, { status: result.outputs, ...owner, ...secrets });
+        else await service.update(k, name, normalised, { status: result.outputs, ...owner, ...secrets });
       } catch (err) {
         restore();
         throw userError(err);
@@ -284,12 +307,12 @@ export class EmbeddedBackend implements Backend {
     }, context?.signal);
   }
 
-  get(kind: string, name: string, context?: OperationContext): Promise<{ spec: PropertyMap; outputs: PropertyMap; owner?: string } | undefined> {
+  get(kind: string, name: string, context?: OperationContext): Promise<{ spec: PropertyMap; outputs: PropertyMap; owner?: string; secretPaths?: readonly string[] } | undefined> {
     return this.exclusive(async () => {
       const service = await this.sync();
       const o = await service.find(kind, name);
       if (!o) return undefined;
-      return { spec: o.spec as PropertyMap, outputs: (o.status ?? {}) as PropertyMap, ...(o.owner !== undefined ? { owner: o.owner } : {}) };
+      return { spec: o.spec as PropertyMap, outputs: (o.status ?? {}) as PropertyMap, ...(o.owner !== undefined ? { owner: o.owner } : {}), ...(o.secretPaths ? { secretPaths: o.secretPaths } : {}) };
     }, context?.signal);
   }
 
@@ -313,7 +336,26 @@ export class EmbeddedBackend implements Backend {
     });
   }
 
-  delete(kind: string, name: string, context?: OperationContext): Promise<void> {
+  async delete(kind: string, name: string, context?: OperationContext): Promise<void> {
+    const wait = this.options.waitForUsersMs ?? 0;
+    const deadline = Date.now() + wait;
+    for (;;) {
+      try {
+        return await this.deleteOnce(kind, name, context);
+      } catch (err) {
+        if (!(err instanceof InUseBackendError)) throw err;
+        if (Date.now() >= deadline || context?.signal?.aborted) {
+          if (wait === 0) throw err;
+          throw new BackendError(
+            `${err.message}. If ${err.problems.length === 1 ? 'that object is' : 'those objects are'} managed in the same Pulumi program and name${err.problems.length === 1 ? 's' : ''} ${kind} "${name}" literally (e.g. \`group: ${name}\`), refer to the resource instead (\`\${<resource>.name}\` in YAML, \`<resource>.name\` in code): Pulumi then knows the dependency and deletes the users first`,
+          );
+        }
+        await sleep(250);
+      }
+    }
+  }
+
+  private deleteOnce(kind: string, name: string, context?: OperationContext): Promise<void> {
     return this.exclusive(async () => {
       const service = await this.sync();
       if (isKind(kind) && kind !== 'ConnectivityAssertion' && this.world.names('ConnectivityAssertion').length > 0 && this.world.get(kind, name) !== undefined) {
@@ -322,16 +364,22 @@ export class EmbeddedBackend implements Backend {
         const after = this.world.clone();
         after.remove(kind, name);
         const broken = checkAssertions(after).filter((a) => !a.passed && held.has(a.name));
-        if (broken.length > 0) throw new BackendError(`deleting ${kind} "${name}" breaks ${broken.map((a) => a.message).join('; ')}`);
+        if (broken.length > 0) throw new AssertionBrokenError(`deleting ${kind} "${name}" breaks ${describeBroken(broken)}`);
       }
       try {
         await service.delete(kind, name);
       } catch (err) {
         if (err instanceof NotFoundError) return;
+        if (err instanceof InUseError) throw new InUseBackendError(err.message, err.users.map((u) => ({ path: '', message: `${u.kind} "${u.name}"` })));
         throw userError(err);
       }
       if (isKind(kind)) this.world.remove(kind, name);
       this.planned = undefined;
+      // The settings belong to the environment's objects: `pulumi destroy` of the last stack leaves nothing.
+      if (this.world.objects()[Symbol.iterator]().next().done) {
+        await service.clearSettings();
+        this.settingsStored = false;
+      }
     }, context?.signal);
   }
 
@@ -405,11 +453,15 @@ export function resolveEnvironment(config: Pick<ProviderConfig, 'environment'>, 
   return config.environment ?? stack ?? 'default';
 }
 
+/** How long the provider's deletes wait for the users of an object to be deleted (see waitForUsersMs). */
+export const PROVIDER_WAIT_FOR_USERS_MS = 10_000;
+
 /** Opens the bundled backend for a provider configuration; `stack` names the default environment. */
 export function openEmbeddedBackend(config: ProviderConfig, context: { stack?: string } = {}): EmbeddedBackend {
   return new EmbeddedBackend({
     dataDir: config.dataDir,
     environment: resolveEnvironment(config, context.stack),
     ...(config.defaultAction !== undefined ? { defaultAction: config.defaultAction } : {}),
+    waitForUsersMs: PROVIDER_WAIT_FOR_USERS_MS,
   });
 }

@@ -39,10 +39,24 @@ function targetsOf(world: World): string[] {
   return [...world.names('Workload').map((n) => `workload:${n}`), ...world.names('VirtualMachine').map((n) => `vm:${n}`)].sort();
 }
 
+/** Named ports as the workloads declare them: name → the (protocol, number) pairs it resolves to. */
+function namedPortsOf(world: World): Map<string, Service[]> {
+  const out = new Map<string, Service[]>();
+  for (const n of world.names('Workload')) {
+    for (const p of world.get('Workload', n)?.ports ?? []) {
+      let l = out.get(p.name);
+      if (!l) out.set(p.name, (l = []));
+      if (!l.some((x) => x.protocol === p.protocol && x.port === p.port)) l.push({ protocol: p.protocol, port: p.port });
+    }
+  }
+  return out;
+}
+
 function servicesOf(world: World, extra: readonly Record<string, unknown>[] = []): Service[] {
   const seen = new Map<string, Service>();
   const add = (s: Service) => seen.set(`${s.protocol}/${s.port ?? '*'}`, s);
   add({ protocol: 'tcp' });
+  let named: Map<string, Service[]> | undefined;
   const visit = (services: SpecOf['FirewallRule']['services'] | undefined) => {
     for (const s of services ?? []) {
       const protocols: FlowProtocol[] = s.protocol === 'any' ? ['tcp'] : [s.protocol];
@@ -51,6 +65,12 @@ function servicesOf(world: World, extra: readonly Record<string, unknown>[] = []
         for (const p of s.ports ?? []) {
           const first = typeof p === 'number' ? p : /^\d+/.test(p) ? Number(/^\d+/.exec(p)![0]) : undefined;
           if (first !== undefined) add({ protocol, port: first });
+          else {
+            // A named port: sample the numbers it resolves to on the workloads that declare it (the rule
+            // matches a destination only on its own declaration of the name, in its declared protocol).
+            named ??= namedPortsOf(world);
+            for (const r of named.get(String(p)) ?? []) if (s.protocol === 'any' || r.protocol === protocol) add(r);
+          }
         }
       }
     }
@@ -147,7 +167,15 @@ export function describeImpact(subject: string, impact: { newlyAllowed: ImpactFl
 export interface AssertionResult {
   name: string;
   passed: boolean;
+  /** `connectivity assertion "n" holds|is broken: <detail>`, for the assertion's own result. */
   message: string;
+  /** The flow, expectation and planned verdict, for messages that name the assertion themselves. */
+  detail: string;
+}
+
+/** `connectivity assertion "a": <detail>; connectivity assertion "b": <detail>`, after "breaks". */
+export function describeBroken(broken: readonly AssertionResult[]): string {
+  return broken.map((a) => `connectivity assertion "${a.name}": ${a.detail}`).join('; ');
 }
 
 /** Evaluates every ConnectivityAssertion of a world. */
@@ -159,15 +187,13 @@ export function checkAssertions(world: World, only?: readonly string[]): Asserti
     const flow = `${a.from} -> ${a.to} ${a.protocol}${a.port !== undefined ? `/${a.port}` : ''}`;
     const v = verdict(world, { source: a.from, destination: a.to, protocol: a.protocol, port: a.port });
     if ('problem' in v) {
-      out.push({ name, passed: false, message: `connectivity assertion "${name}" (${flow}) cannot be evaluated: ${v.problem.message}` });
+      const detail = `${flow} cannot be evaluated: ${v.problem.message}`;
+      out.push({ name, passed: false, detail, message: `connectivity assertion "${name}" (${flow}) cannot be evaluated: ${v.problem.message}` });
       continue;
     }
     const passed = (v.verdict === 'allow') === (a.expect === 'allow');
-    out.push({
-      name,
-      passed,
-      message: `connectivity assertion "${name}" ${passed ? 'holds' : 'is broken'}: ${flow} expected ${a.expect}, planned ${v.verdict} (decided by ${decidedBy(v)})`,
-    });
+    const detail = `${flow} expected ${a.expect}, planned ${v.verdict} (decided by ${decidedBy(v)})`;
+    out.push({ name, passed, detail, message: `connectivity assertion "${name}" ${passed ? 'holds' : 'is broken'}: ${detail}` });
   }
   return out;
 }

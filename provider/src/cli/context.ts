@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { EmbeddedBackend } from '../backend';
 import type { World } from '../engine';
 import { isKind, kinds, type Kind } from '../model';
-import { BackendError } from '../provider/backend';
+import { AssertionBrokenError, BackendError } from '../provider/backend';
 import { openSqliteStore, resolveDataDir, StoreError, type Store } from '../store';
 import { CliError, EXIT_FAILED, EXIT_USAGE, type CliIo } from './io';
 
@@ -81,6 +81,8 @@ export async function withStore<T>(options: StoreOptions, io: CliIo, fn: (ctx: S
 /** Maps the layers' user errors to CliErrors; anything else (a bug) is rethrown as is. */
 export function asCliError(err: unknown, backendExit = EXIT_USAGE): unknown {
   if (err instanceof CliError) return err;
+  // A change refused by a connectivity assertion was evaluated: a failure, not bad input.
+  if (err instanceof AssertionBrokenError) return new CliError(err.message, EXIT_FAILED);
   if (err instanceof BackendError) return new CliError(err.message, backendExit);
   if (err instanceof StoreError) {
     const input = err.code === 'NOT_EMPTY' || err.code === 'INVALID_STATE_DOCUMENT' || err.code === 'INVALID_ARGUMENT' || err.code === 'NOT_FOUND' || err.code === 'MISSING_REFERENCE' || err.code === 'IN_USE';
@@ -112,4 +114,14 @@ export function parseProtocol(value: string | undefined): CliProtocol {
   const v = (value ?? 'tcp').toLowerCase();
   if (!(PROTOCOLS as readonly string[]).includes(v)) throw new CliError(`--protocol: "${value}" is not a protocol; expected one of ${PROTOCOLS.join(', ')}`);
   return v as CliProtocol;
+}
+
+/**
+ * tcp, udp and sctp flows need a destination port: it decides which rules match, and assuming one (or
+ * "no port", which only port-less rules match) would answer a question the user did not ask.
+ */
+export function requirePort(protocol: CliProtocol, port: number | undefined): void {
+  if (port === undefined && (protocol === 'tcp' || protocol === 'udp' || protocol === 'sctp')) {
+    throw new CliError(`--port is required for ${protocol}: the destination port decides which rules match (e.g. --port 443); only icmp and icmpv6 flows have no port`);
+  }
 }

@@ -4,6 +4,7 @@ import { runDelete, runEnvironments, runGet, runList, runPut } from './object-co
 import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from './query-commands';
 import { runExportState, runImportState } from './state-commands';
 import { runExport, runImportK8s } from './k8s-commands';
+import { runAgent, runHits, runRealization, runRealize } from './realize-commands';
 import { runTest } from './test-command';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
@@ -50,10 +51,10 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     program
       .command('traceflow')
       .description('simulate a flow and show which rule decided, component by component')
-      .requiredOption('--from <endpoint>', 'source: IP, VM name, workload CLUSTER/NAMESPACE/NAME, pod, or vm:/workload:/lb: prefixed name')
-      .requiredOption('--to <endpoint>', 'destination (same forms, or a load balancer)')
+      .requiredOption('--from <endpoint>', 'source: IP, vm:NAME[#i], workload:CLUSTER/NAMESPACE/NAME or NAMESPACE/NAME, pod:CLUSTER/NAMESPACE/POD (prefix optional)')
+      .requiredOption('--to <endpoint>', 'destination: the same forms, or lb:NAME')
       .option('--protocol <protocol>', 'tcp, udp, sctp, icmp or icmpv6', 'tcp')
-      .option('--port <port>', 'destination port')
+      .option('--port <port>', 'destination port (required for tcp, udp and sctp)')
       .option('--source-port <port>', 'source port (only affects the load-balancer member choice)')
       .option('--expect <verdict>', 'exit 1 unless the verdict is this (allow, drop, reject, deny)')
       .option('--json', 'print JSON'),
@@ -80,7 +81,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .description('connectivity between the members of every pair of groups')
       .argument('<group...>', 'SecurityGroup names')
       .option('--protocol <protocol>', 'tcp, udp, sctp, icmp or icmpv6', 'tcp')
-      .option('--port <port>', 'destination port')
+      .option('--port <port>', 'destination port (required for tcp, udp and sctp)')
       .option('--json', 'print JSON'),
   ).action(async (groups: string[], o: Record<string, unknown>) =>
     done(await runMatrix(groups, { ...storeOptions(o), protocol: o.protocol as string, port: o.port as string | undefined, json: o.json === true }, io)),
@@ -99,7 +100,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .command('put')
       .description('create or replace one object outside Pulumi (validated; shows as drift in pulumi refresh)')
       .argument('<kind>', 'resource kind')
-      .argument('<name>', 'backend name (CLUSTER/NAME for a Namespace, CLUSTER/NAMESPACE/NAME for a Workload)')
+      .argument('<name>', 'backend name (CLUSTER/NAME for a Namespace, CLUSTER/NAMESPACE/NAME for a Workload, POLICY/NAME for a FirewallRule)')
       .requiredOption('--spec <file>', 'JSON or YAML properties, - for stdin')
       .option('--json', 'print JSON'),
   ).action(async (kind: string, name: string, o: Record<string, unknown>) => done(await runPut(kind, name, { ...storeOptions(o), spec: o.spec as string, json: o.json === true }, io)));
@@ -144,6 +145,38 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
   ).action(async (o: Record<string, unknown>) =>
     done(await runExport({ ...storeOptions(o), cluster: o.cluster as string, flavor: o.flavor as string, podsOnly: o.podsOnly === true, topology: o.topology as string | undefined, json: o.json === true }, io)),
   );
+
+  withStoreOptions(
+    program
+      .command('realize')
+      .description('print the nftables ruleset of an enforcement point (dry run: what the agent applies)')
+      .requiredOption('--enforcement-point <point>', 'vm:NAME#i, vm:NAME, pod:CLUSTER/NAMESPACE/POD or workload:CLUSTER/NAMESPACE/NAME')
+      .addOption(new Option('--format <format>', 'nft text or nft -j JSON').choices(['nft', 'json']).default('nft')),
+  ).action(async (o: Record<string, unknown>) => done(await runRealize({ ...storeOptions(o), point: o.enforcementPoint as string, format: o.format as string }, io)));
+
+  withStoreOptions(
+    program
+      .command('agent')
+      .description('apply the enforcement points\' rulesets to this host\'s nftables and keep them realized (root)')
+      .requiredOption('--enforcement-point <point...>', 'vm:NAME#i, vm:NAME (every interface), pod:CLUSTER/NAMESPACE/POD')
+      .option('--once', 'apply once, print the status and exit (1 unless every point is realized)')
+      .option('--interval <ms>', 'report hit counters at least this often', '10000'),
+  ).action(async (o: Record<string, unknown>) =>
+    done(await runAgent({ ...storeOptions(o), points: o.enforcementPoint as string[], once: o.once === true, intervalMs: Number(o.interval) }, io)),
+  );
+
+  withStoreOptions(program.command('realization').description('realization status of every enforcement point, as the agents reported it').option('--json', 'print JSON')).action(
+    async (o: Record<string, unknown>) => done(await runRealization({ ...storeOptions(o), json: o.json === true }, io)),
+  );
+
+  withStoreOptions(
+    program
+      .command('hits')
+      .description('rule hit counters read from the kernel by the agents, per enforcement point and rule')
+      .option('--enforcement-point <point>', 'only this point')
+      .option('--all', 'include rules without hits')
+      .option('--json', 'print JSON'),
+  ).action(async (o: Record<string, unknown>) => done(await runHits({ ...storeOptions(o), point: o.enforcementPoint as string | undefined, all: o.all === true, json: o.json === true }, io)));
 
   return program;
 }

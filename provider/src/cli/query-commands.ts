@@ -1,6 +1,6 @@
 import { connectivityMatrix, effectiveRules, traceflow, type Observation, type World } from '../engine';
 import { json, ruleRef, service, table } from './format';
-import { parsePort, parseProtocol, withStore, type StoreOptions } from './context';
+import { parsePort, parseProtocol, requirePort, withStore, type StoreOptions } from './context';
 import { CliError, EXIT_FAILED, EXIT_OK, type CliIo } from './io';
 
 /** Queries of the applied policy of one environment: traceflow, effective-rules, members, matrix. */
@@ -42,6 +42,7 @@ function observationDetail(o: Observation): string {
 export async function runTraceflow(options: TraceflowOptions, io: CliIo): Promise<number> {
   const protocol = parseProtocol(options.protocol);
   const port = parsePort(options.port);
+  requirePort(protocol, port);
   const sourcePort = parsePort(options.sourcePort, '--source-port');
   if (options.expect !== undefined && !['allow', 'drop', 'reject', 'deny'].includes(options.expect)) throw new CliError(`--expect: "${options.expect}" is not a verdict; expected allow, drop, reject or deny`);
   return withStore(options, io, async (ctx) => {
@@ -83,7 +84,7 @@ export async function runEffectiveRules(target: string, options: StoreOptions & 
     }
     io.stdout(
       table(
-        ['ENFORCEMENT POINT', 'DIRECTION', 'CATEGORY', 'POLICY', 'PRIORITY', 'RULE', 'ACTION', 'FLAGS'],
+        ['ENFORCEMENT POINT', 'DIRECTION', 'CATEGORY', 'POLICY', 'PRIORITY', 'RULE', 'ACTION', 'SOURCES', 'DESTINATIONS', 'SERVICES', 'FLAGS'],
         rows.map((r) => [
           r.enforcementPoint,
           r.direction,
@@ -92,6 +93,9 @@ export async function runEffectiveRules(target: string, options: StoreOptions & 
           r.policyPriority === Number.MIN_SAFE_INTEGER ? 'first' : String(r.policyPriority),
           r.rule,
           r.action,
+          r.sources.join(' ') || 'any',
+          r.destinations.join(' ') || 'any',
+          r.services.join(' ') || 'any',
           [r.staged ? 'staged' : '', r.disabled ? 'disabled' : ''].filter(Boolean).join(','),
         ]),
       ),
@@ -121,6 +125,7 @@ export async function runMembers(group: string, options: StoreOptions & { json?:
 export async function runMatrix(groups: readonly string[], options: StoreOptions & { protocol?: string; port?: string; json?: boolean }, io: CliIo): Promise<number> {
   const protocol = parseProtocol(options.protocol);
   const port = parsePort(options.port);
+  requirePort(protocol, port);
   if (groups.length === 0) throw new CliError('matrix: expected at least one SecurityGroup name');
   return withStore(options, io, async (ctx) => {
     const world = await ctx.world();

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { exportState, importState, parseStateDocument, type StateDocument } from '../store';
 import { validateSpec } from '../engine';
 import { isKind } from '../model';
+import { REALIZATION_KIND } from '../agent';
 import { withStore, type StoreOptions } from './context';
 import { json } from './format';
 import { CliError, EXIT_OK, type CliIo } from './io';
@@ -15,7 +16,9 @@ import { CliError, EXIT_OK, type CliIo } from './io';
  */
 export async function runExportState(options: StoreOptions & { out?: string; allEnvironments?: boolean }, io: CliIo): Promise<number> {
   return withStore(options, io, async (ctx) => {
-    const doc = await exportState(ctx.store, options.allEnvironments ? {} : { environments: [ctx.environment] });
+    const exported = await exportState(ctx.store, options.allEnvironments ? {} : { environments: [ctx.environment] });
+    // Realization status is what agents observed, not declared state: agents report it again after an import.
+    const doc = { ...exported, environments: Object.fromEntries(Object.entries(exported.environments).map(([env, e]) => [env, { ...e, objects: e.objects.filter((o) => o.kind !== REALIZATION_KIND) }])) };
     const text = json(doc);
     if (options.out === undefined || options.out === '-') {
       io.stdout(text);

@@ -16,7 +16,24 @@ export interface FileReport {
   status: 'passed' | 'failed' | 'invalid';
   problems: TopologyProblem[];
   warnings: TopologyProblem[];
-  results: { path: string; from: string; to: string; protocol: string; port?: number; expect: string; rule?: string; verdict: string; decidedBy: string; passed: boolean; reason?: string }[];
+  results: {
+    path: string;
+    from: string;
+    to: string;
+    protocol: string;
+    port?: number;
+    expect: string;
+    rule?: string;
+    sourceRule?: string;
+    destinationRule?: string;
+    verdict: string;
+    decidedBy: string;
+    /** What each firewall side applied: `policy/rule`, `default` or `none`. */
+    decidedAtSource: string;
+    decidedAtDestination: string;
+    passed: boolean;
+    reason?: string;
+  }[];
 }
 
 /** Loads, builds and evaluates one topology file; never throws for user errors. */
@@ -55,8 +72,12 @@ function toResultRow(r: ExpectationResult): FileReport['results'][number] {
     ...(e.port !== undefined ? { port: e.port } : {}),
     expect: e.expect,
     ...(e.rule !== undefined ? { rule: e.rule } : {}),
+    ...(e.sourceRule !== undefined ? { sourceRule: e.sourceRule } : {}),
+    ...(e.destinationRule !== undefined ? { destinationRule: e.destinationRule } : {}),
     verdict: r.verdict,
     decidedBy: r.decidedBy,
+    decidedAtSource: r.sourceRule,
+    decidedAtDestination: r.destinationRule,
     passed: r.passed,
     ...(r.reason !== undefined ? { reason: r.reason } : {}),
   };
@@ -91,7 +112,10 @@ function printReport(r: FileReport, io: CliIo): void {
     const flow = `${x.from} → ${x.to} ${service(x.protocol, x.port)}`.padEnd(width);
     const got = `${x.verdict} by ${x.decidedBy}`;
     if (x.passed) io.stdout(`  PASS  ${flow}  ${got}\n`);
-    else io.stdout(`  FAIL  ${flow}  ${got}; expected ${x.expect}${x.rule ? ` by ${x.rule}` : ''} (${x.path})\n`);
+    else {
+      const sides = (x.reason ?? '').split('; ').filter((m) => m.includes(' firewall, got '));
+      io.stdout(`  FAIL  ${flow}  ${got}; expected ${x.expect}${x.rule ? ` by ${x.rule}` : ''}${sides.length ? `; ${sides.join('; ')}` : ''} (${x.path})\n`);
+    }
   }
   const passed = r.results.filter((x) => x.passed).length;
   const failed = r.results.length - passed;

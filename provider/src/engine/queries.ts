@@ -1,10 +1,13 @@
+import type { SpecOf } from '../model';
 import type { Endpoint } from './membership';
+import { peerSetMatches } from './rules';
 import type { Problem } from './problems';
 import { evaluateFlow, type Decision, type FlowProtocol, type ResolvedFlow, type Verdict } from './traceflow';
 import type { World } from './world';
 
 export interface EffectiveRule {
   readonly enforcementPoint: string;
+  /** The direction(s) in which the rule can match at this endpoint (`in`: as destination, `out`: as source). */
   readonly direction: 'in' | 'out' | 'inout';
   readonly category: string;
   readonly policy: string;
@@ -13,20 +16,40 @@ export interface EffectiveRule {
   readonly action: 'allow' | 'drop' | 'reject' | 'pass';
   readonly staged: boolean;
   readonly disabled: boolean;
+  /** Sources as declared (`group:web`, `cidr:10.0.0.0/8`, `not group:x`...); empty means any. */
+  readonly sources: readonly string[];
+  /** Destinations as declared; empty means any. */
+  readonly destinations: readonly string[];
+  /** Services (`tcp/80,443`, `udp/53`, `icmp type 8`); empty means any. */
+  readonly services: readonly string[];
 }
 
-/** Rules enforced on every endpoint of a workload or VM (or one pod / IP), in evaluation order. */
+type RuleSpec = SpecOf['FirewallRule'] | NonNullable<SpecOf['FirewallPolicy']['rules']>[number];
+type PeerSpec = NonNullable<RuleSpec['sources']>[number];
+type ServiceSpec = NonNullable<RuleSpec['services']>[number];
+
+/**
+ * Rules enforced on every endpoint of a workload or VM (or one pod / IP), in evaluation order, with their
+ * sources, destinations and services. A rule applied at an endpoint that can never match there is left
+ * out: an `in` rule whose destinations exclude the endpoint, an `out` rule whose sources exclude it (for
+ * an `inout` rule, the direction that can match is shown).
+ */
 export function effectiveRules(world: World, target: string): EffectiveRule[] | { problem: Problem } {
   const eps = endpointsFor(world, target);
   if ('problem' in eps) return eps;
   const out: EffectiveRule[] = [];
   for (const ep of eps) {
     const r = world.rulesAt(ep);
-    const all = r.all; // already in evaluation order
-    for (const x of all)
+    const self = { ip: ep.ip, ep };
+    for (const x of r.all) {
+      // all is already in evaluation order.
+      const asSource = x.dirOut && (x.src ? peerSetMatches(x.src, self) !== x.srcNegated : !x.srcNegated);
+      const asDestination = x.dirIn && (x.dst ? peerSetMatches(x.dst, self) !== x.dstNegated : !x.dstNegated);
+      if (!asSource && !asDestination) continue;
+      const spec = ruleSpecOf(world, x.policy.name, x.policy.quarantine, x.name, x.index);
       out.push({
         enforcementPoint: ep.name,
-        direction: x.dirIn && x.dirOut ? 'inout' : x.dirIn ? 'in' : 'out',
+        direction: asSource && asDestination ? 'inout' : asDestination ? 'in' : 'out',
         category: x.policy.category,
         policy: x.policy.name,
         policyPriority: x.policy.quarantine ? -Infinity : x.policy.priority,
@@ -34,9 +57,64 @@ export function effectiveRules(world: World, target: string): EffectiveRule[] | 
         action: x.action,
         staged: x.policy.staged,
         disabled: x.disabled,
+        sources: describePeers(spec?.sources, spec?.sourcesExcluded),
+        destinations: describePeers(spec?.destinations, spec?.destinationsExcluded),
+        services: (spec?.services ?? []).map(describeService),
       });
+    }
   }
   return out;
+}
+
+/** The declared rule behind a compiled one (inline by index, standalone by name, quarantine by expansion). */
+function ruleSpecOf(world: World, policy: string, quarantine: boolean, rule: string, index: number): Partial<RuleSpec> | undefined {
+  if (quarantine) {
+    const q = world.get('QuarantinePolicy', policy);
+    if (!q) return undefined;
+    return rule === 'forensic-in' ? { sources: q.forensicGroup !== undefined ? [{ group: q.forensicGroup }] : [], services: q.forensicServices } : {};
+  }
+  const inline = world.get('FirewallPolicy', policy)?.rules;
+  if (inline?.length) return inline[index];
+  for (const n of world.names('FirewallRule')) {
+    const r = world.get('FirewallRule', n);
+    if (r && r.policy === policy && r.name === rule) return r;
+  }
+  return undefined;
+}
+
+function describeSelector(sel: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] } | undefined): string {
+  const parts = [
+    ...Object.entries(sel?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`),
+    ...(sel?.matchExpressions ?? []).map((e) => (e.operator === 'Exists' ? e.key : e.operator === 'DoesNotExist' ? `!${e.key}` : `${e.key} ${e.operator === 'In' ? 'in' : 'notin'} (${(e.values ?? []).join(',')})`)),
+  ];
+  return parts.join(',');
+}
+
+function describePeer(p: PeerSpec): string {
+  if (p.group !== undefined) return `group:${p.group}`;
+  if (p.vm !== undefined) return `vm:${p.vm}`;
+  if (p.workload !== undefined) return `workload:${p.workload}`;
+  if (p.podSelectorRef !== undefined) return `podSelector:${p.podSelectorRef}`;
+  if (p.cidr !== undefined) return `cidr:${p.cidr}${p.except?.length ? ` except ${p.except.join(',')}` : ''}`;
+  if (p.vmSelector !== undefined) return `vms{${describeSelector(p.vmSelector)}}`;
+  if (p.podSelector !== undefined) {
+    const s = p.podSelector;
+    const scope = [s.cluster !== undefined ? `cluster=${s.cluster}` : '', s.namespaces?.length ? `ns in (${s.namespaces.join(',')})` : '', s.namespaceSelector ? `ns{${describeSelector(s.namespaceSelector)}}` : '']
+      .filter(Boolean)
+      .join(' ');
+    return `pods{${describeSelector(s.podSelector)}}${scope ? ` ${scope}` : ''}`;
+  }
+  return '?';
+}
+
+function describePeers(peers: readonly PeerSpec[] | undefined, excluded: boolean | undefined): string[] {
+  const list = (peers ?? []).map(describePeer);
+  return excluded && list.length ? list.map((x) => `not ${x}`) : list;
+}
+
+function describeService(s: ServiceSpec): string {
+  if (s.protocol === 'icmp' || s.protocol === 'icmpv6') return `${s.protocol}${s.icmpType !== undefined ? ` type ${s.icmpType}` : ''}${s.icmpCode !== undefined ? ` code ${s.icmpCode}` : ''}`;
+  return s.ports?.length ? `${s.protocol}/${s.ports.join(',')}` : s.protocol;
 }
 
 /** Endpoints of a reference: every pod of a workload, every interface of a VM, or one endpoint. */

@@ -14,6 +14,30 @@ type Path = readonly (string | number)[];
 /** Kubernetes IANA_SVC_NAME: 1-15 lowercase alphanumerics or '-', at least one letter, no leading/trailing '-'. */
 const NAMED_PORT = /^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
 
+/** Kubernetes DNS-1123 label (namespace names): 1-63 lowercase alphanumerics or '-', alphanumeric at both ends. */
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Kubernetes DNS-1123 subdomain (label-key prefixes): dot-separated DNS-1123 labels, at most 253 characters. */
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Kubernetes qualified name (the name part of a label key): 1-63 alphanumerics, '-', '_' or '.', alphanumeric at both ends. */
+const QUALIFIED_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/** Why Kubernetes would reject a namespace name, or undefined when it is valid. */
+export function namespaceNameProblem(name: string): string | undefined {
+  if (name.length > 63 || !DNS1123_LABEL.test(name)) return `namespace name "${name}" is invalid; Kubernetes expects a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit (e.g. team-a)`;
+  return undefined;
+}
+
+/** Why Kubernetes would reject a label key (`[prefix/]name`), or undefined when it is valid. */
+export function labelKeyProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  const expected = "Kubernetes expects an optional DNS-subdomain prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (e.g. app or example.com/tier)";
+  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) return `label key "${key}" has an invalid prefix; ${expected}`;
+  if (name.length === 0 || name.length > 63 || !QUALIFIED_NAME.test(name)) return `label key "${key}" is invalid; ${expected}`;
+  return undefined;
+}
+
 /**
  * Validates one object's inputs: the zod schema (defaults applied) and per-object semantic checks
  * (CIDRs, port ranges, selector operators, one-of peers, duplicate rule names...). References to other
@@ -45,6 +69,7 @@ function semanticChecks(kind: Kind, spec: SpecOf[Kind], out: Problem[]): void {
     case 'VirtualMachine': {
       const s = spec as SpecOf['VirtualMachine'];
       s.interfaces.forEach((itf, i) => checkIp(itf.ip, ['interfaces', i, 'ip'], p));
+      checkLabels(s.labels, ['labels'], p);
       break;
     }
     case 'KubernetesCluster': {
@@ -61,6 +86,8 @@ function semanticChecks(kind: Kind, spec: SpecOf[Kind], out: Problem[]): void {
     }
     case 'Workload': {
       const s = spec as SpecOf['Workload'];
+      checkNamespaceName(s.namespace, ['namespace'], p);
+      checkLabels(s.labels, ['labels'], p);
       const names = new Set<string>();
       (s.ports ?? []).forEach((np, i) => {
         if (!NAMED_PORT.test(np.name)) p('invalid-port-name', ['ports', i, 'name'], `port name "${np.name}" is invalid; expected 1-15 lowercase letters, digits or '-', with at least one letter`);
@@ -134,13 +161,18 @@ function semanticChecks(kind: Kind, spec: SpecOf[Kind], out: Problem[]): void {
       const s = spec as SpecOf['ConnectivityAssertion'];
       const ported = s.protocol === 'tcp' || s.protocol === 'udp' || s.protocol === 'sctp';
       if (ported && s.port === undefined) p('missing-port', ['port'], `protocol ${s.protocol} needs a port; none was given`);
+      if (!ported && s.port !== undefined) p('port-without-ports', ['port'], `protocol ${s.protocol} has no ports, but port ${s.port} is set; remove port or use tcp, udp or sctp`);
       break;
     }
     case 'KubernetesNetworkPolicy':
       checkNetworkPolicy(spec as SpecOf['KubernetesNetworkPolicy'], p);
       break;
-    case 'Namespace':
+    case 'Namespace': {
+      const s = spec as SpecOf['Namespace'];
+      if (s.name !== undefined) checkNamespaceName(s.name, ['name'], p);
+      checkLabels(s.labels, ['labels'], p);
       break;
+    }
   }
 }
 
@@ -179,6 +211,18 @@ function checkNetworkPolicy(s: SpecOf['KubernetesNetworkPolicy'], p: Report): vo
 
 type Report = (code: string, path: Path, message: string) => void;
 
+function checkNamespaceName(name: string, path: Path, p: Report): void {
+  const problem = namespaceNameProblem(name);
+  if (problem) p('invalid-namespace-name', path, problem);
+}
+
+function checkLabels(labels: Readonly<Record<string, string>> | undefined, path: Path, p: Report): void {
+  for (const key of Object.keys(labels ?? {})) {
+    const problem = labelKeyProblem(key);
+    if (problem) p('invalid-label-key', [...path, key], problem);
+  }
+}
+
 function checkIp(text: string, path: Path, p: Report): void {
   if (!parseIp(text)) p('invalid-ip', path, `"${text}" is not an IP address; expected e.g. 10.0.0.1 or fd00::1`);
 }
@@ -206,7 +250,10 @@ function checkPortNumber(n: number, path: Path, p: Report): void {
 }
 
 function checkLabelSelector(sel: z.output<typeof labelSelector>, path: Path, p: Report): void {
+  checkLabels(sel.matchLabels, [...path, 'matchLabels'], p);
   (sel.matchExpressions ?? []).forEach((e, i) => {
+    const keyProblem = labelKeyProblem(e.key);
+    if (keyProblem) p('invalid-label-key', [...path, 'matchExpressions', i, 'key'], keyProblem);
     const vp = [...path, 'matchExpressions', i, 'values'];
     const n = e.values?.length ?? 0;
     if ((e.operator === 'In' || e.operator === 'NotIn') && n === 0) p('selector-values', vp, `operator ${e.operator} has no values; expected at least one value`);
@@ -215,6 +262,7 @@ function checkLabelSelector(sel: z.output<typeof labelSelector>, path: Path, p: 
 }
 
 function checkPodSelector(sel: z.output<typeof podSelectorSpec>, path: Path, p: Report): void {
+  (sel.namespaces ?? []).forEach((n, i) => checkNamespaceName(n, [...path, 'namespaces', i], p));
   if (sel.namespaceSelector) checkLabelSelector(sel.namespaceSelector, [...path, 'namespaceSelector'], p);
   if (sel.podSelector) checkLabelSelector(sel.podSelector, [...path, 'podSelector'], p);
 }
@@ -222,7 +270,8 @@ function checkPodSelector(sel: z.output<typeof podSelectorSpec>, path: Path, p: 
 function checkService(s: z.output<typeof service>, path: Path, p: Report): void {
   const ported = s.protocol === 'tcp' || s.protocol === 'udp' || s.protocol === 'sctp';
   const icmp = s.protocol === 'icmp' || s.protocol === 'icmpv6';
-  if (s.ports?.length && !ported) p('ports-without-protocol', [...path, 'ports'], `ports are set with protocol "${s.protocol}"; ports need protocol tcp, udp or sctp`);
+  // `any` with ports means tcp, udp and sctp on those ports (ICMP has none).
+  if (s.ports?.length && !ported && s.protocol !== 'any') p('ports-without-protocol', [...path, 'ports'], `ports are set with protocol "${s.protocol}"; ports need protocol tcp, udp, sctp or any (= tcp, udp and sctp)`);
   if ((s.icmpType !== undefined || s.icmpCode !== undefined) && !icmp) p('icmp-without-protocol', [...path, 'icmpType'], `icmpType/icmpCode are set with protocol "${s.protocol}"; expected protocol icmp or icmpv6`);
   if (s.icmpCode !== undefined && s.icmpType === undefined) p('icmp-code-without-type', [...path, 'icmpCode'], 'icmpCode is set without icmpType; expected both');
   (s.ports ?? []).forEach((port, i) => {
@@ -253,6 +302,12 @@ function checkRule(r: SpecOf['FirewallRule'] | NonNullable<SpecOf['FirewallPolic
   (r.sources ?? []).forEach((x, i) => checkPeer(x, [...path, 'sources', i], p));
   (r.destinations ?? []).forEach((x, i) => checkPeer(x, [...path, 'destinations', i], p));
   (r.services ?? []).forEach((x, i) => checkService(x, [...path, 'services', i], p));
+  // VMs have no named ports (only workloads declare them), so a named port can never match a VM destination.
+  const named = (r.services ?? []).flatMap((sv, i) => (sv.ports ?? []).map((port, j) => ({ port, at: [...path, 'services', i, 'ports', j] })).filter((x) => typeof x.port === 'string' && !/^\d+(-\d+)?$/.test(x.port)));
+  const dsts = r.destinations ?? [];
+  if (named.length > 0 && !r.destinationsExcluded && dsts.length > 0 && dsts.every((d) => d.vm !== undefined || d.vmSelector !== undefined)) {
+    p('named-port-on-vm', named[0]!.at, `named port "${String(named[0]!.port)}" is used against VM destinations only; VMs have no named ports, so the rule could never match: use port numbers`);
+  }
   if (r.sourcesExcluded && !(r.sources ?? []).length) p('excluded-without-peers', [...path, 'sourcesExcluded'], 'sourcesExcluded is true but sources is empty, so the rule would match nothing; expected sources to negate');
   if (r.destinationsExcluded && !(r.destinations ?? []).length) p('excluded-without-peers', [...path, 'destinationsExcluded'], 'destinationsExcluded is true but destinations is empty, so the rule would match nothing; expected destinations to negate');
 }

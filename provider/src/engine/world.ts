@@ -1,7 +1,7 @@
 import { identityOf, type Kind, type SpecOf } from '../model';
 import { AddressPool } from './allocate';
 import { compileNetworkPolicy, decideNetworkPolicies, type CompiledNetworkPolicy } from './netpol';
-import { cidrContains, parseCidr, parseIp, parseRange, type Cidr, type Ip } from './ip';
+import { cidrContains, cidrWithin, parseCidr, parseIp, parseRange, type Cidr, type Ip } from './ip';
 import { atomIdsOf, Membership, type Atom, type Endpoint, type EndpointRules } from './membership';
 import type { Problem } from './problems';
 import {
@@ -154,7 +154,9 @@ export class World {
    * to keep (Workload `pods`, EgressIp `allocatedIp`, LoadBalancer `allocatedVip`).
    */
   upsert(kind: Kind, name: string, spec: unknown, outputs?: Readonly<Record<string, unknown>>): Problem[] {
-    const named = typeof spec === 'object' && spec !== null && (spec as { name?: unknown }).name === undefined && kind !== 'Namespace' && kind !== 'Workload' && kind !== 'KubernetesNetworkPolicy' ? { ...spec, name } : spec;
+    // A spec without a name takes it from the key (for a FirewallRule keyed `policy/name`, the last part).
+    const bare = kind === 'FirewallRule' ? name.slice(name.lastIndexOf('/') + 1) : name;
+    const named = typeof spec === 'object' && spec !== null && (spec as { name?: unknown }).name === undefined && kind !== 'Namespace' && kind !== 'Workload' && kind !== 'KubernetesNetworkPolicy' ? { ...spec, name: bare } : spec;
     const r = validateSpec(kind, named);
     if (!r.ok) return r.problems.map((p) => ({ ...p, object: { kind, name } }));
     this.set(kind, name, r.value, outputs);
@@ -864,10 +866,37 @@ export class World {
     return this.ordered;
   }
 
-  /** Warnings to log (priority ties). */
+  /** Warnings to log (priority ties, appliedTo groups that can select no enforcement point). */
   warnings(): Problem[] {
     this.compile();
-    return [...this.tieWarnings];
+    return [...this.tieWarnings, ...this.appliedToWarnings()];
+  }
+
+  /**
+   * appliedTo selects enforcement points (VM interfaces, pods); IP blocks and egress IPs are not, so a
+   * group made only of them applies the policy or rule nowhere (as in NSX). Legal, but almost always a
+   * mistake (the group was meant as a source or destination), so it is a warning.
+   */
+  private appliedToWarnings(): Problem[] {
+    const out: Problem[] = [];
+    const check = (groups: readonly string[] | undefined, path: string, object: { kind: Kind; name: string }, what: string) =>
+      (groups ?? []).forEach((g, i) => {
+        const flat = this.group(g);
+        if (!flat || flat.atoms.length > 0 || (flat.blocks.length === 0 && flat.ips.size === 0)) return;
+        out.push({
+          code: 'appliedto-ip-only',
+          path: `${path}[${i}]`,
+          severity: 'warning',
+          message: `appliedTo group "${g}" has only IP blocks or egress IPs, which are not enforcement points, so the ${what} applies to nothing; use it in sources or destinations, or add VM or pod selectors to it`,
+          object,
+        });
+      });
+    for (const [n, p] of this.specs.FirewallPolicy) {
+      check(p.appliedTo, 'appliedTo', { kind: 'FirewallPolicy', name: n }, 'policy');
+      (p.rules ?? []).forEach((r, i) => check(r.appliedTo, `rules[${i}].appliedTo`, { kind: 'FirewallPolicy', name: n }, `rule "${r.name}"`));
+    }
+    for (const [n, r] of this.specs.FirewallRule) check(r.appliedTo, 'appliedTo', { kind: 'FirewallRule', name: n }, 'rule');
+    return out;
   }
 
   // ---------------------------------------------------------------- group queries
@@ -922,13 +951,23 @@ export class World {
     }
     for (const [n, p] of this.specs.FirewallPolicy) {
       const standalone = standaloneByPolicy.get(n);
-      if (p.rules?.length && standalone?.size)
+      if (p.rules?.length && standalone?.size) {
         out.push({
           code: 'mixed-rules',
           path: 'rules',
           message: `policy "${n}" has ${p.rules.length} inline rule(s) and ${standalone.size} FirewallRule resource(s) (${[...standalone.values()].join(', ')}); a policy uses inline rules or FirewallRule resources, never both`,
           object: { kind: 'FirewallPolicy', name: n },
         });
+        // Also on each standalone rule, so that adding one to a policy with inline rules is refused too
+        // (it would otherwise be stored and never enforced).
+        for (const r of standalone.values())
+          out.push({
+            code: 'mixed-rules',
+            path: 'policy',
+            message: `policy "${n}" has ${p.rules.length} inline rule(s); a standalone FirewallRule on it would never be enforced. Move the rule into the policy's rules, or remove the inline rules (a policy uses inline rules or FirewallRule resources, never both)`,
+            object: { kind: 'FirewallRule', name: r },
+          });
+      }
     }
     for (const [n, a] of this.specs.ConnectivityAssertion) {
       for (const f of ['from', 'to'] as const) {
@@ -937,29 +976,163 @@ export class World {
       }
     }
     out.push(...this.allocationProblems.values());
-    const seen = new Map<string, string>();
-    for (const ep of this.membership.endpoints.values()) {
-      const prev = seen.get(ep.ip.s);
-      if (prev !== undefined) out.push({ code: 'duplicate-ip', path: '', severity: 'warning', message: `${ep.name} has IP ${ep.ip.s}, already used by ${prev}; flows to this IP reach ${prev}`, object: { kind: ep.kind === 'pod' ? 'Workload' : 'VirtualMachine', name: ep.owner } });
-      else seen.set(ep.ip.s, ep.name);
-    }
+    out.push(...this.addressCollisions());
+    out.push(...this.portProblems());
     out.push(...this.warnings());
     return out;
   }
 
+  /**
+   * Addresses two objects would both claim: duplicate VM interface IPs, VM IPs and egress IPs inside a pod
+   * CIDR (the pod allocator would hand them out again), VIPs equal to another object's IP, overlapping pod
+   * CIDRs of two clusters, and a service CIDR overlapping a pod CIDR. Each collision is reported on both
+   * objects, naming the other, so whichever write introduced it is refused.
+   */
+  private addressCollisions(): Problem[] {
+    const out: Problem[] = [];
+    type Obj = { kind: Kind; name: string; path: string };
+    const pair = (code: string, a: Obj, b: Obj, message: string) => {
+      const other = (o: Obj) => `${o.kind} "${o.name}" (${o.path})`;
+      out.push({ code, path: a.path, message: `${message}: ${a.kind} "${a.name}" collides with ${other(b)}; expected distinct addresses`, object: { kind: a.kind, name: a.name } });
+      out.push({ code, path: b.path, message: `${message}: ${b.kind} "${b.name}" collides with ${other(a)}; expected distinct addresses`, object: { kind: b.kind, name: b.name } });
+    };
+    const clusters = [...this.clusters.entries()];
+    // Pod CIDRs between clusters (service CIDRs are cluster-local and may repeat), and each cluster's own
+    // service CIDR against its pod CIDR.
+    for (let i = 0; i < clusters.length; i++) {
+      const [an, a] = clusters[i]!;
+      if (a.podCidr && a.serviceCidr && overlaps(a.podCidr, a.serviceCidr))
+        out.push({ code: 'address-collision', path: 'serviceCidr', message: `service CIDR ${a.serviceCidr.s} overlaps pod CIDR ${a.podCidr.s} of the same cluster; expected disjoint ranges (services would shadow pods)`, object: { kind: 'KubernetesCluster', name: an } });
+      for (let j = i + 1; j < clusters.length; j++) {
+        const [bn, b] = clusters[j]!;
+        const A = (path: string): Obj => ({ kind: 'KubernetesCluster', name: an, path });
+        const B = (path: string): Obj => ({ kind: 'KubernetesCluster', name: bn, path });
+        if (a.podCidr && b.podCidr && overlaps(a.podCidr, b.podCidr)) pair('address-collision', A('podCidr'), B('podCidr'), `pod CIDRs ${a.podCidr.s} and ${b.podCidr.s} overlap, so pods of both clusters could get the same IP`);
+      }
+    }
+    const inPodCidr = (ip: Ip): [string, ClusterState] | undefined => clusters.find(([, c]) => c.podCidr !== undefined && cidrContains(c.podCidr, ip));
+    // VM interfaces: duplicates, and inside a pod CIDR.
+    const vmIps = new Map<string, Obj>();
+    for (const [vm, eps] of this.vmEndpoints) {
+      for (const ep of eps) {
+        const me: Obj = { kind: 'VirtualMachine', name: vm, path: `interfaces[${ep.name.slice(ep.name.lastIndexOf('#') + 1)}].ip` };
+        const prev = vmIps.get(ep.ip.s);
+        if (prev) pair('duplicate-ip', prev, me, `IP ${ep.ip.s} is used twice`);
+        else vmIps.set(ep.ip.s, me);
+        const c = inPodCidr(ep.ip);
+        if (c) pair('address-collision', me, { kind: 'KubernetesCluster', name: c[0], path: 'podCidr' }, `IP ${ep.ip.s} is inside pod CIDR ${c[1].podCidr!.s}, from which pods are allocated`);
+      }
+    }
+    // Egress IPs: inside a pod CIDR, or equal to a VM IP.
+    const egressIps = new Map<string, Obj>();
+    for (const [n, e] of this.egress) {
+      if (!e.ip) continue;
+      const me: Obj = { kind: 'EgressIp', name: n, path: e.spec.ip !== undefined ? 'ip' : 'pool' };
+      const c = inPodCidr(e.ip);
+      if (c) pair('address-collision', me, { kind: 'KubernetesCluster', name: c[0], path: 'podCidr' }, `egress IP ${e.ip.s} is inside pod CIDR ${c[1].podCidr!.s}, so a pod could be allocated the same IP`);
+      const vm = vmIps.get(e.ip.s);
+      if (vm) pair('address-collision', me, vm, `egress IP ${e.ip.s} is also a VM interface IP`);
+      const prev = egressIps.get(e.ip.s);
+      if (prev) pair('duplicate-ip', prev, me, `egress IP ${e.ip.s} is used twice`);
+      else egressIps.set(e.ip.s, me);
+    }
+    // VIPs: equal to a VM, pod, node or egress IP, or to another VIP.
+    const vipOwners = new Map<string, Obj>();
+    for (const [n, lb] of this.lbs) {
+      if (!lb.vip) continue;
+      const me: Obj = { kind: 'LoadBalancer', name: n, path: lb.spec.vip !== undefined ? 'vip' : 'vipPool' };
+      const ep = this.byIp.get(lb.vip.s);
+      if (ep) pair('address-collision', me, ep.kind === 'pod' ? { kind: 'Workload', name: ep.owner, path: 'pods' } : vmIps.get(lb.vip.s)!, `VIP ${lb.vip.s} is also the IP of ${ep.kind === 'pod' ? 'pod' : 'VM interface'} ${ep.name}`);
+      else {
+        const c = inPodCidr(lb.vip);
+        if (c) pair('address-collision', me, { kind: 'KubernetesCluster', name: c[0], path: 'podCidr' }, `VIP ${lb.vip.s} is inside pod CIDR ${c[1].podCidr!.s}, so a pod could be allocated the same IP`);
+      }
+      const eg = egressIps.get(lb.vip.s);
+      if (eg) pair('address-collision', me, eg, `VIP ${lb.vip.s} is also an egress IP`);
+      for (const [cn, c] of clusters) {
+        const node = c.spec.nodes.findIndex((x) => x.ip === lb.vip!.s || parseIp(x.ip)?.s === lb.vip!.s);
+        if (node >= 0) pair('address-collision', me, { kind: 'KubernetesCluster', name: cn, path: `nodes[${node}].ip` }, `VIP ${lb.vip.s} is also the IP of node ${c.spec.nodes[node]!.name}`);
+      }
+      const prev = vipOwners.get(lb.vip.s);
+      if (prev) pair('duplicate-ip', prev, me, `VIP ${lb.vip.s} is used twice`);
+      else vipOwners.set(lb.vip.s, me);
+    }
+    return out;
+  }
+
+  /**
+   * Named ports that can never resolve: a load-balancer targetPort no pool member declares, and a rule
+   * whose named port meets a group destination made only of VM interfaces (VMs have no named ports).
+   */
+  private portProblems(): Problem[] {
+    const out: Problem[] = [];
+    for (const [n, lb] of this.lbs) {
+      const named = lb.spec.listeners.map((l, i) => ({ l, i })).filter((x) => typeof x.l.targetPort === 'string');
+      if (named.length === 0) continue;
+      const members = this.lbMembers(n);
+      for (const { l, i } of named) {
+        const port = l.targetPort as string;
+        if (members.length === 0) {
+          out.push({ code: 'unresolved-port', path: `listeners[${i}].targetPort`, severity: 'warning', message: `target port "${port}" cannot be checked: the pool has no members yet`, object: { kind: 'LoadBalancer', name: n } });
+          continue;
+        }
+        if (!members.some((m) => m.namedPorts?.has(port)))
+          out.push({
+            code: 'unknown-port',
+            path: `listeners[${i}].targetPort`,
+            message: `target port "${port}" is not a named port of any pool member (${members.slice(0, 3).map((m) => m.name).join(', ')}${members.length > 3 ? ', ...' : ''}); expected a port name their workloads declare, or a port number`,
+            object: { kind: 'LoadBalancer', name: n },
+          });
+      }
+    }
+    const check = (kind: 'FirewallPolicy' | 'FirewallRule', name: string, prefix: string, r: SpecOf['FirewallRule'] | NonNullable<SpecOf['FirewallPolicy']['rules']>[number]) => {
+      if (r.destinationsExcluded) return;
+      const port = (r.services ?? []).flatMap((sv) => sv.ports ?? []).find((x) => typeof x === 'string' && !/^\d+(-\d+)?$/.test(x));
+      if (port === undefined) return;
+      (r.destinations ?? []).forEach((d, i) => {
+        if (d.group === undefined) return;
+        const g = this.group(d.group);
+        if (!g || g.blocks.length || g.ips.size) return;
+        let members = 0;
+        for (const a of g.atoms)
+          for (const id of a.members) {
+            if (this.membership.endpoints.get(id)?.kind === 'pod') return;
+            members++;
+          }
+        if (members === 0) return;
+        out.push({ code: 'named-port-on-vm', path: `${prefix}destinations[${i}]`, message: `named port "${String(port)}" is used against group "${d.group}", whose members are all VM interfaces; VMs have no named ports, so use port numbers`, object: { kind, name } });
+      });
+    };
+    for (const [n, p] of this.specs.FirewallPolicy) (p.rules ?? []).forEach((r, i) => check('FirewallPolicy', n, `rules[${i}].`, r));
+    for (const [n, r] of this.specs.FirewallRule) check('FirewallRule', n, '', r);
+    return out;
+  }
+
+  /**
+   * Nested-group cycles of any length. Each cycle is reported on every group in it (naming the whole
+   * cycle), so whichever group's change closed it is refused, whatever order the groups were written in.
+   */
   private groupCycles(): Problem[] {
     const out: Problem[] = [];
     const state = new Map<string, 1 | 2>();
     const stack: string[] = [];
+    const reported = new Set<string>();
     const visit = (n: string): void => {
       state.set(n, 1);
       stack.push(n);
       for (const c of this.specs.SecurityGroup.get(n)?.groups ?? []) {
         if (!this.specs.SecurityGroup.has(c)) continue;
         if (state.get(c) === 1) {
-          const cycle = [...stack.slice(stack.indexOf(c)), c];
-          const idx = (this.specs.SecurityGroup.get(n)?.groups ?? []).indexOf(c);
-          out.push({ code: 'group-cycle', path: `groups[${idx}]`, message: `nested groups form a cycle: ${cycle.join(' → ')}; expected nesting without cycles`, object: { kind: 'SecurityGroup', name: n } });
+          const members = stack.slice(stack.indexOf(c));
+          const text = [...members, c].join(' → ');
+          members.forEach((g, i) => {
+            const next = members[i + 1] ?? c;
+            const idx = (this.specs.SecurityGroup.get(g)?.groups ?? []).indexOf(next);
+            const key = `${g}/${idx}`;
+            if (reported.has(key)) return;
+            reported.add(key);
+            out.push({ code: 'group-cycle', path: `groups[${idx}]`, message: `nested groups form a cycle: ${text}; expected nesting without cycles`, object: { kind: 'SecurityGroup', name: g } });
+          });
         } else if (!state.has(c)) visit(c);
       }
       stack.pop();
@@ -972,8 +1145,11 @@ export class World {
   // ---------------------------------------------------------------- endpoint references
 
   /**
-   * Resolves an endpoint reference: an IP, `vm:NAME`, `workload:cluster/ns/name`, `lb:NAME`, a pod name
-   * `cluster/ns/workload-i`, or an unprefixed VM, workload or load-balancer name (in that order).
+   * Resolves an endpoint reference, the same forms everywhere (CLI, expectations, ConnectivityAssertion):
+   * an IP; `vm:NAME` (its first interface) or `vm:NAME#i` (interface i, as outputs name it);
+   * `workload:CLUSTER/NS/NAME` or `NS/NAME` (its first pod; the namespace/name must be unique across
+   * clusters); `pod:CLUSTER/NS/POD`; `lb:NAME`; or the same without prefix, tried as a VM, workload, pod,
+   * then load balancer.
    */
   resolve(ref: string): ResolvedRef | { problem: Problem } {
     const ip = parseIp(ref);
@@ -984,29 +1160,45 @@ export class World {
     }
     const colon = ref.indexOf(':');
     const prefix = colon > 0 ? ref.slice(0, colon) : '';
-    const rest = prefix === 'vm' || prefix === 'workload' || prefix === 'lb' ? ref.slice(colon + 1) : ref;
+    const known = prefix === 'vm' || prefix === 'workload' || prefix === 'lb' || prefix === 'pod';
+    const rest = known ? ref.slice(colon + 1) : ref;
+    const fail = (message: string) => ({ problem: { code: 'unknown-endpoint', path: '', message } });
     if (prefix === '' || prefix === 'vm') {
-      const eps = this.vmEndpoints.get(rest);
-      if (eps?.length) return { ip: eps[0]!.ip, ep: eps[0] };
+      const hash = /^(.*)#(\d+)$/.exec(rest);
+      const vm = hash ? hash[1]! : rest;
+      const eps = this.vmEndpoints.get(vm);
+      if (eps?.length) {
+        if (!hash) return { ip: eps[0]!.ip, ep: eps[0] };
+        const ep = eps[Number(hash[2])];
+        if (ep) return { ip: ep.ip, ep };
+        return fail(`VM "${vm}" has ${eps.length} interface(s) (${vm}#0${eps.length > 1 ? `..${vm}#${eps.length - 1}` : ''}); "${ref}" names none of them`);
+      }
     }
     if (prefix === '' || prefix === 'workload') {
-      const eps = this.podEndpoints.get(rest);
+      const eps = this.podEndpoints.get(rest) ?? this.workloadByNamespaceName(rest, ref);
+      if (eps && 'problem' in eps) return eps;
       if (eps?.length) return { ip: eps[0]!.ip, ep: eps[0] };
-      if (prefix === '') {
-        for (const ep of this.membership.podsInNamespace(rest.split('/')[1] ?? '')) if (ep.name === rest) return { ip: ep.ip, ep };
-      }
+    }
+    if (prefix === '' || prefix === 'pod') {
+      for (const ep of this.membership.podsInNamespace(rest.split('/')[1] ?? '')) if (ep.name === rest) return { ip: ep.ip, ep };
     }
     if (prefix === '' || prefix === 'lb') {
       const lb = this.lbs.get(rest);
       if (lb?.vip) return { ip: lb.vip, lb: lb.name };
     }
-    return {
-      problem: {
-        code: 'unknown-endpoint',
-        path: '',
-        message: `"${ref}" is not an IP, nor a VM, a workload with pods, a pod or a load balancer; expected an IP or a name such as vm:NAME, workload:CLUSTER/NAMESPACE/NAME or lb:NAME`,
-      },
-    };
+    return fail(
+      `"${ref}" is not an IP, nor a VM, a workload with pods, a pod or a load balancer; expected an IP or vm:NAME, vm:NAME#INTERFACE, workload:CLUSTER/NAMESPACE/NAME, NAMESPACE/NAME, pod:CLUSTER/NAMESPACE/POD or lb:NAME`,
+    );
+  }
+
+  /** The pods of the workload `NS/NAME` in whichever cluster has it; a problem when several do. */
+  private workloadByNamespaceName(rest: string, ref: string): readonly Endpoint[] | { problem: Problem } | undefined {
+    const parts = rest.split('/');
+    if (parts.length !== 2 || !parts[0] || !parts[1]) return undefined;
+    const suffix = `/${rest}`;
+    const matches = [...this.podEndpoints.keys()].filter((k) => k.endsWith(suffix) && k.split('/').length === 3);
+    if (matches.length > 1) return { problem: { code: 'ambiguous-endpoint', path: '', message: `"${ref}" names a workload in several clusters (${matches.join(', ')}); expected CLUSTER/NAMESPACE/NAME` } };
+    return matches.length === 1 ? this.podEndpoints.get(matches[0]!) : undefined;
   }
 
   /** Evaluates a flow and explains every step (product.md §6). */
@@ -1024,6 +1216,11 @@ export class World {
     return this.defaultAction;
   }
 
+}
+
+/** Two CIDRs overlap exactly when one contains the other. */
+function overlaps(a: Cidr, b: Cidr): boolean {
+  return cidrWithin(a, b) || cidrWithin(b, a);
 }
 
 /** Sum of the rule versions of an endpoint's appliedTo atoms: versions only grow, so an equal sum means no change. */

@@ -85,11 +85,11 @@ export const portSpec = z.union([z.number().int(), z.string()]);
 /** A service a rule matches: protocol and destination ports (empty means every port). */
 export const service = z
   .object({
-    protocol: protocol.default('any').describe('Protocol: tcp, udp, sctp, icmp, icmpv6 or any.'),
+    protocol: protocol.default('any').describe('Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol.'),
     ports: z
       .array(portSpec)
       .optional()
-      .describe('Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.'),
+      .describe('Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).'),
     icmpType: z.number().int().optional().describe('ICMP type (icmp/icmpv6 only); every type when absent.'),
     icmpCode: z.number().int().optional().describe('ICMP code (icmp/icmpv6 only, with icmpType); every code when absent.'),
   })

@@ -56,7 +56,7 @@ export const traceflow = defineFunction({
 export const effectiveRule = z
   .object({
     enforcementPoint: z.string().describe('Pod or VM interface the rule is enforced on.'),
-    direction: ruleDirection.describe('Direction of the rule.'),
+    direction: ruleDirection.describe('Direction(s) in which the rule can match here: in (the endpoint as destination), out (as source) or inout.'),
     category: category.describe('Category.'),
     policy: z.string().describe('Policy name.'),
     policyPriority: z.number().int().describe('Policy priority.'),
@@ -64,12 +64,15 @@ export const effectiveRule = z
     action: ruleAction.describe('Action.'),
     staged: z.boolean().describe('Whether the policy is staged.'),
     disabled: z.boolean().describe('Whether the rule is disabled.'),
+    sources: z.array(z.string()).describe('Sources as declared, e.g. `group:web`, `cidr:10.0.0.0/8`, `not vm:db`; empty means any.'),
+    destinations: z.array(z.string()).describe('Destinations as declared; empty means any.'),
+    services: z.array(z.string()).describe('Services, e.g. `tcp/80,443`, `udp/53`, `icmp type 8`; empty means any.'),
   })
   .meta({ id: 'EffectiveRule' });
 
 export const getEffectiveRules = defineFunction({
   name: 'getEffectiveRules',
-  description: 'Rules enforced on a workload or VM, in evaluation order.',
+  description: 'Rules enforced on a workload or VM, in evaluation order, with sources, destinations and services; rules that can never match there are left out.',
   inputs: z.object({ target: endpointRef('Workload or VM') }),
   outputs: z.object({ rules: z.array(effectiveRule).describe('Effective rules in evaluation order.') }),
 });

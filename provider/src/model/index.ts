@@ -102,12 +102,16 @@ export function isKind(s: string): s is Kind {
 /**
  * The backend identity (store key) of an object: its `name`, except that namespaces are scoped by cluster
  * (`cluster/name`) and workloads by cluster and namespace (`cluster/namespace/name`), because every cluster
- * has a `default` namespace; Kubernetes network policies are scoped like workloads. References to workloads (static group members, assertion endpoints) use this
+ * has a `default` namespace, Kubernetes network policies are scoped like workloads, and standalone rules by policy (`policy/name`). References to workloads (static group members, assertion endpoints) use this
  * identity. `name` must already be set (the provider autonames before calling this).
  */
-export function identityOf(kind: Kind, spec: { name?: string; cluster?: string; namespace?: string }): string {
+export function identityOf(kind: Kind, spec: { name?: string; cluster?: string; namespace?: string; policy?: string }): string {
   const name = spec.name ?? '';
   if (kind === 'Namespace') return `${spec.cluster ?? ''}/${name}`;
   if (kind === 'Workload' || kind === 'KubernetesNetworkPolicy') return `${spec.cluster ?? ''}/${spec.namespace ?? ''}/${name}`;
+  // Rule names are scoped to their policy: two policies may both have a rule `allow-dns`. Objects stored
+  // under a bare name before (and Pulumi ids of that form) keep working: they are read, updated and
+  // deleted under the id they have.
+  if (kind === 'FirewallRule') return `${spec.policy ?? ''}/${name}`;
   return name;
 }

@@ -35,7 +35,10 @@ export const kubernetesNode = z
 export const kubernetesClusterInputs = z.object({
   name: nameField('cluster'),
   podCidr: z.string().describe('CIDR pod IPs are allocated from.'),
-  serviceCidr: z.string().describe('CIDR of Kubernetes services.'),
+  serviceCidr: z
+    .string()
+    .default('10.96.0.0/12')
+    .describe('CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.'),
   nodes: z.array(kubernetesNode).min(1).describe('Cluster nodes; pods are spread over them in order.'),
   networkMode: z
     .enum(['flat', 'overlay'])

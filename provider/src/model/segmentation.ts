@@ -53,7 +53,7 @@ export const securityGroup = defineResource({
 export const firewallPolicyInputs = z.object({
   name: nameField('firewall policy'),
   category: category.default('application').describe('emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier.'),
-  priority: z.number().int().default(1000).describe('Order inside the category, lower first; ties are ordered by name with a warning.'),
+  priority: z.number().int().min(0).default(1000).describe('Order inside the category, lower first (0 or more); ties are ordered by name with a warning.'),
   appliedTo: z.array(z.string()).optional().describe('SecurityGroup names where the policy is enforced; everywhere when absent.'),
   enforcement: z.enum(['enforce', 'staged']).default('enforce').describe('staged: evaluated and reported by traceflow, never changes the verdict.'),
   rules: z.array(inlineRule).optional().describe('Inline rules in evaluation order. A policy uses inline rules or FirewallRule resources, never both.'),
@@ -69,18 +69,20 @@ export const firewallPolicy = defineResource({
 });
 
 export const firewallRuleInputs = z.object({
-  name: nameField('firewall rule'),
+  name: z.string().min(1).max(253).optional().describe('Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.'),
   policy: z.string().min(1).describe('Name of the FirewallPolicy the rule belongs to (which must have no inline rules).'),
-  priority: z.number().int().default(1000).describe('Order inside the policy, lower first; ties by name.'),
+  priority: z.number().int().min(0).default(1000).describe('Order inside the policy, lower first (0 or more); ties by name.'),
   ...ruleFields,
 });
 
 export const firewallRule = defineResource({
   name: 'FirewallRule',
-  description: 'A standalone rule attached to a FirewallPolicy, ordered by priority then name.',
+  description: 'A standalone rule attached to a FirewallPolicy, ordered by priority then name. Its name is unique inside its policy; its id is `policy/name`.',
   inputs: firewallRuleInputs,
   outputs: z.object({}),
   nameProperty: 'name',
+  // The id is `policy/name`: moving a rule to another policy is a new object.
+  replaceOnChanges: ['policy'],
 });
 
 export const egressIpInputs = z.object({
@@ -165,8 +167,8 @@ export const quarantinePolicy = defineResource({
 
 export const connectivityAssertionInputs = z.object({
   name: nameField('connectivity assertion'),
-  from: z.string().min(1).describe('Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.'),
-  to: z.string().min(1).describe('Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).'),
+  from: z.string().min(1).describe('Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.'),
+  to: z.string().min(1).describe('Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.'),
   protocol: flowProtocol.default('tcp').describe('Protocol of the flow.'),
   port: z.number().int().min(0).max(65535).optional().describe('Destination port (tcp, udp, sctp).'),
   expect: z.enum(['allow', 'deny']).describe('allow: the flow must be allowed; deny: it must be dropped or rejected.'),

@@ -9,6 +9,8 @@ export interface OperationContext {
   readonly owner?: string;
   /** Aborted by the engine's Cancel or when the resource's customTimeout passes; the reason is the error. */
   readonly signal?: AbortSignal;
+  /** Spec paths whose values are secret (Pulumi secrets), for a write: stored encrypted, never in plain text. */
+  readonly secretPaths?: readonly string[];
 }
 
 /** What the provider needs of the enforcement backend (the bundled in-process one, later a remote one). */
@@ -17,8 +19,8 @@ export interface Backend {
   plan(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<BackendResult>;
   /** Creates or updates the object and returns its computed outputs. */
   put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<BackendResult>;
-  /** The live object, or undefined when it does not exist. */
-  get(kind: string, name: string, context?: OperationContext): Promise<{ spec: PropertyMap; outputs: PropertyMap; owner?: string } | undefined>;
+  /** The live object, or undefined when it does not exist; `secretPaths` are the spec paths stored as secrets. */
+  get(kind: string, name: string, context?: OperationContext): Promise<{ spec: PropertyMap; outputs: PropertyMap; owner?: string; secretPaths?: readonly string[] } | undefined>;
   /**
    * Refuses (BackendError) a create of an object that exists and is not owned by `context.owner`; used in
    * preview when the spec still has unknowns and cannot be planned, so the refusal never waits for `up`.
@@ -55,4 +57,13 @@ export class BackendError extends Error {
     super(message);
     this.name = 'BackendError';
   }
+}
+
+/**
+ * A well-formed change refused because it would break a ConnectivityAssertion that holds (or because the
+ * assertion being written does not hold): the change was evaluated and the outcome is a failure, which
+ * the CLI reports as exit 1, not as bad input.
+ */
+export class AssertionBrokenError extends BackendError {
+  override name = 'AssertionBrokenError';
 }

@@ -4,7 +4,7 @@ import { FunctionDefinition, ResourceDefinition, resourceToken } from '../model/
 import { unknownKeys } from '../model/unknown-keys';
 import { Backend, BackendError } from './backend';
 import { DetailedDiff, diffInputs } from './diff';
-import { PropertyMap, PropertyValue, containsUnknowns, formatPath, isObject, isUnknown, rewrapSecrets, unwrap } from './values';
+import { PropertyMap, PropertyValue, containsUnknowns, formatPath, isObject, isUnknown, rewrapSecrets, secretRedactor, unwrap } from './values';
 
 /** A problem with one property, reported to the engine as a CheckFailure. */
 export interface CheckFailure {
@@ -147,9 +147,16 @@ export class ProviderCore<C = Record<string, unknown>> {
   }
 
   /** True when a change of provider configuration moves the provider to another store or environment. */
-  diffConfig(olds: PropertyMap, news: PropertyMap, replaceKeys: readonly string[]): DiffResult {
+  diffConfig(olds: PropertyMap, news: PropertyMap, replaceKeys: readonly string[], context: { urn?: string } = {}): DiffResult {
     const o = stripVersion(unwrap(olds).value);
     const n = stripVersion(unwrap(news).value);
+    // The environment defaults to the stack name: writing down that same name (or removing it) moves
+    // nothing, and must not replace the provider and with it every resource.
+    const stack = stackOfUrn(context.urn);
+    if (stack !== undefined && 'environment' in this.opts.config.shape) {
+      o.environment ??= stack;
+      n.environment ??= stack;
+    }
     const d = diffInputs(o, n, { replaceOnChanges: replaceKeys });
     return { ...d, changed: d.diffs.length > 0, deleteBeforeReplace: false };
   }
@@ -227,8 +234,9 @@ export class ProviderCore<C = Record<string, unknown>> {
     } else {
       failures.push(...zodFailures(parsed.error));
     }
-    failures.splice(0, failures.length, ...failures.filter(known));
-    return { inputs: rewrapSecrets(inputs, secrets), failures };
+    const redact = secretRedactor(news, secrets);
+    const shown = failures.filter(known).map((f) => ({ property: f.property, reason: redact(f.reason) }));
+    return { inputs: rewrapSecrets(inputs, secrets), failures: shown };
   }
 
   /** Property-level diff of old inputs against new inputs. */
@@ -259,14 +267,19 @@ export class ProviderCore<C = Record<string, unknown>> {
   }
 
   async update(req: { token: string; urn?: string; id: string; news: PropertyMap; preview: boolean; timeout?: number }): Promise<{ id: string; properties: PropertyMap }> {
-    return this.withDeadline('update', req.timeout, (signal) => this.write(req.token, req.urn, req.news, req.preview, 'update', signal));
+    return this.withDeadline('update', req.timeout, (signal) => this.write(req.token, req.urn, req.news, req.preview, 'update', signal, req.id));
   }
 
-  private async write(token: string, urn: string | undefined, props: PropertyMap, preview: boolean, mode: 'create' | 'update', signal: AbortSignal): Promise<{ id: string; properties: PropertyMap }> {
+  /**
+   * `existingId` (update): the object keeps the id it has. Ids only change by replacement, so it equals
+   * the identity of the spec, except for objects created under an older id scheme (a FirewallRule stored
+   * as `name` before rule names were scoped to `policy/name`), which keep working under their old id.
+   */
+  private async write(token: string, urn: string | undefined, props: PropertyMap, preview: boolean, mode: 'create' | 'update', signal: AbortSignal, existingId?: string): Promise<{ id: string; properties: PropertyMap }> {
     const def = this.def(token);
     const { value, secrets } = unwrap(props);
     const spec = value as PropertyMap;
-    const id = containsUnknowns(spec[def.nameProperty ?? 'name']) ? '' : this.identity(def, spec);
+    const id = existingId ? existingId : containsUnknowns(spec[def.nameProperty ?? 'name']) ? '' : this.identity(def, spec);
     if (preview && containsUnknowns(spec)) {
       // A name collision is known even when other inputs are not: refuse it now, not at `up`.
       if (mode === 'create' && id !== '') await this.openBackend(urn).assertCreatable(def.name, id, { ...(urn ? { owner: urn } : {}), signal });
@@ -276,12 +289,19 @@ export class ProviderCore<C = Record<string, unknown>> {
     }
     const backend = this.openBackend(urn);
     const context = { ...(urn ? { owner: urn } : {}), signal };
-    const result = preview ? await backend.plan(def.name, id, spec, mode, context) : await backend.put(def.name, id, spec, mode, context);
-    for (const w of result.warnings) this.logger.log('warning', w, urn);
-    for (const i of result.infos ?? []) this.logger.log('info', i, urn);
+    const redact = secretRedactor(spec, secretPaths(def, secrets));
+    let result;
+    try {
+      result = preview ? await backend.plan(def.name, id, spec, mode, context) : await backend.put(def.name, id, spec, mode, { ...context, secretPaths: secretPaths(def, secrets) });
+    } catch (err) {
+      if (err instanceof BackendError) throw new BackendError(redact(err.message), err.problems.map((p) => ({ path: p.path, message: redact(p.message) })));
+      throw err;
+    }
+    for (const w of result.warnings) this.logger.log('warning', redact(w), urn);
+    for (const i of result.infos ?? []) this.logger.log('info', redact(i), urn);
     const properties = rewrapSecrets({ ...spec, ...result.outputs }, secretPaths(def, secrets));
     if (!preview && result.initErrors && result.initErrors.length > 0) {
-      throw new ResourceInitError(id, properties, rewrapSecrets(spec, secretPaths(def, secrets)), result.initErrors);
+      throw new ResourceInitError(id, properties, rewrapSecrets(spec, secretPaths(def, secrets)), result.initErrors.map(redact));
     }
     return { id: preview ? '' : id, properties };
   }
@@ -297,7 +317,8 @@ export class ProviderCore<C = Record<string, unknown>> {
     if (!live) return { id: '', inputs: {}, properties: {} };
     const importing = Object.keys(req.state).length === 0 && Object.keys(req.inputs).length === 0;
     if (importing && req.urn && live.owner !== req.urn) await backend.claim(def.name, req.id, req.urn);
-    const secrets = [...unwrap(req.inputs).secrets, ...unwrap(req.state).secrets];
+    // Paths stored as secrets count too: an import (no inputs or state yet) still marks them secret.
+    const secrets = [...unwrap(req.inputs).secrets, ...unwrap(req.state).secrets, ...(live.secretPaths ?? [])];
     const inputs = rewrapSecrets(live.spec, secretPaths(def, secrets));
     return { id: req.id, inputs, properties: rewrapSecrets({ ...live.spec, ...live.outputs }, secretPaths(def, secrets)) };
   }

@@ -102,11 +102,23 @@ function unimplemented<Req, Res>(name: string): grpc.handleUnaryCall<Req, Res> {
   return (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented by microseg` } as grpc.ServiceError, null);
 }
 
+/**
+ * The engine prints a failure as `property P value V has a problem: R`, looking V up among the top-level
+ * inputs: a nested path (`rules[0].services[0].ports[1]`) finds nothing and prints `value {<nil>}`. So a
+ * nested failure is sent without a property and with the path leading its reason (`has a problem:
+ * rules[0]...: R`); a top-level one keeps its property.
+ */
+export function wireFailure(f: { property: string; reason: string }): { property: string; reason: string } {
+  const topLevel = /^[A-Za-z_][A-Za-z0-9_]*$/.test(f.property);
+  return topLevel || f.property === '' ? f : { property: '', reason: `${f.property}: ${f.reason}` };
+}
+
 function checkFailures(failures: CheckResult['failures']): providerPb.CheckFailure[] {
   return failures.map((f) => {
+    const w = wireFailure(f);
     const cf = new providerPb.CheckFailure();
-    cf.setProperty(f.property);
-    cf.setReason(f.reason);
+    cf.setProperty(w.property);
+    cf.setReason(w.reason);
     return cf;
   });
 }
@@ -164,7 +176,7 @@ export function resourceProviderService(core: ProviderCore<unknown>, logger: Eng
     checkConfig: unary((req: providerPb.CheckRequest) => checkResponse(core.checkConfig(toMap(req.getNews())))),
     diffConfig: unary((req: providerPb.DiffRequest) => {
       const olds = Object.keys(toMap(req.getOldInputs())).length > 0 ? toMap(req.getOldInputs()) : toMap(req.getOlds());
-      return diffResponse(core.diffConfig(olds, toMap(req.getNews()), configReplaceKeys));
+      return diffResponse(core.diffConfig(olds, toMap(req.getNews()), configReplaceKeys, { urn: req.getUrn() }));
     }),
     configure: unary((req: providerPb.ConfigureRequest) => {
       core.configure(toMap(req.getArgs()), { urn: req.getUrn() });
@@ -214,6 +226,9 @@ export function resourceProviderService(core: ProviderCore<unknown>, logger: Eng
       const r = await core.read({ token: tokenOf(req.getType(), req.getUrn()), urn: req.getUrn(), id: req.getId(), inputs: toMap(req.getInputs()), state: toMap(req.getProperties()), timeout: req.getTimeout() });
       const res = new providerPb.ReadResponse();
       res.setId(r.id);
+      // A missing object is an empty id AND no properties: the engine tells "gone" (refresh drops it,
+      // `pulumi import` fails with "does not exist") from "found" by the properties being nil.
+      if (r.id === '') return res;
       res.setProperties(toStruct(r.properties));
       res.setInputs(toStruct(r.inputs));
       return res;

@@ -130,3 +130,32 @@ export function parsePath(path: string): (string | number)[] {
   }
   return out;
 }
+
+/** The plain values at the given secret paths (every string and number inside them). */
+export function valuesAt(value: PropertyValue, paths: readonly string[]): string[] {
+  const out = new Set<string>();
+  const collect = (v: PropertyValue | undefined): void => {
+    if (typeof v === 'string' || typeof v === 'number') out.add(String(v));
+    else if (Array.isArray(v)) v.forEach(collect);
+    else if (isObject(v)) Object.values(v).forEach(collect);
+  };
+  for (const path of paths) {
+    let cur: PropertyValue | undefined = value;
+    for (const seg of parsePath(path)) cur = Array.isArray(cur) && typeof seg === 'number' ? cur[seg] : isObject(cur) && typeof seg === 'string' ? cur[seg] : undefined;
+    collect(cur);
+  }
+  return [...out].filter((s) => s !== '');
+}
+
+/**
+ * A function that replaces every secret value in a message with `[secret]`: validation and backend
+ * messages quote the offending value ("x" is not an IP address), which must not leak a secret into the
+ * engine's output or logs. Whole tokens only, so that a secret `10.0.0.1` does not mangle `10.0.0.10`.
+ */
+export function secretRedactor(value: PropertyValue, secretPaths: readonly string[]): (text: string) => string {
+  const secrets = valuesAt(value, secretPaths).sort((a, b) => b.length - a.length);
+  if (secrets.length === 0) return (t) => t;
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`(?<![A-Za-z0-9_.:-])(?:${secrets.map(escape).join('|')})(?![A-Za-z0-9_:-]|\\.[A-Za-z0-9])`, 'g');
+  return (t) => t.replace(re, '[secret]');
+}

@@ -1,11 +1,15 @@
 import { functions, providerConfig, resources } from '../model';
 import { buildPulumiSchema, PulumiPackageSpec } from './pulumi-schema';
-import { version } from '../version';
+import { pluginDownloadURL, version } from '../version';
 
-/** microseg's Pulumi package schema, built from the model's single definitions. */
-export function microsegSchema(): PulumiPackageSpec {
+/**
+ * microseg's Pulumi package schema, built from the model's single definitions. `version` and
+ * `pluginDownloadURL` default to what this build was made with (package.json; the package step's URL).
+ */
+export function microsegSchema(opts: { version?: string; pluginDownloadURL?: string } = {}): PulumiPackageSpec {
   return buildPulumiSchema({
-    version,
+    version: opts.version ?? version,
+    pluginDownloadURL: opts.pluginDownloadURL ?? pluginDownloadURL,
     resources,
     functions,
     providerConfig,
@@ -14,6 +18,6 @@ export function microsegSchema(): PulumiPackageSpec {
 }
 
 /** The schema as checked in (`schema.json`): stable key order, two-space indent, trailing newline. */
-export function microsegSchemaJson(): string {
-  return `${JSON.stringify(microsegSchema(), null, 2)}\n`;
+export function microsegSchemaJson(opts: { version?: string; pluginDownloadURL?: string } = {}): string {
+  return `${JSON.stringify(microsegSchema(opts), null, 2)}\n`;
 }

@@ -43,6 +43,8 @@ export interface PulumiPackageSpec {
   name: string;
   displayName: string;
   version?: string;
+  /** Where `pulumi` downloads the plugin when it is not installed (set at package time; absent in the repo). */
+  pluginDownloadURL?: string;
   description: string;
   keywords: string[];
   homepage: string;
@@ -138,6 +140,7 @@ class Converter {
 
 export interface SchemaSources {
   version: string;
+  pluginDownloadURL?: string;
   resources: readonly ResourceDefinition[];
   functions: readonly FunctionDefinition[];
   providerConfig: z.ZodObject;
@@ -194,6 +197,7 @@ export function buildPulumiSchema(src: SchemaSources): PulumiPackageSpec {
     name: PACKAGE_NAME,
     displayName: 'microseg',
     version: src.version,
+    ...(src.pluginDownloadURL ? { pluginDownloadURL: src.pluginDownloadURL } : {}),
     description: 'Zero-trust micro-segmentation for virtual machines and Kubernetes pods: one policy model for both worlds.',
     keywords: ['pulumi', 'microseg', 'category/network', 'kind/native', 'firewall', 'micro-segmentation'],
     homepage: 'https://github.com/microseg/microseg',
@@ -207,8 +211,17 @@ export function buildPulumiSchema(src: SchemaSources): PulumiPackageSpec {
     resources,
     functions,
     language: {
-      nodejs: { packageName: '@microseg/pulumi', packageDescription: 'microseg: micro-segmentation for VMs and pods, as code.', dependencies: { '@pulumi/pulumi': '^3.0.0' }, respectSchemaVersion: true },
-      python: { packageName: 'pulumi_microseg', requires: { 'pulumi': '>=3.0.0,<4.0.0' }, pyproject: { enabled: true }, respectSchemaVersion: true },
+      // No @pulumi/pulumi / pulumi requirement here: the generators then require their own minimum for the code
+      // they emit (^3.142.0 for nodejs, >=3.231.0,<4.0.0 for python at pkg v3.259.0). TypeScript and @types/node
+      // are the SDK's build tools (devDependencies), at the versions this repository builds it with.
+      nodejs: {
+        packageName: '@microseg/pulumi',
+        packageDescription: 'microseg: micro-segmentation for VMs and pods, as code.',
+        typescriptVersion: '^5.9.3',
+        devDependencies: { '@types/node': '^22' },
+        respectSchemaVersion: true,
+      },
+      python: { packageName: 'pulumi_microseg', pyproject: { enabled: true }, respectSchemaVersion: true },
       go: { importBasePath: 'github.com/microseg/microseg/sdk/go/microseg', generateResourceContainerTypes: true, respectSchemaVersion: true },
     },
   };

@@ -4,16 +4,20 @@
  * over HTTP. Reference checks run inside the store's transaction, so two processes cannot race a
  * delete of a group against the creation of a rule that uses it.
  */
+import { randomBytes } from 'node:crypto';
 import { StoreError } from '../store/errors';
 import type { ChangeLogEntry, ChangesOptions, JsonObject, ObjectRef, PutOp, Store, StoredObject, WriteOp, WriteResult } from '../store/types';
 import { ConflictError, InUseError, InvalidError, NotFoundError } from './errors';
 import type { Problem, SpecReference, Validator } from './validator';
+import { openSealed, sealPaths, SecretBox, SecretUnavailableError } from './secrets';
 
 export interface BackendServiceOptions {
   readonly store: Store;
   /** The environment (e.g. the stack's) this service reads and writes. */
   readonly environment: string;
   readonly validator: Validator;
+  /** Encrypts secret-marked values at rest; absent, a key that lives as long as the process. */
+  readonly secrets?: SecretBox;
   /** Owner recorded on writes that name none (e.g. `microseg-cli:<user>` for the CLI); see StoredObject.owner. */
   readonly owner?: string;
 }
@@ -39,11 +43,19 @@ export function isSettingsObject(o: { kind: string }): boolean {
   return o.kind === SETTINGS_KIND;
 }
 
+/** A stored object as the service serves it: secret values decrypted, and where they were. */
+export type ServedObject = StoredObject & {
+  /** Property paths of the spec that are stored encrypted (secret-marked when written). */
+  readonly secretPaths?: readonly string[];
+};
+
 export interface UpdateOptions {
   /** Reject with Conflict unless the object is at this revision. Absent: last writer wins. */
   readonly expectedRevision?: number;
   /** New computed status; absent keeps the current one. */
   readonly status?: JsonObject;
+  /** Spec paths to store encrypted; absent keeps the object's current ones. */
+  readonly secretPaths?: readonly string[];
   /** New owner; absent keeps the current one (or the service's default owner). */
   readonly owner?: string;
 }
@@ -63,17 +75,21 @@ export class BackendService {
   private readonly validator: Validator;
   private readonly owner: string | undefined;
 
+  private readonly secrets: SecretBox;
+
   constructor(options: BackendServiceOptions) {
     this.store = options.store;
     this.environment = options.environment;
     this.validator = options.validator;
     this.owner = options.owner;
+    let key: Buffer | undefined;
+    this.secrets = options.secrets ?? new SecretBox({ key: (create) => (key ??= create ? randomBytes(32) : undefined) });
   }
 
   /** Creates an object; Conflict if it exists, Invalid if the spec is invalid or references missing objects. */
-  async create(kind: string, name: string, spec: JsonObject, options: { status?: JsonObject; owner?: string } = {}): Promise<StoredObject> {
-    const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status, 0, false, options.owner ?? this.owner)]);
-    return written(r);
+  async create(kind: string, name: string, spec: JsonObject, options: { status?: JsonObject; owner?: string; secretPaths?: readonly string[] } = {}): Promise<ServedObject> {
+    const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status, 0, false, options.owner ?? this.owner, options.secretPaths)]);
+    return this.served(written(r));
   }
 
   /** The environment's stored settings (empty when none were ever stored). */
@@ -95,9 +111,18 @@ export class BackendService {
     return merged;
   }
 
+  /** Removes the stored settings (when the environment's last object is gone); a no-op when none. */
+  async clearSettings(): Promise<void> {
+    const current = await this.store.get(this.environment, SETTINGS_KIND, SETTINGS_NAME);
+    if (!current) return;
+    await this.write({ kind: SETTINGS_KIND, name: SETTINGS_NAME }, [{ op: 'delete', kind: SETTINGS_KIND, name: SETTINGS_NAME, expectedRevision: current.revision }]);
+  }
+
   /** Records a new owner of an existing object (import); spec and status are kept. */
   async setOwner(kind: string, name: string, owner: string): Promise<StoredObject> {
-    const current = await this.get(kind, name);
+    // The raw stored spec (secret values still encrypted) is written back as it is.
+    const current = await this.store.get(this.environment, kind, name);
+    if (!current) throw new NotFoundError({ kind, name });
     if (current.owner === owner) return current;
     const [r] = await this.write({ kind, name }, [
       { op: 'put', kind, name, spec: current.spec, ...(current.status !== undefined ? { status: current.status } : {}), references: current.references, expectedRevision: current.revision, owner },
@@ -106,20 +131,32 @@ export class BackendService {
   }
 
   /** The object, or NotFound. */
-  async get(kind: string, name: string): Promise<StoredObject> {
-    const o = await this.store.get(this.environment, kind, name);
+  async get(kind: string, name: string): Promise<ServedObject> {
+    const o = await this.find(kind, name);
     if (!o) throw new NotFoundError({ kind, name });
     return o;
   }
 
   /** The object, or undefined. */
-  async find(kind: string, name: string): Promise<StoredObject | undefined> {
-    return this.store.get(this.environment, kind, name);
+  async find(kind: string, name: string): Promise<ServedObject | undefined> {
+    const o = await this.store.get(this.environment, kind, name);
+    return o && this.served(o);
   }
 
   /** All objects, or those of one kind, sorted by kind and name. */
-  async list(kind?: string): Promise<StoredObject[]> {
-    return this.store.list(this.environment, kind === undefined ? {} : { kind });
+  async list(kind?: string): Promise<ServedObject[]> {
+    return (await this.store.list(this.environment, kind === undefined ? {} : { kind })).map((o) => this.served(o));
+  }
+
+  /** A stored object with its encrypted values opened (most specs hold none and are returned as they are). */
+  private served(o: StoredObject): ServedObject {
+    try {
+      const { spec, secretPaths } = openSealed(o.spec, this.secrets);
+      return secretPaths.length === 0 ? o : { ...o, spec, secretPaths };
+    } catch (err) {
+      if (err instanceof SecretUnavailableError) throw new StoreError('CORRUPT', `${o.kind} "${o.name}": ${err.message}`, { object: { kind: o.kind, name: o.name } });
+      throw err;
+    }
   }
 
   /** Replaces the spec of an existing object (NotFound otherwise); keeps its status unless given. */
@@ -131,8 +168,10 @@ export class BackendService {
         throw new ConflictError({ kind, name }, options.expectedRevision, current.revision);
       }
       try {
-        const [r] = await this.write({ kind, name }, [this.putOp(kind, name, spec, options.status ?? current.status, current.revision, true, options.owner ?? current.owner ?? this.owner)]);
-        return written(r);
+        const [r] = await this.write({ kind, name }, [
+          this.putOp(kind, name, spec, options.status ?? current.status, current.revision, true, options.owner ?? current.owner ?? this.owner, options.secretPaths ?? current.secretPaths),
+        ]);
+        return this.served(written(r));
       } catch (err) {
         // Without an expected revision the caller asked for last-writer-wins: re-read and retry.
         if (!(err instanceof ConflictError) || options.expectedRevision !== undefined || attempt >= LAST_WRITER_WINS_ATTEMPTS) throw err;
@@ -142,7 +181,9 @@ export class BackendService {
 
   /** Replaces the computed status only (the spec is kept and not re-validated). */
   async setStatus(kind: string, name: string, status: JsonObject, options: { expectedRevision?: number } = {}): Promise<StoredObject> {
-    const current = await this.get(kind, name);
+    // The raw stored spec (secret values still encrypted) is written back as it is.
+    const current = await this.store.get(this.environment, kind, name);
+    if (!current) throw new NotFoundError({ kind, name });
     const expected = options.expectedRevision ?? current.revision;
     const [r] = await this.write({ kind, name }, [
       { op: 'put', kind, name, spec: current.spec, status, references: current.references, expectedRevision: expected },
@@ -196,14 +237,24 @@ export class BackendService {
     return this.validator.references(kind, spec);
   }
 
-  private putOp(kind: string, name: string, spec: JsonObject, status: JsonObject | undefined, expectedRevision: number | undefined, validated = false, owner?: string): PutOp {
+  private putOp(
+    kind: string,
+    name: string,
+    spec: JsonObject,
+    status: JsonObject | undefined,
+    expectedRevision: number | undefined,
+    validated = false,
+    owner?: string,
+    secretPaths: readonly string[] = [],
+  ): PutOp {
+    // Validation and references see the plain values; only the stored spec is sealed.
     const references = validated ? this.validator.references(kind, spec) : this.validate(kind, name, spec);
     return {
       ...(owner !== undefined ? { owner } : {}),
       op: 'put',
       kind,
       name,
-      spec,
+      spec: sealPaths(spec, secretPaths, this.secrets),
       ...(status !== undefined ? { status } : {}),
       references: references.map((r) => ({ kind: r.kind, name: r.name })),
       ...(expectedRevision !== undefined ? { expectedRevision } : {}),

@@ -6,3 +6,4 @@ export { SqliteStore, openSqliteStore, type SqliteStoreOptions } from './sqlite'
 export { resolveDataDir, resolveDatabaseFile, DATABASE_FILE, type DataDirOptions } from './datadir';
 export { MIGRATIONS, LATEST_VERSION, APPLICATION_ID, type Migration } from './migrations';
 export { exportState, importState, parseStateDocument, STATE_FORMAT, STATE_VERSION, type StateDocument, type StateObject, type ExportOptions } from './state';
+export { secretKeySource, SECRET_KEY_FILE } from './secret-key';

@@ -506,7 +506,16 @@ function prepareDirectory(dir: string, file: string): void {
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return; // a new store
+    if (code === 'ENOENT') {
+      // A new store: create the file owner-only before SQLite creates it with the umask's mode (0644
+      // typically); SQLite gives its -wal and -shm files the database file's mode.
+      try {
+        fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError('IO', `cannot create ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { path: file }, { cause: e });
+      }
+      return;
+    }
     if (code === 'EACCES' || code === 'EPERM') throw new StoreError('PERMISSION', `${file} is not readable and writable by this user; ${advice}`, { path: file }, { cause: err });
     if (code === 'EISDIR') throw new StoreError('CORRUPT', `${file} is a directory, not a microseg store; ${WHAT_TO_DO_CORRUPT}`, { path: file }, { cause: err });
     throw new StoreError('IO', `cannot read ${file} (${code ?? String(err)})`, { path: file }, { cause: err });

@@ -18,6 +18,10 @@ export interface ExpectationResult {
   verdict: 'allow' | 'drop' | 'reject';
   /** `policy/rule` that decided, `default`, `none` (neither side managed), or `lb:NAME/reason` when the load balancer dropped the flow. */
   decidedBy: string;
+  /** The rule that decided at the source firewall: `policy/rule`, `default`, or `none` (not managed, or not reached). */
+  sourceRule: string;
+  /** The same at the destination firewall. */
+  destinationRule: string;
   /** Why it failed, in words (wrong verdict, wrong deciding rule). */
   reason?: string;
   trace: Trace;
@@ -74,7 +78,17 @@ export function runExpectations(world: World, expectations: readonly Expectation
     const reasons: string[] = [];
     if (!verdictOk) reasons.push(`expected ${e.expect}, got ${t.verdict}`);
     if (!ruleOk) reasons.push(`expected decision by ${e.rule}, decided by ${decidedBy}`);
-    results.push({ expectation: e, passed: verdictOk && ruleOk, verdict: t.verdict, decidedBy, ...(reasons.length ? { reason: reasons.join('; ') } : {}), trace: t });
+    const sides = { sourceRule: sideRule(t, 'source-firewall'), destinationRule: sideRule(t, 'destination-firewall') };
+    if (e.sourceRule !== undefined && e.sourceRule !== sides.sourceRule) reasons.push(`expected ${e.sourceRule} at the source firewall, got ${sides.sourceRule}`);
+    if (e.destinationRule !== undefined && e.destinationRule !== sides.destinationRule) reasons.push(`expected ${e.destinationRule} at the destination firewall, got ${sides.destinationRule}`);
+    results.push({ expectation: e, passed: reasons.length === 0, verdict: t.verdict, decidedBy, ...sides, ...(reasons.length ? { reason: reasons.join('; ') } : {}), trace: t });
   }
   return { results, problems };
+}
+
+/** The rule one firewall side applied in a trace: `policy/rule`, `default`, or `none`. */
+function sideRule(t: Trace, component: 'source-firewall' | 'destination-firewall'): string {
+  const o = t.observations.find((x) => x.component === component);
+  if (!o || o.action === 'skipped' || o.policy === undefined) return 'none';
+  return o.policy === 'default' ? 'default' : `${o.policy}/${o.rule}`;
 }

@@ -47,6 +47,10 @@ export interface Expectation {
   expect: ExpectedVerdict;
   /** `policy/rule` expected to decide, or `default`; policy names are backend names. */
   rule?: string;
+  /** `policy/rule`, `default` or `none` (side not managed or not reached) expected at the source firewall. */
+  sourceRule?: string;
+  /** The same at the destination firewall. */
+  destinationRule?: string;
   description?: string;
 }
 
@@ -73,6 +77,8 @@ const expectationSchema = z
     port: z.number().int().min(0).max(65535).optional(),
     expect: z.enum(['allow', 'drop', 'reject', 'deny']),
     rule: z.string().min(1).optional(),
+    sourceRule: z.string().min(1).optional(),
+    destinationRule: z.string().min(1).optional(),
     description: z.string().optional(),
   })
   .strict();
@@ -202,7 +208,7 @@ export function loadTopology(text: string): TopologyResult {
       const v = substitute(t.raw[f], `resources.${key}.properties.${f}`, []);
       return typeof v === 'string' ? v : undefined;
     };
-    const id = identityOf(t.kind, { name: field('name'), cluster: field('cluster'), namespace: field('namespace') });
+    const id = identityOf(t.kind, { name: field('name'), cluster: field('cluster'), namespace: field('namespace'), policy: field('policy') });
     resolving.delete(key);
     identities.set(key, id);
     return id;
@@ -298,6 +304,15 @@ export function loadTopology(text: string): TopologyResult {
   // Expectations: `from`/`to` name a resource of this file (or `${key}`), else they are passed to the
   // engine as they are (an IP, `vm:NAME`, a pod name...).
   const endpoint = (v: string, path: string): string => {
+    // `vm:KEY`, `vm:KEY#i`, `lb:KEY` and `workload:KEY` may name a resource of this file by its key.
+    const prefixed = /^(vm|lb|workload):([^#]+)(#\d+)?$/.exec(v);
+    if (prefixed) {
+      const t = entries.get(prefixed[2]!);
+      const kind = { vm: 'VirtualMachine', lb: 'LoadBalancer', workload: 'Workload' }[prefixed[1] as 'vm' | 'lb' | 'workload'];
+      return t && t.kind === kind ? `${prefixed[1]}:${identity(prefixed[2]!) ?? prefixed[2]}${prefixed[3] ?? ''}` : v;
+    }
+    const hashed = /^([^#:]+)#(\d+)$/.exec(v);
+    if (hashed && entries.get(hashed[1]!)?.kind === 'VirtualMachine') return `vm:${identity(hashed[1]!) ?? hashed[1]}#${hashed[2]}`;
     const whole = WHOLE_REF.exec(v);
     const key = whole && !whole[2] ? whole[1] : v;
     const target = entries.get(key);
@@ -329,6 +344,15 @@ export function loadTopology(text: string): TopologyResult {
     if (e.rule !== undefined && e.rule !== 'default' && !/^[^/]+\/.+$/.test(e.rule)) {
       problems.push({ path: `${path}.rule`, message: `"${e.rule}" is not a rule reference; expected "policy/rule" or "default"` });
     }
+    for (const side of ['sourceRule', 'destinationRule'] as const) {
+      const v = e[side];
+      if (v !== undefined && v !== 'default' && v !== 'none' && !/^[^/]+\/.+$/.test(v)) {
+        problems.push({ path: `${path}.${side}`, message: `"${v}" is not a rule reference; expected "policy/rule", "default" or "none" (that side is not managed or not reached)` });
+      }
+    }
+    if (e.port === undefined && (e.protocol === 'tcp' || e.protocol === 'udp' || e.protocol === 'sctp')) {
+      problems.push({ path: `${path}.port`, message: `protocol ${e.protocol} needs a port: the destination port decides which rules match; expected e.g. port: 443` });
+    }
     if (e.port !== undefined && (e.protocol === 'icmp' || e.protocol === 'icmpv6')) {
       problems.push({ path: `${path}.port`, message: `a port is meaningless for ${e.protocol}; expected no port` });
     }
@@ -342,6 +366,8 @@ export function loadTopology(text: string): TopologyResult {
       ...(e.port !== undefined ? { port: e.port } : {}),
       expect: e.expect,
       ...(e.rule !== undefined ? { rule: ruleName(e.rule) } : {}),
+      ...(e.sourceRule !== undefined ? { sourceRule: ruleName(e.sourceRule) } : {}),
+      ...(e.destinationRule !== undefined ? { destinationRule: ruleName(e.destinationRule) } : {}),
       ...(e.description !== undefined ? { description: e.description } : {}),
     });
   });

@@ -20,7 +20,7 @@ type ConnectivityAssertion struct {
 	DecidingRule pulumi.StringOutput `pulumi:"decidingRule"`
 	// allow: the flow must be allowed; deny: it must be dropped or rejected. One of `allow`, `deny`.
 	Expect pulumi.StringOutput `pulumi:"expect"`
-	// Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.
+	// Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.
 	From pulumi.StringOutput `pulumi:"from"`
 	// Backend name of the connectivity assertion; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
 	Name pulumi.StringOutput `pulumi:"name"`
@@ -30,7 +30,7 @@ type ConnectivityAssertion struct {
 	Port pulumi.IntPtrOutput `pulumi:"port"`
 	// Protocol of the flow. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`.
 	Protocol pulumi.StringPtrOutput `pulumi:"protocol"`
-	// Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).
+	// Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.
 	To pulumi.StringOutput `pulumi:"to"`
 	// The verdict computed for the flow. One of `allow`, `drop`, `reject`.
 	Verdict pulumi.StringOutput `pulumi:"verdict"`
@@ -90,7 +90,7 @@ func (ConnectivityAssertionState) ElementType() reflect.Type {
 type connectivityAssertionArgs struct {
 	// allow: the flow must be allowed; deny: it must be dropped or rejected. One of `allow`, `deny`.
 	Expect string `pulumi:"expect"`
-	// Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.
+	// Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.
 	From string `pulumi:"from"`
 	// Backend name of the connectivity assertion; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
 	Name *string `pulumi:"name"`
@@ -98,7 +98,7 @@ type connectivityAssertionArgs struct {
 	Port *int `pulumi:"port"`
 	// Protocol of the flow. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`.
 	Protocol *string `pulumi:"protocol"`
-	// Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).
+	// Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.
 	To string `pulumi:"to"`
 }
 
@@ -106,7 +106,7 @@ type connectivityAssertionArgs struct {
 type ConnectivityAssertionArgs struct {
 	// allow: the flow must be allowed; deny: it must be dropped or rejected. One of `allow`, `deny`.
 	Expect pulumi.StringInput
-	// Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.
+	// Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.
 	From pulumi.StringInput
 	// Backend name of the connectivity assertion; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
 	Name pulumi.StringPtrInput
@@ -114,7 +114,7 @@ type ConnectivityAssertionArgs struct {
 	Port pulumi.IntPtrInput
 	// Protocol of the flow. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`.
 	Protocol pulumi.StringPtrInput
-	// Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).
+	// Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.
 	To pulumi.StringInput
 }
 
@@ -215,7 +215,7 @@ func (o ConnectivityAssertionOutput) Expect() pulumi.StringOutput {
 	return o.ApplyT(func(v *ConnectivityAssertion) pulumi.StringOutput { return v.Expect }).(pulumi.StringOutput)
 }
 
-// Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.
+// Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.
 func (o ConnectivityAssertionOutput) From() pulumi.StringOutput {
 	return o.ApplyT(func(v *ConnectivityAssertion) pulumi.StringOutput { return v.From }).(pulumi.StringOutput)
 }
@@ -240,7 +240,7 @@ func (o ConnectivityAssertionOutput) Protocol() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ConnectivityAssertion) pulumi.StringPtrOutput { return v.Protocol }).(pulumi.StringPtrOutput)
 }
 
-// Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).
+// Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.
 func (o ConnectivityAssertionOutput) To() pulumi.StringOutput {
 	return o.ApplyT(func(v *ConnectivityAssertion) pulumi.StringOutput { return v.To }).(pulumi.StringOutput)
 }

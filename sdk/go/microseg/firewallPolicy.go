@@ -25,7 +25,7 @@ type FirewallPolicy struct {
 	Enforcement pulumi.StringPtrOutput `pulumi:"enforcement"`
 	// Backend name of the firewall policy; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
 	Name pulumi.StringOutput `pulumi:"name"`
-	// Order inside the category, lower first; ties are ordered by name with a warning.
+	// Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
 	Priority pulumi.IntPtrOutput `pulumi:"priority"`
 	// Inline rules in evaluation order. A policy uses inline rules or FirewallRule resources, never both.
 	Rules RuleArrayOutput `pulumi:"rules"`
@@ -90,7 +90,7 @@ type firewallPolicyArgs struct {
 	Enforcement *string `pulumi:"enforcement"`
 	// Backend name of the firewall policy; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
 	Name *string `pulumi:"name"`
-	// Order inside the category, lower first; ties are ordered by name with a warning.
+	// Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
 	Priority *int `pulumi:"priority"`
 	// Inline rules in evaluation order. A policy uses inline rules or FirewallRule resources, never both.
 	Rules []Rule `pulumi:"rules"`
@@ -108,7 +108,7 @@ type FirewallPolicyArgs struct {
 	Enforcement pulumi.StringPtrInput
 	// Backend name of the firewall policy; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
 	Name pulumi.StringPtrInput
-	// Order inside the category, lower first; ties are ordered by name with a warning.
+	// Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
 	Priority pulumi.IntPtrInput
 	// Inline rules in evaluation order. A policy uses inline rules or FirewallRule resources, never both.
 	Rules RuleArrayInput
@@ -226,7 +226,7 @@ func (o FirewallPolicyOutput) Name() pulumi.StringOutput {
 	return o.ApplyT(func(v *FirewallPolicy) pulumi.StringOutput { return v.Name }).(pulumi.StringOutput)
 }
 
-// Order inside the category, lower first; ties are ordered by name with a warning.
+// Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
 func (o FirewallPolicyOutput) Priority() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *FirewallPolicy) pulumi.IntPtrOutput { return v.Priority }).(pulumi.IntPtrOutput)
 }

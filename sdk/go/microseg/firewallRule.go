@@ -12,7 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// A standalone rule attached to a FirewallPolicy, ordered by priority then name.
+// A standalone rule attached to a FirewallPolicy, ordered by priority then name. Its name is unique inside its policy; its id is `policy/name`.
 type FirewallRule struct {
 	pulumi.CustomResourceState
 
@@ -32,11 +32,11 @@ type FirewallRule struct {
 	Disabled pulumi.BoolPtrOutput `pulumi:"disabled"`
 	// Log flows matching this rule.
 	Logged pulumi.BoolPtrOutput `pulumi:"logged"`
-	// Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+	// Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
 	Name pulumi.StringOutput `pulumi:"name"`
 	// Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
 	Policy pulumi.StringOutput `pulumi:"policy"`
-	// Order inside the policy, lower first; ties by name.
+	// Order inside the policy, lower first (0 or more); ties by name.
 	Priority pulumi.IntPtrOutput `pulumi:"priority"`
 	// Services; empty or absent means any protocol and port.
 	Services ServiceArrayOutput `pulumi:"services"`
@@ -77,6 +77,10 @@ func NewFirewallRule(ctx *pulumi.Context,
 	if args.SourcesExcluded == nil {
 		args.SourcesExcluded = pulumi.BoolPtr(false)
 	}
+	replaceOnChanges := pulumi.ReplaceOnChanges([]string{
+		"policy",
+	})
+	opts = append(opts, replaceOnChanges)
 	opts = internal.PkgResourceDefaultOpts(opts)
 	var resource FirewallRule
 	err := ctx.RegisterResource("microseg:index:FirewallRule", name, args, &resource, opts...)
@@ -126,11 +130,11 @@ type firewallRuleArgs struct {
 	Disabled *bool `pulumi:"disabled"`
 	// Log flows matching this rule.
 	Logged *bool `pulumi:"logged"`
-	// Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+	// Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
 	Name *string `pulumi:"name"`
 	// Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
 	Policy string `pulumi:"policy"`
-	// Order inside the policy, lower first; ties by name.
+	// Order inside the policy, lower first (0 or more); ties by name.
 	Priority *int `pulumi:"priority"`
 	// Services; empty or absent means any protocol and port.
 	Services []Service `pulumi:"services"`
@@ -158,11 +162,11 @@ type FirewallRuleArgs struct {
 	Disabled pulumi.BoolPtrInput
 	// Log flows matching this rule.
 	Logged pulumi.BoolPtrInput
-	// Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+	// Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
 	Name pulumi.StringPtrInput
 	// Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
 	Policy pulumi.StringInput
-	// Order inside the policy, lower first; ties by name.
+	// Order inside the policy, lower first (0 or more); ties by name.
 	Priority pulumi.IntPtrInput
 	// Services; empty or absent means any protocol and port.
 	Services ServiceArrayInput
@@ -299,7 +303,7 @@ func (o FirewallRuleOutput) Logged() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *FirewallRule) pulumi.BoolPtrOutput { return v.Logged }).(pulumi.BoolPtrOutput)
 }
 
-// Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+// Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
 func (o FirewallRuleOutput) Name() pulumi.StringOutput {
 	return o.ApplyT(func(v *FirewallRule) pulumi.StringOutput { return v.Name }).(pulumi.StringOutput)
 }
@@ -309,7 +313,7 @@ func (o FirewallRuleOutput) Policy() pulumi.StringOutput {
 	return o.ApplyT(func(v *FirewallRule) pulumi.StringOutput { return v.Policy }).(pulumi.StringOutput)
 }
 
-// Order inside the policy, lower first; ties by name.
+// Order inside the policy, lower first (0 or more); ties by name.
 func (o FirewallRuleOutput) Priority() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *FirewallRule) pulumi.IntPtrOutput { return v.Priority }).(pulumi.IntPtrOutput)
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Rules enforced on a workload or VM, in evaluation order.
+// Rules enforced on a workload or VM, in evaluation order, with sources, destinations and services; rules that can never match there are left out.
 func GetEffectiveRules(ctx *pulumi.Context, args *GetEffectiveRulesArgs, opts ...pulumi.InvokeOption) (*GetEffectiveRulesResult, error) {
 	opts = internal.PkgInvokeDefaultOpts(opts)
 	var rv GetEffectiveRulesResult

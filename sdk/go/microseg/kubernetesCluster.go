@@ -24,8 +24,8 @@ type KubernetesCluster struct {
 	Nodes KubernetesNodeArrayOutput `pulumi:"nodes"`
 	// CIDR pod IPs are allocated from.
 	PodCidr pulumi.StringOutput `pulumi:"podCidr"`
-	// CIDR of Kubernetes services.
-	ServiceCidr pulumi.StringOutput `pulumi:"serviceCidr"`
+	// CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.
+	ServiceCidr pulumi.StringPtrOutput `pulumi:"serviceCidr"`
 }
 
 // NewKubernetesCluster registers a new resource with the given unique name, arguments, and options.
@@ -41,11 +41,11 @@ func NewKubernetesCluster(ctx *pulumi.Context,
 	if args.PodCidr == nil {
 		return nil, errors.New("invalid value for required argument 'PodCidr'")
 	}
-	if args.ServiceCidr == nil {
-		return nil, errors.New("invalid value for required argument 'ServiceCidr'")
-	}
 	if args.NetworkMode == nil {
 		args.NetworkMode = pulumi.StringPtr("overlay")
+	}
+	if args.ServiceCidr == nil {
+		args.ServiceCidr = pulumi.StringPtr("10.96.0.0/12")
 	}
 	replaceOnChanges := pulumi.ReplaceOnChanges([]string{
 		"podCidr",
@@ -92,8 +92,8 @@ type kubernetesClusterArgs struct {
 	Nodes []KubernetesNode `pulumi:"nodes"`
 	// CIDR pod IPs are allocated from.
 	PodCidr string `pulumi:"podCidr"`
-	// CIDR of Kubernetes services.
-	ServiceCidr string `pulumi:"serviceCidr"`
+	// CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.
+	ServiceCidr *string `pulumi:"serviceCidr"`
 }
 
 // The set of arguments for constructing a KubernetesCluster resource.
@@ -106,8 +106,8 @@ type KubernetesClusterArgs struct {
 	Nodes KubernetesNodeArrayInput
 	// CIDR pod IPs are allocated from.
 	PodCidr pulumi.StringInput
-	// CIDR of Kubernetes services.
-	ServiceCidr pulumi.StringInput
+	// CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.
+	ServiceCidr pulumi.StringPtrInput
 }
 
 func (KubernetesClusterArgs) ElementType() reflect.Type {
@@ -217,9 +217,9 @@ func (o KubernetesClusterOutput) PodCidr() pulumi.StringOutput {
 	return o.ApplyT(func(v *KubernetesCluster) pulumi.StringOutput { return v.PodCidr }).(pulumi.StringOutput)
 }
 
-// CIDR of Kubernetes services.
-func (o KubernetesClusterOutput) ServiceCidr() pulumi.StringOutput {
-	return o.ApplyT(func(v *KubernetesCluster) pulumi.StringOutput { return v.ServiceCidr }).(pulumi.StringOutput)
+// CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.
+func (o KubernetesClusterOutput) ServiceCidr() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *KubernetesCluster) pulumi.StringPtrOutput { return v.ServiceCidr }).(pulumi.StringPtrOutput)
 }
 
 type KubernetesClusterArrayOutput struct{ *pulumi.OutputState }

@@ -18,7 +18,9 @@ type EffectiveRule struct {
 	Action string `pulumi:"action"`
 	// Category. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
 	Category string `pulumi:"category"`
-	// Direction of the rule. One of `in`, `out`, `inout`.
+	// Destinations as declared; empty means any.
+	Destinations []string `pulumi:"destinations"`
+	// Direction(s) in which the rule can match here: in (the endpoint as destination), out (as source) or inout. One of `in`, `out`, `inout`.
 	Direction string `pulumi:"direction"`
 	// Whether the rule is disabled.
 	Disabled bool `pulumi:"disabled"`
@@ -30,6 +32,10 @@ type EffectiveRule struct {
 	PolicyPriority int `pulumi:"policyPriority"`
 	// Rule name.
 	Rule string `pulumi:"rule"`
+	// Services, e.g. `tcp/80,443`, `udp/53`, `icmp type 8`; empty means any.
+	Services []string `pulumi:"services"`
+	// Sources as declared, e.g. `group:web`, `cidr:10.0.0.0/8`, `not vm:db`; empty means any.
+	Sources []string `pulumi:"sources"`
 	// Whether the policy is staged.
 	Staged bool `pulumi:"staged"`
 }
@@ -58,7 +64,12 @@ func (o EffectiveRuleOutput) Category() pulumi.StringOutput {
 	return o.ApplyT(func(v EffectiveRule) string { return v.Category }).(pulumi.StringOutput)
 }
 
-// Direction of the rule. One of `in`, `out`, `inout`.
+// Destinations as declared; empty means any.
+func (o EffectiveRuleOutput) Destinations() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v EffectiveRule) []string { return v.Destinations }).(pulumi.StringArrayOutput)
+}
+
+// Direction(s) in which the rule can match here: in (the endpoint as destination), out (as source) or inout. One of `in`, `out`, `inout`.
 func (o EffectiveRuleOutput) Direction() pulumi.StringOutput {
 	return o.ApplyT(func(v EffectiveRule) string { return v.Direction }).(pulumi.StringOutput)
 }
@@ -86,6 +97,16 @@ func (o EffectiveRuleOutput) PolicyPriority() pulumi.IntOutput {
 // Rule name.
 func (o EffectiveRuleOutput) Rule() pulumi.StringOutput {
 	return o.ApplyT(func(v EffectiveRule) string { return v.Rule }).(pulumi.StringOutput)
+}
+
+// Services, e.g. `tcp/80,443`, `udp/53`, `icmp type 8`; empty means any.
+func (o EffectiveRuleOutput) Services() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v EffectiveRule) []string { return v.Services }).(pulumi.StringArrayOutput)
+}
+
+// Sources as declared, e.g. `group:web`, `cidr:10.0.0.0/8`, `not vm:db`; empty means any.
+func (o EffectiveRuleOutput) Sources() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v EffectiveRule) []string { return v.Sources }).(pulumi.StringArrayOutput)
 }
 
 // Whether the policy is staged.
@@ -2888,9 +2909,9 @@ type Service struct {
 	IcmpCode *int `pulumi:"icmpCode"`
 	// ICMP type (icmp/icmpv6 only); every type when absent.
 	IcmpType *int `pulumi:"icmpType"`
-	// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+	// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
 	Ports []interface{} `pulumi:"ports"`
-	// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+	// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
 	Protocol *string `pulumi:"protocol"`
 }
 
@@ -2923,9 +2944,9 @@ type ServiceArgs struct {
 	IcmpCode pulumi.IntPtrInput `pulumi:"icmpCode"`
 	// ICMP type (icmp/icmpv6 only); every type when absent.
 	IcmpType pulumi.IntPtrInput `pulumi:"icmpType"`
-	// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+	// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
 	Ports pulumi.ArrayInput `pulumi:"ports"`
-	// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+	// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
 	Protocol pulumi.StringPtrInput `pulumi:"protocol"`
 }
 
@@ -3001,12 +3022,12 @@ func (o ServiceOutput) IcmpType() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v Service) *int { return v.IcmpType }).(pulumi.IntPtrOutput)
 }
 
-// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+// Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
 func (o ServiceOutput) Ports() pulumi.ArrayOutput {
 	return o.ApplyT(func(v Service) []interface{} { return v.Ports }).(pulumi.ArrayOutput)
 }
 
-// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+// Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
 func (o ServiceOutput) Protocol() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v Service) *string { return v.Protocol }).(pulumi.StringPtrOutput)
 }

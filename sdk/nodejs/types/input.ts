@@ -352,11 +352,11 @@ export interface ServiceArgs {
      */
     icmpType?: pulumi.Input<number | undefined>;
     /**
-     * Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+     * Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
      */
     ports?: pulumi.Input<pulumi.Input<number | string>[] | undefined>;
     /**
-     * Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+     * Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
      */
     protocol?: pulumi.Input<string | undefined>;
 }

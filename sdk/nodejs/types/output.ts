@@ -17,7 +17,11 @@ export interface EffectiveRule {
      */
     category: string;
     /**
-     * Direction of the rule. One of `in`, `out`, `inout`.
+     * Destinations as declared; empty means any.
+     */
+    destinations: string[];
+    /**
+     * Direction(s) in which the rule can match here: in (the endpoint as destination), out (as source) or inout. One of `in`, `out`, `inout`.
      */
     direction: string;
     /**
@@ -40,6 +44,14 @@ export interface EffectiveRule {
      * Rule name.
      */
     rule: string;
+    /**
+     * Services, e.g. `tcp/80,443`, `udp/53`, `icmp type 8`; empty means any.
+     */
+    services: string[];
+    /**
+     * Sources as declared, e.g. `group:web`, `cidr:10.0.0.0/8`, `not vm:db`; empty means any.
+     */
+    sources: string[];
     /**
      * Whether the policy is staged.
      */
@@ -514,11 +526,11 @@ export interface Service {
      */
     icmpType?: number;
     /**
-     * Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+     * Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
      */
     ports?: (number | string)[];
     /**
-     * Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+     * Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
      */
     protocol?: string;
 }

@@ -1399,11 +1399,11 @@ class ServiceArgsDict(TypedDict):
     """
     ports: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.int, _builtins.str]]]]]]
     """
-    Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+    Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
     """
     protocol: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+    Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
     """
 
 @pulumi.input_type
@@ -1416,8 +1416,8 @@ class ServiceArgs:
         """
         :param pulumi.Input[_builtins.int] icmp_code: ICMP code (icmp/icmpv6 only, with icmpType); every code when absent.
         :param pulumi.Input[_builtins.int] icmp_type: ICMP type (icmp/icmpv6 only); every type when absent.
-        :param pulumi.Input[Sequence[pulumi.Input[Union[_builtins.int, _builtins.str]]]] ports: Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
-        :param pulumi.Input[_builtins.str] protocol: Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+        :param pulumi.Input[Sequence[pulumi.Input[Union[_builtins.int, _builtins.str]]]] ports: Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
+        :param pulumi.Input[_builtins.str] protocol: Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
         """
         if icmp_code is not None:
             pulumi.set(__self__, "icmp_code", icmp_code)
@@ -1458,7 +1458,7 @@ class ServiceArgs:
     @pulumi.getter
     def ports(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.int, _builtins.str]]]]]:
         """
-        Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+        Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
         """
         return pulumi.get(self, "ports")
 
@@ -1470,7 +1470,7 @@ class ServiceArgs:
     @pulumi.getter
     def protocol(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+        Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
         """
         return pulumi.get(self, "protocol")
 

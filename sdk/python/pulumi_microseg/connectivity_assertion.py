@@ -29,8 +29,8 @@ class ConnectivityAssertionArgs:
         The set of arguments for constructing a ConnectivityAssertion resource.
 
         :param pulumi.Input[_builtins.str] expect: allow: the flow must be allowed; deny: it must be dropped or rejected. One of `allow`, `deny`.
-        :param pulumi.Input[_builtins.str] from_: Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.
-        :param pulumi.Input[_builtins.str] to: Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).
+        :param pulumi.Input[_builtins.str] from_: Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.
+        :param pulumi.Input[_builtins.str] to: Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.
         :param pulumi.Input[_builtins.str] name: Backend name of the connectivity assertion; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
         :param pulumi.Input[_builtins.int] port: Destination port (tcp, udp, sctp).
         :param pulumi.Input[_builtins.str] protocol: Protocol of the flow. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`.
@@ -63,7 +63,7 @@ class ConnectivityAssertionArgs:
     @pulumi.getter(name="from")
     def from_(self) -> pulumi.Input[_builtins.str]:
         """
-        Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.
+        Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.
         """
         return pulumi.get(self, "from_")
 
@@ -75,7 +75,7 @@ class ConnectivityAssertionArgs:
     @pulumi.getter
     def to(self) -> pulumi.Input[_builtins.str]:
         """
-        Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).
+        Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.
         """
         return pulumi.get(self, "to")
 
@@ -139,11 +139,11 @@ class ConnectivityAssertion(pulumi.CustomResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[_builtins.str] expect: allow: the flow must be allowed; deny: it must be dropped or rejected. One of `allow`, `deny`.
-        :param pulumi.Input[_builtins.str] from_: Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.
+        :param pulumi.Input[_builtins.str] from_: Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.
         :param pulumi.Input[_builtins.str] name: Backend name of the connectivity assertion; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
         :param pulumi.Input[_builtins.int] port: Destination port (tcp, udp, sctp).
         :param pulumi.Input[_builtins.str] protocol: Protocol of the flow. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`.
-        :param pulumi.Input[_builtins.str] to: Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).
+        :param pulumi.Input[_builtins.str] to: Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.
         """
         ...
     @overload
@@ -254,7 +254,7 @@ class ConnectivityAssertion(pulumi.CustomResource):
     @pulumi.getter(name="from")
     def from_(self) -> pulumi.Output[_builtins.str]:
         """
-        Source: an IP, a VM name, a workload identity `cluster/namespace/name` (its first pod); prefix `vm:` or `workload:` to disambiguate.
+        Source: an IP, `vm:NAME` (first interface) or `vm:NAME#i`, `workload:CLUSTER/NAMESPACE/NAME` or `NAMESPACE/NAME` (first pod), `pod:CLUSTER/NAMESPACE/POD`; the prefix may be left out when the name is unambiguous.
         """
         return pulumi.get(self, "from_")
 
@@ -294,7 +294,7 @@ class ConnectivityAssertion(pulumi.CustomResource):
     @pulumi.getter
     def to(self) -> pulumi.Output[_builtins.str]:
         """
-        Destination: an IP, a VM name, a workload identity, or a LoadBalancer name (`lb:` prefix to disambiguate).
+        Destination: the same forms as `from`, or a LoadBalancer `lb:NAME`.
         """
         return pulumi.get(self, "to")
 

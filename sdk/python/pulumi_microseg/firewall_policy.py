@@ -36,7 +36,7 @@ class FirewallPolicyArgs:
         :param pulumi.Input[_builtins.str] description: Free text.
         :param pulumi.Input[_builtins.str] enforcement: staged: evaluated and reported by traceflow, never changes the verdict. One of `enforce`, `staged`.
         :param pulumi.Input[_builtins.str] name: Backend name of the firewall policy; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
-        :param pulumi.Input[_builtins.int] priority: Order inside the category, lower first; ties are ordered by name with a warning.
+        :param pulumi.Input[_builtins.int] priority: Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
         :param pulumi.Input[Sequence[pulumi.Input['RuleArgs']]] rules: Inline rules in evaluation order. A policy uses inline rules or FirewallRule resources, never both.
         """
         if applied_to is not None:
@@ -124,7 +124,7 @@ class FirewallPolicyArgs:
     @pulumi.getter
     def priority(self) -> pulumi.Input[Optional[_builtins.int]]:
         """
-        Order inside the category, lower first; ties are ordered by name with a warning.
+        Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
         """
         return pulumi.get(self, "priority")
 
@@ -169,7 +169,7 @@ class FirewallPolicy(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] description: Free text.
         :param pulumi.Input[_builtins.str] enforcement: staged: evaluated and reported by traceflow, never changes the verdict. One of `enforce`, `staged`.
         :param pulumi.Input[_builtins.str] name: Backend name of the firewall policy; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
-        :param pulumi.Input[_builtins.int] priority: Order inside the category, lower first; ties are ordered by name with a warning.
+        :param pulumi.Input[_builtins.int] priority: Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
         :param pulumi.Input[Sequence[pulumi.Input[Union['RuleArgs', 'RuleArgsDict']]]] rules: Inline rules in evaluation order. A policy uses inline rules or FirewallRule resources, never both.
         """
         ...
@@ -300,7 +300,7 @@ class FirewallPolicy(pulumi.CustomResource):
     @pulumi.getter
     def priority(self) -> pulumi.Output[Optional[_builtins.int]]:
         """
-        Order inside the category, lower first; ties are ordered by name with a warning.
+        Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
         """
         return pulumi.get(self, "priority")
 

@@ -47,8 +47,8 @@ class FirewallRuleArgs:
         :param pulumi.Input[_builtins.str] direction: in: evaluated where the destination is enforced; out: where the source is; inout: both. One of `in`, `out`, `inout`.
         :param pulumi.Input[_builtins.bool] disabled: A disabled rule never matches.
         :param pulumi.Input[_builtins.bool] logged: Log flows matching this rule.
-        :param pulumi.Input[_builtins.str] name: Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
-        :param pulumi.Input[_builtins.int] priority: Order inside the policy, lower first; ties by name.
+        :param pulumi.Input[_builtins.str] name: Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
+        :param pulumi.Input[_builtins.int] priority: Order inside the policy, lower first (0 or more); ties by name.
         :param pulumi.Input[Sequence[pulumi.Input['ServiceArgs']]] services: Services; empty or absent means any protocol and port.
         :param pulumi.Input[Sequence[pulumi.Input['PeerArgs']]] sources: Sources; empty or absent means any.
         :param pulumi.Input[_builtins.bool] sources_excluded: When true the rule matches sources that are NOT in `sources` (NSX negation).
@@ -204,7 +204,7 @@ class FirewallRuleArgs:
     @pulumi.getter
     def name(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+        Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
         """
         return pulumi.get(self, "name")
 
@@ -216,7 +216,7 @@ class FirewallRuleArgs:
     @pulumi.getter
     def priority(self) -> pulumi.Input[Optional[_builtins.int]]:
         """
-        Order inside the policy, lower first; ties by name.
+        Order inside the policy, lower first (0 or more); ties by name.
         """
         return pulumi.get(self, "priority")
 
@@ -283,7 +283,7 @@ class FirewallRule(pulumi.CustomResource):
                  sources_excluded: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         """
-        A standalone rule attached to a FirewallPolicy, ordered by priority then name.
+        A standalone rule attached to a FirewallPolicy, ordered by priority then name. Its name is unique inside its policy; its id is `policy/name`.
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
@@ -295,9 +295,9 @@ class FirewallRule(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] direction: in: evaluated where the destination is enforced; out: where the source is; inout: both. One of `in`, `out`, `inout`.
         :param pulumi.Input[_builtins.bool] disabled: A disabled rule never matches.
         :param pulumi.Input[_builtins.bool] logged: Log flows matching this rule.
-        :param pulumi.Input[_builtins.str] name: Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+        :param pulumi.Input[_builtins.str] name: Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
         :param pulumi.Input[_builtins.str] policy: Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
-        :param pulumi.Input[_builtins.int] priority: Order inside the policy, lower first; ties by name.
+        :param pulumi.Input[_builtins.int] priority: Order inside the policy, lower first (0 or more); ties by name.
         :param pulumi.Input[Sequence[pulumi.Input[Union['ServiceArgs', 'ServiceArgsDict']]]] services: Services; empty or absent means any protocol and port.
         :param pulumi.Input[Sequence[pulumi.Input[Union['PeerArgs', 'PeerArgsDict']]]] sources: Sources; empty or absent means any.
         :param pulumi.Input[_builtins.bool] sources_excluded: When true the rule matches sources that are NOT in `sources` (NSX negation).
@@ -309,7 +309,7 @@ class FirewallRule(pulumi.CustomResource):
                  args: FirewallRuleArgs,
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
-        A standalone rule attached to a FirewallPolicy, ordered by priority then name.
+        A standalone rule attached to a FirewallPolicy, ordered by priority then name. Its name is unique inside its policy; its id is `policy/name`.
 
         :param str resource_name: The name of the resource.
         :param FirewallRuleArgs args: The arguments to use to populate this resource's properties.
@@ -379,6 +379,8 @@ class FirewallRule(pulumi.CustomResource):
             if sources_excluded is None:
                 sources_excluded = False
             __props__.__dict__["sources_excluded"] = sources_excluded
+        replace_on_changes = pulumi.ResourceOptions(replace_on_changes=["policy"])
+        opts = pulumi.ResourceOptions.merge(opts, replace_on_changes)
         super(FirewallRule, __self__).__init__(
             'microseg:index:FirewallRule',
             resource_name,
@@ -485,7 +487,7 @@ class FirewallRule(pulumi.CustomResource):
     @pulumi.getter
     def name(self) -> pulumi.Output[_builtins.str]:
         """
-        Backend name of the firewall rule; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
+        Rule name, unique inside its policy (the id is `policy/name`). Autonamed from the Pulumi resource name when absent.
         """
         return pulumi.get(self, "name")
 
@@ -501,7 +503,7 @@ class FirewallRule(pulumi.CustomResource):
     @pulumi.getter
     def priority(self) -> pulumi.Output[Optional[_builtins.int]]:
         """
-        Order inside the policy, lower first; ties by name.
+        Order inside the policy, lower first (0 or more); ties by name.
         """
         return pulumi.get(self, "priority")
 

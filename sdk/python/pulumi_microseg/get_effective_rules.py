@@ -50,7 +50,7 @@ class AwaitableGetEffectiveRulesResult(GetEffectiveRulesResult):
 def get_effective_rules(target: Optional[_builtins.str] = None,
                         opts: Optional[pulumi.InvokeOptions] = None) -> AwaitableGetEffectiveRulesResult:
     """
-    Rules enforced on a workload or VM, in evaluation order.
+    Rules enforced on a workload or VM, in evaluation order, with sources, destinations and services; rules that can never match there are left out.
 
     :param _builtins.str target: Workload or VM: an IP, a VM name, a workload identity `cluster/namespace/name` (first pod) or a LoadBalancer name; prefixes vm:, workload:, lb: disambiguate.
     """
@@ -64,7 +64,7 @@ def get_effective_rules(target: Optional[_builtins.str] = None,
 def get_effective_rules_output(target: pulumi.Input[Optional[_builtins.str]] = None,
                                opts: Optional[Union[pulumi.InvokeOptions, pulumi.InvokeOutputOptions]] = None) -> pulumi.Output[GetEffectiveRulesResult]:
     """
-    Rules enforced on a workload or VM, in evaluation order.
+    Rules enforced on a workload or VM, in evaluation order, with sources, destinations and services; rules that can never match there are left out.
 
     :param _builtins.str target: Workload or VM: an IP, a VM name, a workload identity `cluster/namespace/name` (first pod) or a LoadBalancer name; prefixes vm:, workload:, lb: disambiguate.
     """

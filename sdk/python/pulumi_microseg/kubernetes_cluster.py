@@ -23,27 +23,30 @@ class KubernetesClusterArgs:
     def __init__(__self__, *,
                  nodes: pulumi.Input[Sequence[pulumi.Input['KubernetesNodeArgs']]],
                  pod_cidr: pulumi.Input[_builtins.str],
-                 service_cidr: pulumi.Input[_builtins.str],
                  name: pulumi.Input[Optional[_builtins.str]] = None,
-                 network_mode: pulumi.Input[Optional[_builtins.str]] = None):
+                 network_mode: pulumi.Input[Optional[_builtins.str]] = None,
+                 service_cidr: pulumi.Input[Optional[_builtins.str]] = None):
         """
         The set of arguments for constructing a KubernetesCluster resource.
 
         :param pulumi.Input[Sequence[pulumi.Input['KubernetesNodeArgs']]] nodes: Cluster nodes; pods are spread over them in order.
         :param pulumi.Input[_builtins.str] pod_cidr: CIDR pod IPs are allocated from.
-        :param pulumi.Input[_builtins.str] service_cidr: CIDR of Kubernetes services.
         :param pulumi.Input[_builtins.str] name: Backend name of the cluster; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
         :param pulumi.Input[_builtins.str] network_mode: overlay: pod traffic leaving the cluster is SNATed to its node IP unless an EgressIp applies; flat: pod IPs are routable and kept. One of `flat`, `overlay`.
+        :param pulumi.Input[_builtins.str] service_cidr: CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.
         """
         pulumi.set(__self__, "nodes", nodes)
         pulumi.set(__self__, "pod_cidr", pod_cidr)
-        pulumi.set(__self__, "service_cidr", service_cidr)
         if name is not None:
             pulumi.set(__self__, "name", name)
         if network_mode is None:
             network_mode = 'overlay'
         if network_mode is not None:
             pulumi.set(__self__, "network_mode", network_mode)
+        if service_cidr is None:
+            service_cidr = '10.96.0.0/12'
+        if service_cidr is not None:
+            pulumi.set(__self__, "service_cidr", service_cidr)
 
     @_builtins.property
     @pulumi.getter
@@ -70,18 +73,6 @@ class KubernetesClusterArgs:
         pulumi.set(self, "pod_cidr", value)
 
     @_builtins.property
-    @pulumi.getter(name="serviceCidr")
-    def service_cidr(self) -> pulumi.Input[_builtins.str]:
-        """
-        CIDR of Kubernetes services.
-        """
-        return pulumi.get(self, "service_cidr")
-
-    @service_cidr.setter
-    def service_cidr(self, value: pulumi.Input[_builtins.str]):
-        pulumi.set(self, "service_cidr", value)
-
-    @_builtins.property
     @pulumi.getter
     def name(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
@@ -105,6 +96,18 @@ class KubernetesClusterArgs:
     def network_mode(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "network_mode", value)
 
+    @_builtins.property
+    @pulumi.getter(name="serviceCidr")
+    def service_cidr(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.
+        """
+        return pulumi.get(self, "service_cidr")
+
+    @service_cidr.setter
+    def service_cidr(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "service_cidr", value)
+
 
 @pulumi.type_token("microseg:index:KubernetesCluster")
 class KubernetesCluster(pulumi.CustomResource):
@@ -127,7 +130,7 @@ class KubernetesCluster(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] network_mode: overlay: pod traffic leaving the cluster is SNATed to its node IP unless an EgressIp applies; flat: pod IPs are routable and kept. One of `flat`, `overlay`.
         :param pulumi.Input[Sequence[pulumi.Input[Union['KubernetesNodeArgs', 'KubernetesNodeArgsDict']]]] nodes: Cluster nodes; pods are spread over them in order.
         :param pulumi.Input[_builtins.str] pod_cidr: CIDR pod IPs are allocated from.
-        :param pulumi.Input[_builtins.str] service_cidr: CIDR of Kubernetes services.
+        :param pulumi.Input[_builtins.str] service_cidr: CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.
         """
         ...
     @overload
@@ -177,8 +180,8 @@ class KubernetesCluster(pulumi.CustomResource):
             if pod_cidr is None and not opts.urn:
                 raise TypeError("Missing required property 'pod_cidr'")
             __props__.__dict__["pod_cidr"] = pod_cidr
-            if service_cidr is None and not opts.urn:
-                raise TypeError("Missing required property 'service_cidr'")
+            if service_cidr is None:
+                service_cidr = '10.96.0.0/12'
             __props__.__dict__["service_cidr"] = service_cidr
         replace_on_changes = pulumi.ResourceOptions(replace_on_changes=["podCidr"])
         opts = pulumi.ResourceOptions.merge(opts, replace_on_changes)
@@ -245,9 +248,9 @@ class KubernetesCluster(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter(name="serviceCidr")
-    def service_cidr(self) -> pulumi.Output[_builtins.str]:
+    def service_cidr(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        CIDR of Kubernetes services.
+        CIDR of Kubernetes services; 10.96.0.0/12 (the kubeadm default) when absent. Must not overlap the pod CIDR.
         """
         return pulumi.get(self, "service_cidr")
 

@@ -47,32 +47,41 @@ class EffectiveRule(dict):
     def __init__(__self__, *,
                  action: _builtins.str,
                  category: _builtins.str,
+                 destinations: Sequence[_builtins.str],
                  direction: _builtins.str,
                  disabled: _builtins.bool,
                  enforcement_point: _builtins.str,
                  policy: _builtins.str,
                  policy_priority: _builtins.int,
                  rule: _builtins.str,
+                 services: Sequence[_builtins.str],
+                 sources: Sequence[_builtins.str],
                  staged: _builtins.bool):
         """
         :param _builtins.str action: Action. One of `allow`, `drop`, `reject`, `pass`.
         :param _builtins.str category: Category. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
-        :param _builtins.str direction: Direction of the rule. One of `in`, `out`, `inout`.
+        :param Sequence[_builtins.str] destinations: Destinations as declared; empty means any.
+        :param _builtins.str direction: Direction(s) in which the rule can match here: in (the endpoint as destination), out (as source) or inout. One of `in`, `out`, `inout`.
         :param _builtins.bool disabled: Whether the rule is disabled.
         :param _builtins.str enforcement_point: Pod or VM interface the rule is enforced on.
         :param _builtins.str policy: Policy name.
         :param _builtins.int policy_priority: Policy priority.
         :param _builtins.str rule: Rule name.
+        :param Sequence[_builtins.str] services: Services, e.g. `tcp/80,443`, `udp/53`, `icmp type 8`; empty means any.
+        :param Sequence[_builtins.str] sources: Sources as declared, e.g. `group:web`, `cidr:10.0.0.0/8`, `not vm:db`; empty means any.
         :param _builtins.bool staged: Whether the policy is staged.
         """
         pulumi.set(__self__, "action", action)
         pulumi.set(__self__, "category", category)
+        pulumi.set(__self__, "destinations", destinations)
         pulumi.set(__self__, "direction", direction)
         pulumi.set(__self__, "disabled", disabled)
         pulumi.set(__self__, "enforcement_point", enforcement_point)
         pulumi.set(__self__, "policy", policy)
         pulumi.set(__self__, "policy_priority", policy_priority)
         pulumi.set(__self__, "rule", rule)
+        pulumi.set(__self__, "services", services)
+        pulumi.set(__self__, "sources", sources)
         pulumi.set(__self__, "staged", staged)
 
     @_builtins.property
@@ -93,9 +102,17 @@ class EffectiveRule(dict):
 
     @_builtins.property
     @pulumi.getter
+    def destinations(self) -> Sequence[_builtins.str]:
+        """
+        Destinations as declared; empty means any.
+        """
+        return pulumi.get(self, "destinations")
+
+    @_builtins.property
+    @pulumi.getter
     def direction(self) -> _builtins.str:
         """
-        Direction of the rule. One of `in`, `out`, `inout`.
+        Direction(s) in which the rule can match here: in (the endpoint as destination), out (as source) or inout. One of `in`, `out`, `inout`.
         """
         return pulumi.get(self, "direction")
 
@@ -138,6 +155,22 @@ class EffectiveRule(dict):
         Rule name.
         """
         return pulumi.get(self, "rule")
+
+    @_builtins.property
+    @pulumi.getter
+    def services(self) -> Sequence[_builtins.str]:
+        """
+        Services, e.g. `tcp/80,443`, `udp/53`, `icmp type 8`; empty means any.
+        """
+        return pulumi.get(self, "services")
+
+    @_builtins.property
+    @pulumi.getter
+    def sources(self) -> Sequence[_builtins.str]:
+        """
+        Sources as declared, e.g. `group:web`, `cidr:10.0.0.0/8`, `not vm:db`; empty means any.
+        """
+        return pulumi.get(self, "sources")
 
     @_builtins.property
     @pulumi.getter
@@ -1576,8 +1609,8 @@ class Service(dict):
         """
         :param _builtins.int icmp_code: ICMP code (icmp/icmpv6 only, with icmpType); every code when absent.
         :param _builtins.int icmp_type: ICMP type (icmp/icmpv6 only); every type when absent.
-        :param Sequence[Union[_builtins.int, _builtins.str]] ports: Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
-        :param _builtins.str protocol: Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+        :param Sequence[Union[_builtins.int, _builtins.str]] ports: Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
+        :param _builtins.str protocol: Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
         """
         if icmp_code is not None:
             pulumi.set(__self__, "icmp_code", icmp_code)
@@ -1610,7 +1643,7 @@ class Service(dict):
     @pulumi.getter
     def ports(self) -> Optional[Sequence[Any]]:
         """
-        Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp and sctp.
+        Destination ports: numbers (80), ranges ("8000-8080") or named ports of the destination workload ("http"); empty means every port. Only for tcp, udp, sctp and any (= those three).
         """
         return pulumi.get(self, "ports")
 
@@ -1618,7 +1651,7 @@ class Service(dict):
     @pulumi.getter
     def protocol(self) -> Optional[_builtins.str]:
         """
-        Protocol: tcp, udp, sctp, icmp, icmpv6 or any. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
+        Protocol: tcp, udp, sctp, icmp, icmpv6 or any. `any` with ports means tcp, udp and sctp on those ports; without ports, every protocol. One of `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `any`.
         """
         return pulumi.get(self, "protocol")
 

@@ -163,6 +163,16 @@ describe('environment settings', () => {
     expect(await new EmbeddedBackend({ store, environment: 'test', defaultAction: 'drop' }).defaultAction()).toBe('drop');
   });
 
+  test('deleting the environment\'s last object removes its settings too (destroy leaves nothing)', async () => {
+    const store = new MemoryStore();
+    const provider = new EmbeddedBackend({ store, environment: 'test', defaultAction: 'allow' });
+    await provider.put('VirtualMachine', 'db', { name: 'db', interfaces: [{ ip: '192.168.28.50' }] }, 'create');
+    expect((await store.list('test')).map((o) => o.kind)).toEqual(['EnvironmentSettings', 'VirtualMachine']);
+    await provider.delete('VirtualMachine', 'db');
+    expect(await store.list('test')).toEqual([]);
+    expect(await store.environments()).toEqual([]);
+  });
+
   test('an environment with no stored setting drops by default, and a later change is seen by open readers', async () => {
     const store = new MemoryStore();
     const reader = new EmbeddedBackend({ store, environment: 'test' });

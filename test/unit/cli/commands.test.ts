@@ -64,15 +64,26 @@ test('traceflow --expect exits 1 on a different verdict; bad input exits 2 namin
   expect([port.code, port.err]).toEqual([2, 'microseg: --port: "http" is not a port; expected an integer from 0 to 65535\n']);
   const proto = await cli((io) => runTraceflow({ dataDir, from: 'db', to: 'web', protocol: 'tcpp' }, io));
   expect(proto.err).toContain('--protocol: "tcpp" is not a protocol');
-  const unknown = await cli((io) => runTraceflow({ dataDir, from: 'ghost', to: 'db' }, io));
+  const noPort = await cli((io) => runTraceflow({ dataDir, from: 'db', to: 'web' }, io));
+  expect([noPort.code, noPort.err]).toEqual([2, 'microseg: --port is required for tcp: the destination port decides which rules match (e.g. --port 443); only icmp and icmpv6 flows have no port\n']);
+  expect((await cli((io) => runTraceflow({ dataDir, from: 'db', to: 'c1/shop/web', protocol: 'icmp' }, io))).code).toBe(0);
+  expect((await cli((io) => runMatrix(['web', 'db'], { dataDir, protocol: 'udp' }, io))).err).toContain('--port is required for udp');
+  const unknown = await cli((io) => runTraceflow({ dataDir, from: 'ghost', to: 'db', port: '80' }, io));
   expect(unknown.code).toBe(2);
   expect(unknown.err).toMatch(/^microseg: --from: "ghost" is not an IP/);
 });
 
 test('effective-rules, members and matrix', async () => {
   const rules = await cli((io) => runEffectiveRules('db', { dataDir }, io));
-  expect(rules.out).toMatch(/db#0\s+inout\s+application\s+web-db\s+1000\s+allow-pg\s+allow/);
-  expect(rules.out).toMatch(/db#0\s+in\s+application\s+web-db\s+1000\s+reject-rest\s+reject/);
+  // allow-pg is inout, but db can only be its destination: it is listed as `in`.
+  expect(rules.out).toMatch(/^ENFORCEMENT POINT\s+DIRECTION\s+CATEGORY\s+POLICY\s+PRIORITY\s+RULE\s+ACTION\s+SOURCES\s+DESTINATIONS\s+SERVICES\s+FLAGS\n/);
+  expect(rules.out).toMatch(/db#0\s+in\s+application\s+web-db\s+1000\s+allow-pg\s+allow\s+group:web\s+group:db\s+tcp\/5432\n/);
+  expect(rules.out).toMatch(/db#0\s+in\s+application\s+web-db\s+1000\s+reject-rest\s+reject\s+any\s+any\s+any\n/);
+  const web = await cli((io) => runEffectiveRules('c1/shop/web', { dataDir, json: true }, io));
+  expect((JSON.parse(web.out) as { rules: unknown[] }).rules).toEqual([
+    expect.objectContaining({ enforcementPoint: 'c1/shop/web-0', direction: 'out', rule: 'allow-pg', sources: ['group:web'], destinations: ['group:db'], services: ['tcp/5432'] }),
+    expect.objectContaining({ enforcementPoint: 'c1/shop/web-1', direction: 'out', rule: 'allow-pg' }),
+  ]);
   const members = await cli((io) => runMembers('web', { dataDir, json: true }, io));
   expect(JSON.parse(members.out)).toMatchObject({ group: 'web', count: 2, members: [{ kind: 'pod', name: 'c1/shop/web-0' }, { kind: 'pod', name: 'c1/shop/web-1' }] });
   const dbMembers = await cli((io) => runMembers('db', { dataDir }, io));
@@ -126,6 +137,19 @@ test('put of an existing object is an update (drift made outside Pulumi), visibl
   expect(JSON.parse(t.out)).toMatchObject({ verdict: 'drop', decidingPolicy: 'drift', decidingRule: 'drop-all' });
   expect(again.err).toMatch(/warning: .*priority/i);
   expect((await cli((io) => runDelete('FirewallPolicy', 'drift', { dataDir }, io))).code).toBe(0);
+});
+
+test('put refused by a connectivity assertion exits 1 (evaluated, a failure); put of a colliding address exits 2 (bad input)', async () => {
+  const put = (kind: string, name: string, stdin: string) => cli((io) => runPut(kind, name, { dataDir, environment: 'assertions', spec: '-' }, io), { stdin });
+  expect((await put('VirtualMachine', 'a', 'interfaces: [{ ip: 198.51.100.1 }]')).code).toBe(0);
+  expect((await put('VirtualMachine', 'b', 'interfaces: [{ ip: 198.51.100.2 }]')).code).toBe(0);
+  expect((await put('ConnectivityAssertion', 'a-b-closed', '{ from: a, to: b, protocol: tcp, port: 22, expect: deny }')).code).toBe(0);
+  const broken = await put('FirewallPolicy', 'open', 'rules: [{ name: any, action: allow }]');
+  expect(broken.code).toBe(1);
+  expect(broken.err).toMatch(/^microseg: this change of FirewallPolicy "open" breaks connectivity assertion "a-b-closed": a -> b tcp\/22 expected deny, planned allow/);
+  const collision = await put('VirtualMachine', 'c', 'interfaces: [{ ip: 198.51.100.1 }]');
+  expect(collision.code).toBe(2);
+  expect(collision.err).toContain('IP 198.51.100.1 is used twice: VirtualMachine "c" collides with VirtualMachine "a" (interfaces[0].ip)');
 });
 
 test('delete: refused while referenced (exit 1), unknown object exit 2', async () => {

@@ -27,7 +27,7 @@ test('microseg test on the seed fixtures exits 0', () => {
 });
 
 test('usage errors exit 2 with one message and no stack trace', () => {
-  for (const args of [['bogus'], ['traceflow', '--from', 'x'], ['test'], ['traceflow', '--from', 'a', '--to', 'b', '--default-action', 'maybe']]) {
+  for (const args of [['bogus'], ['traceflow', '--from', 'x'], ['test'], ['traceflow', '--from', 'a', '--to', 'b', '--port', '22', '--default-action', 'maybe']]) {
     const r = microseg(args);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^microseg: /);

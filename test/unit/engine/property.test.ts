@@ -68,7 +68,12 @@ const rule = fc.record(
   // Negation of an empty side is refused by validation; omitted fields exercise the defaults.
   ...(sourcesExcluded !== undefined && r.sources?.length ? { sourcesExcluded } : {}),
   ...(destinationsExcluded !== undefined && r.destinations?.length ? { destinationsExcluded } : {}),
-}));
+}))
+  // A named port against VM destinations only is refused (VMs have no named ports): use a number there.
+  .map((r) => {
+    const vmOnly = !r.destinationsExcluded && !!r.destinations?.length && r.destinations.every((d) => 'vm' in d || 'vmSelector' in d);
+    return vmOnly ? { ...r, services: r.services?.map((s) => ('ports' in s ? { ...s, ports: s.ports.map((x) => (typeof x === 'string' && !/^\d/.test(x) ? 8080 : x)) } : s)) } : r;
+  });
 const policy = fc.record(
   {
     category: fc.constantFrom('emergency', 'infrastructure', 'environment', 'application', 'baseline'),

@@ -286,7 +286,7 @@ describe('staged and quarantine', () => {
 
   it('expands quarantine to highest-priority emergency rules with a forensic exception', () => {
     const w = estate();
-    put(w, 'FirewallPolicy', 'emer', { category: 'emergency', priority: -1000, rules: [{ name: 'allow', action: 'allow' }] });
+    put(w, 'FirewallPolicy', 'emer', { category: 'emergency', priority: 0, rules: [{ name: 'allow', action: 'allow' }] });
     put(w, 'QuarantinePolicy', 'q', { selector: { matchExpressions: [{ key: 'quarantine', operator: 'Exists' }] }, forensicGroup: 'bastion' });
     expect(trace(w, WEB, API, 9090).verdict).toBe('allow');
     put(w, 'Workload', 'c1/shop/api', { name: 'api', cluster: 'c1', namespace: 'shop', labels: { app: 'api', quarantine: 'ir-42' }, replicas: 1 });

@@ -83,7 +83,7 @@ describe('the baseline category', () => {
 
   it('comes after every other category, whatever the priorities', () => {
     const w = estate({ defaultAction: 'drop' });
-    put(w, 'FirewallPolicy', 'base', { category: 'baseline', priority: -100, rules: [{ name: 'allow', action: 'allow' }] });
+    put(w, 'FirewallPolicy', 'base', { category: 'baseline', priority: 0, rules: [{ name: 'allow', action: 'allow' }] });
     put(w, 'FirewallPolicy', 'app', { category: 'application', priority: 1000, rules: [{ name: 'drop-api', action: 'drop', destinations: [{ group: 'api' }] }] });
     expect(decided(trace(w, WEB, API, 9090))).toBe('drop app/drop-api');
     expect(decided(trace(w, API, WEB, 8080))).toBe('allow base/allow');

@@ -135,17 +135,50 @@ test('duplicate backend names are refused', () => {
 `)[0]).toMatchObject({ path: 'resources.other.properties.name', message: expect.stringContaining('already declared by resource vm1') });
 });
 
-test('expectations: schema, endpoint kinds, rule syntax, ports for icmp', () => {
+test('expectations: schema, endpoint kinds, rule syntax, ports for icmp, a port required for tcp', () => {
   const p = problems(`${BASE}
 expectations:
   - { from: web, to: db, port: 70000, expect: allow }
-  - { from: shop, to: db, expect: allow }
+  - { from: shop, to: db, port: 80, expect: allow }
   - { from: web, to: db, expect: maybe }
-  - { from: web, to: db, expect: allow, rule: justone }
+  - { from: web, to: db, port: 80, expect: allow, rule: justone }
   - { from: web, to: db, protocol: icmp, port: 1, expect: allow }
   - { from: web, to: db, expect: allow, extra: 1 }
+  - { from: web, to: db, protocol: udp, expect: allow }
+  - { from: web, to: db, port: 80, expect: allow, sourceRule: justone }
 `);
-  expect(p.map((x) => x.path)).toEqual(['expectations[0].port', 'expectations[1].from', 'expectations[2].expect', 'expectations[3].rule', 'expectations[4].port', 'expectations[5].extra']);
+  expect(p.map((x) => x.path)).toEqual([
+    'expectations[0].port',
+    'expectations[1].from',
+    'expectations[2].expect',
+    'expectations[3].rule',
+    'expectations[4].port',
+    'expectations[5].extra',
+    'expectations[6].port',
+    'expectations[7].sourceRule',
+  ]);
+  expect(p.find((x) => x.path === 'expectations[6].port')?.message).toBe('protocol udp needs a port: the destination port decides which rules match; expected e.g. port: 443');
+});
+
+test('an expectation can check the rule at the source and at the destination separately', () => {
+  const t = ok(`${BASE}  out-policy:
+    type: microseg:index:FirewallPolicy
+    properties: { name: egress, rules: [{ name: web-out, action: allow, direction: out, sources: [{ workload: c1/shop/web }] }] }
+  in-policy:
+    type: microseg:index:FirewallPolicy
+    properties: { name: ingress, rules: [{ name: db-in, action: allow, direction: in, destinations: [{ workload: c1/shop/db }] }] }
+expectations:
+  - { from: web, to: db, port: 5432, expect: allow, sourceRule: out-policy/web-out, destinationRule: ingress/db-in }
+  - { from: web, to: db, port: 5432, expect: allow, sourceRule: default }
+  - { from: 203.0.113.9, to: db, port: 5432, expect: allow, sourceRule: none, destinationRule: in-policy/db-in }
+`);
+  const { results } = runExpectations(buildWorld(t).world, t.expectations);
+  expect(results.map((r) => [r.passed, r.sourceRule, r.destinationRule])).toEqual([
+    [true, 'egress/web-out', 'ingress/db-in'],
+    [false, 'egress/web-out', 'ingress/db-in'],
+    [true, 'none', 'ingress/db-in'],
+  ]);
+  expect(results[1]!.reason).toBe('expected default at the source firewall, got egress/web-out');
 });
 
 test('world-level problems map back to resources: unknown references and group cycles', () => {
@@ -214,7 +247,7 @@ expectations:
 });
 
 test('an endpoint the engine cannot resolve is a problem of the file', () => {
-  const t = ok(`${BASE}\nexpectations:\n  - { from: ghost, to: db, expect: drop }\n`);
+  const t = ok(`${BASE}\nexpectations:\n  - { from: ghost, to: db, port: 80, expect: drop }\n`);
   expect(runExpectations(buildWorld(t).world, t.expectations).problems).toEqual([{ path: 'expectations[0].from', message: expect.stringContaining('"ghost" is not an IP') }]);
 });
 
@@ -227,4 +260,29 @@ test('ConnectivityAssertion resources are evaluated as expectations', () => {
   expect(t.expectations).toEqual([expect.objectContaining({ path: 'resources.a1', from: 'c1/shop/web', to: 'vm1', expect: 'deny' })]);
   const r = runExpectations(buildWorld(t).world, t.expectations);
   expect(r.results[0]!.passed).toBe(true);
+});
+
+test('expectations accept every endpoint form: resource keys with vm:/workload: and #i, NAMESPACE/NAME and pod:', () => {
+  const t = ok(`${BASE}  vm2:
+    type: microseg:index:VirtualMachine
+    properties: { name: two-nics, interfaces: [{ ip: 172.16.0.20 }, { ip: 172.16.1.20 }] }
+  p:
+    type: microseg:index:FirewallPolicy
+    properties: { rules: [{ name: second-nic, action: allow, sources: [{ cidr: 172.16.1.0/24 }] }] }
+expectations:
+  - { from: "vm:vm2#1", to: web, port: 80, expect: allow, rule: p/second-nic }
+  - { from: "vm2#0", to: web, port: 80, expect: drop }
+  - { from: "vm:two-nics#1", to: "shop/web", port: 80, expect: allow }
+  - { from: "pod:c1/shop/db-0", to: "workload:web", port: 80, expect: drop }
+`);
+  const { world, problems: p } = buildWorld(t);
+  expect(p).toEqual([]);
+  const { results, problems: unresolved } = runExpectations(world, t.expectations);
+  expect(unresolved).toEqual([]);
+  expect(results.map((r) => [r.expectation.from, r.expectation.to, r.passed])).toEqual([
+    ['vm:two-nics#1', 'workload:c1/shop/web', true],
+    ['vm:two-nics#0', 'workload:c1/shop/web', true],
+    ['vm:two-nics#1', 'shop/web', true],
+    ['pod:c1/shop/db-0', 'workload:c1/shop/web', true],
+  ]);
 });

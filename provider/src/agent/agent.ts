@@ -1,0 +1,171 @@
+import * as os from 'node:os';
+import { endpointsOfPoint, enforcementPointModel, pointName } from '../engine';
+import { compilePoint, elementJson, renderText, replaceTable, type Table } from '../realize/nftables';
+import type { DesiredState, NftExecutor, NftListing, RealizationStatus, RuleHits, StatusSink } from './ports';
+
+/**
+ * `microseg agent`: keeps the kernel's nftables tables equal to what the desired state says for some
+ * enforcement points, and reports how that went.
+ *
+ * - Every change of the desired state recompiles the points; a point whose ruleset text did not change
+ *   costs nothing in the kernel.
+ * - A changed ruleset reaches the kernel in one `nft` transaction: the table is swapped (add, delete,
+ *   add new) so no packet ever meets a missing or half-built table; when only set or map elements
+ *   changed (pod churn, group membership), the transaction adds and deletes those elements instead.
+ * - A transaction the kernel refuses changes nothing there: the last good ruleset stays, the status
+ *   says `error` with nft's message, and the next change (or restart) tries again.
+ */
+
+export interface AgentOptions {
+  /** Enforcement-point references: `vm:NAME#i`, `vm:NAME` (every interface), `pod:CLUSTER/NS/POD`. */
+  readonly points: readonly string[];
+  readonly source: DesiredState;
+  readonly nft: NftExecutor;
+  readonly status: StatusSink;
+  readonly log?: (line: string) => void;
+}
+
+interface PointState {
+  desiredText?: string;
+  desiredRevision: number;
+  /** What the kernel holds (the last table applied successfully). */
+  applied?: { table: Table; text: string; skeleton: string; revision: number };
+  error?: string;
+  lastApply?: RealizationStatus['lastApply'];
+}
+
+export interface ReconcileResult {
+  readonly statuses: readonly RealizationStatus[];
+  /** References that named no enforcement point. */
+  readonly unknown: readonly string[];
+  /** The change-log position the pass compiled from. */
+  readonly seq: number;
+}
+
+export class RealizationAgent {
+  private readonly states = new Map<string, PointState>();
+  private readonly host = os.hostname();
+
+  constructor(private readonly options: AgentOptions) {}
+
+  /** One pass: compile every point from the current desired state, apply what changed, report. */
+  async reconcile(): Promise<ReconcileResult> {
+    const { world, seq } = await this.options.source.snapshot();
+    const statuses: RealizationStatus[] = [];
+    const unknown: string[] = [];
+    for (const ref of this.options.points) {
+      const eps = endpointsOfPoint(world, ref);
+      if (!eps) {
+        unknown.push(ref);
+        continue;
+      }
+      for (const ep of eps) {
+        const compiled = compilePoint(enforcementPointModel(world, ep));
+        statuses.push(await this.realize(pointName(ep), compiled.table, compiled.stats, seq));
+      }
+    }
+    return { statuses, unknown, seq };
+  }
+
+  /** Reconciles on every change until `signal` aborts; reports hit counters at least every `intervalMs`. */
+  async run(signal: AbortSignal, intervalMs = 10_000): Promise<void> {
+    while (!signal.aborted) {
+      const r = await this.reconcile();
+      for (const u of r.unknown) this.options.log?.(`${u}: no such enforcement point in the desired state (nothing applied)`);
+      await this.options.source.waitForChange(r.seq, intervalMs, signal);
+    }
+  }
+
+  private async realize(point: string, table: Table, stats: { rules: number; elements: number }, seq: number): Promise<RealizationStatus> {
+    let st = this.states.get(point);
+    if (!st) this.states.set(point, (st = { desiredRevision: seq }));
+    const text = renderText(table);
+    if (st.desiredText !== text) {
+      st.desiredText = text;
+      st.desiredRevision = seq;
+    }
+    if (st.applied?.text === text) st.lastApply = 'unchanged';
+    else {
+      const skeleton = skeletonOf(table);
+      // Elements only when the kernel holds our previous table and nothing but elements differ.
+      const elementsOnly = st.applied !== undefined && st.error === undefined && st.applied.skeleton === skeleton;
+      const doc = elementsOnly ? elementDelta(st.applied!.table, table) : replaceTable(table);
+      try {
+        await this.options.nft.apply(doc);
+        st.applied = { table, text, skeleton, revision: st.desiredRevision };
+        st.error = undefined;
+        st.lastApply = elementsOnly ? 'elements' : 'table';
+        this.options.log?.(`${point}: ${elementsOnly ? 'updated set elements of' : 'applied'} table ${table.name} (${stats.rules} rules, ${stats.elements} elements), revision ${st.desiredRevision}`);
+      } catch (err) {
+        st.error = (err as Error).message;
+        this.options.log?.(`${point}: the kernel refused revision ${st.desiredRevision}, keeping ${st.applied ? `revision ${st.applied.revision}` : 'what it had'}: ${st.error}`);
+      }
+    }
+    const hits = await this.hits(table.name).catch(() => []);
+    const status: RealizationStatus = {
+      point,
+      table: table.name,
+      desiredRevision: st.desiredRevision,
+      realizedRevision: st.applied?.revision ?? 0,
+      state: st.error !== undefined ? 'error' : st.applied?.text === text ? 'realized' : 'pending',
+      ...(st.error !== undefined ? { error: st.error } : {}),
+      ...(st.lastApply ? { lastApply: st.lastApply } : {}),
+      rules: stats.rules,
+      elements: stats.elements,
+      hits,
+      agent: { host: this.host, pid: process.pid },
+      updatedAt: new Date().toISOString(),
+    };
+    await this.options.status.report(status);
+    return status;
+  }
+
+  /** Per-rule hit counters read back from the kernel. */
+  async hits(table: string): Promise<RuleHits[]> {
+    const listing = await this.options.nft.listTable(table);
+    return listing ? hitsOf(listing) : [];
+  }
+}
+
+/** Sums the counters of every kernel rule carrying a rule id (its comment), per direction. */
+export function hitsOf(listing: NftListing): RuleHits[] {
+  const sums = new Map<string, { rule: string; direction: 'in' | 'out'; packets: number; bytes: number }>();
+  for (const o of listing.nftables) {
+    const r = o.rule as { chain?: string; comment?: string; expr?: { counter?: { packets: number; bytes: number } }[] } | undefined;
+    if (!r?.comment || !r.chain) continue;
+    const direction = /^(r_)?in_/.test(r.chain) ? 'in' : 'out';
+    for (const e of r.expr ?? []) {
+      if (!e.counter) continue;
+      const key = `${direction} ${r.comment}`;
+      const s = sums.get(key) ?? { rule: r.comment, direction, packets: 0, bytes: 0 };
+      s.packets += e.counter.packets;
+      s.bytes += e.counter.bytes;
+      sums.set(key, s);
+    }
+  }
+  return [...sums.values()].sort((a, b) => (a.direction + a.rule < b.direction + b.rule ? -1 : 1));
+}
+
+/** The table without set and map elements: equal skeletons mean an element update is enough. */
+function skeletonOf(t: Table): string {
+  return renderText({ ...t, sets: t.sets.map((s) => ({ ...s, elements: [] })) });
+}
+
+/** One transaction adding and deleting the elements that differ between two tables of equal skeleton. */
+export function elementDelta(before: Table, after: Table): { nftables: unknown[] } {
+  const cmds: unknown[] = [];
+  const adds: unknown[] = [];
+  for (const s of after.sets) {
+    const old = before.sets.find((x) => x.name === s.name)!;
+    const key = (e: unknown) => JSON.stringify(e);
+    const oldElems = new Map(old.elements.map((_, i) => [key(elementJson(old, i)), elementJson(old, i)] as const));
+    const newElems = new Map(s.elements.map((_, i) => [key(elementJson(s, i)), elementJson(s, i)] as const));
+    const removed = [...oldElems].filter(([k]) => !newElems.has(k)).map(([, e]) => (s.kind === 'map' ? (e as unknown[])[0] : e));
+    const added = [...newElems].filter(([k]) => !oldElems.has(k)).map(([, e]) => e);
+    const target = { family: after.family, table: after.name, name: s.name };
+    if (removed.length) cmds.push({ delete: { element: { ...target, elem: removed } } });
+    if (added.length) adds.push({ add: { element: { ...target, elem: added } } });
+  }
+  // Deletions first: a map key may move to another rule, and interval keys must not overlap meanwhile.
+  return { nftables: [...cmds, ...adds] };
+}

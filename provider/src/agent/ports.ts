@@ -1,0 +1,64 @@
+import type { World } from '../engine';
+
+/**
+ * What the agent needs from the outside world, as narrow ports: the desired state (the embedded store
+ * today, the team-mode server later), the kernel (`nft`), and where realization status goes.
+ */
+
+/** The desired state of an environment and its change-log position. */
+export interface DesiredState {
+  /** The world as of now, and the change-log sequence number it reflects. */
+  snapshot(): Promise<{ world: World; seq: number }>;
+  /**
+   * Resolves once the desired state moved past `seq` (a change that can alter rulesets), or after
+   * `maxWaitMs`, or when `signal` aborts; never rejects on abort.
+   */
+  waitForChange(seq: number, maxWaitMs: number, signal: AbortSignal): Promise<void>;
+}
+
+/** nftables, one transaction per call. */
+export interface NftExecutor {
+  /** Applies an `nft -j` document atomically; rejects with nft's message when the kernel refuses it. */
+  apply(doc: unknown): Promise<void>;
+  /** `nft -j list table inet NAME`, or undefined when the table does not exist. */
+  listTable(name: string): Promise<NftListing | undefined>;
+}
+
+export interface NftListing {
+  readonly nftables: readonly Record<string, unknown>[];
+}
+
+export type RealizationState = 'pending' | 'realized' | 'error';
+
+/** Hit counters of one rule (summed over its kernel rules) at one enforcement point. */
+export interface RuleHits {
+  readonly rule: string;
+  readonly direction: 'in' | 'out';
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** The realization status of one enforcement point, as the agent reports it. */
+export interface RealizationStatus {
+  readonly point: string;
+  readonly table: string;
+  /** Change-log sequence number of the newest desired ruleset the agent computed. */
+  readonly desiredRevision: number;
+  /** Change-log sequence number of the ruleset in the kernel (0: none applied yet). */
+  readonly realizedRevision: number;
+  readonly state: RealizationState;
+  /** Why the last apply failed (the kernel keeps the last good ruleset). */
+  readonly error?: string;
+  /** How the last change reached the kernel: a table swap or set-element updates. */
+  readonly lastApply?: 'table' | 'elements' | 'unchanged';
+  readonly rules: number;
+  readonly elements: number;
+  readonly hits: readonly RuleHits[];
+  readonly agent: { readonly host: string; readonly pid: number };
+  readonly updatedAt: string;
+}
+
+/** Where statuses go (the store today, the server's status subresource later). */
+export interface StatusSink {
+  report(status: RealizationStatus): Promise<void>;
+}

@@ -1,0 +1,79 @@
+import { EmbeddedBackend } from '../backend';
+import type { World } from '../engine';
+import type { JsonObject, Store } from '../store';
+import type { DesiredState, RealizationStatus, StatusSink } from './ports';
+
+/**
+ * The agent's ports over the embedded store. Realization status is stored as objects of kind
+ * `RealizationStatus` (name = enforcement point): not a resource kind, so the engine, the provider and
+ * export-state pass them over, and the change log carries them like any write, which is what the
+ * team-mode server's status subresource and watch will serve. No schema change.
+ */
+export const REALIZATION_KIND = 'RealizationStatus';
+
+export class StoreDesiredState implements DesiredState {
+  private readonly backend: EmbeddedBackend;
+
+  constructor(
+    private readonly store: Store,
+    private readonly environment: string,
+    /** Overrides the environment's stored default action; the stored one (else drop) when undefined. */
+    defaultAction?: 'allow' | 'drop',
+    /** How often the change log is polled while waiting (the store has no push). */
+    private readonly pollMs = 20,
+  ) {
+    // The agent only reads: an explicit default action is never written back as the environment's.
+    this.backend = new EmbeddedBackend({ store, environment, ...(defaultAction !== undefined ? { defaultAction, storeDefaultAction: false } : {}) });
+  }
+
+  async snapshot(): Promise<{ world: World; seq: number }> {
+    // The seq first: a write landing meanwhile is in the world or triggers the next pass.
+    const seq = await this.store.lastSeq(this.environment);
+    return { world: await this.backend.currentWorld(), seq };
+  }
+
+  waitForChange(seq: number, maxWaitMs: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let after = seq;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = Date.now() + maxWaitMs;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done);
+      const poll = async () => {
+        timer = undefined;
+        if (signal.aborted) return done();
+        try {
+          const changes = await this.store.changes(this.environment, { afterSeq: after });
+          if (changes.some((c) => c.kind !== REALIZATION_KIND)) return done();
+          if (changes.length) after = changes[changes.length - 1]!.seq;
+        } catch {
+          // A busy or briefly unavailable store: try again at the next tick.
+        }
+        if (Date.now() >= deadline) return done();
+        if (!signal.aborted) timer = setTimeout(() => void poll(), this.pollMs);
+      };
+      void poll();
+    });
+  }
+}
+
+export class StoreStatusSink implements StatusSink {
+  constructor(
+    private readonly store: Store,
+    private readonly environment: string,
+  ) {}
+
+  async report(status: RealizationStatus): Promise<void> {
+    await this.store.apply(this.environment, [{ op: 'put', kind: REALIZATION_KIND, name: status.point, spec: status as unknown as JsonObject }]);
+  }
+}
+
+/** Every stored realization status of an environment, sorted by enforcement point. */
+export async function readStatuses(store: Store, environment: string): Promise<RealizationStatus[]> {
+  const objects = await store.list(environment, { kind: REALIZATION_KIND });
+  return objects.map((o) => o.spec as unknown as RealizationStatus).sort((a, b) => (a.point < b.point ? -1 : 1));
+}
