@@ -227,7 +227,7 @@ export class EmbeddedBackend implements Backend {
     // An inventory change only changes flows from and to itself; a policy change may change any flow.
     const focus = kind === 'Workload' ? `workload:${name}` : kind === 'VirtualMachine' ? `vm:${name}` : undefined;
     // Without any policy every flow meets the default rule, before and after an inventory change.
-    const policyKinds: readonly Kind[] = ['FirewallPolicy', 'FirewallRule', 'QuarantinePolicy'];
+    const policyKinds: readonly Kind[] = ['FirewallPolicy', 'FirewallRule', 'QuarantinePolicy', 'KubernetesNetworkPolicy'];
     const policiesMatter = policyKinds.includes(kind) || policyKinds.some((k) => world.names(k).length > 0);
     const before = isAssertion || !policiesMatter ? undefined : snapshot(world, undefined, focus, [spec]);
 
