@@ -40,6 +40,11 @@ export const getGroupMembers: typeof import("./getGroupMembers").getGroupMembers
 export const getGroupMembersOutput: typeof import("./getGroupMembers").getGroupMembersOutput = null as any;
 utilities.lazyLoad(exports, ["getGroupMembers","getGroupMembersOutput"], () => require("./getGroupMembers"));
 
+export { GetKubernetesManifestsArgs, GetKubernetesManifestsResult, GetKubernetesManifestsOutputArgs } from "./getKubernetesManifests";
+export const getKubernetesManifests: typeof import("./getKubernetesManifests").getKubernetesManifests = null as any;
+export const getKubernetesManifestsOutput: typeof import("./getKubernetesManifests").getKubernetesManifestsOutput = null as any;
+utilities.lazyLoad(exports, ["getKubernetesManifests","getKubernetesManifestsOutput"], () => require("./getKubernetesManifests"));
+
 export { KubernetesClusterArgs } from "./kubernetesCluster";
 export type KubernetesCluster = import("./kubernetesCluster").KubernetesCluster;
 export const KubernetesCluster: typeof import("./kubernetesCluster").KubernetesCluster = null as any;

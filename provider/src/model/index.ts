@@ -12,7 +12,7 @@ import {
   securityGroup,
 } from './segmentation';
 import { kubernetesNetworkPolicy } from './kubernetes';
-import { getConnectivityMatrix, getEffectiveRules, getGroupMembers, traceflow } from './functions';
+import { getConnectivityMatrix, getEffectiveRules, getGroupMembers, getKubernetesManifests, traceflow } from './functions';
 
 export * from './define';
 export * from './common';
@@ -39,7 +39,7 @@ export const resources: ResourceDefinition[] = [
   connectivityAssertion,
 ];
 
-export const functions: FunctionDefinition[] = [traceflow, getEffectiveRules, getGroupMembers, getConnectivityMatrix];
+export const functions: FunctionDefinition[] = [traceflow, getEffectiveRules, getGroupMembers, getConnectivityMatrix, getKubernetesManifests];
 
 /** Resource kinds, i.e. the `X` of `microseg:index:X`. */
 export type Kind =

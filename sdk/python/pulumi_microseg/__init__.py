@@ -13,6 +13,7 @@ from .firewall_rule import *
 from .get_connectivity_matrix import *
 from .get_effective_rules import *
 from .get_group_members import *
+from .get_kubernetes_manifests import *
 from .kubernetes_cluster import *
 from .kubernetes_network_policy import *
 from .load_balancer import *

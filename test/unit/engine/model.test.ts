@@ -6,7 +6,7 @@ describe('model', () => {
     expect(resources.map((r) => r.name).sort()).toEqual(
       ['ConnectivityAssertion', 'EgressIp', 'FirewallPolicy', 'FirewallRule', 'KubernetesCluster', 'KubernetesNetworkPolicy', 'LoadBalancer', 'Namespace', 'PodSelector', 'QuarantinePolicy', 'SecurityGroup', 'VirtualMachine', 'Workload'].sort(),
     );
-    expect(functions.map((f) => f.name)).toEqual(['traceflow', 'getEffectiveRules', 'getGroupMembers', 'getConnectivityMatrix']);
+    expect(functions.map((f) => f.name)).toEqual(['traceflow', 'getEffectiveRules', 'getGroupMembers', 'getConnectivityMatrix', 'getKubernetesManifests']);
   });
 
   it('converts every schema to JSON schema with named nested types', () => {

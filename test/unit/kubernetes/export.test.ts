@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import { parse, stringify } from 'yaml';
+import { runFunction } from '../../../provider/src/backend/embedded';
 import { World } from '../../../provider/src/engine';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { subtractCidrs } from '../../../provider/src/export/kubernetes/cidr';
@@ -161,4 +162,14 @@ it('IP blocks with exceptions become exception-free CIDRs covering exactly the s
   expect(subtractCidrs('10.0.0.0/24', ['10.0.0.0/26', '10.0.0.200/32'])).toEqual(['10.0.0.64/26', '10.0.0.128/26', '10.0.0.192/29', '10.0.0.201/32', '10.0.0.202/31', '10.0.0.204/30', '10.0.0.208/28', '10.0.0.224/27']);
   expect(subtractCidrs('0.0.0.0/0', [])).toEqual(['0.0.0.0/0']);
   expect(subtractCidrs('2001:db8::/32', ['2001:db8::/64'])).toBeUndefined();
+});
+
+describe('the getKubernetesManifests function (Pulumi invoke)', () => {
+  it('returns the manifests and their YAML, or fails listing every refusal', () => {
+    const w = estate({ defaultAction: 'drop' });
+    const r = runFunction(w, 'getKubernetesManifests', { cluster: 'c1', flavor: 'kubernetes', podsOnly: true }) as { manifests: { kind: string }[]; yaml: string };
+    expect(r.manifests.map((m) => m.kind)).toEqual(['ClusterNetworkPolicy', 'ClusterNetworkPolicy']);
+    expect(parse(r.yaml.split('---\n')[0]!)).toEqual(r.manifests[0]);
+    expect(() => runFunction(w, 'getKubernetesManifests', { cluster: 'c1', flavor: 'kubernetes' })).toThrow(/export refused: default rule: drop: the Kubernetes default allows/);
+  });
 });
