@@ -95,7 +95,8 @@ interface Run {
 
 async function measure(pkg: Pkg, total: number, round: number): Promise<Run> {
   const env: TestEnv = testEnv();
-  env.envVars.PATH = [join(ROOT, 'bench', 'noop-provider'), join(ROOT, '.tools', 'bin'), join(ROOT, 'provider', 'bin'), process.env.PATH ?? ''].join(':');
+  // microseg is the plugin testEnv installed into PULUMI_HOME (what users run); only the no-op comes from PATH.
+  env.envVars.PATH = [join(ROOT, 'bench', 'noop-provider'), join(ROOT, '.tools', 'bin'), process.env.PATH ?? ''].join(':');
   try {
     const stack = await inlineStack(env, `${pkg}-${round}`, program(pkg, total));
     const t0 = performance.now();

@@ -216,6 +216,8 @@ describe('bad input', () => {
   // print a nested property's value as `{<nil>}`).
   const failure = (kind: string, name: string, path: string) =>
     /^[A-Za-z]+$/.test(path) ? `microseg:index:${kind} resource '${name}': property ${path} value` : `microseg:index:${kind} resource '${name}' has a problem: ${path}: `;
+  // A missing top-level property is reported like a nested one (its value would print as `{<nil>}`).
+  const failureMissing = (kind: string, name: string, path: string) => `microseg:index:${kind} resource '${name}' has a problem: ${path}: `;
 
   test('up of many invalid resources fails, every CheckFailure it reports names its resource\'s property, and the store is untouched', async () => {
     const good = segmentation();
@@ -231,7 +233,9 @@ describe('bad input', () => {
     // The engine stops at the first CheckFailures, so which of the 15 get reported in one update varies (the
     // next test gives each its own update). Every one that is reported must name its resource's property.
     const expected = [...INVALID_UPDATES, ...INVALID].map(([kind, name, , path]) => `${kind} ${name} ${path}`);
-    const reported = [...diags.matchAll(/microseg:index:(\w+) resource '([^']+)': property (\S+) value/g)].map(([, kind, name, path]) => `${kind} ${name} ${path}`);
+    // `property P value V` for a top-level property; `has a problem: P: ...` for a nested or missing one.
+    const reported = [...diags.matchAll(/microseg:index:(\w+) resource '([^']+)'(?:: property (\S+) value| has a problem: ([^:\s]+): )/g)].map(([, kind, name, p1, p2]) => `${kind} ${name} ${p1 ?? p2}`);
+    expect(diags).not.toContain('{<nil>}');
     expect(reported.length).toBeGreaterThan(0);
     for (const r of reported) expect(expected).toContain(r);
     expect(await storedObjects(env.dataDir, 'bad', true)).toEqual(before);
@@ -253,7 +257,7 @@ describe('bad input', () => {
         await expect(stack.up({ onEvent: log.onEvent })).rejects.toThrow();
         const diags = log.diagnostics().join('\n');
         if (diags.includes('{<nil>}')) failuresSeen.push(`${kind}.${path} prints a nil value: ${diags}`);
-        else if (diags.includes(failure(kind, name, path))) failuresSeen.push(`${kind}.${path}`);
+        else if (diags.includes(failure(kind, name, path)) || diags.includes(failureMissing(kind, name, path))) failuresSeen.push(`${kind}.${path}`);
         else failuresSeen.push(`${kind}.${path} MISSING in: ${diags.split('\n').filter((l) => l.includes('problem')).join(' | ')}`);
       }
     });

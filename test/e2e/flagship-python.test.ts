@@ -44,7 +44,8 @@ async function storedObjects(dataDir: string): Promise<Record<string, Objects>> 
   try {
     const doc = await exportState(store);
     return Object.fromEntries(
-      Object.entries(doc.environments).map(([name, { objects }]) => [name, objects.map(({ kind, name, spec }) => ({ kind, name, spec })).sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`))]),
+      // The environment's stored settings (defaultAction) are not an object of the program.
+      Object.entries(doc.environments).map(([name, { objects }]) => [name, objects.filter((o) => o.kind !== 'EnvironmentSettings').map(({ kind, name, spec }) => ({ kind, name, spec })).sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`))]),
     );
   } finally {
     await store.close();

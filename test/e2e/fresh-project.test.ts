@@ -315,6 +315,8 @@ outputs:
     execAll('pulumi', ['stack', 'init', 'dev', '--non-interactive'], { cwd: project, env });
     const up = execAll('pulumi', ['up', '--yes', '--non-interactive', '--skip-preview'], { cwd: project, env });
     expect(up).toMatch(/3 created/);
+    // Neither "using pulumi-resource-microseg from $PATH" nor any other warning.
+    expect(up).not.toMatch(/warning/i);
     expect(await storeObjects(dataDir)).toHaveLength(2);
     const preview = execAll('pulumi', ['preview', '--expect-no-changes', '--non-interactive'], { cwd: project, env });
     expect(preview).toMatch(/3 unchanged/);

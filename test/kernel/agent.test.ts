@@ -205,3 +205,22 @@ test('`microseg agent` names an unknown enforcement point and exits 1', async ()
   );
   expect(err).toContain('exit 1: microseg: vm:nope: not an enforcement point of environment "agent-test"');
 });
+
+test('hit counters survive a restart (the agent adopts the identical ruleset) and a table swap; status writes do not move the desired revision', async () => {
+  await policy(1);
+  const first = await agent().reconcile();
+  await probe(8080);
+  await probe(8080);
+  const a = agent(); // a restart
+  const adopted = (await a.reconcile()).statuses[0]!;
+  await policy(2); // a changed rule set: the table is swapped, kernel counters start from zero
+  const swapped = (await a.reconcile()).statuses[0]!;
+  const hits = (s: typeof adopted) => s.hits.find((h) => h.rule === 'app/client-8080' && h.direction === 'in')?.packets ?? 0;
+  expect({ adopted: adopted.lastApply, counted: hits(adopted) >= 2, swapped: swapped.lastApply, kept: hits(swapped) >= hits(adopted), revision: adopted.desiredRevision === first.statuses[0]!.desiredRevision }).toEqual({
+    adopted: 'unchanged',
+    counted: true,
+    swapped: 'table',
+    kept: true,
+    revision: true,
+  });
+});

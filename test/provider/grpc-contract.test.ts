@@ -197,6 +197,11 @@ describe('Check', () => {
     expect(failures.every(([p]) => p === '' || /^[a-z]+$/.test(p!))).toBe(true);
   });
 
+  test('a missing required property leads the reason too (the engine would print its value as {<nil>})', async () => {
+    const res = await call(client.check, checkReq({ zone: 'b' }));
+    expect(res.getFailuresList().map((f) => [f.getProperty(), f.getReason()])).toEqual([['', expect.stringMatching(/^size: /)]]);
+  });
+
   test('reports a misspelt property instead of dropping it', async () => {
     const res = await call(client.check, checkReq({ size: 2, tags: [{ name: 'a', value: 'b', vaule: 'c' }], sise: 3 }));
     expect(res.getFailuresList().map((f) => [f.getProperty(), f.getReason()]).sort()).toEqual([

@@ -30,7 +30,7 @@ export async function vcciWorld(config: Record<string, string> = {}): Promise<Wo
   );
   // The compiled program (scripts/setup.sh builds dist/), as the e2e suites load it: the generated SDK's
   // lazy exports do not survive jest's own TypeScript transform.
-  const { program } = require(path.join(__dirname, '..', '..', 'dist', 'examples', 'vcci-app', 'index.js')) as { program: () => Promise<Record<string, unknown>> };
+  const { default: program } = require(path.join(__dirname, '..', '..', 'dist', 'examples', 'vcci-app', 'index.js')) as { default: () => Promise<Record<string, unknown>> };
   const outputs = await program();
   // Wait for every registration: resolving the outputs waits for the resources they depend on.
   await new Promise<void>((resolve) => pulumi.output(outputs).apply(() => resolve()));

@@ -32,6 +32,8 @@ interface PointState {
   applied?: { table: Table; text: string; skeleton: string; revision: number };
   error?: string;
   lastApply?: RealizationStatus['lastApply'];
+  /** Counts of tables swapped out, per `direction rule`, added to what the kernel counts now. */
+  carried: Map<string, { packets: number; bytes: number }>;
 }
 
 export interface ReconcileResult {
@@ -78,20 +80,32 @@ export class RealizationAgent {
 
   private async realize(point: string, table: Table, stats: { rules: number; elements: number }, seq: number): Promise<RealizationStatus> {
     let st = this.states.get(point);
-    if (!st) this.states.set(point, (st = { desiredRevision: seq }));
+    if (!st) this.states.set(point, (st = { desiredRevision: seq, carried: new Map() }));
     const text = renderText(table);
     if (st.desiredText !== text) {
       st.desiredText = text;
       st.desiredRevision = seq;
     }
-    if (st.applied?.text === text) st.lastApply = 'unchanged';
+    const marker = `microseg ruleset ${fnv(text)}`;
+    if (!st.applied && (await this.kernelMarker(table.name)) === marker) {
+      // A restarted agent finds its ruleset already in the kernel: adopt it, counters keep running.
+      st.applied = { table, text, skeleton: skeletonOf(table), revision: st.desiredRevision };
+      st.lastApply = 'unchanged';
+    } else if (st.applied?.text === text) st.lastApply = 'unchanged';
     else {
       const skeleton = skeletonOf(table);
       // Elements only when the kernel holds our previous table and nothing but elements differ.
       const elementsOnly = st.applied !== undefined && st.error === undefined && st.applied.skeleton === skeleton;
-      const doc = elementsOnly ? elementDelta(st.applied!.table, table) : replaceTable(table);
+      const doc = elementsOnly ? elementDelta(st.applied!.table, table) : replaceTable(withMarker(table, marker));
+      // A table swap starts the kernel's counters from zero: keep what they counted (rule ids are stable).
+      const carried = elementsOnly ? [] : await this.hits(table.name).catch(() => []);
       try {
         await this.options.nft.apply(doc);
+        for (const h of carried) {
+          const k = `${h.direction} ${h.rule}`;
+          const b = st.carried.get(k) ?? { packets: 0, bytes: 0 };
+          st.carried.set(k, { packets: b.packets + h.packets, bytes: b.bytes + h.bytes });
+        }
         st.applied = { table, text, skeleton, revision: st.desiredRevision };
         st.error = undefined;
         st.lastApply = elementsOnly ? 'elements' : 'table';
@@ -101,7 +115,10 @@ export class RealizationAgent {
         this.options.log?.(`${point}: the kernel refused revision ${st.desiredRevision}, keeping ${st.applied ? `revision ${st.applied.revision}` : 'what it had'}: ${st.error}`);
       }
     }
-    const hits = await this.hits(table.name).catch(() => []);
+    const hits = (await this.hits(table.name).catch(() => [])).map((h) => {
+      const b = st.carried.get(`${h.direction} ${h.rule}`);
+      return b ? { ...h, packets: h.packets + b.packets, bytes: h.bytes + b.bytes } : h;
+    });
     const status: RealizationStatus = {
       point,
       table: table.name,
@@ -118,6 +135,16 @@ export class RealizationAgent {
     };
     await this.options.status.report(status);
     return status;
+  }
+
+  /** The ruleset marker of the table in the kernel (see {@link withMarker}), if any. */
+  private async kernelMarker(table: string): Promise<string | undefined> {
+    const listing = await this.options.nft.listTable(table).catch(() => undefined);
+    for (const o of listing?.nftables ?? []) {
+      const r = o.rule as { chain?: string; comment?: string } | undefined;
+      if ((r?.chain === 'input' || r?.chain === 'output') && r.comment?.startsWith('microseg ruleset ')) return r.comment;
+    }
+    return undefined;
   }
 
   /** Per-rule hit counters read back from the kernel. */
@@ -168,4 +195,23 @@ export function elementDelta(before: Table, after: Table): { nftables: unknown[]
   }
   // Deletions first: a map key may move to another rule, and interval keys must not overlap meanwhile.
   return { nftables: [...cmds, ...adds] };
+}
+
+/**
+ * The table with a hash of its full text as the comment of the input chain's first rule, so a restarted
+ * agent can tell that the kernel already holds exactly this ruleset. (nft keeps no table comments in
+ * this version's JSON; rule comments it keeps.) Element updates do not refresh the marker: after one, a
+ * restart swaps the table, which is always safe.
+ */
+function withMarker(t: Table, marker: string): Table {
+  return { ...t, chains: t.chains.map((c) => (c.name === 'input' ? { ...c, rules: c.rules.map((r, i) => (i === 0 ? { ...r, comment: marker } : r)) } : c)) };
+}
+
+function fnv(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
 }

@@ -26,15 +26,23 @@ export class StoreDesiredState implements DesiredState {
     this.backend = new EmbeddedBackend({ store, environment, ...(defaultAction !== undefined ? { defaultAction, storeDefaultAction: false } : {}) });
   }
 
+  /** Change-log position read so far, and the newest entry that was not a realization status. */
+  private scanned = 0;
+  private desired = 0;
+
   async snapshot(): Promise<{ world: World; seq: number }> {
-    // The seq first: a write landing meanwhile is in the world or triggers the next pass.
-    const seq = await this.store.lastSeq(this.environment);
-    return { world: await this.backend.currentWorld(), seq };
+    // The log first: a write landing meanwhile is in the world or triggers the next pass. Status writes
+    // (this agent's own included) are not desired state, so they do not move the revision.
+    for (const c of await this.store.changes(this.environment, { afterSeq: this.scanned })) {
+      this.scanned = c.seq;
+      if (c.kind !== REALIZATION_KIND) this.desired = c.seq;
+    }
+    return { world: await this.backend.currentWorld(), seq: this.desired };
   }
 
   waitForChange(seq: number, maxWaitMs: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      let after = seq;
+      let after = Math.max(seq, this.scanned);
       let timer: NodeJS.Timeout | undefined;
       const deadline = Date.now() + maxWaitMs;
       const done = () => {

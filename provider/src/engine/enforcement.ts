@@ -152,20 +152,45 @@ class PeerContext {
     readonly ep: Endpoint,
   ) {}
 
-  /** Endpoints that a packet addressed to their IP reaches (the IP's owner), having a named port. */
-  endpointsWithNamedPort(name: string): readonly Endpoint[] {
+  /**
+   * Endpoints inside a region that a packet addressed to their IP reaches (the IP's owner) and that have
+   * a named port: per name, the endpoints sorted by address, searched per range of the region (a region
+   * of a few pods must not scan 100,000 endpoints having `http`).
+   */
+  endpointsWithNamedPort(name: string, region: AddressRegion): Endpoint[] {
     if (!this.byNamedPort) {
-      this.byNamedPort = new Map();
+      const by = new Map<string, Endpoint[]>();
       for (const e of this.world.membership.endpoints.values()) {
         if (!e.namedPorts || this.world.endpointByIp(e.ip.s) !== e) continue;
         for (const n of e.namedPorts.keys()) {
-          let l = this.byNamedPort.get(n);
-          if (!l) this.byNamedPort.set(n, (l = []));
+          let l = by.get(n);
+          if (!l) by.set(n, (l = []));
           l.push(e);
         }
       }
+      for (const l of by.values()) l.sort((a, b) => (a.ip.v !== b.ip.v ? a.ip.v - b.ip.v : a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0));
+      this.byNamedPort = by;
     }
-    return this.byNamedPort.get(name) ?? [];
+    const all = this.byNamedPort.get(name) ?? [];
+    const out: Endpoint[] = [];
+    for (const [v, ranges] of [[4, region.v4], [6, region.v6]] as const)
+      for (const r of ranges) {
+        // First endpoint of family v at or after r.lo.
+        let lo = 0;
+        let hi = all.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          const e = all[mid]!;
+          if (e.ip.v < v || (e.ip.v === v && BigInt(e.ip.n) < r.lo)) lo = mid + 1;
+          else hi = mid;
+        }
+        for (let i = lo; i < all.length; i++) {
+          const e = all[i]!;
+          if (e.ip.v !== v || BigInt(e.ip.n) > r.hi) break;
+          out.push(e);
+        }
+      }
+    return out;
   }
 }
 
@@ -207,12 +232,12 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
       for (const p of protos) for (let i = 0; i < s.ranges.length; i += 2) ports.push({ protocol: p, lo: s.ranges[i]!, hi: s.ranges[i + 1]! });
       for (const n of s.named) {
         // A named port matches a flow whose protocol and port are those of the destination's port of that name.
-        const targets = dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(n);
+        const targets = dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(n, peer);
         for (const t of targets) {
           const np = t.namedPorts?.get(n);
           if (!np || !protos.includes(np.protocol as PortProtocol)) continue;
           if (dir === 'in') ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port });
-          else if (regionContains(peer, t.ip)) ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port, ip: t.ip });
+          else ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port, ip: t.ip });
         }
       }
     }
@@ -256,11 +281,11 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
             continue;
           }
           // A named port is the destination's: this pod for ingress, each possible destination for egress.
-          for (const t of dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(p.named)) {
+          for (const t of dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(p.named, peer)) {
             const np2 = t.namedPorts?.get(p.named);
             if (!np2 || np2.protocol !== p.protocol) continue;
             if (dir === 'in') ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port });
-            else if (regionContains(peer, t.ip)) ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port, ip: t.ip });
+            else ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port, ip: t.ip });
           }
         }
       const other: OtherMatch[] = r.ports ? [] : [{ protocol: 'any' }];
@@ -325,12 +350,6 @@ export function arrivesAsItself(world: World, src: Endpoint, dst: Endpoint): boo
   if (world.egressFor(src)) return false;
   if (cluster.spec.networkMode === 'overlay' && cluster.nodeIps.get(src.node!)) return false;
   return true;
-}
-
-function regionContains(r: AddressRegion, ip: Ip): boolean {
-  const n = BigInt(ip.n);
-  for (const x of ip.v === 4 ? r.v4 : r.v6) if (n >= x.lo && n <= x.hi) return true;
-  return false;
 }
 
 /** Sorts and merges overlapping or adjacent intervals. */

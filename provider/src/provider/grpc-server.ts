@@ -106,16 +106,18 @@ function unimplemented<Req, Res>(name: string): grpc.handleUnaryCall<Req, Res> {
  * The engine prints a failure as `property P value V has a problem: R`, looking V up among the top-level
  * inputs: a nested path (`rules[0].services[0].ports[1]`) finds nothing and prints `value {<nil>}`. So a
  * nested failure is sent without a property and with the path leading its reason (`has a problem:
- * rules[0]...: R`); a top-level one keeps its property.
+ * rules[0]...: R`); a top-level one keeps its property when the inputs have it.
  */
-export function wireFailure(f: { property: string; reason: string }): { property: string; reason: string } {
-  const topLevel = /^[A-Za-z_][A-Za-z0-9_]*$/.test(f.property);
-  return topLevel || f.property === '' ? f : { property: '', reason: `${f.property}: ${f.reason}` };
+export function wireFailure(f: { property: string; reason: string }, inputs: Readonly<Record<string, unknown>> = {}): { property: string; reason: string } {
+  // A top-level property the inputs lack (a missing required value) prints as `{<nil>}` too.
+  const present = /^[A-Za-z_][A-Za-z0-9_]*$/.test(f.property) && inputs[f.property] !== undefined && inputs[f.property] !== null;
+  return present || f.property === '' ? f : { property: '', reason: `${f.property}: ${f.reason}` };
 }
 
-function checkFailures(failures: CheckResult['failures']): providerPb.CheckFailure[] {
+function checkFailures(failures: CheckResult['failures'], inputs?: Readonly<Record<string, unknown>>): providerPb.CheckFailure[] {
   return failures.map((f) => {
-    const w = wireFailure(f);
+    // Invoke failures (no inputs given) are printed by the engine as `property: reason`, so they keep their path.
+    const w = inputs === undefined ? f : wireFailure(f, inputs);
     const cf = new providerPb.CheckFailure();
     cf.setProperty(w.property);
     cf.setReason(w.reason);
@@ -123,10 +125,11 @@ function checkFailures(failures: CheckResult['failures']): providerPb.CheckFailu
   });
 }
 
-function checkResponse(r: CheckResult): providerPb.CheckResponse {
+/** `news`: the inputs as the program sent them, which is where the engine looks the failing value up. */
+function checkResponse(r: CheckResult, news: Readonly<Record<string, unknown>>): providerPb.CheckResponse {
   const res = new providerPb.CheckResponse();
   res.setInputs(toStruct(r.inputs));
-  res.setFailuresList(checkFailures(r.failures));
+  res.setFailuresList(checkFailures(r.failures, news));
   return res;
 }
 
@@ -173,7 +176,7 @@ export function resourceProviderService(core: ProviderCore<unknown>, logger: Eng
       res.setSchema(core.getSchema());
       return res;
     }),
-    checkConfig: unary((req: providerPb.CheckRequest) => checkResponse(core.checkConfig(toMap(req.getNews())))),
+    checkConfig: unary((req: providerPb.CheckRequest) => checkResponse(core.checkConfig(toMap(req.getNews())), toMap(req.getNews()))),
     diffConfig: unary((req: providerPb.DiffRequest) => {
       const olds = Object.keys(toMap(req.getOldInputs())).length > 0 ? toMap(req.getOldInputs()) : toMap(req.getOlds());
       return diffResponse(core.diffConfig(olds, toMap(req.getNews()), configReplaceKeys, { urn: req.getUrn() }));
@@ -204,7 +207,7 @@ export function resourceProviderService(core: ProviderCore<unknown>, logger: Eng
         news: toMap(req.getNews()),
         randomSeed: req.getRandomseed_asU8(),
         autonaming: autonamingOf(req),
-      })),
+      }), toMap(req.getNews())),
     ),
     diff: unary((req: providerPb.DiffRequest) =>
       diffResponse(core.diff({

@@ -152,6 +152,17 @@ test('put refused by a connectivity assertion exits 1 (evaluated, a failure); pu
   expect(collision.err).toContain('IP 198.51.100.1 is used twice: VirtualMachine "c" collides with VirtualMachine "a" (interfaces[0].ip)');
 });
 
+test('put refuses a multi-hop group cycle (exit 2) naming it, so delete can never deadlock on one', async () => {
+  const put = (name: string, stdin: string) => cli((io) => runPut('SecurityGroup', name, { dataDir, environment: 'cycles', spec: '-' }, io), { stdin });
+  expect((await put('a', '{}')).code).toBe(0);
+  expect((await put('b', 'groups: [a]')).code).toBe(0);
+  const cycle = await put('a', 'groups: [b]');
+  expect(cycle.code).toBe(2);
+  expect(cycle.err).toMatch(/groups\[0\]: nested groups form a cycle: (a → b → a|b → a → b)/);
+  expect((await cli((io) => runDelete('SecurityGroup', 'b', { dataDir, environment: 'cycles' }, io))).code).toBe(0);
+  expect((await cli((io) => runDelete('SecurityGroup', 'a', { dataDir, environment: 'cycles' }, io))).code).toBe(0);
+});
+
 test('delete: refused while referenced (exit 1), unknown object exit 2', async () => {
   const used = await cli((io) => runDelete('SecurityGroup', 'web', { dataDir }, io));
   expect([used.code, used.err]).toEqual([1, 'microseg: SecurityGroup "web" is still used by FirewallPolicy "web-db"; remove those references first\n']);

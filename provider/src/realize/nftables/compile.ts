@@ -1,6 +1,6 @@
 import type { AddressRange, EnforcementPointModel, PointRule } from '../../engine';
-import { boxesOf, Claimed, type Box } from './boxes';
-import type { AddrKey, AddressSet, Chain, Family, Rule, ServiceMap, Table, Verdict } from './ir';
+import { firstMatch } from './boxes';
+import type { AddressSet, Chain, Family, Rule, ServiceMap, Table, Verdict } from './ir';
 
 /**
  * Compiles one enforcement point to one nftables table (pure: no I/O).
@@ -25,6 +25,7 @@ import type { AddrKey, AddressSet, Chain, Family, Rule, ServiceMap, Table, Verdi
 /** `kubernetes` is a pod's NetworkPolicy layer (engine/enforcement.ts networkPolicyRules). */
 export const CATEGORIES = ['emergency', 'infrastructure', 'environment', 'application', 'kubernetes', 'baseline'] as const;
 const PORT_PROTOCOLS = ['tcp', 'udp', 'sctp'];
+const PROTO_ORDER = { tcp: 0, udp: 1, sctp: 2 } as const;
 
 export interface CompileOptions {
   /** Table name; default `microseg_<point>` sanitised. */
@@ -71,6 +72,7 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
   };
   const v: Family = model.ip.includes(':') ? 6 : 4;
   let elements = 0;
+  const peerSets = new Map<string, string>();
 
   for (const dir of ['in', 'out'] as const) {
     const rules = model[dir];
@@ -124,10 +126,10 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
         const h = fnv(`${dir}|staged|${r.id}`);
         const note = { counter: true, log: `microseg staged ${dir} ${r.id} `.slice(0, 120), comment: comment(`staged ${r.id}`) };
         for (const fam of [4, 6] as const) {
-          const own = new Claimed().claim(boxesOf(fam === 4 ? r.peer.v4 : r.peer.v6, portsOf(r, fam)));
+          const own = firstMatch([{ rule: 0, ports: portsOf(r, fam), ranges: fam === 4 ? r.peer.v4 : r.peer.v6 }], fam);
           if (own.length) {
             const name = unique(`s_${dir}_${h}_v${fam}`);
-            sets.push({ kind: 'service-set', name, v: fam, elements: own.map((b) => ({ addr: key(fam, b), service: svc(b) })) });
+            sets.push({ kind: 'service-set', name, v: fam, elements: own.map((b) => ({ addr: { v: fam, lo: b.lo, hi: b.hi }, service: { protocol: b.protocol, lo: b.plo, hi: b.phi } })) });
             elements += own.length;
             chainRules.push({ match: [{ m: 'service-lookup', v: fam, field, set: name }], ...note });
           }
@@ -136,12 +138,10 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
       }
       const decisive = inCat.filter((x) => !x.staged);
       for (const fam of [4, 6] as const) {
-        const claimed = new Claimed();
         const elems: ServiceMap['elements'][number][] = [];
-        for (const r of decisive) {
-          const own = claimed.claim(boxesOf(fam === 4 ? r.peer.v4 : r.peer.v6, portsOf(r, fam)));
-          for (const b of own) elems.push({ addr: key(fam, b), service: svc(b), verdict: { kind: 'goto', target: ruleChainOf.get(r)! } });
-        }
+        const pieces = firstMatch(decisive.map((r, i) => ({ rule: i, ports: portsOf(r, fam), ranges: fam === 4 ? r.peer.v4 : r.peer.v6 })), fam);
+        pieces.sort((a, b) => a.rule - b.rule || PROTO_ORDER[a.protocol] - PROTO_ORDER[b.protocol] || (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0) || a.plo - b.plo);
+        for (const x of pieces) elems.push({ addr: { v: fam, lo: x.lo, hi: x.hi }, service: { protocol: x.protocol, lo: x.plo, hi: x.phi }, verdict: { kind: 'goto', target: ruleChainOf.get(decisive[x.rule]!)! } });
         const name = `${dir}_${cat}_v${fam}`;
         usedNames.add(name);
         sets.push({ kind: 'map', name, v: fam, elements: elems });
@@ -176,9 +176,15 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
         let peerMatch: Rule['match'] = [];
         let setName = '';
         if (!full) {
-          setName = unique(`p_${d}_${h}_v${fam}`);
-          sets.push({ kind: 'set', name: setName, v: fam, elements: ranges.map((x) => ({ v: fam, lo: x.lo, hi: x.hi })) });
-          elements += ranges.length;
+          // Rules naming the same peers (one group, many rules) share one set.
+          const content = `${fam}|${ranges.map((x) => `${x.lo}-${x.hi}`).join(',')}`;
+          setName = peerSets.get(content) ?? '';
+          if (!setName) {
+            setName = unique(`p_${d}_${h}_v${fam}`);
+            peerSets.set(content, setName);
+            sets.push({ kind: 'set', name: setName, v: fam, elements: ranges.map((x) => ({ v: fam, lo: x.lo, hi: x.hi })) });
+            elements += ranges.length;
+          }
           peerMatch = [{ m: 'addr-set', v: fam, field: f, set: setName }];
         } else peerMatch = [{ m: 'nfproto', v: fam }];
         for (const o of matches)
@@ -202,7 +208,5 @@ function portsOf(r: PointRule, fam: Family): { protocol: 'tcp' | 'udp' | 'sctp';
   return out;
 }
 
-const key = (v: Family, b: Box): AddrKey => ({ v, lo: b.lo, hi: b.hi });
-const svc = (b: Box) => ({ protocol: b.protocol, lo: b.plo, hi: b.phi });
 
 export type { AddressRange };
