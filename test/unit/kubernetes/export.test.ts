@@ -173,3 +173,16 @@ describe('the getKubernetesManifests function (Pulumi invoke)', () => {
     expect(() => runFunction(w, 'getKubernetesManifests', { cluster: 'c1', flavor: 'kubernetes' })).toThrow(/export refused: default rule: drop: the Kubernetes default allows/);
   });
 });
+
+describe('the flagship cluster (examples/vcci-app)', () => {
+  it('exports every rule but the two whose ingress comes from VMs, which the standard ClusterNetworkPolicy cannot match', async () => {
+    const { vcciWorld } = await import('../../support/vcci-world');
+    const w = await vcciWorld();
+    const r = getKubernetesManifests(w, { cluster: 'vcci', flavor: 'kubernetes', podsOnly: true });
+    expect(r.refusals).toEqual([
+      { construct: 'QuarantinePolicy quarantine/forensic-in', reason: 'ingress from IP addresses (192.168.28.99/32): ClusterNetworkPolicy v1alpha2 (standard) has no networks peer for ingress' },
+      { construct: 'FirewallPolicy shop/rating-to-backend', reason: 'ingress from IP addresses (192.168.28.213/32): ClusterNetworkPolicy v1alpha2 (standard) has no networks peer for ingress' },
+    ]);
+    for (const m of r.manifests) expect(schemaErrors(m)).toEqual([]);
+  }, 120_000);
+});
