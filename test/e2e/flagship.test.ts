@@ -93,7 +93,7 @@ describe('examples/vcci-app', () => {
     const prod = await stack('prod', opening);
     const log = eventLog();
     await expect(prod.preview({ onEvent: log.onEvent })).rejects.toThrow(
-      /connectivity assertion "frontend-cannot-reach-database" is broken: .*frontend -> database tcp\/5432 expected deny, planned allow \(decided by hotfix\/frontend-to-db\)/,
+      /this change of FirewallPolicy "hotfix" breaks connectivity assertion "frontend-cannot-reach-database": .*frontend -> database tcp\/5432 expected deny, planned allow \(decided by hotfix\/frontend-to-db\)/,
     );
     // At least one flow newly allowed (not "0 flow(s)"), nothing newly blocked, and the sampled flows into the
     // database are allowed by the hotfix rule.

@@ -6,6 +6,7 @@ import { runExportState, runImportState } from './state-commands';
 import { runExport, runImportK8s } from './k8s-commands';
 import { runAgent, runHits, runRealization, runRealize } from './realize-commands';
 import { runTest } from './test-command';
+import { registerTeamCommands } from './team-program';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
 
@@ -146,6 +147,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     done(await runExport({ ...storeOptions(o), cluster: o.cluster as string, flavor: o.flavor as string, podsOnly: o.podsOnly === true, topology: o.topology as string | undefined, json: o.json === true }, io)),
   );
 
+  registerTeamCommands(program, io, done);
   withStoreOptions(
     program
       .command('realize')
