@@ -1,4 +1,6 @@
+import { stringify } from 'yaml';
 import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, World } from '../engine';
+import { getKubernetesManifests } from '../export/kubernetes';
 import { isKind, Kind, kinds, ProviderConfig, SpecOf } from '../model';
 import { AssertionBrokenError, Backend, BackendError, BackendResult, OperationContext } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
@@ -238,7 +240,7 @@ export class EmbeddedBackend implements Backend {
     // An inventory change only changes flows from and to itself; a policy change may change any flow.
     const focus = kind === 'Workload' ? `workload:${name}` : kind === 'VirtualMachine' ? `vm:${name}` : undefined;
     // Without any policy every flow meets the default rule, before and after an inventory change.
-    const policyKinds: readonly Kind[] = ['FirewallPolicy', 'FirewallRule', 'QuarantinePolicy'];
+    const policyKinds: readonly Kind[] = ['FirewallPolicy', 'FirewallRule', 'QuarantinePolicy', 'KubernetesNetworkPolicy'];
     const policiesMatter = policyKinds.includes(kind) || policyKinds.some((k) => world.names(k).length > 0);
     const before = isAssertion || !policiesMatter ? undefined : snapshot(world, undefined, focus, [spec]);
 
@@ -474,6 +476,11 @@ export function runFunction(world: World, fn: string, args: PropertyMap): Proper
       const groups = args.groups as string[];
       for (const g of groups) if (!world.get('SecurityGroup', g)) return fail({ message: `SecurityGroup "${g}" does not exist` });
       return JSON.parse(JSON.stringify({ cells: connectivityMatrix(world, groups, args.protocol as 'tcp', args.port as number | undefined) })) as PropertyMap;
+    }
+    case 'getKubernetesManifests': {
+      const r = getKubernetesManifests(world, { cluster: String(args.cluster), flavor: 'kubernetes', podsOnly: args.podsOnly === true });
+      if (r.refusals.length) return fail({ message: `export refused: ${r.refusals.map((x) => `${x.construct}: ${x.reason}`).join('; ')}` });
+      return JSON.parse(JSON.stringify({ manifests: r.manifests, yaml: r.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n') })) as PropertyMap;
     }
     default:
       return fail({ message: `unknown function ${fn}` });
