@@ -49,6 +49,7 @@ export class Provider extends pulumi.ProviderResource {
             resourceInputs["dataDir"] = args?.dataDir;
             resourceInputs["defaultAction"] = args?.defaultAction;
             resourceInputs["environment"] = args?.environment;
+            resourceInputs["waitForRealization"] = pulumi.output(args?.waitForRealization).apply(JSON.stringify);
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         super(Provider.__pulumiType, name, resourceInputs, opts);
@@ -71,4 +72,8 @@ export interface ProviderArgs {
      * Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
      */
     environment?: pulumi.Input<string | undefined>;
+    /**
+     * When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+     */
+    waitForRealization?: pulumi.Input<boolean | undefined>;
 }

@@ -124,6 +124,7 @@ export class RealizationAgent {
       table: table.name,
       desiredRevision: st.desiredRevision,
       realizedRevision: st.applied?.revision ?? 0,
+      observedRevision: seq,
       state: st.error !== undefined ? 'error' : st.applied?.text === text ? 'realized' : 'pending',
       ...(st.error !== undefined ? { error: st.error } : {}),
       ...(st.lastApply ? { lastApply: st.lastApply } : {}),

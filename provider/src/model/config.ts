@@ -12,6 +12,10 @@ export const providerConfig = z.object({
     .enum(['allow', 'drop'])
     .optional()
     .describe('Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment\'s stored action, else drop.'),
+  waitForRealization: z
+    .boolean()
+    .optional()
+    .describe('When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation\'s customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.'),
 });
 
 export type ProviderConfig = z.output<typeof providerConfig>;

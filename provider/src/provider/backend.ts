@@ -9,6 +9,8 @@ export interface OperationContext {
   readonly owner?: string;
   /** Aborted by the engine's Cancel or when the resource's customTimeout passes; the reason is the error. */
   readonly signal?: AbortSignal;
+  /** The operation's customTimeouts in seconds (absent or 0: none set), for waits of its own (waitForRealization). */
+  readonly timeoutSeconds?: number;
   /** Spec paths whose values are secret (Pulumi secrets), for a write: stored encrypted, never in plain text. */
   readonly secretPaths?: readonly string[];
 }

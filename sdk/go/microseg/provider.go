@@ -46,6 +46,8 @@ type providerArgs struct {
 	DefaultAction *string `pulumi:"defaultAction"`
 	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment *string `pulumi:"environment"`
+	// When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+	WaitForRealization *bool `pulumi:"waitForRealization"`
 }
 
 // The set of arguments for constructing a Provider resource.
@@ -56,6 +58,8 @@ type ProviderArgs struct {
 	DefaultAction pulumi.StringPtrInput
 	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment pulumi.StringPtrInput
+	// When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+	WaitForRealization pulumi.BoolPtrInput
 }
 
 func (ProviderArgs) ElementType() reflect.Type {

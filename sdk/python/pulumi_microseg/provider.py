@@ -21,13 +21,15 @@ class ProviderArgs:
     def __init__(__self__, *,
                  data_dir: pulumi.Input[Optional[_builtins.str]] = None,
                  default_action: pulumi.Input[Optional[_builtins.str]] = None,
-                 environment: pulumi.Input[Optional[_builtins.str]] = None):
+                 environment: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_realization: pulumi.Input[Optional[_builtins.bool]] = None):
         """
         The set of arguments for constructing a Provider resource.
 
         :param pulumi.Input[_builtins.str] data_dir: Directory of the embedded store; defaults to a directory under the user home.
         :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
         :param pulumi.Input[_builtins.str] environment: Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
+        :param pulumi.Input[_builtins.bool] wait_for_realization: When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
         """
         if data_dir is not None:
             pulumi.set(__self__, "data_dir", data_dir)
@@ -35,6 +37,8 @@ class ProviderArgs:
             pulumi.set(__self__, "default_action", default_action)
         if environment is not None:
             pulumi.set(__self__, "environment", environment)
+        if wait_for_realization is not None:
+            pulumi.set(__self__, "wait_for_realization", wait_for_realization)
 
     @_builtins.property
     @pulumi.getter(name="dataDir")
@@ -72,6 +76,18 @@ class ProviderArgs:
     def environment(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "environment", value)
 
+    @_builtins.property
+    @pulumi.getter(name="waitForRealization")
+    def wait_for_realization(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+        """
+        return pulumi.get(self, "wait_for_realization")
+
+    @wait_for_realization.setter
+    def wait_for_realization(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "wait_for_realization", value)
+
 
 @pulumi.type_token("pulumi:providers:microseg")
 class Provider(pulumi.ProviderResource):
@@ -82,6 +98,7 @@ class Provider(pulumi.ProviderResource):
                  data_dir: pulumi.Input[Optional[_builtins.str]] = None,
                  default_action: pulumi.Input[Optional[_builtins.str]] = None,
                  environment: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_realization: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         """
         The microseg provider: where the embedded store lives, which environment a stack manages, and the default rule.
@@ -91,6 +108,7 @@ class Provider(pulumi.ProviderResource):
         :param pulumi.Input[_builtins.str] data_dir: Directory of the embedded store; defaults to a directory under the user home.
         :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
         :param pulumi.Input[_builtins.str] environment: Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
+        :param pulumi.Input[_builtins.bool] wait_for_realization: When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
         """
         ...
     @overload
@@ -119,6 +137,7 @@ class Provider(pulumi.ProviderResource):
                  data_dir: pulumi.Input[Optional[_builtins.str]] = None,
                  default_action: pulumi.Input[Optional[_builtins.str]] = None,
                  environment: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_realization: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
         if not isinstance(opts, pulumi.ResourceOptions):
@@ -131,6 +150,7 @@ class Provider(pulumi.ProviderResource):
             __props__.__dict__["data_dir"] = data_dir
             __props__.__dict__["default_action"] = default_action
             __props__.__dict__["environment"] = environment
+            __props__.__dict__["wait_for_realization"] = pulumi.Output.from_input(wait_for_realization).apply(pulumi.runtime.to_json) if wait_for_realization is not None else None
         super(Provider, __self__).__init__(
             'microseg',
             resource_name,
