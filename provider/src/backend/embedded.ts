@@ -74,7 +74,8 @@ export class EmbeddedBackend implements Backend {
   private store: Store | undefined;
   private service: BackendService | undefined;
   private world: World;
-  private planned: World | undefined;
+  /** Preview worlds by session: one per provider process (a remote backend serves many at once). */
+  private readonly planned = new Map<string, World>();
   private seq = 0;
   private loaded = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -154,7 +155,7 @@ export class EmbeddedBackend implements Backend {
     const action = stored ?? 'drop';
     if (action !== this.world.defaultVerdict) {
       this.world = this.world.clone({ defaultAction: action });
-      this.planned = undefined;
+      this.planned.clear();
     }
   }
 
@@ -177,6 +178,8 @@ export class EmbeddedBackend implements Backend {
     throw new BackendError(
       `${kind} "${name}" already exists in environment "${this.options.environment}" and is managed by ${describeOwner(owner)}; ` +
         `choose another name, or adopt it into this stack with \`pulumi import microseg:index:${kind} <resource name> ${name}\` (or the import resource option)`,
+      [],
+      'conflict',
     );
   }
 
@@ -198,7 +201,7 @@ export class EmbeddedBackend implements Backend {
     if (changes.length === 0) return service;
     for (const c of changes) {
       if (c.kind === SETTINGS_KIND) await this.adoptStoredSettings(service);
-      // Entries of other kinds (settings, realization status written by agents) are passed over, never re-read.
+      // Entries of other kinds (settings, realization status written by agents, team mode's audit records) are passed over, never re-read.
       if (!isKind(c.kind)) {
         this.seq = c.seq;
         continue;
@@ -211,7 +214,7 @@ export class EmbeddedBackend implements Backend {
       }
       this.seq = c.seq;
     }
-    this.planned = undefined;
+    this.planned.clear();
     return service;
   }
 
@@ -269,6 +272,7 @@ export class EmbeddedBackend implements Backend {
     return { outputs: world.outputsOf(kind, name) as PropertyMap, warnings: [...new Set(warnings)], infos };
   }
 
+  /** `context.session` keeps one preview's planned changes apart from another's (the server passes the client's). */
   plan(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update' = 'update', context?: OperationContext): Promise<BackendResult> {
     return this.exclusive(async () => {
       const service = await this.sync();
@@ -278,8 +282,15 @@ export class EmbeddedBackend implements Backend {
         const owner = await this.ownership(service, k, name, context);
         if (owner !== 'absent' && owner !== 'same') this.refuseOwned(k, name, owner);
       }
-      this.planned ??= this.world.clone();
-      return this.stage(this.planned, k, name, spec);
+      const session = context?.session ?? '';
+      let planned = this.planned.get(session);
+      if (!planned) {
+        // Bounded: an abandoned preview must not keep a world copy forever.
+        if (this.planned.size >= MAX_PLAN_SESSIONS) this.planned.delete(this.planned.keys().next().value as string);
+        planned = this.world.clone();
+        this.planned.set(session, planned);
+      }
+      return this.stage(planned, k, name, spec);
     }, context?.signal);
   }
 
@@ -367,7 +378,7 @@ export class EmbeddedBackend implements Backend {
         restore();
         throw userError(err);
       }
-      this.planned = undefined;
+      this.planned.clear();
       // The revision the agents must reach: this write's own log entry (not lastSeq, which agents' status
       // reports keep moving and which the desired state they observe never reaches).
       return { result, points: affectedPoints(this.world, k, name), revision: await revisionOf(this.store!, this.options.environment, k, name) };
@@ -448,7 +459,7 @@ export class EmbeddedBackend implements Backend {
         throw userError(err);
       }
       if (isKind(kind)) this.world.remove(kind, name);
-      this.planned = undefined;
+      this.planned.clear();
       // The settings belong to the environment's objects: `pulumi destroy` of the last stack leaves nothing.
       if (this.world.objects()[Symbol.iterator]().next().done) {
         await service.clearSettings();
@@ -457,10 +468,15 @@ export class EmbeddedBackend implements Backend {
     }, context?.signal);
   }
 
-  invoke(fn: string, args: PropertyMap): Promise<PropertyMap> {
+  /** Forgets a preview session's planned world (a one-off impact query). */
+  dropPlan(session: string): void {
+    this.planned.delete(session);
+  }
+
+  invoke(fn: string, args: PropertyMap, session = ''): Promise<PropertyMap> {
     return this.exclusive(async () => {
       await this.sync();
-      return runFunction(this.planned ?? this.world, fn, args);
+      return runFunction(this.planned.get(session) ?? this.world, fn, args);
     });
   }
 
@@ -479,6 +495,8 @@ export class EmbeddedBackend implements Backend {
   }
 }
 
+const MAX_PLAN_SESSIONS = 64;
+
 function asKind(kind: string): Kind {
   if (!isKind(kind)) throw new BackendError(`unknown kind ${kind}`);
   return kind;
@@ -487,7 +505,13 @@ function asKind(kind: string): Kind {
 /** Turns service and store errors into user errors with their message; anything else stays a crash. */
 function userError(err: unknown): unknown {
   if (err instanceof InvalidError) return new BackendError(err.message, err.problems.map((p) => ({ path: p.path, message: p.message })));
-  if (err instanceof ServiceError || err instanceof StoreError) return new BackendError(err.message);
+  if (err instanceof ServiceError) {
+    const reason = err.code === 'Conflict' ? 'conflict' : err.code === 'NotFound' ? 'not-found' : err.code === 'InUse' ? 'in-use' : 'invalid';
+    return new BackendError(err.message, [], reason);
+  }
+  // A store that cannot be reached is a retryable outage (the server answers 503), not a user error.
+  if (err instanceof StoreError && err.code === 'UNAVAILABLE') return err;
+  if (err instanceof StoreError) return new BackendError(err.message);
   return err;
 }
 

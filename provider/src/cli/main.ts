@@ -5,6 +5,7 @@ import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from './query-
 import { runExportState, runImportState } from './state-commands';
 import { runAgent, runHits, runRealization, runRealize } from './realize-commands';
 import { runTest } from './test-command';
+import { registerTeamCommands } from './team-program';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
 
@@ -123,6 +124,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     program.command('import-state').description('restore a state document into empty environments').argument('<file>', 'state document, - for stdin').option('--into <environment>', 'restore a one-environment document under this name'),
   ).action(async (file: string, o: Record<string, unknown>) => done(await runImportState(file, { ...storeOptions(o), into: o.into as string | undefined }, io)));
 
+  registerTeamCommands(program, io, done);
   withStoreOptions(
     program
       .command('realize')
