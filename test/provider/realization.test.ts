@@ -189,3 +189,8 @@ test('with waitForRealization a FirewallPolicy create waits for every point wher
   const r = await core.create({ token: POLICY, properties: policy, preview: false, timeout: 60 });
   expect(r.properties.realization).toEqual({ desiredPointsRealized: 1, currentPointsRealized: 1, pointsNotRealized: [] });
 });
+
+test('waitForRealization with a team-mode endpoint is refused, not silently ignored', async () => {
+  const { core } = provider({ waitForRealization: true, endpoint: 'https://127.0.0.1:1' });
+  await expect(core.create({ token: VM, properties: db, preview: false })).rejects.toThrow('microseg:waitForRealization works with the embedded store only for now; unset it, or unset microseg:endpoint');
+});
