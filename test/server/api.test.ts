@@ -23,9 +23,9 @@ test('the OpenAPI 3.1 document is generated from the model: every kind, every fu
   expect(doc.openapi).toBe('3.1.0');
   const paths = Object.keys(doc.paths);
   for (const kind of ['VirtualMachine', 'Workload', 'FirewallPolicy', 'ConnectivityAssertion']) expect(paths).toContain(`/v1/environments/{env}/objects/${kind}/{*}`);
-  for (const fn of ['traceflow', 'getEffectiveRules', 'getGroupMembers', 'getConnectivityMatrix']) expect(paths).toContain(`/v1/environments/{env}/functions/${fn}`);
+  for (const fn of ['traceflow', 'getEffectiveRules', 'getGroupMembers', 'getConnectivityMatrix', 'getKubernetesManifests']) expect(paths).toContain(`/v1/environments/{env}/functions/${fn}`);
   const policyBody = doc.paths['/v1/environments/{env}/objects/FirewallPolicy/{*}'].put.requestBody.content['application/json'].schema;
-  expect(policyBody.properties.spec.properties.category.enum).toEqual(['emergency', 'infrastructure', 'environment', 'application']);
+  expect(policyBody.properties.spec.properties.category.enum).toEqual(['emergency', 'infrastructure', 'environment', 'application', 'baseline']);
   expect(policyBody.properties.spec.properties.appliedTo.description).toMatch(/SecurityGroup names/);
 });
 

@@ -63,6 +63,16 @@ const OPS: Op[] = [
     written: (r) => exists('Workload', `c1/pay/w-${r}`),
   },
   {
+    name: 'create a KubernetesNetworkPolicy in its namespace',
+    run: (r, t) => put(t, 'KubernetesNetworkPolicy', `c1/shop/np-${r}`, { spec: { name: `np-${r}`, cluster: 'c1', namespace: 'shop', ingress: [{}] } }),
+    written: (r) => exists('KubernetesNetworkPolicy', `c1/shop/np-${r}`),
+  },
+  {
+    name: 'create a KubernetesNetworkPolicy in another namespace',
+    run: (r, t) => put(t, 'KubernetesNetworkPolicy', `c1/pay/np-${r}`, { spec: { name: `np-${r}`, cluster: 'c1', namespace: 'pay', ingress: [{}] } }),
+    written: (r) => exists('KubernetesNetworkPolicy', `c1/pay/np-${r}`),
+  },
+  {
     name: 'preview an application policy on its pods',
     run: (r, t) => team.call('POST', `/v1/environments/${ENV}/plan/FirewallPolicy/pv-${r}`, { token: t, body: policy(`pv-${r}`, { appliedTo: ['shop-pods'] }) }),
   },
@@ -107,6 +117,8 @@ const MATRIX: Record<string, [Cell, Cell, Cell, Cell]> = {
   'create a SecurityGroup': ['allow', 'deny', 'deny', 'deny'],
   'create a Workload in its namespace': ['allow', 'allow', 'deny', 'deny'],
   'create a Workload in another namespace': ['allow', 'deny', 'deny', 'deny'],
+  'create a KubernetesNetworkPolicy in its namespace': ['allow', 'allow', 'deny', 'deny'],
+  'create a KubernetesNetworkPolicy in another namespace': ['allow', 'deny', 'deny', 'deny'],
   'preview an application policy on its pods': ['allow', 'allow', 'deny', 'deny'],
   'create an application policy on its pods': ['allow', 'allow', 'deny', 'deny'],
   'widen an application policy to every pod': ['allow', 'deny', 'deny', 'deny'],

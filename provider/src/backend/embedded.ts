@@ -1,8 +1,10 @@
+import { stringify } from 'yaml';
 import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, World } from '../engine';
+import { getKubernetesManifests } from '../export/kubernetes';
 import { isKind, Kind, kinds, ProviderConfig, SpecOf } from '../model';
 import { AssertionBrokenError, Backend, BackendError, BackendResult, OperationContext } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
-import { BackendService, InUseError, InvalidError, NotFoundError, SecretBox, ServiceError, SETTINGS_KIND, Validator } from '../service';
+import { BackendService, ConflictError, InUseError, InvalidError, NotFoundError, SecretBox, ServiceError, SETTINGS_KIND, Validator } from '../service';
 import { openSqliteStore, secretKeySource, Store, StoredObject, StoreError } from '../store';
 import { checkAssertions, compare, describeBroken, describeImpact, snapshot } from './impact';
 import { describeUnrealized, pointRealization, readStatuses, REALIZED_KINDS, realizationOf, realizationOutputs, revisionOf, affectedPoints, type PointRealization } from './realization';
@@ -162,7 +164,15 @@ export class EmbeddedBackend implements Backend {
   /** Stores the configured default action with the environment before the first write that follows it. */
   private async storeSettings(service: BackendService, owner: string | undefined): Promise<void> {
     if (this.options.defaultAction === undefined || this.options.storeDefaultAction === false || this.settingsStored) return;
-    await service.putSettings({ defaultAction: this.options.defaultAction }, owner !== undefined ? { owner } : {});
+    // Another process (a second stack, a server replica) may store them at the same moment: re-read and merge.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await service.putSettings({ defaultAction: this.options.defaultAction }, owner !== undefined ? { owner } : {});
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= 5) throw err;
+      }
+    }
     this.settingsStored = true;
   }
 
@@ -241,7 +251,7 @@ export class EmbeddedBackend implements Backend {
     // An inventory change only changes flows from and to itself; a policy change may change any flow.
     const focus = kind === 'Workload' ? `workload:${name}` : kind === 'VirtualMachine' ? `vm:${name}` : undefined;
     // Without any policy every flow meets the default rule, before and after an inventory change.
-    const policyKinds: readonly Kind[] = ['FirewallPolicy', 'FirewallRule', 'QuarantinePolicy'];
+    const policyKinds: readonly Kind[] = ['FirewallPolicy', 'FirewallRule', 'QuarantinePolicy', 'KubernetesNetworkPolicy'];
     const policiesMatter = policyKinds.includes(kind) || policyKinds.some((k) => world.names(k).length > 0);
     const before = isAssertion || !policiesMatter ? undefined : snapshot(world, undefined, focus, [spec]);
 
@@ -540,6 +550,11 @@ export function runFunction(world: World, fn: string, args: PropertyMap): Proper
       const groups = args.groups as string[];
       for (const g of groups) if (!world.get('SecurityGroup', g)) return fail({ message: `SecurityGroup "${g}" does not exist` });
       return JSON.parse(JSON.stringify({ cells: connectivityMatrix(world, groups, args.protocol as 'tcp', args.port as number | undefined) })) as PropertyMap;
+    }
+    case 'getKubernetesManifests': {
+      const r = getKubernetesManifests(world, { cluster: String(args.cluster), flavor: 'kubernetes', podsOnly: args.podsOnly === true });
+      if (r.refusals.length) return fail({ message: `export refused: ${r.refusals.map((x) => `${x.construct}: ${x.reason}`).join('; ')}` });
+      return JSON.parse(JSON.stringify({ manifests: r.manifests, yaml: r.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n') })) as PropertyMap;
     }
     default:
       return fail({ message: `unknown function ${fn}` });

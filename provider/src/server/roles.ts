@@ -86,8 +86,10 @@ function appOwnerWrite(principal: Principal, op: Extract<Operation, { action: 'w
   const versions = [op.existing, op.spec].filter((v): v is Record<string, unknown> => v !== undefined);
   switch (op.kind) {
     case 'Workload':
+    case 'KubernetesNetworkPolicy':
+      // App owners write their namespaces' NetworkPolicies as in Kubernetes (product.md, Team mode).
       for (const v of versions) {
-        if (!inNamespaces(principal, String(v.cluster ?? ''), String(v.namespace ?? ''))) return deny(`Workload ${JSON.stringify(op.name)} is in namespace ${String(v.cluster)}/${String(v.namespace)}, outside the token's ${scope}`);
+        if (!inNamespaces(principal, String(v.cluster ?? ''), String(v.namespace ?? ''))) return deny(`${op.kind} ${JSON.stringify(op.name)} is in namespace ${String(v.cluster)}/${String(v.namespace)}, outside the token's ${scope}`);
       }
       return undefined;
     case 'FirewallPolicy':
@@ -109,7 +111,7 @@ function appOwnerWrite(principal: Principal, op: Extract<Operation, { action: 'w
       }
       return undefined;
     default:
-      return deny(`app-owners write only application-category FirewallPolicies, their FirewallRules and Workloads in their namespaces, not ${op.kind}`);
+      return deny(`app-owners write only application-category FirewallPolicies, their FirewallRules, and Workloads and KubernetesNetworkPolicies in their namespaces, not ${op.kind}`);
   }
 }
 
