@@ -18,43 +18,42 @@ export interface RuleBox {
 
 /**
  * First match over IPv4 boxes, port-major: the ports are cut into elementary intervals at every box
- * edge; inside one interval the problem is one-dimensional (each box keeps the addresses no earlier box
- * claimed), solved with sorted interval lists; then equal pieces of adjacent intervals are merged back.
- * Cost grows with the boxes covering each interval, not with their product, and stops early once an
- * interval's addresses are all claimed (a catch-all rule). Returns disjoint boxes per rule.
+ * edge; inside one interval the problem is one-dimensional and solved by one sweep over the sorted
+ * range edges, keeping the lowest (first) rule covering each stretch of addresses in a heap; then equal
+ * pieces of adjacent intervals are merged back. The cost is O(m log m) per interval in the m ranges
+ * covering it (an earlier version subtracted each range from a sorted list of claimed addresses and
+ * spliced it in, quadratic in the ranges). Boxes after a rule that covers every address are skipped
+ * (a catch-all rule). Returns disjoint boxes per rule.
  */
 export function firstMatchV4(boxes: readonly RuleBox[], fullHi = 0xffffffff): { rule: number; protocol: PortProtocol; lo: number; hi: number; plo: number; phi: number }[] {
   const out: { rule: number; protocol: PortProtocol; lo: number; hi: number; plo: number; phi: number }[] = [];
   for (const protocol of ['tcp', 'udp', 'sctp'] as const) {
-    const mine = boxes.filter((b) => b.protocol === protocol);
+    const mine = boxes.filter((b) => b.protocol === protocol).sort((a, b) => a.rule - b.rule);
     if (!mine.length) continue;
     const edges = new Set<number>();
     for (const b of mine) edges.add(b.plo).add(b.phi + 1);
     const starts = [...edges].filter((e) => e <= 65535).sort((a, b) => a - b);
+    const cover = new Int32Array(mine.reduce((m, b) => Math.max(m, b.rule), 0) + 1);
     // Pieces keyed by rule and address range; ports of adjacent intervals are merged as they come.
     // Numeric keys (rule, low address): a string per piece made this allocation-bound.
     const open = new Map<number, { rule: number; lo: number; hi: number; plo: number; phi: number }>();
     for (let k = 0; k < starts.length; k++) {
       const plo = starts[k]!;
       const phi = (k + 1 < starts.length ? starts[k + 1]! : 65536) - 1;
-      const claimed: [number, number][] = [];
-      let full = false;
+      const here: RuleBox[] = [];
       for (const b of mine) {
-        if (full) break;
         if (b.plo > plo || b.phi < phi) continue;
-        for (const [lo, hi] of b.ranges) {
-          for (const [a, z] of subtractSorted(lo, hi, claimed)) {
-            const key = b.rule * 4294967296 + a;
-            const prev = open.get(key);
-            if (prev && prev.hi === z && prev.phi + 1 === plo) prev.phi = phi;
-            else {
-              if (prev) out.push({ protocol, ...prev });
-              open.set(key, { rule: b.rule, lo: a, hi: z, plo, phi });
-            }
-          }
-          insertSorted(claimed, lo, hi);
+        here.push(b);
+        if (b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi) break;
+      }
+      for (const [rule, lo, hi] of lowestRuleRuns(here, sortedEvents(here), cover)) {
+        const key = rule * 4294967296 + lo;
+        const prev = open.get(key);
+        if (prev && prev.hi === hi && prev.phi + 1 === plo) prev.phi = phi;
+        else {
+          if (prev) out.push({ protocol, ...prev });
+          open.set(key, { rule, lo, hi, plo, phi });
         }
-        full = claimed.length === 1 && claimed[0]![0] === 0 && claimed[0]![1] === fullHi;
       }
     }
     for (const p of open.values()) out.push({ protocol, ...p });
@@ -62,44 +61,102 @@ export function firstMatchV4(boxes: readonly RuleBox[], fullHi = 0xffffffff): { 
   return out;
 }
 
-/** First index whose range ends at or after `x` (claimed is sorted and disjoint). */
-function lowerBound(claimed: readonly (readonly [number, number])[], x: number): number {
-  let lo = 0;
-  let hi = claimed.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (claimed[mid]![1] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+/** Range edges of the boxes sorted by address: a box starts covering at lo and stops at hi + 1. */
+interface Events {
+  readonly pos: Float64Array;
+  readonly box: Int32Array;
+  readonly start: Uint8Array;
+  readonly order: Uint32Array;
 }
 
-/** [lo, hi] minus the claimed ranges. */
-function subtractSorted(lo: number, hi: number, claimed: readonly (readonly [number, number])[]): [number, number][] {
-  const out: [number, number][] = [];
-  let cur = lo;
-  for (let i = lowerBound(claimed, lo); i < claimed.length && cur <= hi; i++) {
-    const [a, z] = claimed[i]!;
-    if (a > hi) break;
-    if (a > cur) out.push([cur, a - 1]);
-    cur = Math.max(cur, z + 1);
+function sortedEvents(boxes: readonly RuleBox[]): Events {
+  let n = 0;
+  for (const b of boxes) n += b.ranges.length;
+  const pos = new Float64Array(2 * n);
+  const box = new Int32Array(2 * n);
+  const start = new Uint8Array(2 * n);
+  let e = 0;
+  boxes.forEach((b, i) => {
+    for (const [lo, hi] of b.ranges) {
+      pos[e] = lo;
+      box[e] = i;
+      start[e++] = 1;
+      pos[e] = hi + 1;
+      box[e++] = i;
+    }
+  });
+  // A numeric sort of (position, event) packed into one double is several times faster than a sort
+  // with a comparator; positions stay below 2^33 and events below 2^20 when it is used.
+  let order: Uint32Array;
+  if (2 * n < 1 << 20) {
+    const keys = new Float64Array(2 * n);
+    for (let i = 0; i < keys.length; i++) keys[i] = pos[i]! * 1048576 + i;
+    keys.sort();
+    order = new Uint32Array(2 * n);
+    for (let i = 0; i < keys.length; i++) order[i] = keys[i]! % 1048576;
+  } else {
+    order = new Uint32Array(2 * n);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    order.sort((a, b) => pos[a]! - pos[b]!);
   }
-  if (cur <= hi) out.push([cur, hi]);
-  return out;
+  return { pos, box, start, order };
 }
 
-/** Adds [lo, hi] to the sorted disjoint list, merging overlapping and adjacent ranges. */
-function insertSorted(claimed: [number, number][], lo: number, hi: number): void {
-  const i = lowerBound(claimed, lo - 1);
-  let j = i;
-  let a = lo;
-  let z = hi;
-  while (j < claimed.length && claimed[j]![0] <= hi + 1) {
-    a = Math.min(a, claimed[j]![0]);
-    z = Math.max(z, claimed[j]![1]);
-    j++;
+/**
+ * The one-dimensional first match among the boxes: maximal runs of addresses with the lowest
+ * rule whose ranges cover them, sorted by address, as [rule, lo, hi]. A sweep over the edges with a
+ * min-heap of covering rules (stale entries, rules no longer covering, are dropped when they reach the
+ * top). `cover` counts, per rule, the ranges covering the sweep position (all zero on entry).
+ */
+function lowestRuleRuns(boxes: readonly RuleBox[], ev: Events, cover: Int32Array): [number, number, number][] {
+  const { pos, box, start, order } = ev;
+  const heap: number[] = [];
+  const runs: [number, number, number][] = [];
+  let i = 0;
+  while (i < order.length) {
+    const x = pos[order[i]!]!;
+    for (; i < order.length && pos[order[i]!] === x; i++) {
+      const j = order[i]!;
+      const r = boxes[box[j]!]!.rule;
+      if (start[j]) {
+        if (cover[r]!++ === 0) heapPush(heap, r);
+      } else cover[r]!--;
+    }
+    while (heap.length && !cover[heap[0]!]) heapPop(heap);
+    if (!heap.length || i >= order.length) continue;
+    const top = heap[0]!;
+    const last = runs[runs.length - 1];
+    const z = pos[order[i]!]! - 1;
+    if (last && last[0] === top && last[2] + 1 === x) last[2] = z;
+    else runs.push([top, x, z]);
   }
-  claimed.splice(i, j - i, [a, z]);
+  return runs;
+}
+
+function heapPush(h: number[], v: number): void {
+  let i = h.push(v) - 1;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (h[p]! <= v) break;
+    h[i] = h[p]!;
+    i = p;
+  }
+  h[i] = v;
+}
+
+function heapPop(h: number[]): void {
+  const v = h.pop()!;
+  if (!h.length) return;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= h.length) break;
+    const c = l + 1 < h.length && h[l + 1]! < h[l]! ? l + 1 : l;
+    if (h[c]! >= v) break;
+    h[i] = h[c]!;
+    i = c;
+  }
+  h[i] = v;
 }
 
 /** A rule's port matches over its address ranges, in one family, as the compiler hands them over. */
