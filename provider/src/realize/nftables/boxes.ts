@@ -38,18 +38,20 @@ export function firstMatchV4(boxes: readonly RuleBox[], fullHi = 0xffffffff): { 
     const starts = [...edges].filter((e) => e <= 65535).sort((a, b) => a - b);
     const { coords, segs } = segmentsOf(mine);
     const nSeg = Math.max(0, coords.length - 1);
-    const owner = new Int32Array(nSeg);
+    const owner = new Int32Array(nSeg).fill(-1);
     const next = new Int32Array(nSeg + 1);
+    for (let i = 0; i <= nSeg; i++) next[i] = i;
+    // The segments painted in the current port interval: only they are read back and reset, so an
+    // interval decided by a few early rules costs little however many segments the protocol has.
+    const painted = new Int32Array(nSeg);
     // Pieces keyed by rule and address range; ports of adjacent intervals are merged as they come.
     // Numeric keys (rule, low address): a string per piece made this allocation-bound.
     const open = new Map<number, { rule: number; lo: number; hi: number; plo: number; phi: number }>();
     for (let k = 0; k < starts.length; k++) {
       const plo = starts[k]!;
       const phi = (k + 1 < starts.length ? starts[k + 1]! : 65536) - 1;
-      owner.fill(-1);
-      for (let i = 0; i <= nSeg; i++) next[i] = i;
-      let free = nSeg;
-      for (let bi = 0; bi < mine.length && free > 0; bi++) {
+      let n = 0;
+      for (let bi = 0; bi < mine.length && n < nSeg; bi++) {
         const b = mine[bi]!;
         if (b.plo > plo || b.phi < phi) continue;
         const sb = segs[bi]!;
@@ -58,27 +60,31 @@ export function firstMatchV4(boxes: readonly RuleBox[], fullHi = 0xffffffff): { 
           for (let x = find(next, sb[r]!); x < end; x = find(next, x + 1)) {
             owner[x] = b.rule;
             next[x] = x + 1;
-            free--;
+            painted[n++] = x;
           }
         }
         if (b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi) break;
       }
-      for (let x = 0; x < nSeg; ) {
+      const done = painted.subarray(0, n).sort();
+      for (let i = 0; i < n; ) {
+        const x = done[i]!;
         const rule = owner[x]!;
-        let y = x + 1;
-        while (y < nSeg && owner[y] === rule) y++;
-        if (rule >= 0) {
-          const lo = coords[x]!;
-          const hi = coords[y]! - 1;
-          const key = rule * 4294967296 + lo;
-          const prev = open.get(key);
-          if (prev && prev.hi === hi && prev.phi + 1 === plo) prev.phi = phi;
-          else {
-            if (prev) out.push({ protocol, ...prev });
-            open.set(key, { rule, lo, hi, plo, phi });
-          }
+        let j = i + 1;
+        while (j < n && done[j] === done[j - 1]! + 1 && owner[done[j]!] === rule) j++;
+        const lo = coords[x]!;
+        const hi = coords[done[j - 1]! + 1]! - 1;
+        const key = rule * 4294967296 + lo;
+        const prev = open.get(key);
+        if (prev && prev.hi === hi && prev.phi + 1 === plo) prev.phi = phi;
+        else {
+          if (prev) out.push({ protocol, ...prev });
+          open.set(key, { rule, lo, hi, plo, phi });
         }
-        x = y;
+        i = j;
+      }
+      for (let i = 0; i < n; i++) {
+        owner[done[i]!] = -1;
+        next[done[i]!] = done[i]!;
       }
     }
     for (const p of open.values()) out.push({ protocol, ...p });
