@@ -26,6 +26,9 @@ microseg traceflow -e dev --from vcci/shop/apigateway --to rating --port 8080 2>
 microseg traceflow -e dev --from vcci/shop/frontend --to database --port 5432 2>&1 | norm > "$out/traceflow-frontend-database"
 microseg members -e dev backend-egress-ip 2>&1 | norm > "$out/members-egress"
 microseg test examples/topologies/east-west-to-pod.yaml 2>&1 | norm > "$out/test-east-west" || true
+# Team mode (docs/team-mode.md): a throw-away PostgreSQL, tokens, microseg serve, the dev stack through it.
+node dist/scripts/team-capture.js "$out"
+for f in "$out"/team-*; do norm < "$f" > "$f.n" && mv "$f.n" "$f"; done
 
 node - "$out" docs/*.md <<'JS'
 const fs = require('node:fs');

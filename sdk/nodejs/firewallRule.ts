@@ -37,7 +37,7 @@ export class FirewallRule extends pulumi.CustomResource {
     }
 
     /**
-     * allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+     * allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
      */
     declare public readonly action: pulumi.Output<string>;
     /**
@@ -152,7 +152,7 @@ export class FirewallRule extends pulumi.CustomResource {
  */
 export interface FirewallRuleArgs {
     /**
-     * allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+     * allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
      */
     action: pulumi.Input<string>;
     /**

@@ -40,10 +40,20 @@ export const getGroupMembers: typeof import("./getGroupMembers").getGroupMembers
 export const getGroupMembersOutput: typeof import("./getGroupMembers").getGroupMembersOutput = null as any;
 utilities.lazyLoad(exports, ["getGroupMembers","getGroupMembersOutput"], () => require("./getGroupMembers"));
 
+export { GetKubernetesManifestsArgs, GetKubernetesManifestsResult, GetKubernetesManifestsOutputArgs } from "./getKubernetesManifests";
+export const getKubernetesManifests: typeof import("./getKubernetesManifests").getKubernetesManifests = null as any;
+export const getKubernetesManifestsOutput: typeof import("./getKubernetesManifests").getKubernetesManifestsOutput = null as any;
+utilities.lazyLoad(exports, ["getKubernetesManifests","getKubernetesManifestsOutput"], () => require("./getKubernetesManifests"));
+
 export { KubernetesClusterArgs } from "./kubernetesCluster";
 export type KubernetesCluster = import("./kubernetesCluster").KubernetesCluster;
 export const KubernetesCluster: typeof import("./kubernetesCluster").KubernetesCluster = null as any;
 utilities.lazyLoad(exports, ["KubernetesCluster"], () => require("./kubernetesCluster"));
+
+export { KubernetesNetworkPolicyArgs } from "./kubernetesNetworkPolicy";
+export type KubernetesNetworkPolicy = import("./kubernetesNetworkPolicy").KubernetesNetworkPolicy;
+export const KubernetesNetworkPolicy: typeof import("./kubernetesNetworkPolicy").KubernetesNetworkPolicy = null as any;
+utilities.lazyLoad(exports, ["KubernetesNetworkPolicy"], () => require("./kubernetesNetworkPolicy"));
 
 export { LoadBalancerArgs } from "./loadBalancer";
 export type LoadBalancer = import("./loadBalancer").LoadBalancer;
@@ -114,6 +124,8 @@ const _module = {
                 return new FirewallRule(name, <any>undefined, { urn })
             case "microseg:index:KubernetesCluster":
                 return new KubernetesCluster(name, <any>undefined, { urn })
+            case "microseg:index:KubernetesNetworkPolicy":
+                return new KubernetesNetworkPolicy(name, <any>undefined, { urn })
             case "microseg:index:LoadBalancer":
                 return new LoadBalancer(name, <any>undefined, { urn })
             case "microseg:index:Namespace":

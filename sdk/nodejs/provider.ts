@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as utilities from "./utilities";
 
 /**
- * The microseg provider: where the embedded store lives, which environment a stack manages, and the default rule.
+ * The microseg provider: where the embedded store lives (or which team-mode server it talks to), which environment a stack manages, and the default rule.
  */
 export class Provider extends pulumi.ProviderResource {
     /** @internal */
@@ -23,6 +23,10 @@ export class Provider extends pulumi.ProviderResource {
     }
 
     /**
+     * PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+     */
+    declare public readonly caCert: pulumi.Output<string | undefined>;
+    /**
      * Directory of the embedded store; defaults to a directory under the user home.
      */
     declare public readonly dataDir: pulumi.Output<string | undefined>;
@@ -31,9 +35,17 @@ export class Provider extends pulumi.ProviderResource {
      */
     declare public readonly defaultAction: pulumi.Output<string | undefined>;
     /**
+     * URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+     */
+    declare public readonly endpoint: pulumi.Output<string | undefined>;
+    /**
      * Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
      */
     declare public readonly environment: pulumi.Output<string | undefined>;
+    /**
+     * API token for the server (from `microseg token create`); set it as a secret.
+     */
+    declare public readonly token: pulumi.Output<string | undefined>;
 
     /**
      * Create a Provider resource with the given unique name, arguments, and options.
@@ -46,11 +58,16 @@ export class Provider extends pulumi.ProviderResource {
         let resourceInputs: pulumi.Inputs = {};
         opts = opts || {};
         {
+            resourceInputs["caCert"] = args?.caCert;
             resourceInputs["dataDir"] = args?.dataDir;
             resourceInputs["defaultAction"] = args?.defaultAction;
+            resourceInputs["endpoint"] = args?.endpoint;
             resourceInputs["environment"] = args?.environment;
+            resourceInputs["token"] = args?.token ? pulumi.secret(args.token) : undefined;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
+        const secretOpts = { additionalSecretOutputs: ["token"] };
+        opts = pulumi.mergeOptions(opts, secretOpts);
         super(Provider.__pulumiType, name, resourceInputs, opts);
     }
 }
@@ -60,6 +77,10 @@ export class Provider extends pulumi.ProviderResource {
  */
 export interface ProviderArgs {
     /**
+     * PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+     */
+    caCert?: pulumi.Input<string | undefined>;
+    /**
      * Directory of the embedded store; defaults to a directory under the user home.
      */
     dataDir?: pulumi.Input<string | undefined>;
@@ -68,7 +89,15 @@ export interface ProviderArgs {
      */
     defaultAction?: pulumi.Input<string | undefined>;
     /**
+     * URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+     */
+    endpoint?: pulumi.Input<string | undefined>;
+    /**
      * Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
      */
     environment?: pulumi.Input<string | undefined>;
+    /**
+     * API token for the server (from `microseg token create`); set it as a secret.
+     */
+    token?: pulumi.Input<string | undefined>;
 }

@@ -1,5 +1,6 @@
-/** One contract, every adapter: the in-memory store must behave exactly like the SQLite store. */
-import { MemoryStore, exportState, importState, openSqliteStore, type Store } from '../../provider/src/store';
+/** One contract, every adapter: the in-memory and PostgreSQL stores must behave exactly like the SQLite store. */
+import { MemoryStore, exportState, importState, openPostgresStore, openSqliteStore, type Store } from '../../provider/src/store';
+import { startPostgres, type PostgresCluster } from '../support/postgres';
 import { cleanupTempDirs, expectStoreError, tempDir } from './helpers';
 
 interface Adapter {
@@ -10,9 +11,25 @@ interface Adapter {
 const adapters: Adapter[] = [
   { name: 'memory', open: async (clock) => new MemoryStore(clock) },
   { name: 'sqlite', open: (clock) => openSqliteStore({ dataDir: tempDir(), clock }) },
+  // One real cluster for the file; every open gets its own PostgreSQL schema, so each test starts empty.
+  { name: 'postgres', open: async (clock) => openPostgresStore({ url: await postgresUrl(), schema: `contract_${++schemas}`, clock }) },
 ];
 
-afterAll(cleanupTempDirs);
+let cluster: PostgresCluster | undefined;
+let database: string | undefined;
+let schemas = 0;
+async function postgresUrl(): Promise<string> {
+  cluster ??= await startPostgres();
+  database ??= await cluster.createDatabase('contract');
+  return database;
+}
+// Started once, outside the per-test hook timeout (initdb takes seconds on a busy machine).
+beforeAll(async () => void (await postgresUrl()), 120_000);
+
+afterAll(() => {
+  cleanupTempDirs();
+  cluster?.destroy();
+});
 
 describe.each(adapters)('store contract: $name', (adapter) => {
   let store: Store;

@@ -1,8 +1,10 @@
+import { stringify } from 'yaml';
 import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, World } from '../engine';
+import { getKubernetesManifests } from '../export/kubernetes';
 import { isKind, Kind, kinds, ProviderConfig, SpecOf } from '../model';
 import { AssertionBrokenError, Backend, BackendError, BackendResult, OperationContext } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
-import { BackendService, InUseError, InvalidError, NotFoundError, SecretBox, ServiceError, SETTINGS_KIND, Validator } from '../service';
+import { BackendService, ConflictError, InUseError, InvalidError, NotFoundError, SecretBox, ServiceError, SETTINGS_KIND, Validator } from '../service';
 import { openSqliteStore, secretKeySource, Store, StoredObject, StoreError } from '../store';
 import { checkAssertions, compare, describeBroken, describeImpact, snapshot } from './impact';
 import { referencesOf } from './references';
@@ -63,7 +65,8 @@ export class EmbeddedBackend implements Backend {
   private store: Store | undefined;
   private service: BackendService | undefined;
   private world: World;
-  private planned: World | undefined;
+  /** Preview worlds by session: one per provider process (a remote backend serves many at once). */
+  private readonly planned = new Map<string, World>();
   private seq = 0;
   private loaded = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -143,14 +146,22 @@ export class EmbeddedBackend implements Backend {
     const action = stored ?? 'drop';
     if (action !== this.world.defaultVerdict) {
       this.world = this.world.clone({ defaultAction: action });
-      this.planned = undefined;
+      this.planned.clear();
     }
   }
 
   /** Stores the configured default action with the environment before the first write that follows it. */
   private async storeSettings(service: BackendService, owner: string | undefined): Promise<void> {
     if (this.options.defaultAction === undefined || this.options.storeDefaultAction === false || this.settingsStored) return;
-    await service.putSettings({ defaultAction: this.options.defaultAction }, owner !== undefined ? { owner } : {});
+    // Another process (a second stack, a server replica) may store them at the same moment: re-read and merge.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await service.putSettings({ defaultAction: this.options.defaultAction }, owner !== undefined ? { owner } : {});
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= 5) throw err;
+      }
+    }
     this.settingsStored = true;
   }
 
@@ -166,6 +177,8 @@ export class EmbeddedBackend implements Backend {
     throw new BackendError(
       `${kind} "${name}" already exists in environment "${this.options.environment}" and is managed by ${describeOwner(owner)}; ` +
         `choose another name, or adopt it into this stack with \`pulumi import microseg:index:${kind} <resource name> ${name}\` (or the import resource option)`,
+      [],
+      'conflict',
     );
   }
 
@@ -187,7 +200,7 @@ export class EmbeddedBackend implements Backend {
     if (changes.length === 0) return service;
     for (const c of changes) {
       if (c.kind === SETTINGS_KIND) await this.adoptStoredSettings(service);
-      // Entries of other kinds (settings, realization status written by agents) are passed over, never re-read.
+      // Entries of other kinds (settings, realization status written by agents, team mode's audit records) are passed over, never re-read.
       if (!isKind(c.kind)) {
         this.seq = c.seq;
         continue;
@@ -200,7 +213,7 @@ export class EmbeddedBackend implements Backend {
       }
       this.seq = c.seq;
     }
-    this.planned = undefined;
+    this.planned.clear();
     return service;
   }
 
@@ -227,7 +240,7 @@ export class EmbeddedBackend implements Backend {
     // An inventory change only changes flows from and to itself; a policy change may change any flow.
     const focus = kind === 'Workload' ? `workload:${name}` : kind === 'VirtualMachine' ? `vm:${name}` : undefined;
     // Without any policy every flow meets the default rule, before and after an inventory change.
-    const policyKinds: readonly Kind[] = ['FirewallPolicy', 'FirewallRule', 'QuarantinePolicy'];
+    const policyKinds: readonly Kind[] = ['FirewallPolicy', 'FirewallRule', 'QuarantinePolicy', 'KubernetesNetworkPolicy'];
     const policiesMatter = policyKinds.includes(kind) || policyKinds.some((k) => world.names(k).length > 0);
     const before = isAssertion || !policiesMatter ? undefined : snapshot(world, undefined, focus, [spec]);
 
@@ -258,6 +271,7 @@ export class EmbeddedBackend implements Backend {
     return { outputs: world.outputsOf(kind, name) as PropertyMap, warnings: [...new Set(warnings)], infos };
   }
 
+  /** `context.session` keeps one preview's planned changes apart from another's (the server passes the client's). */
   plan(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update' = 'update', context?: OperationContext): Promise<BackendResult> {
     return this.exclusive(async () => {
       const service = await this.sync();
@@ -267,8 +281,15 @@ export class EmbeddedBackend implements Backend {
         const owner = await this.ownership(service, k, name, context);
         if (owner !== 'absent' && owner !== 'same') this.refuseOwned(k, name, owner);
       }
-      this.planned ??= this.world.clone();
-      return this.stage(this.planned, k, name, spec);
+      const session = context?.session ?? '';
+      let planned = this.planned.get(session);
+      if (!planned) {
+        // Bounded: an abandoned preview must not keep a world copy forever.
+        if (this.planned.size >= MAX_PLAN_SESSIONS) this.planned.delete(this.planned.keys().next().value as string);
+        planned = this.world.clone();
+        this.planned.set(session, planned);
+      }
+      return this.stage(planned, k, name, spec);
     }, context?.signal);
   }
 
@@ -302,7 +323,7 @@ export class EmbeddedBackend implements Backend {
         restore();
         throw userError(err);
       }
-      this.planned = undefined;
+      this.planned.clear();
       return result;
     }, context?.signal);
   }
@@ -374,7 +395,7 @@ export class EmbeddedBackend implements Backend {
         throw userError(err);
       }
       if (isKind(kind)) this.world.remove(kind, name);
-      this.planned = undefined;
+      this.planned.clear();
       // The settings belong to the environment's objects: `pulumi destroy` of the last stack leaves nothing.
       if (this.world.objects()[Symbol.iterator]().next().done) {
         await service.clearSettings();
@@ -383,10 +404,15 @@ export class EmbeddedBackend implements Backend {
     }, context?.signal);
   }
 
-  invoke(fn: string, args: PropertyMap): Promise<PropertyMap> {
+  /** Forgets a preview session's planned world (a one-off impact query). */
+  dropPlan(session: string): void {
+    this.planned.delete(session);
+  }
+
+  invoke(fn: string, args: PropertyMap, session = ''): Promise<PropertyMap> {
     return this.exclusive(async () => {
       await this.sync();
-      return runFunction(this.planned ?? this.world, fn, args);
+      return runFunction(this.planned.get(session) ?? this.world, fn, args);
     });
   }
 
@@ -405,6 +431,8 @@ export class EmbeddedBackend implements Backend {
   }
 }
 
+const MAX_PLAN_SESSIONS = 64;
+
 function asKind(kind: string): Kind {
   if (!isKind(kind)) throw new BackendError(`unknown kind ${kind}`);
   return kind;
@@ -413,7 +441,13 @@ function asKind(kind: string): Kind {
 /** Turns service and store errors into user errors with their message; anything else stays a crash. */
 function userError(err: unknown): unknown {
   if (err instanceof InvalidError) return new BackendError(err.message, err.problems.map((p) => ({ path: p.path, message: p.message })));
-  if (err instanceof ServiceError || err instanceof StoreError) return new BackendError(err.message);
+  if (err instanceof ServiceError) {
+    const reason = err.code === 'Conflict' ? 'conflict' : err.code === 'NotFound' ? 'not-found' : err.code === 'InUse' ? 'in-use' : 'invalid';
+    return new BackendError(err.message, [], reason);
+  }
+  // A store that cannot be reached is a retryable outage (the server answers 503), not a user error.
+  if (err instanceof StoreError && err.code === 'UNAVAILABLE') return err;
+  if (err instanceof StoreError) return new BackendError(err.message);
   return err;
 }
 
@@ -442,6 +476,11 @@ export function runFunction(world: World, fn: string, args: PropertyMap): Proper
       const groups = args.groups as string[];
       for (const g of groups) if (!world.get('SecurityGroup', g)) return fail({ message: `SecurityGroup "${g}" does not exist` });
       return JSON.parse(JSON.stringify({ cells: connectivityMatrix(world, groups, args.protocol as 'tcp', args.port as number | undefined) })) as PropertyMap;
+    }
+    case 'getKubernetesManifests': {
+      const r = getKubernetesManifests(world, { cluster: String(args.cluster), flavor: 'kubernetes', podsOnly: args.podsOnly === true });
+      if (r.refusals.length) return fail({ message: `export refused: ${r.refusals.map((x) => `${x.construct}: ${x.reason}`).join('; ')}` });
+      return JSON.parse(JSON.stringify({ manifests: r.manifests, yaml: r.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n') })) as PropertyMap;
     }
     default:
       return fail({ message: `unknown function ${fn}` });

@@ -1,3 +1,4 @@
 /** The bundled in-process backend: service layer + engine. */
 export { EmbeddedBackend, openEmbeddedBackend, resolveEnvironment, describeOwner, engineValidator, runFunction, type EmbeddedBackendOptions } from './embedded';
 export { referencesOf } from './references';
+export { RemoteBackend, type RemoteBackendOptions } from './remote';

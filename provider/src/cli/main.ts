@@ -3,8 +3,11 @@ import { version } from '../version';
 import { runDelete, runEnvironments, runGet, runList, runPut } from './object-commands';
 import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from './query-commands';
 import { runExportState, runImportState } from './state-commands';
+import { runExport, runImportK8s } from './k8s-commands';
 import { runAgent, runHits, runRealization, runRealize } from './realize-commands';
 import { runTest } from './test-command';
+import { runHistory } from './history-command';
+import { registerTeamCommands } from './team-program';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './io';
 import type { StoreOptions } from './context';
 
@@ -108,6 +111,18 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     async (kind: string, name: string, o: Record<string, unknown>) => done(await runDelete(kind, name, storeOptions(o), io)),
   );
 
+  withStoreOptions(
+    program
+      .command('history')
+      .description('the change log of the environment: what changed, when, to which revision, and by whom (newest last)')
+      .option('--kind <kind>', 'only this kind')
+      .option('--name <name>', 'only this object (its backend name)')
+      .option('--limit <n>', 'only the newest N changes')
+      .option('--json', 'print JSON'),
+  ).action(async (o: Record<string, unknown>) =>
+    done(await runHistory({ ...storeOptions(o), kind: o.kind as string | undefined, name: o.name as string | undefined, limit: o.limit as string | undefined, json: o.json === true }, io)),
+  );
+
   program
     .command('environments')
     .description('list the environments of the store with their object counts, default action and owners')
@@ -123,6 +138,29 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
     program.command('import-state').description('restore a state document into empty environments').argument('<file>', 'state document, - for stdin').option('--into <environment>', 'restore a one-environment document under this name'),
   ).action(async (file: string, o: Record<string, unknown>) => done(await runImportState(file, { ...storeOptions(o), into: o.into as string | undefined }, io)));
 
+  program
+    .command('import-k8s')
+    .description('turn Kubernetes manifests (NetworkPolicies; Namespaces, Pods, Deployments... for labels and named ports) into topology-file resources')
+    .argument('<file...>', 'YAML manifests (multi-document, kind: List), - for stdin')
+    .requiredOption('--cluster <name>', 'KubernetesCluster the objects belong to')
+    .option('--namespace <name>', 'namespace of objects without metadata.namespace', 'default')
+    .option('--json', 'print the objects as JSON instead of topology YAML')
+    .action(async (files: string[], o: { cluster: string; namespace: string; json?: boolean }) => done(await runImportK8s(files, { cluster: o.cluster, namespace: o.namespace, json: o.json }, io)));
+
+  withStoreOptions(
+    program
+      .command('export')
+      .description("the pod side of a cluster's policy as Kubernetes manifests (refused, with reasons, when a verdict cannot be kept)")
+      .requiredOption('--cluster <name>', 'KubernetesCluster to export')
+      .addOption(new Option('--flavor <flavor>', 'kubernetes: ClusterNetworkPolicy v1alpha2 + NetworkPolicy').default('kubernetes'))
+      .option('--pods-only', 'accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress selects pods only)')
+      .option('--topology <file>', 'export from a topology file instead of the store')
+      .option('--json', 'print JSON instead of multi-document YAML'),
+  ).action(async (o: Record<string, unknown>) =>
+    done(await runExport({ ...storeOptions(o), cluster: o.cluster as string, flavor: o.flavor as string, podsOnly: o.podsOnly === true, topology: o.topology as string | undefined, json: o.json === true }, io)),
+  );
+
+  registerTeamCommands(program, io, done);
   withStoreOptions(
     program
       .command('realize')

@@ -63,13 +63,13 @@ async function readSpec(kind: Kind, file: string, io: CliIo): Promise<Record<str
 
 /**
  * Fills the naming properties from NAME when the spec omits them (`cluster/namespace/name` for a
- * Workload, `cluster/name` for a Namespace, `policy/name` for a FirewallRule), and refuses a spec whose
- * identity differs from NAME.
+ * Workload or KubernetesNetworkPolicy, `cluster/name` for a Namespace, `policy/name` for a FirewallRule),
+ * and refuses a spec whose identity differs from NAME.
  */
 function completeIdentity(kind: Kind, name: string, spec: Record<string, unknown>): void {
   const parts = name.split('/');
-  if (kind === 'Workload' || kind === 'Namespace' || kind === 'FirewallRule') {
-    const fields = kind === 'Workload' ? ['cluster', 'namespace', 'name'] : kind === 'Namespace' ? ['cluster', 'name'] : ['policy', 'name'];
+  if (kind === 'Workload' || kind === 'Namespace' || kind === 'FirewallRule' || kind === 'KubernetesNetworkPolicy') {
+    const fields = kind === 'Workload' || kind === 'KubernetesNetworkPolicy' ? ['cluster', 'namespace', 'name'] : kind === 'Namespace' ? ['cluster', 'name'] : ['policy', 'name'];
     if (parts.length !== fields.length || parts.some((p) => p === '')) throw new CliError(`a ${kind} is named ${fields.map((f) => f.toUpperCase()).join('/')}; got "${name}"`);
     fields.forEach((f, i) => (spec[f] ??= parts[i]));
   } else spec.name ??= name;

@@ -48,7 +48,8 @@ export interface OtherMatch {
 export interface PointRule {
   /** Stable id: `policy/rule`. */
   readonly id: string;
-  readonly category: 'emergency' | 'infrastructure' | 'environment' | 'application';
+  /** `kubernetes`: the NetworkPolicy layer of a pod (its policies' allows, the node exception, isolation). */
+  readonly category: 'emergency' | 'infrastructure' | 'environment' | 'application' | 'kubernetes' | 'baseline';
   readonly policy: string;
   readonly rule: string;
   readonly action: 'allow' | 'drop' | 'reject' | 'pass';
@@ -130,6 +131,13 @@ export function enforcementPointModel(world: World, ep: Endpoint): EnforcementPo
       if (x) outRules.push(x);
     }
   }
+  // The NetworkPolicy layer sits between application and baseline.
+  const place = (list: PointRule[], np: PointRule[]) => {
+    const at = list.findIndex((r) => r.category === 'baseline');
+    list.splice(at < 0 ? list.length : at, 0, ...np);
+  };
+  place(inRules, networkPolicyRules(ctx, 'in'));
+  place(outRules, networkPolicyRules(ctx, 'out'));
   return { name: pointName(ep), kind: ep.kind, owner: ep.owner, ip: ep.ip.s, defaultAction: world.defaultAction, in: inRules, out: outRules };
 }
 
@@ -236,7 +244,7 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
   if (ports.length === 0 && other.length === 0) return undefined;
   return {
     id: `${r.policy.name}/${r.name}`,
-    category: r.policy.category,
+    category: r.policy.category as PointRule['category'], // rule lists hold FirewallPolicy rules only (never the NetworkPolicy layer's)
     policy: r.policy.name,
     rule: r.name,
     action: r.action,
@@ -249,6 +257,52 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
 }
 
 const FULL: AddressRegion = { v4: [{ lo: 0n, hi: V4_MAX }], v6: [{ lo: 0n, hi: V6_MAX }] };
+const EVERY_PORT: readonly PortMatch[] = PORT_PROTOCOLS.map((p) => ({ protocol: p, lo: 0, hi: 65535 }));
+
+/**
+ * The NetworkPolicy layer of a pod as point rules (engine/netpol.ts semantics): every rule of the
+ * policies isolating it in this direction as an allow, then (ingress) its node's address, then a drop of
+ * everything: first match over allow-only rules and a final drop is their union.
+ */
+function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
+  const nps = ctx.world.networkPoliciesAt(ctx.ep, dir);
+  if (!nps) return [];
+  const out: PointRule[] = [];
+  const mk = (policy: string, rule: string, action: 'allow' | 'drop', peer: AddressRegion, ports: readonly PortMatch[], other: readonly OtherMatch[]): PointRule => ({ id: `${policy}/${rule}`, category: 'kubernetes', policy, rule, action, staged: false, logged: false, peer, ports, other });
+  for (const np of nps) {
+    for (const r of (dir === 'in' ? np.ingress : np.egress)!.rules) {
+      const peer = r.peers ? regionOfSet(ctx, { atoms: r.peers.flatMap((p) => (p.atom ? [p.atom] : [])), blocks: r.peers.flatMap((p) => (p.block ? [p.block] : [])), ips: new Set() }, dir) : FULL;
+      if (peer.v4.length === 0 && peer.v6.length === 0) continue;
+      const ports: PortMatch[] = [];
+      if (r.ports)
+        for (const p of r.ports) {
+          if (p.named === undefined) {
+            if (p.lo <= p.hi) ports.push({ protocol: p.protocol, lo: p.lo, hi: p.hi });
+            continue;
+          }
+          // A named port is the destination's: this pod for ingress, each possible destination for egress.
+          for (const t of dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(p.named, peer)) {
+            const np2 = t.namedPorts?.get(p.named);
+            if (!np2 || np2.protocol !== p.protocol) continue;
+            if (dir === 'in') ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port });
+            else ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port, ip: t.ip });
+          }
+        }
+      const other: OtherMatch[] = r.ports ? [] : [{ protocol: 'any' }];
+      if (!r.ports) ports.push(...EVERY_PORT);
+      if (ports.length === 0 && other.length === 0) continue;
+      out.push(mk(np.key, r.decision.name, 'allow', peer, ports, other));
+    }
+  }
+  const first = (dir === 'in' ? nps[0]!.ingress : nps[0]!.egress)!;
+  const nodeIp = dir === 'in' && ctx.ep.node !== undefined ? ctx.world.clusterState(ctx.ep.cluster!)?.nodeIps.get(ctx.ep.node) : undefined;
+  if (nodeIp) {
+    const n = BigInt(nodeIp.n);
+    out.push(mk(nps[0]!.key, first.fromNode.name, 'allow', nodeIp.v === 4 ? { v4: [{ lo: n, hi: n }], v6: [] } : { v4: [], v6: [{ lo: n, hi: n }] }, EVERY_PORT, [{ protocol: 'any' }]));
+  }
+  out.push(mk(nps[0]!.key, first.isolated.name, 'drop', FULL, EVERY_PORT, [{ protocol: 'any' }]));
+  return out;
+}
 
 /** Addresses of a peer set as packets carry them at this point (see the module comment). */
 function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): AddressRegion {

@@ -26,6 +26,12 @@ export interface Endpoint {
   atomIds?: Int32Array;
   /** Cached ordered rule lists; rebuilt when `cacheEpoch` is stale. */
   cache?: EndpointRules;
+  /**
+   * NetworkPolicies selecting the endpoint that isolate egress (`out`) or ingress (`in`), by identity, for
+   * NetworkPolicy epoch `epoch`; per endpoint (not in the lists shared by identity, see World.rulesAt),
+   * built when a verdict first reaches the NetworkPolicy layer, dropped when its membership changes.
+   */
+  netpols?: { readonly epoch: number; readonly in?: import('./netpol').CompiledNetworkPolicy[]; readonly out?: import('./netpol').CompiledNetworkPolicy[] };
 }
 
 export interface EndpointRules {
@@ -40,6 +46,8 @@ export interface EndpointRules {
   /** Including staged rules; undefined when no staged rule applies. */
   outAll?: import('./rules').CompiledRule[];
   inAll?: import('./rules').CompiledRule[];
+  /** Whether a baseline rule is in `outAll` / `inAll` (or `out` / `in`): only then is a second scan needed. */
+  baseline: boolean;
   /** Service and peer indexes of the lists above (out: by destination, in: by source), built on first use. */
   outIdx?: import('./rules').IndexedRules;
   inIdx?: import('./rules').IndexedRules;
@@ -61,6 +69,12 @@ export interface Atom {
   readonly indexKeys: readonly string[];
   /** Bumped when a policy whose appliedTo holds this atom changes (see World.compile). */
   rulesVersion: number;
+  /**
+   * Set once a compiled rule's appliedTo holds this atom (never reset: a superset is safe). Only such atoms
+   * decide which rules apply at an endpoint, so only they make its identity (World.rulesAt): atoms used only
+   * as peers or as NetworkPolicy subjects do not split endpoints that share rule lists.
+   */
+  appliedTo?: boolean;
   matches(ep: Endpoint): boolean;
 }
 

@@ -205,7 +205,7 @@ export function referenceVerdict(input: ReferenceInput, flow: { source: string; 
   };
 
   // Every enforced policy with its rules, as (category, order key, rules, appliedTo test).
-  const catRank: Record<string, number> = { emergency: 0, infrastructure: 1, environment: 2, application: 3 };
+  const catRank: Record<string, number> = { emergency: 0, infrastructure: 1, environment: 2, application: 3, baseline: 5 };
   type P = { name: string; cat: string; q: boolean; prio: number; rules: { r: Rule; applies: (ep: RefEndpoint) => boolean }[] };
   const policies: P[] = [];
   for (const [name, p] of of('FirewallPolicy')) {
@@ -226,27 +226,76 @@ export function referenceVerdict(input: ReferenceInput, flow: { source: string; 
   }
   policies.sort((a, b) => catRank[a.cat]! - catRank[b.cat]! || Number(b.q) - Number(a.q) || a.prio - b.prio || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
-  const evaluate = (at: RefEndpoint, dir: 'in' | 'out', src: Addr, dst: Addr): ReferenceResult => {
+  // Kubernetes NetworkPolicies, straight from the API reference: the policies of the pod's namespace
+  // whose podSelector selects it and whose (inferred) policyTypes include the direction isolate it; then
+  // only a rule of one of them admits (union), or the pod's own node for ingress.
+  type NetPol = SpecOf['KubernetesNetworkPolicy'];
+  type NpPeer = NonNullable<NonNullable<NetPol['ingress']>[number]['from']>[number];
+  type NpPort = NonNullable<NonNullable<NetPol['ingress']>[number]['ports']>[number];
+  const isolates = (np: NetPol, dir: 'in' | 'out'): boolean =>
+    np.policyTypes?.length ? np.policyTypes.includes(dir === 'in' ? 'Ingress' : 'Egress') : dir === 'in' || (np.egress ?? []).length > 0;
+  const npPeerMatch = (np: NetPol, p: NpPeer, a: Addr): boolean => {
+    if (p.ipBlock) return inBlock(p.ipBlock.cidr, p.ipBlock.except, a.ip);
+    const ep = a.ep;
+    if (!ep || ep.kind !== 'pod' || ep.cluster !== np.cluster) return false;
+    const nsOk = p.namespaceSelector ? selMatch(p.namespaceSelector, nsLabels(ep.cluster, ep.namespace!)) : ep.namespace === np.namespace;
+    return nsOk && selMatch(p.podSelector, ep.labels);
+  };
+  const npPortMatch = (p: NpPort, dst: Addr): boolean => {
+    const proto = (p.protocol ?? 'TCP').toLowerCase();
+    if (proto !== flow.protocol || flow.port === undefined) return false;
+    if (p.port === undefined) return true;
+    if (typeof p.port === 'number') return flow.port >= p.port && flow.port <= (p.endPort ?? p.port);
+    return (dst.ep?.ports ?? []).some((np) => np.name === p.port && np.protocol === proto && np.port === flow.port);
+  };
+  const networkPolicies = (at: RefEndpoint, dir: 'in' | 'out', src: Addr, dst: Addr): ReferenceResult | undefined => {
+    if (at.kind !== 'pod') return undefined;
+    const selecting = of('KubernetesNetworkPolicy')
+      .filter(([, np]) => np.cluster === at.cluster && np.namespace === at.namespace && selMatch(np.podSelector, at.labels) && isolates(np, dir))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (selecting.length === 0) return undefined;
+    for (const [key, np] of selecting) {
+      const rules = dir === 'in' ? (np.ingress ?? []).map((r) => ({ peers: r.from, ports: r.ports })) : (np.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports }));
+      for (let i = 0; i < rules.length; i++) {
+        const r = rules[i]!;
+        const peerOk = !r.peers?.length || r.peers.some((p) => npPeerMatch(np, p, dir === 'in' ? src : dst));
+        const portOk = !r.ports?.length || r.ports.some((p) => npPortMatch(p, dst));
+        if (peerOk && portOk) return { verdict: 'allow', policy: key, rule: `${dir === 'in' ? 'ingress' : 'egress'}[${i}]` };
+      }
+    }
+    const first = selecting[0]![0];
+    if (dir === 'in') {
+      const node = of('KubernetesCluster').find(([n]) => n === at.cluster)?.[1].nodes.find((n) => n.name === at.node);
+      if (node && parseIp(node.ip)?.s === parseIp(src.ip)?.s) return { verdict: 'allow', policy: first, rule: 'from-node' };
+    }
+    return { verdict: 'drop', policy: first, rule: `${dir === 'in' ? 'ingress' : 'egress'}-isolation` };
+  };
+
+  // One layer of FirewallPolicies: a decision, or undefined when it ends without one (no match, or a pass
+  // that leaves it). In the first layer a pass before application skips to the application category.
+  const layer = (ps: readonly P[], at: RefEndpoint, dir: 'in' | 'out', src: Addr, dst: Addr): ReferenceResult | undefined => {
     let skipUntilApplication = false;
-    for (const p of policies) {
+    for (const p of ps) {
       if (skipUntilApplication && p.cat !== 'application') continue;
-      let passed = false;
       for (const { r, applies } of p.rules) {
         if (r.disabled || !applies(at)) continue;
         if (r.direction !== 'inout' && r.direction !== dir) continue;
         if (!side(r.sources, r.sourcesExcluded, src) || !side(r.destinations, r.destinationsExcluded, dst) || !serviceMatch(r, dst)) continue;
         if (r.action === 'pass') {
-          if (p.cat === 'application') return { verdict: input.defaultAction, policy: 'default', rule: 'default' };
+          if (p.cat === 'application' || p.cat === 'baseline') return undefined;
           skipUntilApplication = true;
-          passed = true;
           break;
         }
         return { verdict: r.action, policy: p.name, rule: r.name! };
       }
-      if (passed) continue;
     }
-    return { verdict: input.defaultAction, policy: 'default', rule: 'default' };
+    return undefined;
   };
+  // emergency → application, NetworkPolicies, baseline, default rule.
+  const evaluate = (at: RefEndpoint, dir: 'in' | 'out', src: Addr, dst: Addr): ReferenceResult =>
+    layer(policies.filter((p) => p.cat !== 'baseline'), at, dir, src, dst) ??
+    networkPolicies(at, dir, src, dst) ??
+    layer(policies.filter((p) => p.cat === 'baseline'), at, dir, src, dst) ?? { verdict: input.defaultAction, policy: 'default', rule: 'default' };
   // pass leaves the whole current category: later policies of the same category are skipped too.
   let src: Addr = find(flow.source);
   const dst: Addr = find(flow.destination);

@@ -39,6 +39,12 @@ export function referencesOf(kind: Kind, spec: unknown): Reference[] {
       add('Namespace', `${w.cluster}/${w.namespace}`, 'namespace');
       break;
     }
+    case 'KubernetesNetworkPolicy': {
+      const n = spec as SpecOf['KubernetesNetworkPolicy'];
+      add('KubernetesCluster', n.cluster, 'cluster');
+      add('Namespace', `${n.cluster}/${n.namespace}`, 'namespace');
+      break;
+    }
     case 'PodSelector':
       add('KubernetesCluster', (spec as SpecOf['PodSelector']).cluster, 'cluster');
       break;

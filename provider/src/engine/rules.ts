@@ -4,10 +4,23 @@ import type { peer as peerSchema, service as serviceSchema } from '../model/comm
 import { ipBlockContains, parseCidr, parseIp, type Ip, type IpBlockMatcher } from './ip';
 import type { Atom, Endpoint, Membership, PodSelectorSpec } from './membership';
 
-export type Category = 'emergency' | 'infrastructure' | 'environment' | 'application';
+/**
+ * The layers of a side, in evaluation order. `kubernetes` is the NetworkPolicy layer (engine/netpol.ts):
+ * no FirewallPolicy is in it, it only names the decisions NetworkPolicies make.
+ */
+export type Category = 'emergency' | 'infrastructure' | 'environment' | 'application' | 'kubernetes' | 'baseline';
 export type Action = 'allow' | 'drop' | 'reject' | 'pass';
-export const CATEGORY_RANK: Readonly<Record<Category, number>> = { emergency: 0, infrastructure: 1, environment: 2, application: 3 };
+export const CATEGORY_RANK: Readonly<Record<Category, number>> = { emergency: 0, infrastructure: 1, environment: 2, application: 3, kubernetes: 4, baseline: 5 };
 export const APPLICATION_RANK = 3;
+export const KUBERNETES_RANK = 4;
+export const BASELINE_RANK = 5;
+
+/**
+ * A first-match scan is made in two phases around the NetworkPolicy layer: `main` covers emergency to
+ * application and ends (undefined) at a pass from application or when no rule matched; `baseline` covers
+ * the baseline category and ends (undefined: the default rule) at a pass or when no rule matched.
+ */
+export type Phase = 'main' | 'baseline';
 
 /** An address as a firewall sees it: its IP, and the endpoint when its identity is known (not SNATed). */
 export interface Addr {
@@ -250,15 +263,16 @@ export function ruleMatches(r: CompiledRule, src: Addr, dst: Addr, f: FlowServic
 }
 
 /**
- * First matching rule of an ordered list, with pass semantics: pass leaves the current category and every
- * later non-application category and resumes at the application category (or ends in the default rule
- * when passed from the application category). Returns undefined for the default rule.
+ * First matching rule of an ordered list in one {@link Phase}, with pass semantics: pass leaves the current
+ * category and every later category before application and resumes at the application category; a pass
+ * from application or baseline ends the phase. Returns undefined when the phase decides nothing.
  */
-export function firstMatch(rules: readonly CompiledRule[], src: Addr, dst: Addr, f: FlowService): CompiledRule | undefined {
-  let minRank = -1;
+export function firstMatch(rules: readonly CompiledRule[], src: Addr, dst: Addr, f: FlowService, phase: Phase = 'main'): CompiledRule | undefined {
+  let minRank = phase === 'main' ? -1 : BASELINE_RANK;
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!;
     if (r.policy.catRank < minRank) continue;
+    if (phase === 'main' && r.policy.catRank > APPLICATION_RANK) return undefined;
     if (!ruleMatches(r, src, dst, f)) continue;
     if (r.action !== 'pass') return r;
     if (r.policy.catRank >= APPLICATION_RANK) return undefined;
@@ -531,11 +545,11 @@ function appendPositions(src: Int32Array, from: number, to: number, n: number): 
 }
 
 /**
- * {@link firstMatch} over an indexed list. `peerIds` are the sorted atom ids of the varying peer's
+ * {@link firstMatch} over an indexed list (same phase). `peerIds` are the sorted atom ids of the varying peer's
  * endpoint, undefined when the peer is not a managed endpoint (an external or SNATed address); `peerIp`
  * is the varying peer's address as this firewall sees it.
  */
-export function firstMatchIndexed(ix: IndexedRules, peerIds: Int32Array | undefined, peerIp: Ip, src: Addr, dst: Addr, f: FlowService): CompiledRule | undefined {
+export function firstMatchIndexed(ix: IndexedRules, peerIds: Int32Array | undefined, peerIp: Ip, src: Addr, dst: Addr, f: FlowService, phase: Phase = 'main'): CompiledRule | undefined {
   const rules = ix.rules;
   const d = bucketFor(ix, f.protocol, f.port);
   let n = 0;
@@ -598,7 +612,8 @@ export function firstMatchIndexed(ix: IndexedRules, peerIds: Int32Array | undefi
   const aEnd = d.length;
   let b = 0;
   let last = -1;
-  let minRank = -1;
+  let minRank = phase === 'main' ? -1 : BASELINE_RANK;
+  const main = phase === 'main';
   const peerIsSrc = ix.peer === 'src';
   while (a < aEnd || b < n) {
     let e: number;
@@ -611,6 +626,8 @@ export function firstMatchIndexed(ix: IndexedRules, peerIds: Int32Array | undefi
     last = pos;
     const r = rules[pos]!;
     if (minRank >= 0 && r.policy.catRank < minRank) continue;
+    // Candidates come in list (= rank) order: the first baseline rule ends the main phase.
+    if (main && r.policy.catRank > APPLICATION_RANK) return undefined;
     // ruleMatches, minus what the entry's flags make certain.
     if (r.disabled) continue;
     if ((e & SERVICE_CERTAIN) === 0 && r.services !== undefined && !servicesMatch(r.services, f, dst.ep)) continue;

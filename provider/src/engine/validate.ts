@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { definitionsByKind, isKind, type Kind, type SpecOf } from '../model';
 import type { labelSelector, peer as peerSchema, podSelectorSpec, service } from '../model/common';
+import type { networkPolicyPeer, networkPolicyPort } from '../model/kubernetes';
 import { cidrWithin, parseCidr, parseIp, parseRange } from './ip';
 import { renderPath, type Problem } from './problems';
 
@@ -163,6 +164,9 @@ function semanticChecks(kind: Kind, spec: SpecOf[Kind], out: Problem[]): void {
       if (!ported && s.port !== undefined) p('port-without-ports', ['port'], `protocol ${s.protocol} has no ports, but port ${s.port} is set; remove port or use tcp, udp or sctp`);
       break;
     }
+    case 'KubernetesNetworkPolicy':
+      checkNetworkPolicy(spec as SpecOf['KubernetesNetworkPolicy'], p);
+      break;
     case 'Namespace': {
       const s = spec as SpecOf['Namespace'];
       if (s.name !== undefined) checkNamespaceName(s.name, ['name'], p);
@@ -170,6 +174,39 @@ function semanticChecks(kind: Kind, spec: SpecOf[Kind], out: Problem[]): void {
       break;
     }
   }
+}
+
+/** The networking.k8s.io/v1 validation rules a NetworkPolicy must pass (apiserver ValidateNetworkPolicy). */
+function checkNetworkPolicy(s: SpecOf['KubernetesNetworkPolicy'], p: Report): void {
+  checkLabelSelector(s.podSelector, ['podSelector'], p);
+  const seen = new Set<string>();
+  (s.policyTypes ?? []).forEach((t, i) => {
+    if (seen.has(t)) p('duplicate-policy-type', ['policyTypes', i], `policy type ${t} is listed twice`);
+    seen.add(t);
+  });
+  const rules = (list: readonly { peers?: readonly z.output<typeof networkPolicyPeer>[]; ports?: readonly z.output<typeof networkPolicyPort>[] }[], path: string, peerField: string) =>
+    list.forEach((r, i) => {
+      (r.peers ?? []).forEach((peer, j) => {
+        const pp = [path, i, peerField, j];
+        const selectors = peer.podSelector !== undefined || peer.namespaceSelector !== undefined;
+        if (peer.ipBlock !== undefined && selectors) p('one-of', pp, 'the peer sets ipBlock together with podSelector or namespaceSelector; expected ipBlock alone, or selectors');
+        if (peer.ipBlock === undefined && !selectors) p('empty-peer', pp, 'the peer sets none of podSelector, namespaceSelector, ipBlock; expected at least one');
+        if (peer.podSelector) checkLabelSelector(peer.podSelector, [...pp, 'podSelector'], p);
+        if (peer.namespaceSelector) checkLabelSelector(peer.namespaceSelector, [...pp, 'namespaceSelector'], p);
+        if (peer.ipBlock) checkIpBlock(peer.ipBlock.cidr, peer.ipBlock.except, [...pp, 'ipBlock'], p);
+      });
+      (r.ports ?? []).forEach((port, j) => {
+        const pp = [path, i, 'ports', j];
+        if (typeof port.port === 'number') checkPortNumber(port.port, [...pp, 'port'], p);
+        else if (port.port !== undefined && !/^\d+$/.test(port.port) && !NAMED_PORT.test(port.port)) p('invalid-port', [...pp, 'port'], `port "${port.port}" is neither a number nor a valid port name`);
+        if (port.endPort !== undefined) {
+          if (typeof port.port !== 'number') p('end-port-without-port', [...pp, 'endPort'], 'endPort is set without a numeric port; expected a numeric port as the start of the range');
+          else if (port.endPort < port.port || port.endPort > 65535) p('invalid-port-range', [...pp, 'endPort'], `endPort ${port.endPort} is invalid; expected port <= endPort <= 65535`);
+        }
+      });
+    });
+  rules((s.ingress ?? []).map((r) => ({ peers: r.from, ports: r.ports })), 'ingress', 'from');
+  rules((s.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports })), 'egress', 'to');
 }
 
 type Report = (code: string, path: Path, message: string) => void;

@@ -1,20 +1,22 @@
 import { identityOf, type Kind, type SpecOf } from '../model';
 import { AddressPool } from './allocate';
+import { compileNetworkPolicy, decideNetworkPolicies, type CompiledNetworkPolicy } from './netpol';
 import { cidrContains, cidrWithin, parseCidr, parseIp, parseRange, type Cidr, type Ip } from './ip';
 import { atomIdsOf, Membership, type Atom, type Endpoint, type EndpointRules } from './membership';
 import type { Problem } from './problems';
 import {
   appliesAt,
+  BASELINE_RANK,
   comparePolicies,
   compileBlock,
   compilePolicy,
-  firstMatch,
   firstMatchIndexed,
   indexRules,
   type Addr,
   type CompileContext,
   type CompiledPolicy,
   type CompiledRule,
+  type IndexedRules,
   type PeerSet,
 } from './rules';
 import type { StateSource } from './state';
@@ -85,6 +87,7 @@ export class World {
     SecurityGroup: new Map(),
     FirewallPolicy: new Map(),
     FirewallRule: new Map(),
+    KubernetesNetworkPolicy: new Map(),
     EgressIp: new Map(),
     LoadBalancer: new Map(),
     QuarantinePolicy: new Map(),
@@ -114,6 +117,12 @@ export class World {
     return new Set(this.globalRules.map((r) => r.policy));
   }
   private readonly rulesByAtom = new Map<Atom, Set<CompiledRule>>();
+  /** Compiled NetworkPolicies by identity, and by the atom of the pods they select. */
+  private readonly netpols = new Map<string, CompiledNetworkPolicy>();
+  private readonly netpolsBySubject = new Map<Atom, Set<CompiledNetworkPolicy>>();
+  private readonly dirtyNetpols = new Set<string>();
+  /** Bumped whenever a NetworkPolicy changes: per-endpoint NetworkPolicy lists of older epochs are stale. */
+  private npEpoch = 1;
   private epoch = 1;
   private groupCache = new Map<string, PeerSet | undefined>();
   private tieWarnings: Problem[] = [];
@@ -124,6 +133,7 @@ export class World {
     this.membership.namespaces = () => this.specs.Namespace.values();
     this.membership.onChange = (ep) => {
       ep.cache = undefined;
+      ep.netpols = undefined;
     };
     this.ctx = { membership: this.membership, group: (n) => this.group(n), podSelector: (n) => this.specs.PodSelector.get(n) };
   }
@@ -146,7 +156,7 @@ export class World {
   upsert(kind: Kind, name: string, spec: unknown, outputs?: Readonly<Record<string, unknown>>): Problem[] {
     // A spec without a name takes it from the key (for a FirewallRule keyed `policy/name`, the last part).
     const bare = kind === 'FirewallRule' ? name.slice(name.lastIndexOf('/') + 1) : name;
-    const named = typeof spec === 'object' && spec !== null && (spec as { name?: unknown }).name === undefined && kind !== 'Namespace' && kind !== 'Workload' ? { ...spec, name: bare } : spec;
+    const named = typeof spec === 'object' && spec !== null && (spec as { name?: unknown }).name === undefined && kind !== 'Namespace' && kind !== 'Workload' && kind !== 'KubernetesNetworkPolicy' ? { ...spec, name: bare } : spec;
     const r = validateSpec(kind, named);
     if (!r.ok) return r.problems.map((p) => ({ ...p, object: { kind, name } }));
     this.set(kind, name, r.value, outputs);
@@ -215,6 +225,10 @@ export class World {
         const s = this.get('PodSelector', name);
         return { memberCount: s ? this.membership.podSelectorAtom(s).members.size : 0 };
       }
+      case 'KubernetesNetworkPolicy': {
+        this.compile();
+        return { podCount: this.netpols.get(name)?.subject.members.size ?? 0 };
+      }
       case 'ConnectivityAssertion': {
         const a = this.get('ConnectivityAssertion', name);
         if (!a) return {};
@@ -261,6 +275,9 @@ export class World {
       }
       case 'QuarantinePolicy':
         this.dirtyPolicies.add(`quarantine:${name}`);
+        return;
+      case 'KubernetesNetworkPolicy':
+        this.dirtyNetpols.add(name);
         return;
       case 'SecurityGroup':
       case 'PodSelector':
@@ -546,7 +563,7 @@ export class World {
 
   /** Recompiles dirty policies and re-sorts the policy order; cheap when nothing changed. */
   compile(): void {
-    if (this.dirtyPolicies.size === 0 && !this.orderDirty) return;
+    if (this.dirtyPolicies.size === 0 && !this.orderDirty && this.dirtyNetpols.size === 0) return;
     const standalone = new Map<string, SpecOf['FirewallRule'][]>();
     if (this.dirtyPolicies.size) {
       for (const r of this.specs.FirewallRule.values()) {
@@ -590,6 +607,24 @@ export class World {
       this.orderDirty = true;
     }
     this.dirtyPolicies.clear();
+    // NetworkPolicies live beside the rule lists: a change only makes every endpoint's NetworkPolicy
+    // selection stale (npEpoch), recomputed when a verdict next reaches the layer there.
+    if (this.dirtyNetpols.size) this.npEpoch++;
+    for (const key of this.dirtyNetpols) {
+      const old = this.netpols.get(key);
+      if (old) {
+        this.netpolsBySubject.get(old.subject)?.delete(old);
+        this.netpols.delete(key);
+      }
+      const spec = this.specs.KubernetesNetworkPolicy.get(key);
+      if (!spec) continue;
+      const np = compileNetworkPolicy(this.membership, key, spec);
+      this.netpols.set(key, np);
+      let set = this.netpolsBySubject.get(np.subject);
+      if (!set) this.netpolsBySubject.set(np.subject, (set = new Set()));
+      set.add(np);
+    }
+    this.dirtyNetpols.clear();
     if (this.orderDirty) {
       this.ordered = [...this.policies.values()].sort(comparePolicies);
       this.ordered.forEach((p, i) => (p.rank = i));
@@ -609,12 +644,13 @@ export class World {
     if (everywhere) this.epoch++;
     else
       for (const a of touched) {
-        // Lists found through the identity map are checked against the atoms' versions (rulesAt); lists
-        // cached on endpoints are marked stale here, which reaches every endpoint sharing them.
+        // Lists found through the identity map are checked against the atoms' versions (rulesAt); the
+        // members drop the list they hold, which another endpoint may still share: one outside `a` (whose
+        // identity did not hold `a` when it was first flagged as appliedTo) keeps a list that is still right.
         a.rulesVersion++;
         for (const id of a.members) {
-          const c = this.membership.endpoints.get(id)?.cache;
-          if (c) c.epoch = 0;
+          const ep = this.membership.endpoints.get(id);
+          if (ep) ep.cache = undefined;
         }
       }
   }
@@ -650,6 +686,7 @@ export class World {
 
   private index(p: CompiledPolicy): void {
     for (const r of p.rules) {
+      for (const req of r.appliedTo) for (const a of req) a.appliedTo = true;
       const req = r.appliedTo[r.appliedTo.length - 1];
       if (!req) this.globalRules.push(r);
       else
@@ -672,8 +709,8 @@ export class World {
   }
 
   /**
-   * Rule lists per identity (the sorted atom ids of an endpoint) for the current epoch: which rules apply
-   * at an endpoint depends only on its atoms, so endpoints with equal atoms (replicas, look-alike pods)
+   * Rule lists per identity (the sorted ids of an endpoint's appliedTo atoms, see ruleIdentity) for the
+   * current epoch: which rules apply at an endpoint depends only on those, so endpoints with equal ones (replicas, look-alike pods)
    * share one list and one index, which halves compile time and memory on our benchmark estate.
    */
   private identityRules = new Map<string, EndpointRules>();
@@ -683,7 +720,7 @@ export class World {
     this.compile();
     const c = ep.cache;
     if (c && c.epoch === this.epoch) return c;
-    const sig = atomIdsOf(ep).join(',');
+    const sig = ruleIdentity(ep);
     let res = this.identityRules.get(sig);
     if (!res || res.epoch !== this.epoch || res.version !== rulesVersionOf(ep)) {
       // Entries of identities nobody has any more are only dropped wholesale; bound the map under churn.
@@ -711,10 +748,12 @@ export class World {
     const out: CompiledRule[] = [];
     const inn: CompiledRule[] = [];
     let staged = false;
+    let baseline = false;
     for (const p of ordered) {
       for (const r of p.rules) {
         if (!appliesAt(r, ep)) continue;
         all.push(r);
+        if (p.catRank === BASELINE_RANK) baseline = true;
         if (p.staged) staged = true;
         else {
           if (r.dirOut) out.push(r);
@@ -730,6 +769,7 @@ export class World {
       in: inn,
       outAll: staged ? all.filter((r) => r.dirOut) : undefined,
       inAll: staged ? all.filter((r) => r.dirIn) : undefined,
+      baseline,
     };
   }
 
@@ -741,12 +781,42 @@ export class World {
     const c = this.rulesAt(ep);
     const peer = dir === 'in' ? src.ep : dst.ep;
     const peerIds = peer === undefined ? undefined : atomIdsOf(peer);
+    let ix: IndexedRules;
     if (dir === 'in') {
-      if (staged) return c.inAll ? firstMatchIndexed((c.inAllIdx ??= indexRules(c.inAll, 'src')), peerIds, src.ip, src, dst, f) : undefined;
-      return firstMatchIndexed((c.inIdx ??= indexRules(c.in, 'src')), peerIds, src.ip, src, dst, f);
+      if (staged && !c.inAll) return undefined;
+      ix = staged ? (c.inAllIdx ??= indexRules(c.inAll!, 'src')) : (c.inIdx ??= indexRules(c.in, 'src'));
+    } else {
+      if (staged && !c.outAll) return undefined;
+      ix = staged ? (c.outAllIdx ??= indexRules(c.outAll!, 'dst')) : (c.outIdx ??= indexRules(c.out, 'dst'));
     }
-    if (staged) return c.outAll ? firstMatchIndexed((c.outAllIdx ??= indexRules(c.outAll, 'dst')), peerIds, dst.ip, src, dst, f) : undefined;
-    return firstMatchIndexed((c.outIdx ??= indexRules(c.out, 'dst')), peerIds, dst.ip, src, dst, f);
+    const peerIp = dir === 'in' ? src.ip : dst.ip;
+    // emergency → application, then the NetworkPolicy layer for a pod a policy isolates, then baseline.
+    const r = firstMatchIndexed(ix, peerIds, peerIp, src, dst, f, 'main');
+    if (r) return r;
+    const nps = this.networkPoliciesAt(ep, dir);
+    if (nps) return decideNetworkPolicies(nps, dir, src, dst, f, dir === 'in' && ep.node !== undefined ? this.clusters.get(ep.cluster!)?.nodeIps.get(ep.node) : undefined);
+    return c.baseline ? firstMatchIndexed(ix, peerIds, peerIp, src, dst, f, 'baseline') : undefined;
+  }
+
+  /** NetworkPolicies isolating `ep` in direction `dir`, ordered by identity; undefined when none does. */
+  networkPoliciesAt(ep: Endpoint, dir: 'in' | 'out'): readonly CompiledNetworkPolicy[] | undefined {
+    this.compile();
+    let c = ep.netpols;
+    if (!c || c.epoch !== this.npEpoch) {
+      let ins: CompiledNetworkPolicy[] | undefined;
+      let outs: CompiledNetworkPolicy[] | undefined;
+      if (ep.kind === 'pod' && this.netpols.size) {
+        const selecting: CompiledNetworkPolicy[] = [];
+        for (const a of ep.atoms) for (const np of this.netpolsBySubject.get(a) ?? []) selecting.push(np);
+        selecting.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        for (const np of selecting) {
+          if (np.ingress) (ins ??= []).push(np);
+          if (np.egress) (outs ??= []).push(np);
+        }
+      }
+      ep.netpols = c = { epoch: this.npEpoch, in: ins, out: outs };
+    }
+    return dir === 'in' ? c.in : c.out;
   }
 
   // ---------------------------------------------------------------- lookups used by queries
@@ -1146,10 +1216,6 @@ export class World {
     return this.defaultAction;
   }
 
-  /** First matching rule at one side, or undefined for the default rule. */
-  decide(rules: readonly CompiledRule[], src: Addr, dst: Addr, f: { protocol: string; port: number | undefined; icmpType?: number; icmpCode?: number }): CompiledRule | undefined {
-    return firstMatch(rules, src, dst, f);
-  }
 }
 
 /** Two CIDRs overlap exactly when one contains the other. */
@@ -1157,11 +1223,22 @@ function overlaps(a: Cidr, b: Cidr): boolean {
   return cidrWithin(a, b) || cidrWithin(b, a);
 }
 
-/** Sum of the rule versions of an endpoint's atoms: versions only grow, so an equal sum means no change. */
+/** Sum of the rule versions of an endpoint's appliedTo atoms: versions only grow, so an equal sum means no change. */
 function rulesVersionOf(ep: Endpoint): number {
   let v = 0;
-  for (const a of ep.atoms) v += a.rulesVersion;
+  for (const a of ep.atoms) if (a.appliedTo) v += a.rulesVersion;
   return v;
+}
+
+/**
+ * The identity of an endpoint's rule lists: the sorted ids of its atoms that some rule's appliedTo holds.
+ * Which rules apply depends on nothing else, so endpoints differing only in peer atoms or NetworkPolicy
+ * subjects (namespace-scoped, one per policy) share one list and one index.
+ */
+function ruleIdentity(ep: Endpoint): string {
+  const ids: number[] = [];
+  for (const a of ep.atoms) if (a.appliedTo) ids.push(a.id);
+  return ids.sort((x, y) => x - y).join(',');
 }
 
 /** A resolved endpoint reference. */

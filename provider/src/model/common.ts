@@ -97,11 +97,11 @@ export const service = z
 
 export const ruleAction = z.enum(['allow', 'drop', 'reject', 'pass']);
 export const ruleDirection = z.enum(['in', 'out', 'inout']);
-export const category = z.enum(['emergency', 'infrastructure', 'environment', 'application']);
+export const category = z.enum(['emergency', 'infrastructure', 'environment', 'application', 'baseline']);
 
 /** Fields common to inline rules and standalone FirewallRule resources. */
 export const ruleFields = {
-  action: ruleAction.describe('allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category).'),
+  action: ruleAction.describe('allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule).'),
   direction: ruleDirection.default('inout').describe('in: evaluated where the destination is enforced; out: where the source is; inout: both.'),
   sources: z.array(peer).optional().describe('Sources; empty or absent means any.'),
   destinations: z.array(peer).optional().describe('Destinations; empty or absent means any.'),

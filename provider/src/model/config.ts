@@ -12,6 +12,15 @@ export const providerConfig = z.object({
     .enum(['allow', 'drop'])
     .optional()
     .describe('Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment\'s stored action, else drop.'),
+  endpoint: z
+    .string()
+    .optional()
+    .describe('URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.'),
+  token: z.string().optional().describe('API token for the server (from `microseg token create`); set it as a secret.'),
+  caCert: z.string().optional().describe('PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).'),
 });
+
+/** Configuration keys that are secrets in the schema (and never logged). */
+export const providerConfigSecrets: readonly string[] = ['token'];
 
 export type ProviderConfig = z.output<typeof providerConfig>;

@@ -108,3 +108,18 @@ export const getConnectivityMatrix = defineFunction({
   }),
   outputs: z.object({ cells: z.array(matrixCell).describe('One cell per ordered pair of groups.') }),
 });
+
+export const getKubernetesManifests = defineFunction({
+  name: 'getKubernetesManifests',
+  description:
+    "The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).",
+  inputs: z.object({
+    cluster: z.string().min(1).describe('Name of the KubernetesCluster.'),
+    flavor: z.enum(['kubernetes']).default('kubernetes').describe('Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy).'),
+    podsOnly: z.boolean().default(false).describe('Accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress peers select pods only); otherwise any-source ingress and a dropping default rule are refused.'),
+  }),
+  outputs: z.object({
+    manifests: z.array(z.record(z.string(), z.unknown())).describe('The objects, in apply order.'),
+    yaml: z.string().describe('The same objects as one multi-document YAML text.'),
+  }),
+});

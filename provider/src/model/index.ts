@@ -11,12 +11,14 @@ import {
   quarantinePolicy,
   securityGroup,
 } from './segmentation';
-import { getConnectivityMatrix, getEffectiveRules, getGroupMembers, traceflow } from './functions';
+import { kubernetesNetworkPolicy } from './kubernetes';
+import { getConnectivityMatrix, getEffectiveRules, getGroupMembers, getKubernetesManifests, traceflow } from './functions';
 
 export * from './define';
 export * from './common';
 export * from './inventory';
 export * from './segmentation';
+export * from './kubernetes';
 export * from './functions';
 export * from './config';
 
@@ -30,13 +32,14 @@ export const resources: ResourceDefinition[] = [
   securityGroup,
   firewallPolicy,
   firewallRule,
+  kubernetesNetworkPolicy,
   egressIp,
   loadBalancer,
   quarantinePolicy,
   connectivityAssertion,
 ];
 
-export const functions: FunctionDefinition[] = [traceflow, getEffectiveRules, getGroupMembers, getConnectivityMatrix];
+export const functions: FunctionDefinition[] = [traceflow, getEffectiveRules, getGroupMembers, getConnectivityMatrix, getKubernetesManifests];
 
 /** Resource kinds, i.e. the `X` of `microseg:index:X`. */
 export type Kind =
@@ -48,6 +51,7 @@ export type Kind =
   | 'SecurityGroup'
   | 'FirewallPolicy'
   | 'FirewallRule'
+  | 'KubernetesNetworkPolicy'
   | 'EgressIp'
   | 'LoadBalancer'
   | 'QuarantinePolicy'
@@ -65,6 +69,7 @@ export interface SpecOf {
   SecurityGroup: z.output<typeof securityGroup.inputs>;
   FirewallPolicy: z.output<typeof firewallPolicy.inputs>;
   FirewallRule: z.output<typeof firewallRule.inputs>;
+  KubernetesNetworkPolicy: z.output<typeof kubernetesNetworkPolicy.inputs>;
   EgressIp: z.output<typeof egressIp.inputs>;
   LoadBalancer: z.output<typeof loadBalancer.inputs>;
   QuarantinePolicy: z.output<typeof quarantinePolicy.inputs>;
@@ -83,6 +88,7 @@ export const definitionsByKind = {
   SecurityGroup: securityGroup,
   FirewallPolicy: firewallPolicy,
   FirewallRule: firewallRule,
+  KubernetesNetworkPolicy: kubernetesNetworkPolicy,
   EgressIp: egressIp,
   LoadBalancer: loadBalancer,
   QuarantinePolicy: quarantinePolicy,
@@ -96,13 +102,13 @@ export function isKind(s: string): s is Kind {
 /**
  * The backend identity (store key) of an object: its `name`, except that namespaces are scoped by cluster
  * (`cluster/name`) and workloads by cluster and namespace (`cluster/namespace/name`), because every cluster
- * has a `default` namespace, and standalone rules by policy (`policy/name`). References to workloads (static group members, assertion endpoints) use this
+ * has a `default` namespace, Kubernetes network policies are scoped like workloads, and standalone rules by policy (`policy/name`). References to workloads (static group members, assertion endpoints) use this
  * identity. `name` must already be set (the provider autonames before calling this).
  */
 export function identityOf(kind: Kind, spec: { name?: string; cluster?: string; namespace?: string; policy?: string }): string {
   const name = spec.name ?? '';
   if (kind === 'Namespace') return `${spec.cluster ?? ''}/${name}`;
-  if (kind === 'Workload') return `${spec.cluster ?? ''}/${spec.namespace ?? ''}/${name}`;
+  if (kind === 'Workload' || kind === 'KubernetesNetworkPolicy') return `${spec.cluster ?? ''}/${spec.namespace ?? ''}/${name}`;
   // Rule names are scoped to their policy: two policies may both have a rule `allow-dns`. Objects stored
   // under a bare name before (and Pulumi ids of that form) keep working: they are read, updated and
   // deleted under the id they have.

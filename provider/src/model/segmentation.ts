@@ -52,7 +52,7 @@ export const securityGroup = defineResource({
 
 export const firewallPolicyInputs = z.object({
   name: nameField('firewall policy'),
-  category: category.default('application').describe('emergency → infrastructure → environment → application (evaluation order).'),
+  category: category.default('application').describe('emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier.'),
   priority: z.number().int().min(0).default(1000).describe('Order inside the category, lower first (0 or more); ties are ordered by name with a warning.'),
   appliedTo: z.array(z.string()).optional().describe('SecurityGroup names where the policy is enforced; everywhere when absent.'),
   enforcement: z.enum(['enforce', 'staged']).default('enforce').describe('staged: evaluated and reported by traceflow, never changes the verdict.'),

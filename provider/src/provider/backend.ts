@@ -9,6 +9,11 @@ export interface OperationContext {
   readonly owner?: string;
   /** Aborted by the engine's Cancel or when the resource's customTimeout passes; the reason is the error. */
   readonly signal?: AbortSignal;
+  /**
+   * The preview a plan belongs to: planned changes are seen by later calls of the same session only. A
+   * provider process is one session; the team-mode server serves many (one per client provider).
+   */
+  readonly session?: string;
   /** Spec paths whose values are secret (Pulumi secrets), for a write: stored encrypted, never in plain text. */
   readonly secretPaths?: readonly string[];
 }
@@ -48,11 +53,18 @@ export interface BackendResult {
   initErrors?: string[];
 }
 
+/**
+ * Why a backend refused: lets the HTTP server pick a status and the remote client decide whether a retry
+ * is safe. `invalid` is the default (a user error in the spec).
+ */
+export type BackendErrorReason = 'invalid' | 'conflict' | 'not-found' | 'in-use' | 'unauthenticated' | 'forbidden' | 'unavailable';
+
 /** A user error from the backend: reported as a clear failure, never as a crash. */
 export class BackendError extends Error {
   constructor(
     message: string,
     readonly problems: readonly { path: string; message: string }[] = [],
+    readonly reason: BackendErrorReason = 'invalid',
   ) {
     super(message);
     this.name = 'BackendError';

@@ -1,13 +1,14 @@
 import { functions, identityOf, isKind, providerConfig, ProviderConfig, resources } from '../model';
 import { microsegSchemaJson } from '../schema';
 import { version } from '../version';
-import { engineValidator, openEmbeddedBackend } from '../backend';
+import { engineValidator, openEmbeddedBackend, resolveEnvironment } from '../backend';
+import { RemoteBackend } from '../backend/remote';
 import { ProviderCore } from './core';
 import { serve } from './grpc-server';
 import { watchEngine } from './engine-watch';
 import { PropertyMap } from './values';
 
-/** Builds the provider core wired to the bundled in-process backend. */
+/** Builds the provider core wired to the bundled in-process backend, or to a team-mode server when microseg:endpoint is set. */
 export function createProviderCore(): ProviderCore<ProviderConfig> {
   let schema: string | undefined;
   return new ProviderCore<ProviderConfig>({
@@ -18,7 +19,16 @@ export function createProviderCore(): ProviderCore<ProviderConfig> {
     schema: () => (schema ??= microsegSchemaJson()),
     identity: (kind, spec) => (isKind(kind) ? identityOf(kind, spec as { name?: string }) : String(spec.name ?? '')),
     validate: (kind, spec: PropertyMap) => engineValidator.validate(kind, spec).map(({ path, message }) => ({ path, message })),
-    openBackend: (config, context) => openEmbeddedBackend(config, context),
+    openBackend: (config, context) =>
+      config.endpoint
+        ? new RemoteBackend({
+            endpoint: config.endpoint,
+            token: config.token,
+            caCert: config.caCert,
+            environment: resolveEnvironment(config, context.stack),
+            ...(config.defaultAction !== undefined ? { defaultAction: config.defaultAction } : {}),
+          })
+        : openEmbeddedBackend(config, context),
   });
 }
 

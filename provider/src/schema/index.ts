@@ -1,4 +1,4 @@
-import { functions, providerConfig, resources } from '../model';
+import { functions, providerConfig, providerConfigSecrets, resources } from '../model';
 import { buildPulumiSchema, PulumiPackageSpec } from './pulumi-schema';
 import { pluginDownloadURL, version } from '../version';
 
@@ -13,7 +13,8 @@ export function microsegSchema(opts: { version?: string; pluginDownloadURL?: str
     resources,
     functions,
     providerConfig,
-    providerDescription: 'The microseg provider: where the embedded store lives, which environment a stack manages, and the default rule.',
+    providerConfigSecrets,
+    providerDescription: 'The microseg provider: where the embedded store lives (or which team-mode server it talks to), which environment a stack manages, and the default rule.',
   });
 }
 

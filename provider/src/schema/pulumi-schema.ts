@@ -144,6 +144,8 @@ export interface SchemaSources {
   resources: readonly ResourceDefinition[];
   functions: readonly FunctionDefinition[];
   providerConfig: z.ZodObject;
+  /** Configuration keys marked secret. */
+  providerConfigSecrets?: readonly string[];
   providerDescription: string;
 }
 
@@ -154,6 +156,7 @@ export function buildPulumiSchema(src: SchemaSources): PulumiPackageSpec {
 
   const configConv = new Converter('Provider');
   const config = configConv.object(src.providerConfig, 'input');
+  for (const key of src.providerConfigSecrets ?? []) if (config.properties[key]) config.properties[key].secret = true;
   merge(configConv);
 
   const resources: PulumiPackageSpec['resources'] = {};

@@ -14,6 +14,7 @@ export type StoreErrorCode =
   | 'PERMISSION' // the data directory or file cannot be read or written
   | 'BUSY' // other processes held the store locked for longer than the retry budget
   | 'CLOSED' // the store was closed
+  | 'UNAVAILABLE' // a networked store (PostgreSQL) cannot be reached; retry later
   | 'IO'; // any other failure of the underlying storage
 
 /** Extra, machine-readable facts about a failure. */

@@ -4,6 +4,7 @@ import { validateSpec } from '../engine';
 import { definitionsByKind, flowProtocol, identityOf, isKind, kinds, Kind } from '../model';
 import { resourceToken } from '../model/define';
 import { unknownKeys } from '../model/unknown-keys';
+import { fromManifest, KUBERNETES_TYPES, parsePulumiKubernetesType } from '../kubernetes/manifests';
 
 /**
  * Topology files: YAML in the shape of a Pulumi YAML program (`resources:` name → `{type, properties}`,
@@ -178,10 +179,17 @@ export function loadTopology(text: string): TopologyResult {
 
   // Pass 1: kinds and names, so references resolve in any order.
   const entries = new Map<string, { kind: Kind; raw: Record<string, unknown> }>();
+  const manifests: [string, { apiVersion: string; kind: string }, Record<string, unknown>][] = [];
   for (const [key, res] of Object.entries(file.resources)) {
     const kind = kindOfType(res.type);
     if (!kind) {
-      problems.push({ path: `resources.${key}.type`, message: `unknown type "${res.type}"; expected one of ${kinds.map(resourceToken).join(', ')}` });
+      // Kubernetes objects typed as pulumi-kubernetes types them: converted below, once clusters are known.
+      const k8s = parsePulumiKubernetesType(res.type);
+      if (k8s) {
+        manifests.push([key, k8s, res.properties ?? {}]);
+        continue;
+      }
+      problems.push({ path: `resources.${key}.type`, message: `unknown type "${res.type}"; expected one of ${[...kinds.map(resourceToken), ...Object.values(KUBERNETES_TYPES)].join(', ')}` });
       continue;
     }
     // As the provider autonames from the Pulumi resource name, the key is the default backend name.
@@ -247,6 +255,22 @@ export function loadTopology(text: string): TopologyResult {
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, substitute(e, renderPath([path, k]), sink)]));
     return v;
   };
+
+  // Kubernetes objects belong to the cluster named by the annotation microseg.io/cluster, or to the only
+  // KubernetesCluster of the file.
+  const clusters = [...entries].filter(([, e]) => e.kind === 'KubernetesCluster').map(([k]) => k);
+  for (const [key, type, props] of manifests) {
+    const meta = (props.metadata ?? {}) as { annotations?: Record<string, unknown> };
+    const annotated = meta.annotations?.['microseg.io/cluster'];
+    const cluster = typeof annotated === 'string' ? annotated : clusters.length === 1 ? identity(clusters[0]!) : undefined;
+    if (cluster === undefined) {
+      problems.push({ path: `resources.${key}.properties.metadata.annotations`, message: `the file declares ${clusters.length} KubernetesClusters; annotate the object with microseg.io/cluster: NAME to say which one it belongs to` });
+      continue;
+    }
+    const r = fromManifest({ ...type, ...props }, cluster);
+    if ('problem' in r) problems.push({ path: joinPath(`resources.${key}.properties`, r.problem.path), message: r.problem.message });
+    else if ('object' in r) entries.set(key, { kind: r.object.kind, raw: r.object.spec });
+  }
 
   // Pass 2: substitute references and validate each object as the provider's Check does.
   const objects: TopologyObject[] = [];

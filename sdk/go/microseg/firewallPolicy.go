@@ -17,7 +17,7 @@ type FirewallPolicy struct {
 
 	// SecurityGroup names where the policy is enforced; everywhere when absent.
 	AppliedTo pulumi.StringArrayOutput `pulumi:"appliedTo"`
-	// emergency → infrastructure → environment → application (evaluation order). One of `emergency`, `infrastructure`, `environment`, `application`.
+	// emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
 	Category pulumi.StringPtrOutput `pulumi:"category"`
 	// Free text.
 	Description pulumi.StringPtrOutput `pulumi:"description"`
@@ -82,7 +82,7 @@ func (FirewallPolicyState) ElementType() reflect.Type {
 type firewallPolicyArgs struct {
 	// SecurityGroup names where the policy is enforced; everywhere when absent.
 	AppliedTo []string `pulumi:"appliedTo"`
-	// emergency → infrastructure → environment → application (evaluation order). One of `emergency`, `infrastructure`, `environment`, `application`.
+	// emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
 	Category *string `pulumi:"category"`
 	// Free text.
 	Description *string `pulumi:"description"`
@@ -100,7 +100,7 @@ type firewallPolicyArgs struct {
 type FirewallPolicyArgs struct {
 	// SecurityGroup names where the policy is enforced; everywhere when absent.
 	AppliedTo pulumi.StringArrayInput
-	// emergency → infrastructure → environment → application (evaluation order). One of `emergency`, `infrastructure`, `environment`, `application`.
+	// emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
 	Category pulumi.StringPtrInput
 	// Free text.
 	Description pulumi.StringPtrInput
@@ -206,7 +206,7 @@ func (o FirewallPolicyOutput) AppliedTo() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *FirewallPolicy) pulumi.StringArrayOutput { return v.AppliedTo }).(pulumi.StringArrayOutput)
 }
 
-// emergency → infrastructure → environment → application (evaluation order). One of `emergency`, `infrastructure`, `environment`, `application`.
+// emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
 func (o FirewallPolicyOutput) Category() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *FirewallPolicy) pulumi.StringPtrOutput { return v.Category }).(pulumi.StringPtrOutput)
 }

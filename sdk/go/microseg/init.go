@@ -31,6 +31,8 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 		r = &FirewallRule{}
 	case "microseg:index:KubernetesCluster":
 		r = &KubernetesCluster{}
+	case "microseg:index:KubernetesNetworkPolicy":
+		r = &KubernetesNetworkPolicy{}
 	case "microseg:index:LoadBalancer":
 		r = &LoadBalancer{}
 	case "microseg:index:Namespace":

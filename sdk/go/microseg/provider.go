@@ -11,16 +11,22 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// The microseg provider: where the embedded store lives, which environment a stack manages, and the default rule.
+// The microseg provider: where the embedded store lives (or which team-mode server it talks to), which environment a stack manages, and the default rule.
 type Provider struct {
 	pulumi.ProviderResourceState
 
+	// PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+	CaCert pulumi.StringPtrOutput `pulumi:"caCert"`
 	// Directory of the embedded store; defaults to a directory under the user home.
 	DataDir pulumi.StringPtrOutput `pulumi:"dataDir"`
 	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 	DefaultAction pulumi.StringPtrOutput `pulumi:"defaultAction"`
+	// URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+	Endpoint pulumi.StringPtrOutput `pulumi:"endpoint"`
 	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment pulumi.StringPtrOutput `pulumi:"environment"`
+	// API token for the server (from `microseg token create`); set it as a secret.
+	Token pulumi.StringPtrOutput `pulumi:"token"`
 }
 
 // NewProvider registers a new resource with the given unique name, arguments, and options.
@@ -30,6 +36,13 @@ func NewProvider(ctx *pulumi.Context,
 		args = &ProviderArgs{}
 	}
 
+	if args.Token != nil {
+		args.Token = pulumi.ToSecret(args.Token).(pulumi.StringPtrInput)
+	}
+	secrets := pulumi.AdditionalSecretOutputs([]string{
+		"token",
+	})
+	opts = append(opts, secrets)
 	opts = internal.PkgResourceDefaultOpts(opts)
 	var resource Provider
 	err := ctx.RegisterResource("pulumi:providers:microseg", name, args, &resource, opts...)
@@ -40,22 +53,34 @@ func NewProvider(ctx *pulumi.Context,
 }
 
 type providerArgs struct {
+	// PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+	CaCert *string `pulumi:"caCert"`
 	// Directory of the embedded store; defaults to a directory under the user home.
 	DataDir *string `pulumi:"dataDir"`
 	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 	DefaultAction *string `pulumi:"defaultAction"`
+	// URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+	Endpoint *string `pulumi:"endpoint"`
 	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment *string `pulumi:"environment"`
+	// API token for the server (from `microseg token create`); set it as a secret.
+	Token *string `pulumi:"token"`
 }
 
 // The set of arguments for constructing a Provider resource.
 type ProviderArgs struct {
+	// PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+	CaCert pulumi.StringPtrInput
 	// Directory of the embedded store; defaults to a directory under the user home.
 	DataDir pulumi.StringPtrInput
 	// Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 	DefaultAction pulumi.StringPtrInput
+	// URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+	Endpoint pulumi.StringPtrInput
 	// Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 	Environment pulumi.StringPtrInput
+	// API token for the server (from `microseg token create`); set it as a secret.
+	Token pulumi.StringPtrInput
 }
 
 func (ProviderArgs) ElementType() reflect.Type {
@@ -95,6 +120,11 @@ func (o ProviderOutput) ToProviderOutputWithContext(ctx context.Context) Provide
 	return o
 }
 
+// PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+func (o ProviderOutput) CaCert() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.CaCert }).(pulumi.StringPtrOutput)
+}
+
 // Directory of the embedded store; defaults to a directory under the user home.
 func (o ProviderOutput) DataDir() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.DataDir }).(pulumi.StringPtrOutput)
@@ -105,9 +135,19 @@ func (o ProviderOutput) DefaultAction() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.DefaultAction }).(pulumi.StringPtrOutput)
 }
 
+// URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+func (o ProviderOutput) Endpoint() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.Endpoint }).(pulumi.StringPtrOutput)
+}
+
 // Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 func (o ProviderOutput) Environment() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.Environment }).(pulumi.StringPtrOutput)
+}
+
+// API token for the server (from `microseg token create`); set it as a secret.
+func (o ProviderOutput) Token() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.Token }).(pulumi.StringPtrOutput)
 }
 
 func init() {

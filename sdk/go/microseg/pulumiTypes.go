@@ -16,7 +16,7 @@ var _ = internal.GetEnvOrDefault
 type EffectiveRule struct {
 	// Action. One of `allow`, `drop`, `reject`, `pass`.
 	Action string `pulumi:"action"`
-	// Category. One of `emergency`, `infrastructure`, `environment`, `application`.
+	// Category. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
 	Category string `pulumi:"category"`
 	// Destinations as declared; empty means any.
 	Destinations []string `pulumi:"destinations"`
@@ -59,7 +59,7 @@ func (o EffectiveRuleOutput) Action() pulumi.StringOutput {
 	return o.ApplyT(func(v EffectiveRule) string { return v.Action }).(pulumi.StringOutput)
 }
 
-// Category. One of `emergency`, `infrastructure`, `environment`, `application`.
+// Category. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
 func (o EffectiveRuleOutput) Category() pulumi.StringOutput {
 	return o.ApplyT(func(v EffectiveRule) string { return v.Category }).(pulumi.StringOutput)
 }
@@ -1391,6 +1391,628 @@ func (o NamedPortArrayOutput) Index(i pulumi.IntInput) NamedPortOutput {
 	}).(NamedPortOutput)
 }
 
+type NetworkPolicyEgressRule struct {
+	// Destination ports; every port and protocol when empty or absent.
+	Ports []NetworkPolicyPort `pulumi:"ports"`
+	// Destinations; every destination when empty or absent.
+	To []NetworkPolicyPeer `pulumi:"to"`
+}
+
+// NetworkPolicyEgressRuleInput is an input type that accepts NetworkPolicyEgressRuleArgs and NetworkPolicyEgressRuleOutput values.
+// You can construct a concrete instance of `NetworkPolicyEgressRuleInput` via:
+//
+//	NetworkPolicyEgressRuleArgs{...}
+type NetworkPolicyEgressRuleInput interface {
+	pulumi.Input
+
+	ToNetworkPolicyEgressRuleOutput() NetworkPolicyEgressRuleOutput
+	ToNetworkPolicyEgressRuleOutputWithContext(context.Context) NetworkPolicyEgressRuleOutput
+}
+
+type NetworkPolicyEgressRuleArgs struct {
+	// Destination ports; every port and protocol when empty or absent.
+	Ports NetworkPolicyPortArrayInput `pulumi:"ports"`
+	// Destinations; every destination when empty or absent.
+	To NetworkPolicyPeerArrayInput `pulumi:"to"`
+}
+
+func (NetworkPolicyEgressRuleArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*NetworkPolicyEgressRule)(nil)).Elem()
+}
+
+func (i NetworkPolicyEgressRuleArgs) ToNetworkPolicyEgressRuleOutput() NetworkPolicyEgressRuleOutput {
+	return i.ToNetworkPolicyEgressRuleOutputWithContext(context.Background())
+}
+
+func (i NetworkPolicyEgressRuleArgs) ToNetworkPolicyEgressRuleOutputWithContext(ctx context.Context) NetworkPolicyEgressRuleOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyEgressRuleOutput)
+}
+
+// NetworkPolicyEgressRuleArrayInput is an input type that accepts NetworkPolicyEgressRuleArray and NetworkPolicyEgressRuleArrayOutput values.
+// You can construct a concrete instance of `NetworkPolicyEgressRuleArrayInput` via:
+//
+//	NetworkPolicyEgressRuleArray{ NetworkPolicyEgressRuleArgs{...} }
+type NetworkPolicyEgressRuleArrayInput interface {
+	pulumi.Input
+
+	ToNetworkPolicyEgressRuleArrayOutput() NetworkPolicyEgressRuleArrayOutput
+	ToNetworkPolicyEgressRuleArrayOutputWithContext(context.Context) NetworkPolicyEgressRuleArrayOutput
+}
+
+type NetworkPolicyEgressRuleArray []NetworkPolicyEgressRuleInput
+
+func (NetworkPolicyEgressRuleArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]NetworkPolicyEgressRule)(nil)).Elem()
+}
+
+func (i NetworkPolicyEgressRuleArray) ToNetworkPolicyEgressRuleArrayOutput() NetworkPolicyEgressRuleArrayOutput {
+	return i.ToNetworkPolicyEgressRuleArrayOutputWithContext(context.Background())
+}
+
+func (i NetworkPolicyEgressRuleArray) ToNetworkPolicyEgressRuleArrayOutputWithContext(ctx context.Context) NetworkPolicyEgressRuleArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyEgressRuleArrayOutput)
+}
+
+type NetworkPolicyEgressRuleOutput struct{ *pulumi.OutputState }
+
+func (NetworkPolicyEgressRuleOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*NetworkPolicyEgressRule)(nil)).Elem()
+}
+
+func (o NetworkPolicyEgressRuleOutput) ToNetworkPolicyEgressRuleOutput() NetworkPolicyEgressRuleOutput {
+	return o
+}
+
+func (o NetworkPolicyEgressRuleOutput) ToNetworkPolicyEgressRuleOutputWithContext(ctx context.Context) NetworkPolicyEgressRuleOutput {
+	return o
+}
+
+// Destination ports; every port and protocol when empty or absent.
+func (o NetworkPolicyEgressRuleOutput) Ports() NetworkPolicyPortArrayOutput {
+	return o.ApplyT(func(v NetworkPolicyEgressRule) []NetworkPolicyPort { return v.Ports }).(NetworkPolicyPortArrayOutput)
+}
+
+// Destinations; every destination when empty or absent.
+func (o NetworkPolicyEgressRuleOutput) To() NetworkPolicyPeerArrayOutput {
+	return o.ApplyT(func(v NetworkPolicyEgressRule) []NetworkPolicyPeer { return v.To }).(NetworkPolicyPeerArrayOutput)
+}
+
+type NetworkPolicyEgressRuleArrayOutput struct{ *pulumi.OutputState }
+
+func (NetworkPolicyEgressRuleArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]NetworkPolicyEgressRule)(nil)).Elem()
+}
+
+func (o NetworkPolicyEgressRuleArrayOutput) ToNetworkPolicyEgressRuleArrayOutput() NetworkPolicyEgressRuleArrayOutput {
+	return o
+}
+
+func (o NetworkPolicyEgressRuleArrayOutput) ToNetworkPolicyEgressRuleArrayOutputWithContext(ctx context.Context) NetworkPolicyEgressRuleArrayOutput {
+	return o
+}
+
+func (o NetworkPolicyEgressRuleArrayOutput) Index(i pulumi.IntInput) NetworkPolicyEgressRuleOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) NetworkPolicyEgressRule {
+		return vs[0].([]NetworkPolicyEgressRule)[vs[1].(int)]
+	}).(NetworkPolicyEgressRuleOutput)
+}
+
+type NetworkPolicyIngressRule struct {
+	// Sources; every source when empty or absent.
+	From []NetworkPolicyPeer `pulumi:"from"`
+	// Destination ports; every port and protocol when empty or absent.
+	Ports []NetworkPolicyPort `pulumi:"ports"`
+}
+
+// NetworkPolicyIngressRuleInput is an input type that accepts NetworkPolicyIngressRuleArgs and NetworkPolicyIngressRuleOutput values.
+// You can construct a concrete instance of `NetworkPolicyIngressRuleInput` via:
+//
+//	NetworkPolicyIngressRuleArgs{...}
+type NetworkPolicyIngressRuleInput interface {
+	pulumi.Input
+
+	ToNetworkPolicyIngressRuleOutput() NetworkPolicyIngressRuleOutput
+	ToNetworkPolicyIngressRuleOutputWithContext(context.Context) NetworkPolicyIngressRuleOutput
+}
+
+type NetworkPolicyIngressRuleArgs struct {
+	// Sources; every source when empty or absent.
+	From NetworkPolicyPeerArrayInput `pulumi:"from"`
+	// Destination ports; every port and protocol when empty or absent.
+	Ports NetworkPolicyPortArrayInput `pulumi:"ports"`
+}
+
+func (NetworkPolicyIngressRuleArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*NetworkPolicyIngressRule)(nil)).Elem()
+}
+
+func (i NetworkPolicyIngressRuleArgs) ToNetworkPolicyIngressRuleOutput() NetworkPolicyIngressRuleOutput {
+	return i.ToNetworkPolicyIngressRuleOutputWithContext(context.Background())
+}
+
+func (i NetworkPolicyIngressRuleArgs) ToNetworkPolicyIngressRuleOutputWithContext(ctx context.Context) NetworkPolicyIngressRuleOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyIngressRuleOutput)
+}
+
+// NetworkPolicyIngressRuleArrayInput is an input type that accepts NetworkPolicyIngressRuleArray and NetworkPolicyIngressRuleArrayOutput values.
+// You can construct a concrete instance of `NetworkPolicyIngressRuleArrayInput` via:
+//
+//	NetworkPolicyIngressRuleArray{ NetworkPolicyIngressRuleArgs{...} }
+type NetworkPolicyIngressRuleArrayInput interface {
+	pulumi.Input
+
+	ToNetworkPolicyIngressRuleArrayOutput() NetworkPolicyIngressRuleArrayOutput
+	ToNetworkPolicyIngressRuleArrayOutputWithContext(context.Context) NetworkPolicyIngressRuleArrayOutput
+}
+
+type NetworkPolicyIngressRuleArray []NetworkPolicyIngressRuleInput
+
+func (NetworkPolicyIngressRuleArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]NetworkPolicyIngressRule)(nil)).Elem()
+}
+
+func (i NetworkPolicyIngressRuleArray) ToNetworkPolicyIngressRuleArrayOutput() NetworkPolicyIngressRuleArrayOutput {
+	return i.ToNetworkPolicyIngressRuleArrayOutputWithContext(context.Background())
+}
+
+func (i NetworkPolicyIngressRuleArray) ToNetworkPolicyIngressRuleArrayOutputWithContext(ctx context.Context) NetworkPolicyIngressRuleArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyIngressRuleArrayOutput)
+}
+
+type NetworkPolicyIngressRuleOutput struct{ *pulumi.OutputState }
+
+func (NetworkPolicyIngressRuleOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*NetworkPolicyIngressRule)(nil)).Elem()
+}
+
+func (o NetworkPolicyIngressRuleOutput) ToNetworkPolicyIngressRuleOutput() NetworkPolicyIngressRuleOutput {
+	return o
+}
+
+func (o NetworkPolicyIngressRuleOutput) ToNetworkPolicyIngressRuleOutputWithContext(ctx context.Context) NetworkPolicyIngressRuleOutput {
+	return o
+}
+
+// Sources; every source when empty or absent.
+func (o NetworkPolicyIngressRuleOutput) From() NetworkPolicyPeerArrayOutput {
+	return o.ApplyT(func(v NetworkPolicyIngressRule) []NetworkPolicyPeer { return v.From }).(NetworkPolicyPeerArrayOutput)
+}
+
+// Destination ports; every port and protocol when empty or absent.
+func (o NetworkPolicyIngressRuleOutput) Ports() NetworkPolicyPortArrayOutput {
+	return o.ApplyT(func(v NetworkPolicyIngressRule) []NetworkPolicyPort { return v.Ports }).(NetworkPolicyPortArrayOutput)
+}
+
+type NetworkPolicyIngressRuleArrayOutput struct{ *pulumi.OutputState }
+
+func (NetworkPolicyIngressRuleArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]NetworkPolicyIngressRule)(nil)).Elem()
+}
+
+func (o NetworkPolicyIngressRuleArrayOutput) ToNetworkPolicyIngressRuleArrayOutput() NetworkPolicyIngressRuleArrayOutput {
+	return o
+}
+
+func (o NetworkPolicyIngressRuleArrayOutput) ToNetworkPolicyIngressRuleArrayOutputWithContext(ctx context.Context) NetworkPolicyIngressRuleArrayOutput {
+	return o
+}
+
+func (o NetworkPolicyIngressRuleArrayOutput) Index(i pulumi.IntInput) NetworkPolicyIngressRuleOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) NetworkPolicyIngressRule {
+		return vs[0].([]NetworkPolicyIngressRule)[vs[1].(int)]
+	}).(NetworkPolicyIngressRuleOutput)
+}
+
+type NetworkPolicyIpBlock struct {
+	// CIDR the peer allows, e.g. 192.168.1.0/24.
+	Cidr string `pulumi:"cidr"`
+	// CIDRs inside `cidr` that are not allowed.
+	Except []string `pulumi:"except"`
+}
+
+// NetworkPolicyIpBlockInput is an input type that accepts NetworkPolicyIpBlockArgs and NetworkPolicyIpBlockOutput values.
+// You can construct a concrete instance of `NetworkPolicyIpBlockInput` via:
+//
+//	NetworkPolicyIpBlockArgs{...}
+type NetworkPolicyIpBlockInput interface {
+	pulumi.Input
+
+	ToNetworkPolicyIpBlockOutput() NetworkPolicyIpBlockOutput
+	ToNetworkPolicyIpBlockOutputWithContext(context.Context) NetworkPolicyIpBlockOutput
+}
+
+type NetworkPolicyIpBlockArgs struct {
+	// CIDR the peer allows, e.g. 192.168.1.0/24.
+	Cidr pulumi.StringInput `pulumi:"cidr"`
+	// CIDRs inside `cidr` that are not allowed.
+	Except pulumi.StringArrayInput `pulumi:"except"`
+}
+
+func (NetworkPolicyIpBlockArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*NetworkPolicyIpBlock)(nil)).Elem()
+}
+
+func (i NetworkPolicyIpBlockArgs) ToNetworkPolicyIpBlockOutput() NetworkPolicyIpBlockOutput {
+	return i.ToNetworkPolicyIpBlockOutputWithContext(context.Background())
+}
+
+func (i NetworkPolicyIpBlockArgs) ToNetworkPolicyIpBlockOutputWithContext(ctx context.Context) NetworkPolicyIpBlockOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyIpBlockOutput)
+}
+
+func (i NetworkPolicyIpBlockArgs) ToNetworkPolicyIpBlockPtrOutput() NetworkPolicyIpBlockPtrOutput {
+	return i.ToNetworkPolicyIpBlockPtrOutputWithContext(context.Background())
+}
+
+func (i NetworkPolicyIpBlockArgs) ToNetworkPolicyIpBlockPtrOutputWithContext(ctx context.Context) NetworkPolicyIpBlockPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyIpBlockOutput).ToNetworkPolicyIpBlockPtrOutputWithContext(ctx)
+}
+
+// NetworkPolicyIpBlockPtrInput is an input type that accepts NetworkPolicyIpBlockArgs, NetworkPolicyIpBlockPtr and NetworkPolicyIpBlockPtrOutput values.
+// You can construct a concrete instance of `NetworkPolicyIpBlockPtrInput` via:
+//
+//	        NetworkPolicyIpBlockArgs{...}
+//
+//	or:
+//
+//	        nil
+type NetworkPolicyIpBlockPtrInput interface {
+	pulumi.Input
+
+	ToNetworkPolicyIpBlockPtrOutput() NetworkPolicyIpBlockPtrOutput
+	ToNetworkPolicyIpBlockPtrOutputWithContext(context.Context) NetworkPolicyIpBlockPtrOutput
+}
+
+type networkPolicyIpBlockPtrType NetworkPolicyIpBlockArgs
+
+func NetworkPolicyIpBlockPtr(v *NetworkPolicyIpBlockArgs) NetworkPolicyIpBlockPtrInput {
+	return (*networkPolicyIpBlockPtrType)(v)
+}
+
+func (*networkPolicyIpBlockPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**NetworkPolicyIpBlock)(nil)).Elem()
+}
+
+func (i *networkPolicyIpBlockPtrType) ToNetworkPolicyIpBlockPtrOutput() NetworkPolicyIpBlockPtrOutput {
+	return i.ToNetworkPolicyIpBlockPtrOutputWithContext(context.Background())
+}
+
+func (i *networkPolicyIpBlockPtrType) ToNetworkPolicyIpBlockPtrOutputWithContext(ctx context.Context) NetworkPolicyIpBlockPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyIpBlockPtrOutput)
+}
+
+type NetworkPolicyIpBlockOutput struct{ *pulumi.OutputState }
+
+func (NetworkPolicyIpBlockOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*NetworkPolicyIpBlock)(nil)).Elem()
+}
+
+func (o NetworkPolicyIpBlockOutput) ToNetworkPolicyIpBlockOutput() NetworkPolicyIpBlockOutput {
+	return o
+}
+
+func (o NetworkPolicyIpBlockOutput) ToNetworkPolicyIpBlockOutputWithContext(ctx context.Context) NetworkPolicyIpBlockOutput {
+	return o
+}
+
+func (o NetworkPolicyIpBlockOutput) ToNetworkPolicyIpBlockPtrOutput() NetworkPolicyIpBlockPtrOutput {
+	return o.ToNetworkPolicyIpBlockPtrOutputWithContext(context.Background())
+}
+
+func (o NetworkPolicyIpBlockOutput) ToNetworkPolicyIpBlockPtrOutputWithContext(ctx context.Context) NetworkPolicyIpBlockPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v NetworkPolicyIpBlock) *NetworkPolicyIpBlock {
+		return &v
+	}).(NetworkPolicyIpBlockPtrOutput)
+}
+
+// CIDR the peer allows, e.g. 192.168.1.0/24.
+func (o NetworkPolicyIpBlockOutput) Cidr() pulumi.StringOutput {
+	return o.ApplyT(func(v NetworkPolicyIpBlock) string { return v.Cidr }).(pulumi.StringOutput)
+}
+
+// CIDRs inside `cidr` that are not allowed.
+func (o NetworkPolicyIpBlockOutput) Except() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v NetworkPolicyIpBlock) []string { return v.Except }).(pulumi.StringArrayOutput)
+}
+
+type NetworkPolicyIpBlockPtrOutput struct{ *pulumi.OutputState }
+
+func (NetworkPolicyIpBlockPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**NetworkPolicyIpBlock)(nil)).Elem()
+}
+
+func (o NetworkPolicyIpBlockPtrOutput) ToNetworkPolicyIpBlockPtrOutput() NetworkPolicyIpBlockPtrOutput {
+	return o
+}
+
+func (o NetworkPolicyIpBlockPtrOutput) ToNetworkPolicyIpBlockPtrOutputWithContext(ctx context.Context) NetworkPolicyIpBlockPtrOutput {
+	return o
+}
+
+func (o NetworkPolicyIpBlockPtrOutput) Elem() NetworkPolicyIpBlockOutput {
+	return o.ApplyT(func(v *NetworkPolicyIpBlock) NetworkPolicyIpBlock {
+		if v != nil {
+			return *v
+		}
+		var ret NetworkPolicyIpBlock
+		return ret
+	}).(NetworkPolicyIpBlockOutput)
+}
+
+// CIDR the peer allows, e.g. 192.168.1.0/24.
+func (o NetworkPolicyIpBlockPtrOutput) Cidr() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *NetworkPolicyIpBlock) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Cidr
+	}).(pulumi.StringPtrOutput)
+}
+
+// CIDRs inside `cidr` that are not allowed.
+func (o NetworkPolicyIpBlockPtrOutput) Except() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *NetworkPolicyIpBlock) []string {
+		if v == nil {
+			return nil
+		}
+		return v.Except
+	}).(pulumi.StringArrayOutput)
+}
+
+type NetworkPolicyPeer struct {
+	// An IP block; must not be combined with the selectors.
+	IpBlock *NetworkPolicyIpBlock `pulumi:"ipBlock"`
+	// Namespaces selected by label (`kubernetes.io/metadata.name` is implied); alone it selects every pod in them.
+	NamespaceSelector *LabelSelector `pulumi:"namespaceSelector"`
+	// Pods selected by label: in the policy namespace when alone, in the namespaces namespaceSelector selects when both are set (AND).
+	PodSelector *LabelSelector `pulumi:"podSelector"`
+}
+
+// NetworkPolicyPeerInput is an input type that accepts NetworkPolicyPeerArgs and NetworkPolicyPeerOutput values.
+// You can construct a concrete instance of `NetworkPolicyPeerInput` via:
+//
+//	NetworkPolicyPeerArgs{...}
+type NetworkPolicyPeerInput interface {
+	pulumi.Input
+
+	ToNetworkPolicyPeerOutput() NetworkPolicyPeerOutput
+	ToNetworkPolicyPeerOutputWithContext(context.Context) NetworkPolicyPeerOutput
+}
+
+type NetworkPolicyPeerArgs struct {
+	// An IP block; must not be combined with the selectors.
+	IpBlock NetworkPolicyIpBlockPtrInput `pulumi:"ipBlock"`
+	// Namespaces selected by label (`kubernetes.io/metadata.name` is implied); alone it selects every pod in them.
+	NamespaceSelector LabelSelectorPtrInput `pulumi:"namespaceSelector"`
+	// Pods selected by label: in the policy namespace when alone, in the namespaces namespaceSelector selects when both are set (AND).
+	PodSelector LabelSelectorPtrInput `pulumi:"podSelector"`
+}
+
+func (NetworkPolicyPeerArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*NetworkPolicyPeer)(nil)).Elem()
+}
+
+func (i NetworkPolicyPeerArgs) ToNetworkPolicyPeerOutput() NetworkPolicyPeerOutput {
+	return i.ToNetworkPolicyPeerOutputWithContext(context.Background())
+}
+
+func (i NetworkPolicyPeerArgs) ToNetworkPolicyPeerOutputWithContext(ctx context.Context) NetworkPolicyPeerOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyPeerOutput)
+}
+
+// NetworkPolicyPeerArrayInput is an input type that accepts NetworkPolicyPeerArray and NetworkPolicyPeerArrayOutput values.
+// You can construct a concrete instance of `NetworkPolicyPeerArrayInput` via:
+//
+//	NetworkPolicyPeerArray{ NetworkPolicyPeerArgs{...} }
+type NetworkPolicyPeerArrayInput interface {
+	pulumi.Input
+
+	ToNetworkPolicyPeerArrayOutput() NetworkPolicyPeerArrayOutput
+	ToNetworkPolicyPeerArrayOutputWithContext(context.Context) NetworkPolicyPeerArrayOutput
+}
+
+type NetworkPolicyPeerArray []NetworkPolicyPeerInput
+
+func (NetworkPolicyPeerArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]NetworkPolicyPeer)(nil)).Elem()
+}
+
+func (i NetworkPolicyPeerArray) ToNetworkPolicyPeerArrayOutput() NetworkPolicyPeerArrayOutput {
+	return i.ToNetworkPolicyPeerArrayOutputWithContext(context.Background())
+}
+
+func (i NetworkPolicyPeerArray) ToNetworkPolicyPeerArrayOutputWithContext(ctx context.Context) NetworkPolicyPeerArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyPeerArrayOutput)
+}
+
+type NetworkPolicyPeerOutput struct{ *pulumi.OutputState }
+
+func (NetworkPolicyPeerOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*NetworkPolicyPeer)(nil)).Elem()
+}
+
+func (o NetworkPolicyPeerOutput) ToNetworkPolicyPeerOutput() NetworkPolicyPeerOutput {
+	return o
+}
+
+func (o NetworkPolicyPeerOutput) ToNetworkPolicyPeerOutputWithContext(ctx context.Context) NetworkPolicyPeerOutput {
+	return o
+}
+
+// An IP block; must not be combined with the selectors.
+func (o NetworkPolicyPeerOutput) IpBlock() NetworkPolicyIpBlockPtrOutput {
+	return o.ApplyT(func(v NetworkPolicyPeer) *NetworkPolicyIpBlock { return v.IpBlock }).(NetworkPolicyIpBlockPtrOutput)
+}
+
+// Namespaces selected by label (`kubernetes.io/metadata.name` is implied); alone it selects every pod in them.
+func (o NetworkPolicyPeerOutput) NamespaceSelector() LabelSelectorPtrOutput {
+	return o.ApplyT(func(v NetworkPolicyPeer) *LabelSelector { return v.NamespaceSelector }).(LabelSelectorPtrOutput)
+}
+
+// Pods selected by label: in the policy namespace when alone, in the namespaces namespaceSelector selects when both are set (AND).
+func (o NetworkPolicyPeerOutput) PodSelector() LabelSelectorPtrOutput {
+	return o.ApplyT(func(v NetworkPolicyPeer) *LabelSelector { return v.PodSelector }).(LabelSelectorPtrOutput)
+}
+
+type NetworkPolicyPeerArrayOutput struct{ *pulumi.OutputState }
+
+func (NetworkPolicyPeerArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]NetworkPolicyPeer)(nil)).Elem()
+}
+
+func (o NetworkPolicyPeerArrayOutput) ToNetworkPolicyPeerArrayOutput() NetworkPolicyPeerArrayOutput {
+	return o
+}
+
+func (o NetworkPolicyPeerArrayOutput) ToNetworkPolicyPeerArrayOutputWithContext(ctx context.Context) NetworkPolicyPeerArrayOutput {
+	return o
+}
+
+func (o NetworkPolicyPeerArrayOutput) Index(i pulumi.IntInput) NetworkPolicyPeerOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) NetworkPolicyPeer {
+		return vs[0].([]NetworkPolicyPeer)[vs[1].(int)]
+	}).(NetworkPolicyPeerOutput)
+}
+
+type NetworkPolicyPort struct {
+	// Last port of the range `port`..`endPort` (inclusive); only with a numeric `port`.
+	EndPort *int `pulumi:"endPort"`
+	// Port number, or a named port resolved on the destination pod; every port of the protocol when absent.
+	Port interface{} `pulumi:"port"`
+	// TCP, UDP or SCTP; TCP when absent. One of `TCP`, `UDP`, `SCTP`.
+	Protocol *string `pulumi:"protocol"`
+}
+
+// Defaults sets the appropriate defaults for NetworkPolicyPort
+func (val *NetworkPolicyPort) Defaults() *NetworkPolicyPort {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Protocol == nil {
+		protocol_ := "TCP"
+		tmp.Protocol = &protocol_
+	}
+	return &tmp
+}
+
+// NetworkPolicyPortInput is an input type that accepts NetworkPolicyPortArgs and NetworkPolicyPortOutput values.
+// You can construct a concrete instance of `NetworkPolicyPortInput` via:
+//
+//	NetworkPolicyPortArgs{...}
+type NetworkPolicyPortInput interface {
+	pulumi.Input
+
+	ToNetworkPolicyPortOutput() NetworkPolicyPortOutput
+	ToNetworkPolicyPortOutputWithContext(context.Context) NetworkPolicyPortOutput
+}
+
+type NetworkPolicyPortArgs struct {
+	// Last port of the range `port`..`endPort` (inclusive); only with a numeric `port`.
+	EndPort pulumi.IntPtrInput `pulumi:"endPort"`
+	// Port number, or a named port resolved on the destination pod; every port of the protocol when absent.
+	Port pulumi.Input `pulumi:"port"`
+	// TCP, UDP or SCTP; TCP when absent. One of `TCP`, `UDP`, `SCTP`.
+	Protocol pulumi.StringPtrInput `pulumi:"protocol"`
+}
+
+// Defaults sets the appropriate defaults for NetworkPolicyPortArgs
+func (val *NetworkPolicyPortArgs) Defaults() *NetworkPolicyPortArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Protocol == nil {
+		tmp.Protocol = pulumi.StringPtr("TCP")
+	}
+	return &tmp
+}
+func (NetworkPolicyPortArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*NetworkPolicyPort)(nil)).Elem()
+}
+
+func (i NetworkPolicyPortArgs) ToNetworkPolicyPortOutput() NetworkPolicyPortOutput {
+	return i.ToNetworkPolicyPortOutputWithContext(context.Background())
+}
+
+func (i NetworkPolicyPortArgs) ToNetworkPolicyPortOutputWithContext(ctx context.Context) NetworkPolicyPortOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyPortOutput)
+}
+
+// NetworkPolicyPortArrayInput is an input type that accepts NetworkPolicyPortArray and NetworkPolicyPortArrayOutput values.
+// You can construct a concrete instance of `NetworkPolicyPortArrayInput` via:
+//
+//	NetworkPolicyPortArray{ NetworkPolicyPortArgs{...} }
+type NetworkPolicyPortArrayInput interface {
+	pulumi.Input
+
+	ToNetworkPolicyPortArrayOutput() NetworkPolicyPortArrayOutput
+	ToNetworkPolicyPortArrayOutputWithContext(context.Context) NetworkPolicyPortArrayOutput
+}
+
+type NetworkPolicyPortArray []NetworkPolicyPortInput
+
+func (NetworkPolicyPortArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]NetworkPolicyPort)(nil)).Elem()
+}
+
+func (i NetworkPolicyPortArray) ToNetworkPolicyPortArrayOutput() NetworkPolicyPortArrayOutput {
+	return i.ToNetworkPolicyPortArrayOutputWithContext(context.Background())
+}
+
+func (i NetworkPolicyPortArray) ToNetworkPolicyPortArrayOutputWithContext(ctx context.Context) NetworkPolicyPortArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(NetworkPolicyPortArrayOutput)
+}
+
+type NetworkPolicyPortOutput struct{ *pulumi.OutputState }
+
+func (NetworkPolicyPortOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*NetworkPolicyPort)(nil)).Elem()
+}
+
+func (o NetworkPolicyPortOutput) ToNetworkPolicyPortOutput() NetworkPolicyPortOutput {
+	return o
+}
+
+func (o NetworkPolicyPortOutput) ToNetworkPolicyPortOutputWithContext(ctx context.Context) NetworkPolicyPortOutput {
+	return o
+}
+
+// Last port of the range `port`..`endPort` (inclusive); only with a numeric `port`.
+func (o NetworkPolicyPortOutput) EndPort() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v NetworkPolicyPort) *int { return v.EndPort }).(pulumi.IntPtrOutput)
+}
+
+// Port number, or a named port resolved on the destination pod; every port of the protocol when absent.
+func (o NetworkPolicyPortOutput) Port() pulumi.AnyOutput {
+	return o.ApplyT(func(v NetworkPolicyPort) interface{} { return v.Port }).(pulumi.AnyOutput)
+}
+
+// TCP, UDP or SCTP; TCP when absent. One of `TCP`, `UDP`, `SCTP`.
+func (o NetworkPolicyPortOutput) Protocol() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v NetworkPolicyPort) *string { return v.Protocol }).(pulumi.StringPtrOutput)
+}
+
+type NetworkPolicyPortArrayOutput struct{ *pulumi.OutputState }
+
+func (NetworkPolicyPortArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]NetworkPolicyPort)(nil)).Elem()
+}
+
+func (o NetworkPolicyPortArrayOutput) ToNetworkPolicyPortArrayOutput() NetworkPolicyPortArrayOutput {
+	return o
+}
+
+func (o NetworkPolicyPortArrayOutput) ToNetworkPolicyPortArrayOutputWithContext(ctx context.Context) NetworkPolicyPortArrayOutput {
+	return o
+}
+
+func (o NetworkPolicyPortArrayOutput) Index(i pulumi.IntInput) NetworkPolicyPortOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) NetworkPolicyPort {
+		return vs[0].([]NetworkPolicyPort)[vs[1].(int)]
+	}).(NetworkPolicyPortOutput)
+}
+
 type Observation struct {
 	// allow, drop, reject, dnat, snat, delivered, skipped (side not managed).
 	Action string `pulumi:"action"`
@@ -1970,7 +2592,7 @@ func (o PodSelectorSpecArrayOutput) Index(i pulumi.IntInput) PodSelectorSpecOutp
 }
 
 type Rule struct {
-	// allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+	// allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
 	Action string `pulumi:"action"`
 	// SecurityGroup names narrowing where the rule is enforced (intersected with the policy appliedTo).
 	AppliedTo []string `pulumi:"appliedTo"`
@@ -2037,7 +2659,7 @@ type RuleInput interface {
 }
 
 type RuleArgs struct {
-	// allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+	// allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
 	Action pulumi.StringInput `pulumi:"action"`
 	// SecurityGroup names narrowing where the rule is enforced (intersected with the policy appliedTo).
 	AppliedTo pulumi.StringArrayInput `pulumi:"appliedTo"`
@@ -2137,7 +2759,7 @@ func (o RuleOutput) ToRuleOutputWithContext(ctx context.Context) RuleOutput {
 	return o
 }
 
-// allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+// allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
 func (o RuleOutput) Action() pulumi.StringOutput {
 	return o.ApplyT(func(v Rule) string { return v.Action }).(pulumi.StringOutput)
 }
@@ -2553,6 +3175,16 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*LoadBalancerPoolInput)(nil)).Elem(), LoadBalancerPoolArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*NamedPortInput)(nil)).Elem(), NamedPortArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*NamedPortArrayInput)(nil)).Elem(), NamedPortArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*NetworkPolicyEgressRuleInput)(nil)).Elem(), NetworkPolicyEgressRuleArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*NetworkPolicyEgressRuleArrayInput)(nil)).Elem(), NetworkPolicyEgressRuleArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*NetworkPolicyIngressRuleInput)(nil)).Elem(), NetworkPolicyIngressRuleArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*NetworkPolicyIngressRuleArrayInput)(nil)).Elem(), NetworkPolicyIngressRuleArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*NetworkPolicyIpBlockInput)(nil)).Elem(), NetworkPolicyIpBlockArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*NetworkPolicyIpBlockPtrInput)(nil)).Elem(), NetworkPolicyIpBlockArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*NetworkPolicyPeerInput)(nil)).Elem(), NetworkPolicyPeerArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*NetworkPolicyPeerArrayInput)(nil)).Elem(), NetworkPolicyPeerArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*NetworkPolicyPortInput)(nil)).Elem(), NetworkPolicyPortArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*NetworkPolicyPortArrayInput)(nil)).Elem(), NetworkPolicyPortArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*PeerInput)(nil)).Elem(), PeerArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*PeerArrayInput)(nil)).Elem(), PeerArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*PodSelectorSpecInput)(nil)).Elem(), PodSelectorSpecArgs{})
@@ -2586,6 +3218,16 @@ func init() {
 	pulumi.RegisterOutputType(MatrixCellArrayOutput{})
 	pulumi.RegisterOutputType(NamedPortOutput{})
 	pulumi.RegisterOutputType(NamedPortArrayOutput{})
+	pulumi.RegisterOutputType(NetworkPolicyEgressRuleOutput{})
+	pulumi.RegisterOutputType(NetworkPolicyEgressRuleArrayOutput{})
+	pulumi.RegisterOutputType(NetworkPolicyIngressRuleOutput{})
+	pulumi.RegisterOutputType(NetworkPolicyIngressRuleArrayOutput{})
+	pulumi.RegisterOutputType(NetworkPolicyIpBlockOutput{})
+	pulumi.RegisterOutputType(NetworkPolicyIpBlockPtrOutput{})
+	pulumi.RegisterOutputType(NetworkPolicyPeerOutput{})
+	pulumi.RegisterOutputType(NetworkPolicyPeerArrayOutput{})
+	pulumi.RegisterOutputType(NetworkPolicyPortOutput{})
+	pulumi.RegisterOutputType(NetworkPolicyPortArrayOutput{})
 	pulumi.RegisterOutputType(ObservationOutput{})
 	pulumi.RegisterOutputType(ObservationArrayOutput{})
 	pulumi.RegisterOutputType(PeerOutput{})

@@ -8,6 +8,17 @@ declare var exports: any;
 const __config = new pulumi.Config("microseg");
 
 /**
+ * PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+ */
+export declare const caCert: string | undefined;
+Object.defineProperty(exports, "caCert", {
+    get() {
+        return __config.get("caCert");
+    },
+    enumerable: true,
+});
+
+/**
  * Directory of the embedded store; defaults to a directory under the user home.
  */
 export declare const dataDir: string | undefined;
@@ -30,12 +41,34 @@ Object.defineProperty(exports, "defaultAction", {
 });
 
 /**
+ * URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+ */
+export declare const endpoint: string | undefined;
+Object.defineProperty(exports, "endpoint", {
+    get() {
+        return __config.get("endpoint");
+    },
+    enumerable: true,
+});
+
+/**
  * Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
  */
 export declare const environment: string | undefined;
 Object.defineProperty(exports, "environment", {
     get() {
         return __config.get("environment");
+    },
+    enumerable: true,
+});
+
+/**
+ * API token for the server (from `microseg token create`); set it as a secret.
+ */
+export declare const token: string | undefined;
+Object.defineProperty(exports, "token", {
+    get() {
+        return __config.get("token");
     },
     enumerable: true,
 });

@@ -152,6 +152,78 @@ export function namedPortArgsProvideDefaults(val: NamedPortArgs): NamedPortArgs 
     };
 }
 
+export interface NetworkPolicyEgressRuleArgs {
+    /**
+     * Destination ports; every port and protocol when empty or absent.
+     */
+    ports?: pulumi.Input<pulumi.Input<inputs.NetworkPolicyPortArgs>[] | undefined>;
+    /**
+     * Destinations; every destination when empty or absent.
+     */
+    to?: pulumi.Input<pulumi.Input<inputs.NetworkPolicyPeerArgs>[] | undefined>;
+}
+
+export interface NetworkPolicyIngressRuleArgs {
+    /**
+     * Sources; every source when empty or absent.
+     */
+    from?: pulumi.Input<pulumi.Input<inputs.NetworkPolicyPeerArgs>[] | undefined>;
+    /**
+     * Destination ports; every port and protocol when empty or absent.
+     */
+    ports?: pulumi.Input<pulumi.Input<inputs.NetworkPolicyPortArgs>[] | undefined>;
+}
+
+export interface NetworkPolicyIpBlockArgs {
+    /**
+     * CIDR the peer allows, e.g. 192.168.1.0/24.
+     */
+    cidr: pulumi.Input<string>;
+    /**
+     * CIDRs inside `cidr` that are not allowed.
+     */
+    except?: pulumi.Input<pulumi.Input<string>[] | undefined>;
+}
+
+export interface NetworkPolicyPeerArgs {
+    /**
+     * An IP block; must not be combined with the selectors.
+     */
+    ipBlock?: pulumi.Input<inputs.NetworkPolicyIpBlockArgs | undefined>;
+    /**
+     * Namespaces selected by label (`kubernetes.io/metadata.name` is implied); alone it selects every pod in them.
+     */
+    namespaceSelector?: pulumi.Input<inputs.LabelSelectorArgs | undefined>;
+    /**
+     * Pods selected by label: in the policy namespace when alone, in the namespaces namespaceSelector selects when both are set (AND).
+     */
+    podSelector?: pulumi.Input<inputs.LabelSelectorArgs | undefined>;
+}
+
+export interface NetworkPolicyPortArgs {
+    /**
+     * Last port of the range `port`..`endPort` (inclusive); only with a numeric `port`.
+     */
+    endPort?: pulumi.Input<number | undefined>;
+    /**
+     * Port number, or a named port resolved on the destination pod; every port of the protocol when absent.
+     */
+    port?: pulumi.Input<number | string | undefined>;
+    /**
+     * TCP, UDP or SCTP; TCP when absent. One of `TCP`, `UDP`, `SCTP`.
+     */
+    protocol?: pulumi.Input<string | undefined>;
+}
+/**
+ * networkPolicyPortArgsProvideDefaults sets the appropriate defaults for NetworkPolicyPortArgs
+ */
+export function networkPolicyPortArgsProvideDefaults(val: NetworkPolicyPortArgs): NetworkPolicyPortArgs {
+    return {
+        ...val,
+        protocol: (val.protocol) ?? "TCP",
+    };
+}
+
 export interface PeerArgs {
     /**
      * IPv4 or IPv6 CIDR or bare IP.
@@ -208,7 +280,7 @@ export interface PodSelectorSpecArgs {
 
 export interface RuleArgs {
     /**
-     * allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+     * allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
      */
     action: pulumi.Input<string>;
     /**

@@ -13,7 +13,7 @@ export interface EffectiveRule {
      */
     action: string;
     /**
-     * Category. One of `emergency`, `infrastructure`, `environment`, `application`.
+     * Category. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
      */
     category: string;
     /**
@@ -241,6 +241,78 @@ export function namedPortProvideDefaults(val: NamedPort): NamedPort {
     };
 }
 
+export interface NetworkPolicyEgressRule {
+    /**
+     * Destination ports; every port and protocol when empty or absent.
+     */
+    ports?: outputs.NetworkPolicyPort[];
+    /**
+     * Destinations; every destination when empty or absent.
+     */
+    to?: outputs.NetworkPolicyPeer[];
+}
+
+export interface NetworkPolicyIngressRule {
+    /**
+     * Sources; every source when empty or absent.
+     */
+    from?: outputs.NetworkPolicyPeer[];
+    /**
+     * Destination ports; every port and protocol when empty or absent.
+     */
+    ports?: outputs.NetworkPolicyPort[];
+}
+
+export interface NetworkPolicyIpBlock {
+    /**
+     * CIDR the peer allows, e.g. 192.168.1.0/24.
+     */
+    cidr: string;
+    /**
+     * CIDRs inside `cidr` that are not allowed.
+     */
+    except?: string[];
+}
+
+export interface NetworkPolicyPeer {
+    /**
+     * An IP block; must not be combined with the selectors.
+     */
+    ipBlock?: outputs.NetworkPolicyIpBlock;
+    /**
+     * Namespaces selected by label (`kubernetes.io/metadata.name` is implied); alone it selects every pod in them.
+     */
+    namespaceSelector?: outputs.LabelSelector;
+    /**
+     * Pods selected by label: in the policy namespace when alone, in the namespaces namespaceSelector selects when both are set (AND).
+     */
+    podSelector?: outputs.LabelSelector;
+}
+
+export interface NetworkPolicyPort {
+    /**
+     * Last port of the range `port`..`endPort` (inclusive); only with a numeric `port`.
+     */
+    endPort?: number;
+    /**
+     * Port number, or a named port resolved on the destination pod; every port of the protocol when absent.
+     */
+    port?: number | string;
+    /**
+     * TCP, UDP or SCTP; TCP when absent. One of `TCP`, `UDP`, `SCTP`.
+     */
+    protocol?: string;
+}
+/**
+ * networkPolicyPortProvideDefaults sets the appropriate defaults for NetworkPolicyPort
+ */
+export function networkPolicyPortProvideDefaults(val: NetworkPolicyPort): NetworkPolicyPort {
+    return {
+        ...val,
+        protocol: (val.protocol) ?? "TCP",
+    };
+}
+
 export interface Observation {
     /**
      * allow, drop, reject, dnat, snat, delivered, skipped (side not managed).
@@ -363,7 +435,7 @@ export interface PodSelectorSpec {
 
 export interface Rule {
     /**
-     * allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+     * allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
      */
     action: string;
     /**

@@ -13,7 +13,9 @@ from .firewall_rule import *
 from .get_connectivity_matrix import *
 from .get_effective_rules import *
 from .get_group_members import *
+from .get_kubernetes_manifests import *
 from .kubernetes_cluster import *
+from .kubernetes_network_policy import *
 from .load_balancer import *
 from .namespace import *
 from .pod_selector import *
@@ -46,6 +48,7 @@ _utilities.register(
    "microseg:index:FirewallPolicy": "FirewallPolicy",
    "microseg:index:FirewallRule": "FirewallRule",
    "microseg:index:KubernetesCluster": "KubernetesCluster",
+   "microseg:index:KubernetesNetworkPolicy": "KubernetesNetworkPolicy",
    "microseg:index:LoadBalancer": "LoadBalancer",
    "microseg:index:Namespace": "Namespace",
    "microseg:index:PodSelector": "PodSelector",

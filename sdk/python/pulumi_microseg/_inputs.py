@@ -31,6 +31,16 @@ __all__ = [
     'LoadBalancerPoolArgsDict',
     'NamedPortArgs',
     'NamedPortArgsDict',
+    'NetworkPolicyEgressRuleArgs',
+    'NetworkPolicyEgressRuleArgsDict',
+    'NetworkPolicyIngressRuleArgs',
+    'NetworkPolicyIngressRuleArgsDict',
+    'NetworkPolicyIpBlockArgs',
+    'NetworkPolicyIpBlockArgsDict',
+    'NetworkPolicyPeerArgs',
+    'NetworkPolicyPeerArgsDict',
+    'NetworkPolicyPortArgs',
+    'NetworkPolicyPortArgsDict',
     'PeerArgs',
     'PeerArgsDict',
     'PodSelectorSpecArgs',
@@ -577,6 +587,292 @@ class NamedPortArgs:
         pulumi.set(self, "protocol", value)
 
 
+class NetworkPolicyEgressRuleArgsDict(TypedDict):
+    ports: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPortArgsDict']]]]]
+    """
+    Destination ports; every port and protocol when empty or absent.
+    """
+    to: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPeerArgsDict']]]]]
+    """
+    Destinations; every destination when empty or absent.
+    """
+
+@pulumi.input_type
+class NetworkPolicyEgressRuleArgs:
+    def __init__(__self__, *,
+                 ports: pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPortArgs']]]] = None,
+                 to: pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPeerArgs']]]] = None):
+        """
+        :param pulumi.Input[Sequence[pulumi.Input['NetworkPolicyPortArgs']]] ports: Destination ports; every port and protocol when empty or absent.
+        :param pulumi.Input[Sequence[pulumi.Input['NetworkPolicyPeerArgs']]] to: Destinations; every destination when empty or absent.
+        """
+        if ports is not None:
+            pulumi.set(__self__, "ports", ports)
+        if to is not None:
+            pulumi.set(__self__, "to", to)
+
+    @_builtins.property
+    @pulumi.getter
+    def ports(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPortArgs']]]]:
+        """
+        Destination ports; every port and protocol when empty or absent.
+        """
+        return pulumi.get(self, "ports")
+
+    @ports.setter
+    def ports(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPortArgs']]]]):
+        pulumi.set(self, "ports", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def to(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPeerArgs']]]]:
+        """
+        Destinations; every destination when empty or absent.
+        """
+        return pulumi.get(self, "to")
+
+    @to.setter
+    def to(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPeerArgs']]]]):
+        pulumi.set(self, "to", value)
+
+
+class NetworkPolicyIngressRuleArgsDict(TypedDict):
+    from_: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPeerArgsDict']]]]]
+    """
+    Sources; every source when empty or absent.
+    """
+    ports: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPortArgsDict']]]]]
+    """
+    Destination ports; every port and protocol when empty or absent.
+    """
+
+@pulumi.input_type
+class NetworkPolicyIngressRuleArgs:
+    def __init__(__self__, *,
+                 from_: pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPeerArgs']]]] = None,
+                 ports: pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPortArgs']]]] = None):
+        """
+        :param pulumi.Input[Sequence[pulumi.Input['NetworkPolicyPeerArgs']]] from_: Sources; every source when empty or absent.
+        :param pulumi.Input[Sequence[pulumi.Input['NetworkPolicyPortArgs']]] ports: Destination ports; every port and protocol when empty or absent.
+        """
+        if from_ is not None:
+            pulumi.set(__self__, "from_", from_)
+        if ports is not None:
+            pulumi.set(__self__, "ports", ports)
+
+    @_builtins.property
+    @pulumi.getter(name="from")
+    def from_(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPeerArgs']]]]:
+        """
+        Sources; every source when empty or absent.
+        """
+        return pulumi.get(self, "from_")
+
+    @from_.setter
+    def from_(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPeerArgs']]]]):
+        pulumi.set(self, "from_", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def ports(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPortArgs']]]]:
+        """
+        Destination ports; every port and protocol when empty or absent.
+        """
+        return pulumi.get(self, "ports")
+
+    @ports.setter
+    def ports(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['NetworkPolicyPortArgs']]]]):
+        pulumi.set(self, "ports", value)
+
+
+class NetworkPolicyIpBlockArgsDict(TypedDict):
+    cidr: pulumi.Input[_builtins.str]
+    """
+    CIDR the peer allows, e.g. 192.168.1.0/24.
+    """
+    except_: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]]
+    """
+    CIDRs inside `cidr` that are not allowed.
+    """
+
+@pulumi.input_type
+class NetworkPolicyIpBlockArgs:
+    def __init__(__self__, *,
+                 cidr: pulumi.Input[_builtins.str],
+                 except_: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None):
+        """
+        :param pulumi.Input[_builtins.str] cidr: CIDR the peer allows, e.g. 192.168.1.0/24.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] except_: CIDRs inside `cidr` that are not allowed.
+        """
+        pulumi.set(__self__, "cidr", cidr)
+        if except_ is not None:
+            pulumi.set(__self__, "except_", except_)
+
+    @_builtins.property
+    @pulumi.getter
+    def cidr(self) -> pulumi.Input[_builtins.str]:
+        """
+        CIDR the peer allows, e.g. 192.168.1.0/24.
+        """
+        return pulumi.get(self, "cidr")
+
+    @cidr.setter
+    def cidr(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "cidr", value)
+
+    @_builtins.property
+    @pulumi.getter(name="except")
+    def except_(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        CIDRs inside `cidr` that are not allowed.
+        """
+        return pulumi.get(self, "except_")
+
+    @except_.setter
+    def except_(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "except_", value)
+
+
+class NetworkPolicyPeerArgsDict(TypedDict):
+    ip_block: NotRequired[pulumi.Input[Optional['NetworkPolicyIpBlockArgsDict']]]
+    """
+    An IP block; must not be combined with the selectors.
+    """
+    namespace_selector: NotRequired[pulumi.Input[Optional['LabelSelectorArgsDict']]]
+    """
+    Namespaces selected by label (`kubernetes.io/metadata.name` is implied); alone it selects every pod in them.
+    """
+    pod_selector: NotRequired[pulumi.Input[Optional['LabelSelectorArgsDict']]]
+    """
+    Pods selected by label: in the policy namespace when alone, in the namespaces namespaceSelector selects when both are set (AND).
+    """
+
+@pulumi.input_type
+class NetworkPolicyPeerArgs:
+    def __init__(__self__, *,
+                 ip_block: pulumi.Input[Optional['NetworkPolicyIpBlockArgs']] = None,
+                 namespace_selector: pulumi.Input[Optional['LabelSelectorArgs']] = None,
+                 pod_selector: pulumi.Input[Optional['LabelSelectorArgs']] = None):
+        """
+        :param pulumi.Input['NetworkPolicyIpBlockArgs'] ip_block: An IP block; must not be combined with the selectors.
+        :param pulumi.Input['LabelSelectorArgs'] namespace_selector: Namespaces selected by label (`kubernetes.io/metadata.name` is implied); alone it selects every pod in them.
+        :param pulumi.Input['LabelSelectorArgs'] pod_selector: Pods selected by label: in the policy namespace when alone, in the namespaces namespaceSelector selects when both are set (AND).
+        """
+        if ip_block is not None:
+            pulumi.set(__self__, "ip_block", ip_block)
+        if namespace_selector is not None:
+            pulumi.set(__self__, "namespace_selector", namespace_selector)
+        if pod_selector is not None:
+            pulumi.set(__self__, "pod_selector", pod_selector)
+
+    @_builtins.property
+    @pulumi.getter(name="ipBlock")
+    def ip_block(self) -> pulumi.Input[Optional['NetworkPolicyIpBlockArgs']]:
+        """
+        An IP block; must not be combined with the selectors.
+        """
+        return pulumi.get(self, "ip_block")
+
+    @ip_block.setter
+    def ip_block(self, value: pulumi.Input[Optional['NetworkPolicyIpBlockArgs']]):
+        pulumi.set(self, "ip_block", value)
+
+    @_builtins.property
+    @pulumi.getter(name="namespaceSelector")
+    def namespace_selector(self) -> pulumi.Input[Optional['LabelSelectorArgs']]:
+        """
+        Namespaces selected by label (`kubernetes.io/metadata.name` is implied); alone it selects every pod in them.
+        """
+        return pulumi.get(self, "namespace_selector")
+
+    @namespace_selector.setter
+    def namespace_selector(self, value: pulumi.Input[Optional['LabelSelectorArgs']]):
+        pulumi.set(self, "namespace_selector", value)
+
+    @_builtins.property
+    @pulumi.getter(name="podSelector")
+    def pod_selector(self) -> pulumi.Input[Optional['LabelSelectorArgs']]:
+        """
+        Pods selected by label: in the policy namespace when alone, in the namespaces namespaceSelector selects when both are set (AND).
+        """
+        return pulumi.get(self, "pod_selector")
+
+    @pod_selector.setter
+    def pod_selector(self, value: pulumi.Input[Optional['LabelSelectorArgs']]):
+        pulumi.set(self, "pod_selector", value)
+
+
+class NetworkPolicyPortArgsDict(TypedDict):
+    end_port: NotRequired[pulumi.Input[Optional[_builtins.int]]]
+    """
+    Last port of the range `port`..`endPort` (inclusive); only with a numeric `port`.
+    """
+    port: NotRequired[pulumi.Input[Optional[Union[_builtins.int, _builtins.str]]]]
+    """
+    Port number, or a named port resolved on the destination pod; every port of the protocol when absent.
+    """
+    protocol: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    TCP, UDP or SCTP; TCP when absent. One of `TCP`, `UDP`, `SCTP`.
+    """
+
+@pulumi.input_type
+class NetworkPolicyPortArgs:
+    def __init__(__self__, *,
+                 end_port: pulumi.Input[Optional[_builtins.int]] = None,
+                 port: pulumi.Input[Optional[Union[_builtins.int, _builtins.str]]] = None,
+                 protocol: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        :param pulumi.Input[_builtins.int] end_port: Last port of the range `port`..`endPort` (inclusive); only with a numeric `port`.
+        :param pulumi.Input[Union[_builtins.int, _builtins.str]] port: Port number, or a named port resolved on the destination pod; every port of the protocol when absent.
+        :param pulumi.Input[_builtins.str] protocol: TCP, UDP or SCTP; TCP when absent. One of `TCP`, `UDP`, `SCTP`.
+        """
+        if end_port is not None:
+            pulumi.set(__self__, "end_port", end_port)
+        if port is not None:
+            pulumi.set(__self__, "port", port)
+        if protocol is None:
+            protocol = 'TCP'
+        if protocol is not None:
+            pulumi.set(__self__, "protocol", protocol)
+
+    @_builtins.property
+    @pulumi.getter(name="endPort")
+    def end_port(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        Last port of the range `port`..`endPort` (inclusive); only with a numeric `port`.
+        """
+        return pulumi.get(self, "end_port")
+
+    @end_port.setter
+    def end_port(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "end_port", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def port(self) -> pulumi.Input[Optional[Union[_builtins.int, _builtins.str]]]:
+        """
+        Port number, or a named port resolved on the destination pod; every port of the protocol when absent.
+        """
+        return pulumi.get(self, "port")
+
+    @port.setter
+    def port(self, value: pulumi.Input[Optional[Union[_builtins.int, _builtins.str]]]):
+        pulumi.set(self, "port", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def protocol(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        TCP, UDP or SCTP; TCP when absent. One of `TCP`, `UDP`, `SCTP`.
+        """
+        return pulumi.get(self, "protocol")
+
+    @protocol.setter
+    def protocol(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "protocol", value)
+
+
 class PeerArgsDict(TypedDict):
     cidr: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
@@ -838,7 +1134,7 @@ class PodSelectorSpecArgs:
 class RuleArgsDict(TypedDict):
     action: pulumi.Input[_builtins.str]
     """
-    allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+    allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
     """
     name: pulumi.Input[_builtins.str]
     """
@@ -901,7 +1197,7 @@ class RuleArgs:
                  sources: pulumi.Input[Optional[Sequence[pulumi.Input['PeerArgs']]]] = None,
                  sources_excluded: pulumi.Input[Optional[_builtins.bool]] = None):
         """
-        :param pulumi.Input[_builtins.str] action: allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+        :param pulumi.Input[_builtins.str] action: allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
         :param pulumi.Input[_builtins.str] name: Stable rule name, unique inside the policy.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] applied_to: SecurityGroup names narrowing where the rule is enforced (intersected with the policy appliedTo).
         :param pulumi.Input[_builtins.str] description: Free text.
@@ -951,7 +1247,7 @@ class RuleArgs:
     @pulumi.getter
     def action(self) -> pulumi.Input[_builtins.str]:
         """
-        allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+        allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
         """
         return pulumi.get(self, "action")
 

@@ -32,7 +32,7 @@ class FirewallPolicyArgs:
         The set of arguments for constructing a FirewallPolicy resource.
 
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] applied_to: SecurityGroup names where the policy is enforced; everywhere when absent.
-        :param pulumi.Input[_builtins.str] category: emergency → infrastructure → environment → application (evaluation order). One of `emergency`, `infrastructure`, `environment`, `application`.
+        :param pulumi.Input[_builtins.str] category: emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
         :param pulumi.Input[_builtins.str] description: Free text.
         :param pulumi.Input[_builtins.str] enforcement: staged: evaluated and reported by traceflow, never changes the verdict. One of `enforce`, `staged`.
         :param pulumi.Input[_builtins.str] name: Backend name of the firewall policy; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
@@ -76,7 +76,7 @@ class FirewallPolicyArgs:
     @pulumi.getter
     def category(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        emergency → infrastructure → environment → application (evaluation order). One of `emergency`, `infrastructure`, `environment`, `application`.
+        emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
         """
         return pulumi.get(self, "category")
 
@@ -165,7 +165,7 @@ class FirewallPolicy(pulumi.CustomResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] applied_to: SecurityGroup names where the policy is enforced; everywhere when absent.
-        :param pulumi.Input[_builtins.str] category: emergency → infrastructure → environment → application (evaluation order). One of `emergency`, `infrastructure`, `environment`, `application`.
+        :param pulumi.Input[_builtins.str] category: emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
         :param pulumi.Input[_builtins.str] description: Free text.
         :param pulumi.Input[_builtins.str] enforcement: staged: evaluated and reported by traceflow, never changes the verdict. One of `enforce`, `staged`.
         :param pulumi.Input[_builtins.str] name: Backend name of the firewall policy; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
@@ -268,7 +268,7 @@ class FirewallPolicy(pulumi.CustomResource):
     @pulumi.getter
     def category(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        emergency → infrastructure → environment → application (evaluation order). One of `emergency`, `infrastructure`, `environment`, `application`.
+        emergency → infrastructure → environment → application → (Kubernetes NetworkPolicies of the pods they select) → baseline (evaluation order). baseline decides only what no earlier category nor a NetworkPolicy decided, like the ClusterNetworkPolicy Baseline tier. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
         """
         return pulumi.get(self, "category")
 

@@ -38,7 +38,7 @@ class FirewallRuleArgs:
         """
         The set of arguments for constructing a FirewallRule resource.
 
-        :param pulumi.Input[_builtins.str] action: allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+        :param pulumi.Input[_builtins.str] action: allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
         :param pulumi.Input[_builtins.str] policy: Name of the FirewallPolicy the rule belongs to (which must have no inline rules).
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] applied_to: SecurityGroup names narrowing where the rule is enforced (intersected with the policy appliedTo).
         :param pulumi.Input[_builtins.str] description: Free text.
@@ -96,7 +96,7 @@ class FirewallRuleArgs:
     @pulumi.getter
     def action(self) -> pulumi.Input[_builtins.str]:
         """
-        allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+        allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
         """
         return pulumi.get(self, "action")
 
@@ -287,7 +287,7 @@ class FirewallRule(pulumi.CustomResource):
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
-        :param pulumi.Input[_builtins.str] action: allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+        :param pulumi.Input[_builtins.str] action: allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] applied_to: SecurityGroup names narrowing where the rule is enforced (intersected with the policy appliedTo).
         :param pulumi.Input[_builtins.str] description: Free text.
         :param pulumi.Input[Sequence[pulumi.Input[Union['PeerArgs', 'PeerArgsDict']]]] destinations: Destinations; empty or absent means any.
@@ -423,7 +423,7 @@ class FirewallRule(pulumi.CustomResource):
     @pulumi.getter
     def action(self) -> pulumi.Output[_builtins.str]:
         """
-        allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+        allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
         """
         return pulumi.get(self, "action")
 

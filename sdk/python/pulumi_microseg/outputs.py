@@ -27,6 +27,11 @@ __all__ = [
     'LoadBalancerPool',
     'MatrixCell',
     'NamedPort',
+    'NetworkPolicyEgressRule',
+    'NetworkPolicyIngressRule',
+    'NetworkPolicyIpBlock',
+    'NetworkPolicyPeer',
+    'NetworkPolicyPort',
     'Observation',
     'Peer',
     'Pod',
@@ -54,7 +59,7 @@ class EffectiveRule(dict):
                  staged: _builtins.bool):
         """
         :param _builtins.str action: Action. One of `allow`, `drop`, `reject`, `pass`.
-        :param _builtins.str category: Category. One of `emergency`, `infrastructure`, `environment`, `application`.
+        :param _builtins.str category: Category. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
         :param Sequence[_builtins.str] destinations: Destinations as declared; empty means any.
         :param _builtins.str direction: Direction(s) in which the rule can match here: in (the endpoint as destination), out (as source) or inout. One of `in`, `out`, `inout`.
         :param _builtins.bool disabled: Whether the rule is disabled.
@@ -91,7 +96,7 @@ class EffectiveRule(dict):
     @pulumi.getter
     def category(self) -> _builtins.str:
         """
-        Category. One of `emergency`, `infrastructure`, `environment`, `application`.
+        Category. One of `emergency`, `infrastructure`, `environment`, `application`, `baseline`.
         """
         return pulumi.get(self, "category")
 
@@ -704,6 +709,258 @@ class NamedPort(dict):
 
 
 @pulumi.output_type
+class NetworkPolicyEgressRule(dict):
+    def __init__(__self__, *,
+                 ports: Optional[Sequence['outputs.NetworkPolicyPort']] = None,
+                 to: Optional[Sequence['outputs.NetworkPolicyPeer']] = None):
+        """
+        :param Sequence['NetworkPolicyPort'] ports: Destination ports; every port and protocol when empty or absent.
+        :param Sequence['NetworkPolicyPeer'] to: Destinations; every destination when empty or absent.
+        """
+        if ports is not None:
+            pulumi.set(__self__, "ports", ports)
+        if to is not None:
+            pulumi.set(__self__, "to", to)
+
+    @_builtins.property
+    @pulumi.getter
+    def ports(self) -> Optional[Sequence['outputs.NetworkPolicyPort']]:
+        """
+        Destination ports; every port and protocol when empty or absent.
+        """
+        return pulumi.get(self, "ports")
+
+    @_builtins.property
+    @pulumi.getter
+    def to(self) -> Optional[Sequence['outputs.NetworkPolicyPeer']]:
+        """
+        Destinations; every destination when empty or absent.
+        """
+        return pulumi.get(self, "to")
+
+
+@pulumi.output_type
+class NetworkPolicyIngressRule(dict):
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "from":
+            suggest = "from_"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in NetworkPolicyIngressRule. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        NetworkPolicyIngressRule.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        NetworkPolicyIngressRule.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 from_: Optional[Sequence['outputs.NetworkPolicyPeer']] = None,
+                 ports: Optional[Sequence['outputs.NetworkPolicyPort']] = None):
+        """
+        :param Sequence['NetworkPolicyPeer'] from_: Sources; every source when empty or absent.
+        :param Sequence['NetworkPolicyPort'] ports: Destination ports; every port and protocol when empty or absent.
+        """
+        if from_ is not None:
+            pulumi.set(__self__, "from_", from_)
+        if ports is not None:
+            pulumi.set(__self__, "ports", ports)
+
+    @_builtins.property
+    @pulumi.getter(name="from")
+    def from_(self) -> Optional[Sequence['outputs.NetworkPolicyPeer']]:
+        """
+        Sources; every source when empty or absent.
+        """
+        return pulumi.get(self, "from_")
+
+    @_builtins.property
+    @pulumi.getter
+    def ports(self) -> Optional[Sequence['outputs.NetworkPolicyPort']]:
+        """
+        Destination ports; every port and protocol when empty or absent.
+        """
+        return pulumi.get(self, "ports")
+
+
+@pulumi.output_type
+class NetworkPolicyIpBlock(dict):
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "except":
+            suggest = "except_"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in NetworkPolicyIpBlock. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        NetworkPolicyIpBlock.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        NetworkPolicyIpBlock.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 cidr: _builtins.str,
+                 except_: Optional[Sequence[_builtins.str]] = None):
+        """
+        :param _builtins.str cidr: CIDR the peer allows, e.g. 192.168.1.0/24.
+        :param Sequence[_builtins.str] except_: CIDRs inside `cidr` that are not allowed.
+        """
+        pulumi.set(__self__, "cidr", cidr)
+        if except_ is not None:
+            pulumi.set(__self__, "except_", except_)
+
+    @_builtins.property
+    @pulumi.getter
+    def cidr(self) -> _builtins.str:
+        """
+        CIDR the peer allows, e.g. 192.168.1.0/24.
+        """
+        return pulumi.get(self, "cidr")
+
+    @_builtins.property
+    @pulumi.getter(name="except")
+    def except_(self) -> Optional[Sequence[_builtins.str]]:
+        """
+        CIDRs inside `cidr` that are not allowed.
+        """
+        return pulumi.get(self, "except_")
+
+
+@pulumi.output_type
+class NetworkPolicyPeer(dict):
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "ipBlock":
+            suggest = "ip_block"
+        elif key == "namespaceSelector":
+            suggest = "namespace_selector"
+        elif key == "podSelector":
+            suggest = "pod_selector"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in NetworkPolicyPeer. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        NetworkPolicyPeer.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        NetworkPolicyPeer.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 ip_block: Optional['outputs.NetworkPolicyIpBlock'] = None,
+                 namespace_selector: Optional['outputs.LabelSelector'] = None,
+                 pod_selector: Optional['outputs.LabelSelector'] = None):
+        """
+        :param 'NetworkPolicyIpBlock' ip_block: An IP block; must not be combined with the selectors.
+        :param 'LabelSelector' namespace_selector: Namespaces selected by label (`kubernetes.io/metadata.name` is implied); alone it selects every pod in them.
+        :param 'LabelSelector' pod_selector: Pods selected by label: in the policy namespace when alone, in the namespaces namespaceSelector selects when both are set (AND).
+        """
+        if ip_block is not None:
+            pulumi.set(__self__, "ip_block", ip_block)
+        if namespace_selector is not None:
+            pulumi.set(__self__, "namespace_selector", namespace_selector)
+        if pod_selector is not None:
+            pulumi.set(__self__, "pod_selector", pod_selector)
+
+    @_builtins.property
+    @pulumi.getter(name="ipBlock")
+    def ip_block(self) -> Optional['outputs.NetworkPolicyIpBlock']:
+        """
+        An IP block; must not be combined with the selectors.
+        """
+        return pulumi.get(self, "ip_block")
+
+    @_builtins.property
+    @pulumi.getter(name="namespaceSelector")
+    def namespace_selector(self) -> Optional['outputs.LabelSelector']:
+        """
+        Namespaces selected by label (`kubernetes.io/metadata.name` is implied); alone it selects every pod in them.
+        """
+        return pulumi.get(self, "namespace_selector")
+
+    @_builtins.property
+    @pulumi.getter(name="podSelector")
+    def pod_selector(self) -> Optional['outputs.LabelSelector']:
+        """
+        Pods selected by label: in the policy namespace when alone, in the namespaces namespaceSelector selects when both are set (AND).
+        """
+        return pulumi.get(self, "pod_selector")
+
+
+@pulumi.output_type
+class NetworkPolicyPort(dict):
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "endPort":
+            suggest = "end_port"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in NetworkPolicyPort. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        NetworkPolicyPort.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        NetworkPolicyPort.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 end_port: Optional[_builtins.int] = None,
+                 port: Optional[Any] = None,
+                 protocol: Optional[_builtins.str] = None):
+        """
+        :param _builtins.int end_port: Last port of the range `port`..`endPort` (inclusive); only with a numeric `port`.
+        :param Union[_builtins.int, _builtins.str] port: Port number, or a named port resolved on the destination pod; every port of the protocol when absent.
+        :param _builtins.str protocol: TCP, UDP or SCTP; TCP when absent. One of `TCP`, `UDP`, `SCTP`.
+        """
+        if end_port is not None:
+            pulumi.set(__self__, "end_port", end_port)
+        if port is not None:
+            pulumi.set(__self__, "port", port)
+        if protocol is None:
+            protocol = 'TCP'
+        if protocol is not None:
+            pulumi.set(__self__, "protocol", protocol)
+
+    @_builtins.property
+    @pulumi.getter(name="endPort")
+    def end_port(self) -> Optional[_builtins.int]:
+        """
+        Last port of the range `port`..`endPort` (inclusive); only with a numeric `port`.
+        """
+        return pulumi.get(self, "end_port")
+
+    @_builtins.property
+    @pulumi.getter
+    def port(self) -> Optional[Any]:
+        """
+        Port number, or a named port resolved on the destination pod; every port of the protocol when absent.
+        """
+        return pulumi.get(self, "port")
+
+    @_builtins.property
+    @pulumi.getter
+    def protocol(self) -> Optional[_builtins.str]:
+        """
+        TCP, UDP or SCTP; TCP when absent. One of `TCP`, `UDP`, `SCTP`.
+        """
+        return pulumi.get(self, "protocol")
+
+
+@pulumi.output_type
 class Observation(dict):
     def __init__(__self__, *,
                  action: _builtins.str,
@@ -1129,7 +1386,7 @@ class Rule(dict):
                  sources: Optional[Sequence['outputs.Peer']] = None,
                  sources_excluded: Optional[_builtins.bool] = None):
         """
-        :param _builtins.str action: allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+        :param _builtins.str action: allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
         :param _builtins.str name: Stable rule name, unique inside the policy.
         :param Sequence[_builtins.str] applied_to: SecurityGroup names narrowing where the rule is enforced (intersected with the policy appliedTo).
         :param _builtins.str description: Free text.
@@ -1179,7 +1436,7 @@ class Rule(dict):
     @pulumi.getter
     def action(self) -> _builtins.str:
         """
-        allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (skip to the application category). One of `allow`, `drop`, `reject`, `pass`.
+        allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
         """
         return pulumi.get(self, "action")
 

@@ -19,22 +19,46 @@ __all__ = ['ProviderArgs', 'Provider']
 @pulumi.input_type
 class ProviderArgs:
     def __init__(__self__, *,
+                 ca_cert: pulumi.Input[Optional[_builtins.str]] = None,
                  data_dir: pulumi.Input[Optional[_builtins.str]] = None,
                  default_action: pulumi.Input[Optional[_builtins.str]] = None,
-                 environment: pulumi.Input[Optional[_builtins.str]] = None):
+                 endpoint: pulumi.Input[Optional[_builtins.str]] = None,
+                 environment: pulumi.Input[Optional[_builtins.str]] = None,
+                 token: pulumi.Input[Optional[_builtins.str]] = None):
         """
         The set of arguments for constructing a Provider resource.
 
+        :param pulumi.Input[_builtins.str] ca_cert: PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
         :param pulumi.Input[_builtins.str] data_dir: Directory of the embedded store; defaults to a directory under the user home.
         :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
+        :param pulumi.Input[_builtins.str] endpoint: URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
         :param pulumi.Input[_builtins.str] environment: Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
+        :param pulumi.Input[_builtins.str] token: API token for the server (from `microseg token create`); set it as a secret.
         """
+        if ca_cert is not None:
+            pulumi.set(__self__, "ca_cert", ca_cert)
         if data_dir is not None:
             pulumi.set(__self__, "data_dir", data_dir)
         if default_action is not None:
             pulumi.set(__self__, "default_action", default_action)
+        if endpoint is not None:
+            pulumi.set(__self__, "endpoint", endpoint)
         if environment is not None:
             pulumi.set(__self__, "environment", environment)
+        if token is not None:
+            pulumi.set(__self__, "token", token)
+
+    @_builtins.property
+    @pulumi.getter(name="caCert")
+    def ca_cert(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+        """
+        return pulumi.get(self, "ca_cert")
+
+    @ca_cert.setter
+    def ca_cert(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "ca_cert", value)
 
     @_builtins.property
     @pulumi.getter(name="dataDir")
@@ -62,6 +86,18 @@ class ProviderArgs:
 
     @_builtins.property
     @pulumi.getter
+    def endpoint(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+        """
+        return pulumi.get(self, "endpoint")
+
+    @endpoint.setter
+    def endpoint(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "endpoint", value)
+
+    @_builtins.property
+    @pulumi.getter
     def environment(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
         Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
@@ -72,6 +108,18 @@ class ProviderArgs:
     def environment(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "environment", value)
 
+    @_builtins.property
+    @pulumi.getter
+    def token(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        API token for the server (from `microseg token create`); set it as a secret.
+        """
+        return pulumi.get(self, "token")
+
+    @token.setter
+    def token(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "token", value)
+
 
 @pulumi.type_token("pulumi:providers:microseg")
 class Provider(pulumi.ProviderResource):
@@ -79,18 +127,24 @@ class Provider(pulumi.ProviderResource):
     def __init__(__self__,
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
+                 ca_cert: pulumi.Input[Optional[_builtins.str]] = None,
                  data_dir: pulumi.Input[Optional[_builtins.str]] = None,
                  default_action: pulumi.Input[Optional[_builtins.str]] = None,
+                 endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  environment: pulumi.Input[Optional[_builtins.str]] = None,
+                 token: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
         """
-        The microseg provider: where the embedded store lives, which environment a stack manages, and the default rule.
+        The microseg provider: where the embedded store lives (or which team-mode server it talks to), which environment a stack manages, and the default rule.
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
+        :param pulumi.Input[_builtins.str] ca_cert: PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
         :param pulumi.Input[_builtins.str] data_dir: Directory of the embedded store; defaults to a directory under the user home.
         :param pulumi.Input[_builtins.str] default_action: Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
+        :param pulumi.Input[_builtins.str] endpoint: URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
         :param pulumi.Input[_builtins.str] environment: Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
+        :param pulumi.Input[_builtins.str] token: API token for the server (from `microseg token create`); set it as a secret.
         """
         ...
     @overload
@@ -99,7 +153,7 @@ class Provider(pulumi.ProviderResource):
                  args: Optional[ProviderArgs] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
-        The microseg provider: where the embedded store lives, which environment a stack manages, and the default rule.
+        The microseg provider: where the embedded store lives (or which team-mode server it talks to), which environment a stack manages, and the default rule.
 
         :param str resource_name: The name of the resource.
         :param ProviderArgs args: The arguments to use to populate this resource's properties.
@@ -116,9 +170,12 @@ class Provider(pulumi.ProviderResource):
     def _internal_init(__self__,
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
+                 ca_cert: pulumi.Input[Optional[_builtins.str]] = None,
                  data_dir: pulumi.Input[Optional[_builtins.str]] = None,
                  default_action: pulumi.Input[Optional[_builtins.str]] = None,
+                 endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  environment: pulumi.Input[Optional[_builtins.str]] = None,
+                 token: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
         if not isinstance(opts, pulumi.ResourceOptions):
@@ -128,14 +185,27 @@ class Provider(pulumi.ProviderResource):
                 raise TypeError('__props__ is only valid when passed in combination with a valid opts.id to get an existing resource')
             __props__ = ProviderArgs.__new__(ProviderArgs)
 
+            __props__.__dict__["ca_cert"] = ca_cert
             __props__.__dict__["data_dir"] = data_dir
             __props__.__dict__["default_action"] = default_action
+            __props__.__dict__["endpoint"] = endpoint
             __props__.__dict__["environment"] = environment
+            __props__.__dict__["token"] = None if token is None else pulumi.Output.secret(token)
+        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["token"])
+        opts = pulumi.ResourceOptions.merge(opts, secret_opts)
         super(Provider, __self__).__init__(
             'microseg',
             resource_name,
             __props__,
             opts)
+
+    @_builtins.property
+    @pulumi.getter(name="caCert")
+    def ca_cert(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+        """
+        return pulumi.get(self, "ca_cert")
 
     @_builtins.property
     @pulumi.getter(name="dataDir")
@@ -155,9 +225,25 @@ class Provider(pulumi.ProviderResource):
 
     @_builtins.property
     @pulumi.getter
+    def endpoint(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+        """
+        return pulumi.get(self, "endpoint")
+
+    @_builtins.property
+    @pulumi.getter
     def environment(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
         Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         """
         return pulumi.get(self, "environment")
+
+    @_builtins.property
+    @pulumi.getter
+    def token(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        API token for the server (from `microseg token create`); set it as a secret.
+        """
+        return pulumi.get(self, "token")
 

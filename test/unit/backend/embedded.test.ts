@@ -79,6 +79,18 @@ describe('the embedded backend', () => {
     await expect(backend.delete('SecurityGroup', 'web')).rejects.toThrow(/still used by FirewallPolicy "app"/);
   });
 
+  test('a KubernetesNetworkPolicy is stored under cluster/namespace/name, reports its pods and the flows it changes, and keeps its namespace in use', async () => {
+    const { backend } = await estate();
+    await backend.put('Workload', 'prod/shop/api', { name: 'api', cluster: 'prod', namespace: 'shop', labels: { app: 'api' }, replicas: 2 }, 'create');
+    await backend.put('FirewallPolicy', 'open', { name: 'open', category: 'baseline', rules: [{ name: 'all', action: 'allow' }] }, 'create');
+    const np = { name: 'api-from-frontend', cluster: 'prod', namespace: 'shop', podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'frontend' } } }], ports: [{ port: 8080 }] }] };
+    const planned = await backend.plan('KubernetesNetworkPolicy', 'prod/shop/api-from-frontend', np);
+    expect(planned.infos?.join('\n')).toContain('vm:db -> workload:prod/shop/api tcp (drop by prod/shop/api-from-frontend/ingress-isolation)');
+    const r = await backend.put('KubernetesNetworkPolicy', 'prod/shop/api-from-frontend', np, 'create');
+    expect(r.outputs).toEqual({ podCount: 2 });
+    await expect(backend.delete('Namespace', 'prod/shop')).rejects.toThrow(/KubernetesNetworkPolicy/);
+  });
+
   test('writes by another process are seen before the next operation', async () => {
     const { backend, store } = await estate();
     const other = new EmbeddedBackend({ store, environment: 'test', defaultAction: 'drop' });

@@ -60,7 +60,8 @@ const services = fc.option(
   { nil: undefined },
 );
 const rule = fc.record({
-  catRank: fc.integer({ min: 0, max: 3 }),
+  // 0-3: emergency to application; 5: baseline (4 is the NetworkPolicy layer, which has no rules).
+  catRank: fc.constantFrom(0, 1, 2, 3, 5),
   action: fc.constantFrom<Action>('allow', 'drop', 'reject', 'pass'),
   disabled: fc.boolean(),
   src: peerSet,
@@ -77,7 +78,7 @@ function compiled(specs: RuleSpec[]): CompiledRule[] {
   return [...specs]
     .sort((a, b) => a.catRank - b.catRank)
     .map((s, index) => {
-      const category = (['emergency', 'infrastructure', 'environment', 'application'] as const)[s.catRank]!;
+      const category = (['emergency', 'infrastructure', 'environment', 'application', 'kubernetes', 'baseline'] as const)[s.catRank]!;
       const policy: CompiledPolicy = { name: `p${index}`, category, catRank: s.catRank, priority: 0, staged: false, quarantine: false, rank: index, rules: [], deps: new Set() };
       return {
         policy,
@@ -127,7 +128,7 @@ const flow: fc.Arbitrary<FlowService> = fc.record({
   icmpType: fc.option(fc.constantFrom(0, 8), { nil: undefined }),
 });
 
-it('the indexed first match equals a linear scan, on both sides, for any list and flow', () => {
+it('the indexed first match equals a linear scan, on both sides and in both phases, for any list and flow', () => {
   fc.assert(
     fc.property(fc.array(rule, { maxLength: 25 }), fc.array(fc.tuple(addr, addr, flow), { minLength: 1, maxLength: 8 }), (specs, flows) => {
       const rules = compiled(specs);
@@ -135,9 +136,12 @@ it('the indexed first match equals a linear scan, on both sides, for any list an
       const bySrc = indexRules(rules, 'src');
       const byDst = indexRules(rules, 'dst');
       for (const [src, dst, f] of flows) {
-        const expected = firstMatch(rules, src, dst, f);
-        expect(firstMatchIndexed(bySrc, src.ep && atomIdsOf(src.ep), src.ip, src, dst, f)).toBe(expected);
-        expect(firstMatchIndexed(byDst, dst.ep && atomIdsOf(dst.ep), dst.ip, src, dst, f)).toBe(expected);
+        for (const phase of ['main', 'baseline'] as const) {
+          const expected = firstMatch(rules, src, dst, f, phase);
+          if (expected) expect(expected.policy.catRank === 5).toBe(phase === 'baseline');
+          expect(firstMatchIndexed(bySrc, src.ep && atomIdsOf(src.ep), src.ip, src, dst, f, phase)).toBe(expected);
+          expect(firstMatchIndexed(byDst, dst.ep && atomIdsOf(dst.ep), dst.ip, src, dst, f, phase)).toBe(expected);
+        }
       }
     }),
     { numRuns: 400, seed: 7 },

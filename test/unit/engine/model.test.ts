@@ -4,9 +4,9 @@ import { functions, identityOf, providerConfig, resources } from '../../../provi
 describe('model', () => {
   it('declares every resource and function of product.md', () => {
     expect(resources.map((r) => r.name).sort()).toEqual(
-      ['ConnectivityAssertion', 'EgressIp', 'FirewallPolicy', 'FirewallRule', 'KubernetesCluster', 'LoadBalancer', 'Namespace', 'PodSelector', 'QuarantinePolicy', 'SecurityGroup', 'VirtualMachine', 'Workload'].sort(),
+      ['ConnectivityAssertion', 'EgressIp', 'FirewallPolicy', 'FirewallRule', 'KubernetesCluster', 'KubernetesNetworkPolicy', 'LoadBalancer', 'Namespace', 'PodSelector', 'QuarantinePolicy', 'SecurityGroup', 'VirtualMachine', 'Workload'].sort(),
     );
-    expect(functions.map((f) => f.name)).toEqual(['traceflow', 'getEffectiveRules', 'getGroupMembers', 'getConnectivityMatrix']);
+    expect(functions.map((f) => f.name)).toEqual(['traceflow', 'getEffectiveRules', 'getGroupMembers', 'getConnectivityMatrix', 'getKubernetesManifests']);
   });
 
   it('converts every schema to JSON schema with named nested types', () => {

@@ -76,7 +76,7 @@ const rule = fc.record(
   });
 const policy = fc.record(
   {
-    category: fc.constantFrom('emergency', 'infrastructure', 'environment', 'application'),
+    category: fc.constantFrom('emergency', 'infrastructure', 'environment', 'application', 'baseline'),
     priority: fc.constantFrom(0, 1, 3, 1000),
     appliedTo: fc.array(fc.constantFrom(...GROUPS), { maxLength: 1 }),
     enforcement: fc.constantFrom('enforce', 'enforce', 'staged'),
@@ -106,6 +106,28 @@ const NODES = [
   { name: 'n2', ip: '192.168.0.12' },
 ];
 const cluster = fc.record({ networkMode: fc.constantFrom('flat', 'overlay'), nodes: fc.integer({ min: 1, max: 3 }) }, { requiredKeys: ['nodes'] });
+const npPeer = fc.oneof(
+  fc.record({ podSelector: selector }),
+  fc.record({ namespaceSelector: selector }),
+  fc.record({ namespaceSelector: selector, podSelector: selector }),
+  fc.constantFrom({ ipBlock: { cidr: '172.16.0.0/24', except: ['172.16.0.2/32'] } }, { ipBlock: { cidr: '192.168.0.0/24' } }, { ipBlock: { cidr: '10.1.0.0/16' } }),
+);
+const npPort = fc.oneof(
+  fc.record({ protocol: fc.constantFrom('TCP', 'UDP'), port: fc.constantFrom<number | string>(53, 80, 8080, 'http', 'dns') }, { requiredKeys: ['port'] }),
+  fc.record({ protocol: fc.constantFrom('TCP', 'UDP') }),
+  fc.constant({ port: 8000, endPort: 8060 }),
+);
+const npRule = fc.record({ peers: fc.option(fc.array(npPeer, { maxLength: 2 }), { nil: undefined }), ports: fc.option(fc.array(npPort, { maxLength: 2 }), { nil: undefined }) }, { requiredKeys: [] });
+const netpol = fc.record(
+  {
+    ns: fc.constantFrom('ns0', 'ns1'),
+    podSelector: selector,
+    policyTypes: fc.constantFrom([], ['Ingress'], ['Egress'], ['Ingress', 'Egress']),
+    ingress: fc.array(npRule, { maxLength: 2 }),
+    egress: fc.array(npRule, { maxLength: 2 }),
+  },
+  { requiredKeys: ['ns', 'podSelector'] },
+);
 const topology = fc.record({
   clusters: fc.tuple(cluster, cluster),
   defaultAction: fc.constantFrom('allow', 'drop'),
@@ -116,6 +138,7 @@ const topology = fc.record({
   podSelectors: fc.tuple(podSelector, podSelector),
   groups: fc.tuple(group(0), group(1), group(2), group(3)),
   policies: fc.array(policy, { maxLength: 4 }),
+  netpols: fc.array(netpol, { maxLength: 3 }),
   quarantine: fc.option(fc.record({ selector: fc.record({ matchLabels: fc.dictionary(fc.constantFrom(...LABEL_KEYS), fc.constantFrom(...LABEL_VALUES), { minKeys: 1, maxKeys: 1 }) }), forensicGroup: fc.constantFrom(...GROUPS) })),
 });
 
@@ -178,10 +201,15 @@ it('engine and naive reference evaluator agree on verdicts, deciding rules and t
         } else put('FirewallPolicy', `p${i}`, { ...rest, rules: named });
       });
       if (t.quarantine) put('QuarantinePolicy', 'q', t.quarantine);
+      t.netpols.forEach(({ ns, ingress, egress, ...np }, i) => {
+        const rules = (rs: typeof ingress | undefined, peers: 'from' | 'to') => rs?.map((r) => ({ ...(r.peers ? { [peers]: r.peers } : {}), ...(r.ports ? { ports: r.ports } : {}) }));
+        put('KubernetesNetworkPolicy', `c1/${ns}/np${i}`, { name: `np${i}`, cluster: 'c1', namespace: ns, ...np, ...(ingress ? { ingress: rules(ingress, 'from') } : {}), ...(egress ? { egress: rules(egress, 'to') } : {}) });
+      });
       // Workloads by name are their first pod; the other replicas (on other nodes) are sources by IP, as
       // the engine allocated them: an allocation the reference does not share shows up as a disagreement.
       const otherReplicas = owners.filter((o) => o.includes('/')).flatMap((o) => (w.outputsOf('Workload', o).pods as { ip: string }[]).slice(1).map((p) => p.ip));
-      const sources = [...owners, ...otherReplicas, '203.0.113.9'];
+      // A node IP as a source: ingress from a pod's own node is always admitted by NetworkPolicies.
+      const sources = [...owners, ...otherReplicas, '203.0.113.9', '192.168.0.10'];
       const destinations = [...owners, ...UNMANAGED];
       const input = { defaultAction: t.defaultAction, specs };
       for (const source of sources)

@@ -23,7 +23,7 @@ function variant(file: string, from: string | RegExp, to: string | ((m: string, 
 }
 
 test('the seed scenarios are all there', () => {
-  expect(files).toEqual(['east-west-to-pod.yaml', 'east-west-to-vm.yaml', 'egress-ip-database.yaml', 'north-south-coredns.yaml', 'quarantine-forensics.yaml']);
+  expect(files).toEqual(['east-west-to-pod.yaml', 'east-west-to-vm.yaml', 'egress-ip-database.yaml', 'kubernetes-networkpolicies.yaml', 'north-south-coredns.yaml', 'quarantine-forensics.yaml']);
 });
 
 describe.each(files)('%s', (file) => {

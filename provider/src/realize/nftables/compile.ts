@@ -8,7 +8,7 @@ import type { AddressSet, Chain, Family, Rule, ServiceMap, Table, Verdict } from
  * Layout, per direction (`in` on the input hook, `out` on the output hook):
  *
  *     chain input   ct state established,related accept; lo accept; not our address → accept; goto in_emergency
- *     chain in_<category>   (emergency → infrastructure → environment → application → default)
+ *     chain in_<category>   (emergency → infrastructure → environment → application → kubernetes → baseline → default)
  *        staged rules: lookups that count and log, never decide
  *        tcp/udp/sctp: ip saddr . meta l4proto . th dport vmap @in_<category>_v4 (and _v6)
  *        tcp/udp/sctp with no element: goto the next category
@@ -19,10 +19,11 @@ import type { AddressSet, Chain, Family, Rule, ServiceMap, Table, Verdict } from
  *
  * First-match order inside a category becomes disjoint map keys (see boxes.ts): a packet costs one map
  * lookup per category whatever the number of rules. `pass` is a goto to the application chain (from the
- * application category: to the default chain). Only the first packet of a connection is classified.
+ * application category: to the kubernetes chain, a pod's NetworkPolicy layer; from baseline: to the default chain). Only the first packet of a connection is classified.
  */
 
-export const CATEGORIES = ['emergency', 'infrastructure', 'environment', 'application'] as const;
+/** `kubernetes` is a pod's NetworkPolicy layer (engine/enforcement.ts networkPolicyRules). */
+export const CATEGORIES = ['emergency', 'infrastructure', 'environment', 'application', 'kubernetes', 'baseline'] as const;
 const PORT_PROTOCOLS = ['tcp', 'udp', 'sctp'];
 const PROTO_ORDER = { tcp: 0, udp: 1, sctp: 2 } as const;
 
@@ -94,7 +95,9 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
           case 'reject':
             return [{ kind: 'reject-tcp' }, { kind: 'reject-icmpx' }];
           case 'pass':
-            return [{ kind: 'goto', target: r.category === 'application' ? `${dir}_default` : `${dir}_application` }];
+            // From application to the NetworkPolicy layer (then baseline), from baseline to the default
+            // rule, from the others to application.
+            return [{ kind: 'goto', target: r.category === 'application' ? `${dir}_kubernetes` : r.category === 'baseline' ? `${dir}_default` : `${dir}_application` }];
         }
       };
       const vs = verdict();

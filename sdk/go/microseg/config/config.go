@@ -11,6 +11,11 @@ import (
 
 var _ = internal.GetEnvOrDefault
 
+// PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+func GetCaCert(ctx *pulumi.Context) string {
+	return config.Get(ctx, "microseg:caCert")
+}
+
 // Directory of the embedded store; defaults to a directory under the user home.
 func GetDataDir(ctx *pulumi.Context) string {
 	return config.Get(ctx, "microseg:dataDir")
@@ -21,7 +26,17 @@ func GetDefaultAction(ctx *pulumi.Context) string {
 	return config.Get(ctx, "microseg:defaultAction")
 }
 
+// URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+func GetEndpoint(ctx *pulumi.Context) string {
+	return config.Get(ctx, "microseg:endpoint")
+}
+
 // Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
 func GetEnvironment(ctx *pulumi.Context) string {
 	return config.Get(ctx, "microseg:environment")
+}
+
+// API token for the server (from `microseg token create`); set it as a secret.
+func GetToken(ctx *pulumi.Context) string {
+	return config.Get(ctx, "microseg:token")
 }

@@ -14,6 +14,11 @@ else:
     from typing_extensions import NotRequired, TypedDict, TypeAlias
 from .. import _utilities
 
+caCert: Optional[str]
+"""
+PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+"""
+
 dataDir: Optional[str]
 """
 Directory of the embedded store; defaults to a directory under the user home.
@@ -24,8 +29,18 @@ defaultAction: Optional[str]
 Action of the default rule: drop (zero trust) or allow (brownfield roll-outs). Stored with the environment, so the CLI gives the same verdicts; when unset, the environment's stored action, else drop. One of `allow`, `drop`.
 """
 
+endpoint: Optional[str]
+"""
+URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+"""
+
 environment: Optional[str]
 """
 Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
+"""
+
+token: Optional[str]
+"""
+API token for the server (from `microseg token create`); set it as a secret.
 """
 

@@ -21,6 +21,13 @@ __config__ = pulumi.Config('microseg')
 
 class _ExportableConfig(types.ModuleType):
     @_builtins.property
+    def ca_cert(self) -> Optional[str]:
+        """
+        PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).
+        """
+        return __config__.get('caCert')
+
+    @_builtins.property
     def data_dir(self) -> Optional[str]:
         """
         Directory of the embedded store; defaults to a directory under the user home.
@@ -35,9 +42,23 @@ class _ExportableConfig(types.ModuleType):
         return __config__.get('defaultAction')
 
     @_builtins.property
+    def endpoint(self) -> Optional[str]:
+        """
+        URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
+        """
+        return __config__.get('endpoint')
+
+    @_builtins.property
     def environment(self) -> Optional[str]:
         """
         Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         """
         return __config__.get('environment')
+
+    @_builtins.property
+    def token(self) -> Optional[str]:
+        """
+        API token for the server (from `microseg token create`); set it as a secret.
+        """
+        return __config__.get('token')
 

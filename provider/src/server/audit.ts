@@ -1,0 +1,143 @@
+/**
+ * The audit log: who changed what, when, to which revision, and a summary of the change. A record is
+ * written in the same store batch as the change it describes (a store decorator adds it), so there is
+ * no change without its record and no record without its change, whatever crashes in between.
+ *
+ * Records are objects of kind `audit` in the changed environment (the model's kinds are PascalCase,
+ * so they never collide); the engine ignores them. The request's actor travels in an
+ * AsyncLocalStorage context, set by the HTTP layer, together with an optional `If-Match` revision that
+ * the decorator turns into the batch's expected revision (412 on a mismatch, checked atomically).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import type { ChangeLogEntry, ChangesOptions, IntegrityReport, JsonObject, ListOptions, Store, StoredObject, WriteOp, WriteResult } from '../store';
+
+export const AUDIT_KIND = 'audit';
+
+export interface RequestContext {
+  /** `token:<id>` of the caller (never the secret). */
+  readonly actor: string;
+  readonly role: string;
+  /** An `If-Match` revision for one object of this request. */
+  readonly ifMatch?: { readonly kind: string; readonly name: string; readonly revision: number };
+  /** Filled with the results of the request's writes (the route reports the revision without a re-read). */
+  readonly results?: WriteResult[];
+}
+
+export const requestContext = new AsyncLocalStorage<RequestContext>();
+
+/** One audit record as the API returns it. */
+export interface AuditRecord {
+  readonly time: string;
+  readonly actor: string;
+  readonly role: string;
+  readonly environment: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly op: 'create' | 'update' | 'delete';
+  readonly revision: number;
+  readonly summary: string;
+}
+
+/** What changed between two specs, in a few words: `created`, `deleted`, `changed rules, priority`. */
+export function summarize(before: StoredObject | undefined, op: WriteOp): string {
+  if (op.op === 'delete') return 'deleted';
+  if (op.op !== 'put') return '';
+  if (!before) return 'created';
+  const keys = [...new Set([...Object.keys(before.spec), ...Object.keys(op.spec)])].sort();
+  const changed = keys.filter((k) => JSON.stringify(before.spec[k]) !== JSON.stringify(op.spec[k]));
+  if (changed.length > 0) return `changed ${changed.join(', ')}`;
+  return JSON.stringify(before.status ?? null) !== JSON.stringify(op.status ?? null) ? 'changed status' : 'unchanged';
+}
+
+/** Wraps a store so that every batch written inside a request context carries its audit records. */
+export class AuditingStore implements Store {
+  constructor(private readonly inner: Store) {}
+
+  get location(): string {
+    return this.inner.location;
+  }
+
+  /** The SQLite data directory, when there is one: where the embedded backend keeps its secret key. */
+  get dataDir(): string | undefined {
+    return (this.inner as { dataDir?: string }).dataDir;
+  }
+
+  async apply(environment: string, ops: readonly WriteOp[]): Promise<WriteResult[]> {
+    const ctx = requestContext.getStore();
+    if (!ctx) return this.inner.apply(environment, ops);
+    const time = new Date().toISOString();
+    const out: WriteOp[] = [];
+    const records: WriteOp[] = [];
+    for (const op of ops) {
+      if (op.op === 'check' || op.kind === AUDIT_KIND) {
+        out.push(op);
+        continue;
+      }
+      const before = await this.inner.get(environment, op.kind, op.name);
+      let expected = op.expectedRevision;
+      if (ctx.ifMatch && ctx.ifMatch.kind === op.kind && ctx.ifMatch.name === op.name) expected = ctx.ifMatch.revision;
+      // The record states the revision the write produces; pinning the expected revision to what was
+      // read makes the batch fail (and be retried by the caller) rather than log a wrong revision.
+      if (expected === undefined && before) expected = before.revision;
+      let revision: number;
+      if (before) revision = before.revision + 1;
+      else {
+        const last = await this.inner.changes(environment, { kind: op.kind, name: op.name });
+        revision = (last.length ? Math.max(...last.map((c) => c.revision)) : 0) + 1;
+        if (op.op === 'put' && expected === undefined) expected = 0;
+      }
+      out.push({ ...op, ...(expected !== undefined ? { expectedRevision: expected } : {}) });
+      const record: AuditRecord = {
+        time,
+        actor: ctx.actor,
+        role: ctx.role,
+        environment,
+        kind: op.kind,
+        name: op.name,
+        op: op.op === 'delete' ? 'delete' : before ? 'update' : 'create',
+        revision,
+        summary: summarize(before, op),
+      };
+      records.push({ op: 'put', kind: AUDIT_KIND, name: `${time}#${randomBytes(6).toString('hex')}`, spec: record as unknown as JsonObject, expectedRevision: 0 });
+    }
+    const results = (await this.inner.apply(environment, [...out, ...records])).slice(0, out.length);
+    ctx.results?.push(...results);
+    return results;
+  }
+
+  get(environment: string, kind: string, name: string): Promise<StoredObject | undefined> {
+    return this.inner.get(environment, kind, name);
+  }
+  list(environment: string, options?: ListOptions): Promise<StoredObject[]> {
+    return this.inner.list(environment, options);
+  }
+  changes(environment: string, options?: ChangesOptions): Promise<ChangeLogEntry[]> {
+    return this.inner.changes(environment, options);
+  }
+  lastSeq(environment: string): Promise<number> {
+    return this.inner.lastSeq(environment);
+  }
+  environments(): Promise<string[]> {
+    return this.inner.environments();
+  }
+  restore(environment: string, objects: readonly StoredObject[]): Promise<void> {
+    return this.inner.restore(environment, objects);
+  }
+  integrityCheck(): Promise<IntegrityReport> {
+    return this.inner.integrityCheck();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** Audit records of an environment, oldest first; `limit` keeps the newest. */
+export async function readAudit(store: Store, environment: string, options: { since?: string; limit?: number; kind?: string; name?: string } = {}): Promise<AuditRecord[]> {
+  let records = (await store.list(environment, { kind: AUDIT_KIND })).map((o) => o.spec as unknown as AuditRecord);
+  if (options.since) records = records.filter((r) => r.time > (options.since as string));
+  if (options.kind) records = records.filter((r) => r.kind === options.kind);
+  if (options.name) records = records.filter((r) => r.name === options.name);
+  if (options.limit !== undefined) records = records.slice(Math.max(0, records.length - options.limit));
+  return records;
+}

@@ -1,0 +1,188 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import Ajv from 'ajv';
+import { parse, stringify } from 'yaml';
+import { runFunction } from '../../../provider/src/backend/embedded';
+import { World } from '../../../provider/src/engine';
+import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
+import { subtractCidrs } from '../../../provider/src/export/kubernetes/cidr';
+import { buildWorld, loadTopology } from '../../../provider/src/topology';
+import { estate, put } from '../engine/helpers';
+
+/**
+ * Export to Kubernetes (flavor `kubernetes`: ClusterNetworkPolicy v1alpha2 + NetworkPolicy): golden
+ * output for the example cluster, validation of every ClusterNetworkPolicy against the real CRD schema
+ * (test/data/crds/network-policy-api, see SOURCE.md) and its offline-checkable CEL rules, and refusals
+ * with their construct and reason. Regenerate the golden file with MICROSEG_UPDATE_GOLDEN=1.
+ */
+
+const ROOT = path.join(__dirname, '..', '..', '..');
+const crd = parse(readFileSync(path.join(ROOT, 'test/data/crds/network-policy-api/policy.networking.k8s.io_clusternetworkpolicies.yaml'), 'utf8')) as {
+  spec: { versions: { name: string; schema: { openAPIV3Schema: Record<string, unknown> } }[] };
+};
+const schema = crd.spec.versions.find((v) => v.name === 'v1alpha2')!.schema.openAPIV3Schema;
+/** As `kubectl apply --validate=strict`: a field the schema does not declare is an error, not pruned. */
+function strict(s: unknown): unknown {
+  if (Array.isArray(s)) return s.map(strict);
+  if (!s || typeof s !== 'object') return s;
+  const o = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([p, x]) => [p, strict(x)])) : strict(v)]));
+  if (o.properties && o.additionalProperties === undefined) o.additionalProperties = false;
+  return o;
+}
+const ajv = new Ajv({ strict: false, allErrors: true });
+ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
+ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
+ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/);
+const validate = ajv.compile(strict(schema) as object);
+
+/** Evaluates the CRD's x-kubernetes-validations that need no apiserver; unknown rules fail loudly. */
+function celErrors(s: Record<string, unknown>, v: unknown, at: string): string[] {
+  const out: string[] = [];
+  for (const rule of (s['x-kubernetes-validations'] as { rule: string; message: string }[] | undefined) ?? []) {
+    if (rule.rule === 'self.start < self.end') {
+      const r = v as { start: number; end: number };
+      if (!(r.start < r.end)) out.push(`${at}: ${rule.message}`);
+    } else if (rule.rule === 'isCIDR(self)') {
+      if (!/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/.test(String(v)) && !/^[0-9a-f:]+\/\d{1,3}$/i.test(String(v))) out.push(`${at}: ${rule.message}`);
+    } else out.push(`${at}: CEL rule not checked offline: ${rule.rule}`);
+  }
+  const props = s.properties as Record<string, Record<string, unknown>> | undefined;
+  if (props && v && typeof v === 'object' && !Array.isArray(v)) for (const [k, sub] of Object.entries(props)) if (k in (v as object)) out.push(...celErrors(sub, (v as Record<string, unknown>)[k], `${at}.${k}`));
+  const items = s.items as Record<string, unknown> | undefined;
+  if (items && Array.isArray(v)) v.forEach((x, i) => out.push(...celErrors(items, x, `${at}[${i}]`)));
+  return out;
+}
+
+function schemaErrors(m: Record<string, unknown>): string[] {
+  if (m.kind !== 'ClusterNetworkPolicy') return [];
+  const ok = validate(m);
+  return [...(ok ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`)), ...celErrors(schema, m, '')];
+}
+
+function topologyWorld(file: string): World {
+  const loaded = loadTopology(readFileSync(path.join(ROOT, 'examples/topologies', file), 'utf8'));
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  return buildWorld(loaded.topology).world;
+}
+
+describe('the example cluster (examples/topologies/kubernetes-networkpolicies.yaml)', () => {
+  const world = topologyWorld('kubernetes-networkpolicies.yaml');
+  const exported = getKubernetesManifests(world, { cluster: 'ake', flavor: 'kubernetes', podsOnly: true });
+
+  it('exports with no refusal and matches the golden file', () => {
+    expect(exported.refusals).toEqual([]);
+    const text = exported.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
+    const golden = path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.kubernetes.yaml');
+    if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
+    expect(text).toBe(readFileSync(golden, 'utf8'));
+  });
+
+  it('every ClusterNetworkPolicy validates against the CRD schema and its CEL rules', () => {
+    const cnps = exported.manifests.filter((m) => m.kind === 'ClusterNetworkPolicy');
+    expect(cnps.length).toBeGreaterThan(0);
+    for (const m of cnps) expect({ name: (m.metadata as { name: string }).name, errors: schemaErrors(m) }).toEqual({ name: (m.metadata as { name: string }).name, errors: [] });
+  });
+
+  it('keeps the order: Admin priorities follow the categories, baseline and the default rule come last in tier Baseline', () => {
+    const summary = exported.manifests.filter((m) => m.kind === 'ClusterNetworkPolicy').map((m) => {
+      const spec = m.spec as { tier: string; priority: number; ingress?: { action: string }[]; egress?: { action: string }[] };
+      return `${spec.tier}/${spec.priority} ${(spec.ingress ?? spec.egress)![0]!.action} ${(m.metadata as { name: string }).name}`;
+    });
+    expect(summary).toEqual([
+      'Admin/0 Deny emergency-block-ingress',
+      'Admin/0 Deny emergency-block-egress',
+      'Admin/1 Pass delegate-shop-to-networkpolicies-ingress',
+      'Baseline/0 Deny baseline-default-deny-ingress-ingress',
+    ]);
+    expect(exported.manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => (m.metadata as { name: string }).name)).toEqual(['cart-ingress']);
+  });
+});
+
+describe('refusals name the construct and the reason', () => {
+  it('ingress from any source needs podsOnly', () => {
+    const r = getKubernetesManifests(topologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'kubernetes' });
+    expect(r.refusals).toEqual(expect.arrayContaining([{ construct: 'FirewallPolicy emergency/block', reason: expect.stringContaining('ClusterNetworkPolicy ingress peers select pods only') }]));
+  });
+
+  it('ingress from a VM (an IP address) has no standard ClusterNetworkPolicy form', () => {
+    const r = getKubernetesManifests(topologyWorld('east-west-to-pod.yaml'), { cluster: 'ake', flavor: 'kubernetes', podsOnly: true });
+    expect(r.refusals).toEqual(expect.arrayContaining([expect.objectContaining({ reason: expect.stringContaining('has no networks peer for ingress') })]));
+  });
+
+  it('reject, staged policies, negation, ICMP and a pass before application are refused', () => {
+    const w = estate({ defaultAction: 'allow' });
+    put(w, 'FirewallPolicy', 'env', { category: 'environment', priority: 1, rules: [{ name: 'delegate', action: 'pass', direction: 'in', sources: [{ group: 'web' }], destinations: [{ group: 'api' }] }] });
+    put(w, 'FirewallPolicy', 'app', {
+      category: 'application',
+      priority: 1,
+      rules: [
+        { name: 'rst', action: 'reject', direction: 'in', sources: [{ group: 'web' }], destinations: [{ group: 'api' }] },
+        { name: 'not-web', action: 'drop', direction: 'in', sources: [{ group: 'web' }], sourcesExcluded: true, destinations: [{ group: 'api' }] },
+        { name: 'ping', action: 'allow', direction: 'in', sources: [{ group: 'web' }], destinations: [{ group: 'api' }], services: [{ protocol: 'icmp' }] },
+        { name: 'ok', action: 'allow', direction: 'in', sources: [{ group: 'web' }], destinations: [{ group: 'api' }], services: [{ protocol: 'tcp', ports: ['grpc', '9000-9100', 80] }] },
+      ],
+    });
+    put(w, 'FirewallPolicy', 'trial', { category: 'application', priority: 2, enforcement: 'staged', rules: [{ name: 'x', action: 'drop' }] });
+    const r = getKubernetesManifests(w, { cluster: 'c1', flavor: 'kubernetes' });
+    expect(r.refusals).toEqual([
+      { construct: 'FirewallPolicy env/delegate', reason: expect.stringContaining('a ClusterNetworkPolicy Pass skips the rest of the Admin tier') },
+      { construct: 'FirewallPolicy app/rst', reason: 'action reject: ClusterNetworkPolicy actions are Accept, Deny and Pass' },
+      { construct: 'FirewallPolicy app/not-web', reason: expect.stringContaining('negated peers') },
+      { construct: 'FirewallPolicy app/ping', reason: expect.stringContaining('protocol icmp') },
+      { construct: 'FirewallPolicy trial: enforcement staged', reason: 'ClusterNetworkPolicy has no staged or audit form' },
+    ]);
+    // What is exportable is still exported correctly: named ports, ranges and numbers.
+    const ok = r.manifests.find((m) => (m.metadata as { name: string }).name === 'app-ok-ingress')!;
+    expect(schemaErrors(ok)).toEqual([]);
+    expect(ok.spec).toEqual({
+      tier: 'Admin',
+      priority: 0,
+      subject: { pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: 'api' } } } },
+      ingress: [
+        {
+          name: 'ok',
+          action: 'Accept',
+          from: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: 'web' } } } }],
+          protocols: [{ destinationNamedPort: 'grpc' }, { tcp: { destinationPort: { range: { start: 9000, end: 9100 } } } }, { tcp: { destinationPort: { number: 80 } } }],
+        },
+      ],
+    });
+  });
+
+  it('a dropping default rule becomes a Baseline deny only with podsOnly', () => {
+    const w = estate({ defaultAction: 'drop' });
+    expect(getKubernetesManifests(w, { cluster: 'c1', flavor: 'kubernetes' }).refusals).toEqual([{ construct: 'default rule: drop', reason: expect.stringContaining('accept that with --pods-only') }]);
+    const r = getKubernetesManifests(w, { cluster: 'c1', flavor: 'kubernetes', podsOnly: true });
+    expect(r.manifests.map((m) => `${(m.spec as { tier: string }).tier} ${(m.metadata as { name: string }).name}`)).toEqual(['Baseline microseg-default-deny-ingress', 'Baseline microseg-default-deny-egress']);
+    for (const m of r.manifests) expect(schemaErrors(m)).toEqual([]);
+  });
+});
+
+it('IP blocks with exceptions become exception-free CIDRs covering exactly the same addresses', () => {
+  expect(subtractCidrs('10.0.0.0/24', ['10.0.0.0/26', '10.0.0.200/32'])).toEqual(['10.0.0.64/26', '10.0.0.128/26', '10.0.0.192/29', '10.0.0.201/32', '10.0.0.202/31', '10.0.0.204/30', '10.0.0.208/28', '10.0.0.224/27']);
+  expect(subtractCidrs('0.0.0.0/0', [])).toEqual(['0.0.0.0/0']);
+  expect(subtractCidrs('2001:db8::/32', ['2001:db8::/64'])).toBeUndefined();
+});
+
+describe('the getKubernetesManifests function (Pulumi invoke)', () => {
+  it('returns the manifests and their YAML, or fails listing every refusal', () => {
+    const w = estate({ defaultAction: 'drop' });
+    const r = runFunction(w, 'getKubernetesManifests', { cluster: 'c1', flavor: 'kubernetes', podsOnly: true }) as { manifests: { kind: string }[]; yaml: string };
+    expect(r.manifests.map((m) => m.kind)).toEqual(['ClusterNetworkPolicy', 'ClusterNetworkPolicy']);
+    expect(parse(r.yaml.split('---\n')[0]!)).toEqual(r.manifests[0]);
+    expect(() => runFunction(w, 'getKubernetesManifests', { cluster: 'c1', flavor: 'kubernetes' })).toThrow(/export refused: default rule: drop: the Kubernetes default allows/);
+  });
+});
+
+describe('the flagship cluster (examples/vcci-app)', () => {
+  it('exports every rule but the two whose ingress comes from VMs, which the standard ClusterNetworkPolicy cannot match', async () => {
+    const { vcciWorld } = await import('../../support/vcci-world');
+    const w = await vcciWorld();
+    const r = getKubernetesManifests(w, { cluster: 'vcci', flavor: 'kubernetes', podsOnly: true });
+    expect(r.refusals).toEqual([
+      { construct: 'QuarantinePolicy quarantine/forensic-in', reason: 'ingress from IP addresses (192.168.28.99/32): ClusterNetworkPolicy v1alpha2 (standard) has no networks peer for ingress' },
+      { construct: 'FirewallPolicy shop/rating-to-backend', reason: 'ingress from IP addresses (192.168.28.213/32): ClusterNetworkPolicy v1alpha2 (standard) has no networks peer for ingress' },
+    ]);
+    for (const m of r.manifests) expect(schemaErrors(m)).toEqual([]);
+  }, 120_000);
+});
