@@ -31,7 +31,10 @@ export interface RuleBox {
 export function firstMatchV4(boxes: readonly RuleBox[], fullHi = 0xffffffff): { rule: number; protocol: PortProtocol; lo: number; hi: number; plo: number; phi: number }[] {
   const out: { rule: number; protocol: PortProtocol; lo: number; hi: number; plo: number; phi: number }[] = [];
   for (const protocol of ['tcp', 'udp', 'sctp'] as const) {
-    const mine = boxes.filter((b) => b.protocol === protocol).sort((a, b) => a.rule - b.rule);
+    const mine = unshadowed(
+      boxes.filter((b) => b.protocol === protocol).sort((a, b) => a.rule - b.rule),
+      fullHi,
+    );
     if (!mine.length) continue;
     const edges = new Set<number>();
     for (const b of mine) edges.add(b.plo).add(b.phi + 1);
@@ -88,6 +91,36 @@ export function firstMatchV4(boxes: readonly RuleBox[], fullHi = 0xffffffff): { 
       }
     }
     for (const p of open.values()) out.push({ protocol, ...p });
+  }
+  return out;
+}
+
+/**
+ * The boxes (in rule order) minus those whose ports all lie under earlier catch-all boxes (every
+ * address): they can never own anything, and skipping them before the address segments are built keeps
+ * a point whose rules start with catch-alls cheap however many ranges follow.
+ */
+function unshadowed(boxes: readonly RuleBox[], fullHi: number): RuleBox[] {
+  const blocked: [number, number][] = []; // sorted, disjoint port intervals under a catch-all so far
+  const out: RuleBox[] = [];
+  for (const b of boxes) {
+    let i = 0;
+    while (i < blocked.length && blocked[i]![1] < b.plo) i++;
+    if (i < blocked.length && blocked[i]![0] <= b.plo && b.phi <= blocked[i]![1]) continue;
+    out.push(b);
+    if (b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi) {
+      let lo = b.plo;
+      let hi = b.phi;
+      let j = 0;
+      while (j < blocked.length && blocked[j]![1] + 1 < lo) j++;
+      let k = j;
+      while (k < blocked.length && blocked[k]![0] <= hi + 1) {
+        lo = Math.min(lo, blocked[k]![0]);
+        hi = Math.max(hi, blocked[k]![1]);
+        k++;
+      }
+      blocked.splice(j, k - j, [lo, hi]);
+    }
   }
   return out;
 }
