@@ -61,6 +61,10 @@ export class FirewallPolicy extends pulumi.CustomResource {
      */
     declare public readonly priority: pulumi.Output<number | undefined>;
     /**
+     * Enforcement points where the policy applies, desired vs realized, read from the agents' reports at create, update and refresh.
+     */
+    declare public /*out*/ readonly realization: pulumi.Output<outputs.PolicyRealization | undefined>;
+    /**
      * Inline rules in evaluation order. A policy uses inline rules or FirewallRule resources, never both.
      */
     declare public readonly rules: pulumi.Output<outputs.Rule[] | undefined>;
@@ -83,6 +87,7 @@ export class FirewallPolicy extends pulumi.CustomResource {
             resourceInputs["name"] = args?.name;
             resourceInputs["priority"] = (args?.priority) ?? 1000;
             resourceInputs["rules"] = args?.rules;
+            resourceInputs["realization"] = undefined /*out*/;
         } else {
             resourceInputs["appliedTo"] = undefined /*out*/;
             resourceInputs["category"] = undefined /*out*/;
@@ -90,6 +95,7 @@ export class FirewallPolicy extends pulumi.CustomResource {
             resourceInputs["enforcement"] = undefined /*out*/;
             resourceInputs["name"] = undefined /*out*/;
             resourceInputs["priority"] = undefined /*out*/;
+            resourceInputs["realization"] = undefined /*out*/;
             resourceInputs["rules"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);

@@ -64,6 +64,7 @@ export class Provider extends pulumi.ProviderResource {
             resourceInputs["endpoint"] = args?.endpoint;
             resourceInputs["environment"] = args?.environment;
             resourceInputs["token"] = args?.token ? pulumi.secret(args.token) : undefined;
+            resourceInputs["waitForRealization"] = pulumi.output(args?.waitForRealization).apply(JSON.stringify);
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         const secretOpts = { additionalSecretOutputs: ["token"] };
@@ -100,4 +101,8 @@ export interface ProviderArgs {
      * API token for the server (from `microseg token create`); set it as a secret.
      */
     token?: pulumi.Input<string | undefined>;
+    /**
+     * When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+     */
+    waitForRealization?: pulumi.Input<boolean | undefined>;
 }

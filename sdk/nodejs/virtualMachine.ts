@@ -52,6 +52,10 @@ export class VirtualMachine extends pulumi.CustomResource {
      * Backend name of the virtual machine; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
      */
     declare public readonly name: pulumi.Output<string>;
+    /**
+     * Realization status per interface, read from the agents' reports at create, update and refresh.
+     */
+    declare public /*out*/ readonly realization: pulumi.Output<outputs.InterfaceRealization[] | undefined>;
 
     /**
      * Create a VirtualMachine resource with the given unique name, arguments, and options.
@@ -71,11 +75,13 @@ export class VirtualMachine extends pulumi.CustomResource {
             resourceInputs["interfaces"] = args?.interfaces;
             resourceInputs["labels"] = args?.labels;
             resourceInputs["name"] = args?.name;
+            resourceInputs["realization"] = undefined /*out*/;
         } else {
             resourceInputs["host"] = undefined /*out*/;
             resourceInputs["interfaces"] = undefined /*out*/;
             resourceInputs["labels"] = undefined /*out*/;
             resourceInputs["name"] = undefined /*out*/;
+            resourceInputs["realization"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         super(VirtualMachine.__pulumiType, name, resourceInputs, opts);

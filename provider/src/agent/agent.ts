@@ -153,6 +153,7 @@ export class RealizationAgent {
       table: table.name,
       desiredRevision: st.desiredRevision,
       realizedRevision: st.applied?.revision ?? 0,
+      observedRevision: seq,
       state: st.error !== undefined ? 'error' : st.applied?.text === text ? 'realized' : 'pending',
       ...(st.error !== undefined ? { error: st.error } : {}),
       ...(st.lastApply ? { lastApply: st.lastApply } : {}),
@@ -211,20 +212,36 @@ function skeletonOf(t: Table): string {
 export function elementDelta(before: Table, after: Table): { nftables: unknown[] } {
   const cmds: unknown[] = [];
   const adds: unknown[] = [];
+  const beforeSets = new Map(before.sets.map((x) => [x.name, x] as const));
   for (const s of after.sets) {
     if (s.kind === 'flow-set') continue; // the kernel fills it
-    const old = before.sets.find((x) => x.name === s.name)!;
-    const key = (e: unknown) => JSON.stringify(e);
-    const oldElems = new Map(old.elements.map((_, i) => [key(elementJson(old, i)), elementJson(old, i)] as const));
-    const newElems = new Map(s.elements.map((_, i) => [key(elementJson(s, i)), elementJson(s, i)] as const));
-    const removed = [...oldElems].filter(([k]) => !newElems.has(k)).map(([, e]) => (s.kind === 'map' ? (e as unknown[])[0] : e));
-    const added = [...newElems].filter(([k]) => !oldElems.has(k)).map(([, e]) => e);
+    const old = beforeSets.get(s.name)!;
+    // Elements compared by a key built from the model, and only the differing ones rendered: rendering
+    // every element of both tables to JSON (twice) cost more than the nft call on a large point.
+    const oldKeys = new Map(old.elements.map((_, i) => [elementKey(old, i), i] as const));
+    const newKeys = new Map(s.elements.map((_, i) => [elementKey(s, i), i] as const));
+    const removed = [...oldKeys].filter(([k]) => !newKeys.has(k)).map(([, i]) => {
+      const e = elementJson(old, i);
+      return old.kind === 'map' ? (e as unknown[])[0] : e;
+    });
+    const added = [...newKeys].filter(([k]) => !oldKeys.has(k)).map(([, i]) => elementJson(s, i));
     const target = { family: after.family, table: after.name, name: s.name };
     if (removed.length) cmds.push({ delete: { element: { ...target, elem: removed } } });
     if (added.length) adds.push({ add: { element: { ...target, elem: added } } });
   }
   // Deletions first: a map key may move to another rule, and interval keys must not overlap meanwhile.
   return { nftables: [...cmds, ...adds] };
+}
+
+/** An element's identity (key and verdict), equal exactly when its `nft -j` JSON is equal. */
+function elementKey(s: Table['sets'][number], i: number): string {
+  if (s.kind === 'set') {
+    const a = s.elements[i]!;
+    return `${a.lo}-${a.hi}`;
+  }
+  const e = s.elements[i]!;
+  const v = e.verdict === undefined ? '' : e.verdict.kind === 'goto' ? `goto ${e.verdict.target}` : e.verdict.kind;
+  return `${e.addr.lo}-${e.addr.hi} ${e.service.protocol} ${e.service.lo}-${e.service.hi} ${v}`;
 }
 
 /**

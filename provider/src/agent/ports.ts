@@ -47,6 +47,12 @@ export interface RealizationStatus {
   readonly desiredRevision: number;
   /** Change-log sequence number of the ruleset in the kernel (0: none applied yet). */
   readonly realizedRevision: number;
+  /**
+   * Change-log sequence number of the desired state this report was computed from: every write up to it
+   * has been seen (a write that leaves the point's ruleset unchanged moves this, not desiredRevision).
+   * Absent in reports of agents older than it.
+   */
+  readonly observedRevision?: number;
   readonly state: RealizationState;
   /** Why the last apply failed (the kernel keeps the last good ruleset). */
   readonly error?: string;

@@ -1,4 +1,5 @@
 import { EmbeddedBackend } from '../backend';
+import { REALIZATION_KIND } from '../backend/realization';
 import type { World } from '../engine';
 import type { FlowRecord, FlowRetention, JsonObject, Store } from '../store';
 import type { DesiredState, FlowSink, RealizationStatus, StatusSink } from './ports';
@@ -9,7 +10,7 @@ import type { DesiredState, FlowSink, RealizationStatus, StatusSink } from './po
  * export-state pass them over, and the change log carries them like any write, which is what the
  * team-mode server's status subresource and watch will serve. No schema change.
  */
-export const REALIZATION_KIND = 'RealizationStatus';
+export { REALIZATION_KIND };
 
 export class StoreDesiredState implements DesiredState {
   private readonly backend: EmbeddedBackend;

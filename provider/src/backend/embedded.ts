@@ -7,6 +7,7 @@ import { PropertyMap } from '../provider/values';
 import { BackendService, ConflictError, InUseError, InvalidError, NotFoundError, SecretBox, ServiceError, SETTINGS_KIND, Validator } from '../service';
 import { openSqliteStore, secretKeySource, Store, StoredObject, StoreError } from '../store';
 import { checkAssertions, compare, describeBroken, describeImpact, snapshot } from './impact';
+import { describeUnrealized, pointRealization, readStatuses, REALIZED_KINDS, realizationOf, realizationOutputs, revisionOf, affectedPoints, type PointRealization } from './realization';
 import { referencesOf } from './references';
 
 /** The engine's validation and reference extraction, as the service layer consumes them. */
@@ -35,7 +36,17 @@ export interface EmbeddedBackendOptions {
    * dependency, so Pulumi deletes both at once; waiting lets their deletes land first. Absent: no wait.
    */
   waitForUsersMs?: number;
+  /**
+   * Whether a put of a VirtualMachine or FirewallPolicy waits until every enforcement point it affects
+   * reports the new revision realized (provider config `waitForRealization`); see waitRealized.
+   */
+  waitForRealization?: boolean;
+  /** How often the stored realization statuses are read while waiting (default 250 ms; the store has no push). */
+  realizationPollMs?: number;
 }
+
+/** How long waitForRealization waits when the operation has no customTimeouts. */
+export const DEFAULT_REALIZATION_TIMEOUT_S = 300;
 
 /** How an owner reads in messages: the stack and resource of a URN, or the owner string itself. */
 export function describeOwner(owner: string | undefined): string {
@@ -293,7 +304,61 @@ export class EmbeddedBackend implements Backend {
     }, context?.signal);
   }
 
-  put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<BackendResult> {
+  async put(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<BackendResult> {
+    const written = await this.putOnce(kind, name, spec, mode, context);
+    if (!REALIZED_KINDS.includes(kind)) return written.result;
+    const { result, points, revision } = written;
+    let now = await this.pointsNow(points, revision);
+    if (this.options.waitForRealization) {
+      // Outside the queue: other operations (and their waits) go on while this one waits for the agents.
+      const waited = await this.waitRealized(points, revision, context);
+      now = waited.points;
+      if (waited.failure) return { ...result, outputs: { ...result.outputs, ...realizationOutputs(kind, now) }, initErrors: [...(result.initErrors ?? []), `${kind} "${name}" was written (revision ${revision}) but ${waited.failure}`] };
+    }
+    return { ...result, outputs: { ...result.outputs, ...realizationOutputs(kind, now) } };
+  }
+
+  private async pointsNow(points: readonly string[], revision: number): Promise<PointRealization[]> {
+    const statuses = await readStatuses(this.store!, this.options.environment);
+    return points.map((p) => pointRealization(p, statuses.get(p), revision));
+  }
+
+  /**
+   * Polls the stored statuses until every point reports `revision` realized. Gives up early when every
+   * point has answered for this revision and some refused it (an agent retries only on the next change
+   * or its interval), and at the customTimeout (default DEFAULT_REALIZATION_TIMEOUT_S) or Cancel.
+   */
+  private async waitRealized(points: readonly string[], revision: number, context?: OperationContext): Promise<{ points: PointRealization[]; failure?: string }> {
+    const timeoutS = context?.timeoutSeconds && context.timeoutSeconds > 0 ? context.timeoutSeconds : DEFAULT_REALIZATION_TIMEOUT_S;
+    const own = new AbortController();
+    const timer = setTimeout(() => own.abort(), timeoutS * 1000);
+    const signal = context?.signal ? AbortSignal.any([context.signal, own.signal]) : own.signal;
+    const pollMs = this.options.realizationPollMs ?? 250;
+    try {
+      for (;;) {
+        const now = await this.pointsNow(points, revision);
+        if (now.every((p) => p.state === 'realized')) return { points: now };
+        if (now.every((p) => p.state === 'realized' || p.state === 'error')) return { points: now, failure: `the kernel refused it: ${describeUnrealized(now)}` };
+        if (signal.aborted) {
+          const why = own.signal.aborted || context?.signal?.reason instanceof Error && /timed out/.test(context.signal.reason.message) ? `within ${timeoutS} s (waitForRealization; raise customTimeouts to wait longer)` : 'before the Pulumi engine cancelled the operation';
+          return { points: now, failure: `${describeUnrealized(now)} ${why}; is \`microseg agent\` running for them? \`microseg realization\` shows every point` };
+        }
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(t);
+            signal.removeEventListener('abort', done);
+            resolve();
+          };
+          const t = setTimeout(done, pollMs);
+          signal.addEventListener('abort', done, { once: true });
+        });
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private putOnce(kind: string, name: string, spec: PropertyMap, mode: 'create' | 'update', context?: OperationContext): Promise<{ result: BackendResult; points: string[]; revision: number }> {
     return this.exclusive(async () => {
       const service = await this.sync();
       const k = asKind(kind);
@@ -324,7 +389,9 @@ export class EmbeddedBackend implements Backend {
         throw userError(err);
       }
       this.planned.clear();
-      return result;
+      // The revision the agents must reach: this write's own log entry (not lastSeq, which agents' status
+      // reports keep moving and which the desired state they observe never reaches).
+      return { result, points: affectedPoints(this.world, k, name), revision: await revisionOf(this.store!, this.options.environment, k, name) };
     }, context?.signal);
   }
 
@@ -333,7 +400,14 @@ export class EmbeddedBackend implements Backend {
       const service = await this.sync();
       const o = await service.find(kind, name);
       if (!o) return undefined;
-      return { spec: o.spec as PropertyMap, outputs: (o.status ?? {}) as PropertyMap, ...(o.owner !== undefined ? { owner: o.owner } : {}), ...(o.secretPaths ? { secretPaths: o.secretPaths } : {}) };
+      let outputs = (o.status ?? {}) as PropertyMap;
+      if (REALIZED_KINDS.includes(kind)) {
+        // Observed, not stored with the object: a refresh shows what the agents report now.
+        const statuses = await readStatuses(this.store!, this.options.environment);
+        const revision = await revisionOf(this.store!, this.options.environment, kind, name);
+        outputs = { ...outputs, ...realizationOutputs(kind, realizationOf(this.world, kind, name, statuses, revision)) } as PropertyMap;
+      }
+      return { spec: o.spec as PropertyMap, outputs, ...(o.owner !== undefined ? { owner: o.owner } : {}), ...(o.secretPaths ? { secretPaths: o.secretPaths } : {}) };
     }, context?.signal);
   }
 
@@ -502,5 +576,6 @@ export function openEmbeddedBackend(config: ProviderConfig, context: { stack?: s
     environment: resolveEnvironment(config, context.stack),
     ...(config.defaultAction !== undefined ? { defaultAction: config.defaultAction } : {}),
     waitForUsersMs: PROVIDER_WAIT_FOR_USERS_MS,
+    ...(config.waitForRealization ? { waitForRealization: true } : {}),
   });
 }

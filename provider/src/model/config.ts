@@ -18,6 +18,10 @@ export const providerConfig = z.object({
     .describe('URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.'),
   token: z.string().optional().describe('API token for the server (from `microseg token create`); set it as a secret.'),
   caCert: z.string().optional().describe('PEM text, or a file path, of the CA that signed the server certificate (when not publicly trusted).'),
+  waitForRealization: z
+    .boolean()
+    .optional()
+    .describe('When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation\'s customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.'),
 });
 
 /** Configuration keys that are secrets in the schema (and never logged). */

@@ -17,11 +17,30 @@ export const virtualMachineInputs = z.object({
   host: z.string().optional().describe('Hypervisor host or bare-metal server running the VM.'),
 });
 
+/** How far an enforcement point is in realizing the desired state, as its agent reported it. */
+export const realizationState = z
+  .enum(['unreported', 'pending', 'realized', 'error'])
+  .describe('unreported: no agent reported for the point; pending: the agent has not yet applied (or not yet seen) this object\'s current revision; realized: the kernel enforces it; error: the kernel refused it and keeps the last good ruleset.');
+
+/** The realization status of one VM interface (see docs/realization.md). */
+export const interfaceRealization = z
+  .object({
+    enforcementPoint: z.string().describe('Enforcement point of the interface, `vm:NAME#i`.'),
+    state: realizationState,
+    desiredRevision: z.number().int().optional().describe('Change-log revision of the newest desired ruleset the agent computed for the point.'),
+    realizedRevision: z.number().int().optional().describe('Change-log revision of the ruleset the kernel enforces (0: none yet).'),
+    error: z.string().optional().describe('Why the kernel refused the desired ruleset (state error).'),
+    updatedAt: z.string().optional().describe('When the agent last reported (ISO-8601).'),
+  })
+  .meta({ id: 'InterfaceRealization' });
+
 export const virtualMachine = defineResource({
   name: 'VirtualMachine',
   description: 'A virtual machine with one or more interfaces and labels used by segmentation selectors.',
   inputs: virtualMachineInputs,
-  outputs: z.object({}),
+  outputs: z.object({
+    realization: z.array(interfaceRealization).optional().describe('Realization status per interface, read from the agents\' reports at create, update and refresh.'),
+  }),
   nameProperty: 'name',
 });
 

@@ -60,11 +60,22 @@ export const firewallPolicyInputs = z.object({
   description: z.string().optional().describe('Free text.'),
 });
 
+/** Like Antrea's desiredNodesRealized/currentNodesRealized, per enforcement point. */
+export const policyRealization = z
+  .object({
+    desiredPointsRealized: z.number().int().describe('Enforcement points where the policy applies (VM interfaces and pods).'),
+    currentPointsRealized: z.number().int().describe('Of those, the points whose agent reports this revision of the policy realized.'),
+    pointsNotRealized: z.array(z.string()).describe('The points not (yet) realized (unreported, pending or error), sorted; at most 100 listed (`microseg realization` shows all, with errors).'),
+  })
+  .meta({ id: 'PolicyRealization' });
+
 export const firewallPolicy = defineResource({
   name: 'FirewallPolicy',
   description: 'An ordered set of rules in a category, with a priority and an optional appliedTo.',
   inputs: firewallPolicyInputs,
-  outputs: z.object({}),
+  outputs: z.object({
+    realization: policyRealization.optional().describe('Enforcement points where the policy applies, desired vs realized, read from the agents\' reports at create, update and refresh.'),
+  }),
   nameProperty: 'name',
 });
 

@@ -9,6 +9,8 @@ export interface OperationContext {
   readonly owner?: string;
   /** Aborted by the engine's Cancel or when the resource's customTimeout passes; the reason is the error. */
   readonly signal?: AbortSignal;
+  /** The operation's customTimeouts in seconds (absent or 0: none set), for waits of its own (waitForRealization). */
+  readonly timeoutSeconds?: number;
   /**
    * The preview a plan belongs to: planned changes are seen by later calls of the same session only. A
    * provider process is one session; the team-mode server serves many (one per client provider).

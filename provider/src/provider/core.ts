@@ -263,11 +263,11 @@ export class ProviderCore<C = Record<string, unknown>> {
    * unknown. An object this URN wrote before a crash is adopted; one owned by anyone else is refused.
    */
   async create(req: { token: string; urn?: string; properties: PropertyMap; preview: boolean; timeout?: number }): Promise<{ id: string; properties: PropertyMap }> {
-    return this.withDeadline('create', req.timeout, (signal) => this.write(req.token, req.urn, req.properties, req.preview, 'create', signal));
+    return this.withDeadline('create', req.timeout, (signal) => this.write(req.token, req.urn, req.properties, req.preview, 'create', signal, undefined, req.timeout));
   }
 
   async update(req: { token: string; urn?: string; id: string; news: PropertyMap; preview: boolean; timeout?: number }): Promise<{ id: string; properties: PropertyMap }> {
-    return this.withDeadline('update', req.timeout, (signal) => this.write(req.token, req.urn, req.news, req.preview, 'update', signal, req.id));
+    return this.withDeadline('update', req.timeout, (signal) => this.write(req.token, req.urn, req.news, req.preview, 'update', signal, req.id, req.timeout));
   }
 
   /**
@@ -275,7 +275,7 @@ export class ProviderCore<C = Record<string, unknown>> {
    * the identity of the spec, except for objects created under an older id scheme (a FirewallRule stored
    * as `name` before rule names were scoped to `policy/name`), which keep working under their old id.
    */
-  private async write(token: string, urn: string | undefined, props: PropertyMap, preview: boolean, mode: 'create' | 'update', signal: AbortSignal, existingId?: string): Promise<{ id: string; properties: PropertyMap }> {
+  private async write(token: string, urn: string | undefined, props: PropertyMap, preview: boolean, mode: 'create' | 'update', signal: AbortSignal, existingId?: string, timeoutSeconds?: number): Promise<{ id: string; properties: PropertyMap }> {
     const def = this.def(token);
     const { value, secrets } = unwrap(props);
     const spec = value as PropertyMap;
@@ -288,7 +288,7 @@ export class ProviderCore<C = Record<string, unknown>> {
       return { id: '', properties: rewrapSecrets({ ...spec, ...computed }, secrets) };
     }
     const backend = this.openBackend(urn);
-    const context = { ...(urn ? { owner: urn } : {}), signal };
+    const context = { ...(urn ? { owner: urn } : {}), signal, ...(timeoutSeconds ? { timeoutSeconds } : {}) };
     const redact = secretRedactor(spec, secretPaths(def, secrets));
     let result;
     try {

@@ -3,6 +3,7 @@ import { microsegSchemaJson } from '../schema';
 import { version } from '../version';
 import { engineValidator, openEmbeddedBackend, resolveEnvironment } from '../backend';
 import { RemoteBackend } from '../backend/remote';
+import { BackendError } from './backend';
 import { ProviderCore } from './core';
 import { serve } from './grpc-server';
 import { watchEngine } from './engine-watch';
@@ -19,8 +20,10 @@ export function createProviderCore(): ProviderCore<ProviderConfig> {
     schema: () => (schema ??= microsegSchemaJson()),
     identity: (kind, spec) => (isKind(kind) ? identityOf(kind, spec as { name?: string }) : String(spec.name ?? '')),
     validate: (kind, spec: PropertyMap) => engineValidator.validate(kind, spec).map(({ path, message }) => ({ path, message })),
-    openBackend: (config, context) =>
-      config.endpoint
+    openBackend: (config, context) => {
+      // Refused rather than ignored: a user who asked to wait must not get an `up` that silently does not.
+      if (config.endpoint && config.waitForRealization) throw new BackendError('microseg:waitForRealization works with the embedded store only for now; unset it, or unset microseg:endpoint');
+      return config.endpoint
         ? new RemoteBackend({
             endpoint: config.endpoint,
             token: config.token,
@@ -28,7 +31,8 @@ export function createProviderCore(): ProviderCore<ProviderConfig> {
             environment: resolveEnvironment(config, context.stack),
             ...(config.defaultAction !== undefined ? { defaultAction: config.defaultAction } : {}),
           })
-        : openEmbeddedBackend(config, context),
+        : openEmbeddedBackend(config, context);
+    },
   });
 }
 

@@ -27,6 +27,8 @@ type FirewallPolicy struct {
 	Name pulumi.StringOutput `pulumi:"name"`
 	// Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
 	Priority pulumi.IntPtrOutput `pulumi:"priority"`
+	// Enforcement points where the policy applies, desired vs realized, read from the agents' reports at create, update and refresh.
+	Realization PolicyRealizationPtrOutput `pulumi:"realization"`
 	// Inline rules in evaluation order. A policy uses inline rules or FirewallRule resources, never both.
 	Rules RuleArrayOutput `pulumi:"rules"`
 }
@@ -229,6 +231,11 @@ func (o FirewallPolicyOutput) Name() pulumi.StringOutput {
 // Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
 func (o FirewallPolicyOutput) Priority() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *FirewallPolicy) pulumi.IntPtrOutput { return v.Priority }).(pulumi.IntPtrOutput)
+}
+
+// Enforcement points where the policy applies, desired vs realized, read from the agents' reports at create, update and refresh.
+func (o FirewallPolicyOutput) Realization() PolicyRealizationPtrOutput {
+	return o.ApplyT(func(v *FirewallPolicy) PolicyRealizationPtrOutput { return v.Realization }).(PolicyRealizationPtrOutput)
 }
 
 // Inline rules in evaluation order. A policy uses inline rules or FirewallRule resources, never both.

@@ -65,6 +65,8 @@ type providerArgs struct {
 	Environment *string `pulumi:"environment"`
 	// API token for the server (from `microseg token create`); set it as a secret.
 	Token *string `pulumi:"token"`
+	// When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+	WaitForRealization *bool `pulumi:"waitForRealization"`
 }
 
 // The set of arguments for constructing a Provider resource.
@@ -81,6 +83,8 @@ type ProviderArgs struct {
 	Environment pulumi.StringPtrInput
 	// API token for the server (from `microseg token create`); set it as a secret.
 	Token pulumi.StringPtrInput
+	// When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+	WaitForRealization pulumi.BoolPtrInput
 }
 
 func (ProviderArgs) ElementType() reflect.Type {

@@ -443,6 +443,85 @@ func (o HealthCheckPtrOutput) UnhealthyThreshold() pulumi.IntPtrOutput {
 	}).(pulumi.IntPtrOutput)
 }
 
+type InterfaceRealization struct {
+	// Change-log revision of the newest desired ruleset the agent computed for the point.
+	DesiredRevision *int `pulumi:"desiredRevision"`
+	// Enforcement point of the interface, `vm:NAME#i`.
+	EnforcementPoint string `pulumi:"enforcementPoint"`
+	// Why the kernel refused the desired ruleset (state error).
+	Error *string `pulumi:"error"`
+	// Change-log revision of the ruleset the kernel enforces (0: none yet).
+	RealizedRevision *int `pulumi:"realizedRevision"`
+	// unreported: no agent reported for the point; pending: the agent has not yet applied (or not yet seen) this object's current revision; realized: the kernel enforces it; error: the kernel refused it and keeps the last good ruleset. One of `unreported`, `pending`, `realized`, `error`.
+	State string `pulumi:"state"`
+	// When the agent last reported (ISO-8601).
+	UpdatedAt *string `pulumi:"updatedAt"`
+}
+
+type InterfaceRealizationOutput struct{ *pulumi.OutputState }
+
+func (InterfaceRealizationOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*InterfaceRealization)(nil)).Elem()
+}
+
+func (o InterfaceRealizationOutput) ToInterfaceRealizationOutput() InterfaceRealizationOutput {
+	return o
+}
+
+func (o InterfaceRealizationOutput) ToInterfaceRealizationOutputWithContext(ctx context.Context) InterfaceRealizationOutput {
+	return o
+}
+
+// Change-log revision of the newest desired ruleset the agent computed for the point.
+func (o InterfaceRealizationOutput) DesiredRevision() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v InterfaceRealization) *int { return v.DesiredRevision }).(pulumi.IntPtrOutput)
+}
+
+// Enforcement point of the interface, `vm:NAME#i`.
+func (o InterfaceRealizationOutput) EnforcementPoint() pulumi.StringOutput {
+	return o.ApplyT(func(v InterfaceRealization) string { return v.EnforcementPoint }).(pulumi.StringOutput)
+}
+
+// Why the kernel refused the desired ruleset (state error).
+func (o InterfaceRealizationOutput) Error() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v InterfaceRealization) *string { return v.Error }).(pulumi.StringPtrOutput)
+}
+
+// Change-log revision of the ruleset the kernel enforces (0: none yet).
+func (o InterfaceRealizationOutput) RealizedRevision() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v InterfaceRealization) *int { return v.RealizedRevision }).(pulumi.IntPtrOutput)
+}
+
+// unreported: no agent reported for the point; pending: the agent has not yet applied (or not yet seen) this object's current revision; realized: the kernel enforces it; error: the kernel refused it and keeps the last good ruleset. One of `unreported`, `pending`, `realized`, `error`.
+func (o InterfaceRealizationOutput) State() pulumi.StringOutput {
+	return o.ApplyT(func(v InterfaceRealization) string { return v.State }).(pulumi.StringOutput)
+}
+
+// When the agent last reported (ISO-8601).
+func (o InterfaceRealizationOutput) UpdatedAt() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v InterfaceRealization) *string { return v.UpdatedAt }).(pulumi.StringPtrOutput)
+}
+
+type InterfaceRealizationArrayOutput struct{ *pulumi.OutputState }
+
+func (InterfaceRealizationArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]InterfaceRealization)(nil)).Elem()
+}
+
+func (o InterfaceRealizationArrayOutput) ToInterfaceRealizationArrayOutput() InterfaceRealizationArrayOutput {
+	return o
+}
+
+func (o InterfaceRealizationArrayOutput) ToInterfaceRealizationArrayOutputWithContext(ctx context.Context) InterfaceRealizationArrayOutput {
+	return o
+}
+
+func (o InterfaceRealizationArrayOutput) Index(i pulumi.IntInput) InterfaceRealizationOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) InterfaceRealization {
+		return vs[0].([]InterfaceRealization)[vs[1].(int)]
+	}).(InterfaceRealizationOutput)
+}
+
 type IpBlock struct {
 	// IPv4 or IPv6 CIDR, e.g. 10.0.0.0/8; a bare IP means a /32 or /128.
 	Cidr string `pulumi:"cidr"`
@@ -2591,6 +2670,98 @@ func (o PodSelectorSpecArrayOutput) Index(i pulumi.IntInput) PodSelectorSpecOutp
 	}).(PodSelectorSpecOutput)
 }
 
+type PolicyRealization struct {
+	// Of those, the points whose agent reports this revision of the policy realized.
+	CurrentPointsRealized int `pulumi:"currentPointsRealized"`
+	// Enforcement points where the policy applies (VM interfaces and pods).
+	DesiredPointsRealized int `pulumi:"desiredPointsRealized"`
+	// The points not (yet) realized (unreported, pending or error), sorted; at most 100 listed (`microseg realization` shows all, with errors).
+	PointsNotRealized []string `pulumi:"pointsNotRealized"`
+}
+
+type PolicyRealizationOutput struct{ *pulumi.OutputState }
+
+func (PolicyRealizationOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*PolicyRealization)(nil)).Elem()
+}
+
+func (o PolicyRealizationOutput) ToPolicyRealizationOutput() PolicyRealizationOutput {
+	return o
+}
+
+func (o PolicyRealizationOutput) ToPolicyRealizationOutputWithContext(ctx context.Context) PolicyRealizationOutput {
+	return o
+}
+
+// Of those, the points whose agent reports this revision of the policy realized.
+func (o PolicyRealizationOutput) CurrentPointsRealized() pulumi.IntOutput {
+	return o.ApplyT(func(v PolicyRealization) int { return v.CurrentPointsRealized }).(pulumi.IntOutput)
+}
+
+// Enforcement points where the policy applies (VM interfaces and pods).
+func (o PolicyRealizationOutput) DesiredPointsRealized() pulumi.IntOutput {
+	return o.ApplyT(func(v PolicyRealization) int { return v.DesiredPointsRealized }).(pulumi.IntOutput)
+}
+
+// The points not (yet) realized (unreported, pending or error), sorted; at most 100 listed (`microseg realization` shows all, with errors).
+func (o PolicyRealizationOutput) PointsNotRealized() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v PolicyRealization) []string { return v.PointsNotRealized }).(pulumi.StringArrayOutput)
+}
+
+type PolicyRealizationPtrOutput struct{ *pulumi.OutputState }
+
+func (PolicyRealizationPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**PolicyRealization)(nil)).Elem()
+}
+
+func (o PolicyRealizationPtrOutput) ToPolicyRealizationPtrOutput() PolicyRealizationPtrOutput {
+	return o
+}
+
+func (o PolicyRealizationPtrOutput) ToPolicyRealizationPtrOutputWithContext(ctx context.Context) PolicyRealizationPtrOutput {
+	return o
+}
+
+func (o PolicyRealizationPtrOutput) Elem() PolicyRealizationOutput {
+	return o.ApplyT(func(v *PolicyRealization) PolicyRealization {
+		if v != nil {
+			return *v
+		}
+		var ret PolicyRealization
+		return ret
+	}).(PolicyRealizationOutput)
+}
+
+// Of those, the points whose agent reports this revision of the policy realized.
+func (o PolicyRealizationPtrOutput) CurrentPointsRealized() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v *PolicyRealization) *int {
+		if v == nil {
+			return nil
+		}
+		return &v.CurrentPointsRealized
+	}).(pulumi.IntPtrOutput)
+}
+
+// Enforcement points where the policy applies (VM interfaces and pods).
+func (o PolicyRealizationPtrOutput) DesiredPointsRealized() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v *PolicyRealization) *int {
+		if v == nil {
+			return nil
+		}
+		return &v.DesiredPointsRealized
+	}).(pulumi.IntPtrOutput)
+}
+
+// The points not (yet) realized (unreported, pending or error), sorted; at most 100 listed (`microseg realization` shows all, with errors).
+func (o PolicyRealizationPtrOutput) PointsNotRealized() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *PolicyRealization) []string {
+		if v == nil {
+			return nil
+		}
+		return v.PointsNotRealized
+	}).(pulumi.StringArrayOutput)
+}
+
 type Rule struct {
 	// allow, drop, reject (drop and tell the sender: TCP RST / ICMP unreachable) or pass (from emergency, infrastructure or environment: skip to the application category; from application: skip to the Kubernetes NetworkPolicy layer, then baseline; from baseline: skip to the default rule). One of `allow`, `drop`, `reject`, `pass`.
 	Action string `pulumi:"action"`
@@ -3202,6 +3373,8 @@ func init() {
 	pulumi.RegisterOutputType(GroupMemberArrayOutput{})
 	pulumi.RegisterOutputType(HealthCheckOutput{})
 	pulumi.RegisterOutputType(HealthCheckPtrOutput{})
+	pulumi.RegisterOutputType(InterfaceRealizationOutput{})
+	pulumi.RegisterOutputType(InterfaceRealizationArrayOutput{})
 	pulumi.RegisterOutputType(IpBlockOutput{})
 	pulumi.RegisterOutputType(IpBlockArrayOutput{})
 	pulumi.RegisterOutputType(KubernetesNodeOutput{})
@@ -3237,6 +3410,8 @@ func init() {
 	pulumi.RegisterOutputType(PodSelectorSpecOutput{})
 	pulumi.RegisterOutputType(PodSelectorSpecPtrOutput{})
 	pulumi.RegisterOutputType(PodSelectorSpecArrayOutput{})
+	pulumi.RegisterOutputType(PolicyRealizationOutput{})
+	pulumi.RegisterOutputType(PolicyRealizationPtrOutput{})
 	pulumi.RegisterOutputType(RuleOutput{})
 	pulumi.RegisterOutputType(RuleArrayOutput{})
 	pulumi.RegisterOutputType(RuleHitOutput{})

@@ -24,6 +24,8 @@ type VirtualMachine struct {
 	Labels pulumi.StringMapOutput `pulumi:"labels"`
 	// Backend name of the virtual machine; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
 	Name pulumi.StringOutput `pulumi:"name"`
+	// Realization status per interface, read from the agents' reports at create, update and refresh.
+	Realization InterfaceRealizationArrayOutput `pulumi:"realization"`
 }
 
 // NewVirtualMachine registers a new resource with the given unique name, arguments, and options.
@@ -196,6 +198,11 @@ func (o VirtualMachineOutput) Labels() pulumi.StringMapOutput {
 // Backend name of the virtual machine; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
 func (o VirtualMachineOutput) Name() pulumi.StringOutput {
 	return o.ApplyT(func(v *VirtualMachine) pulumi.StringOutput { return v.Name }).(pulumi.StringOutput)
+}
+
+// Realization status per interface, read from the agents' reports at create, update and refresh.
+func (o VirtualMachineOutput) Realization() InterfaceRealizationArrayOutput {
+	return o.ApplyT(func(v *VirtualMachine) InterfaceRealizationArrayOutput { return v.Realization }).(InterfaceRealizationArrayOutput)
 }
 
 type VirtualMachineArrayOutput struct{ *pulumi.OutputState }

@@ -73,3 +73,14 @@ Object.defineProperty(exports, "token", {
     enumerable: true,
 });
 
+/**
+ * When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+ */
+export declare const waitForRealization: boolean | undefined;
+Object.defineProperty(exports, "waitForRealization", {
+    get() {
+        return __config.getObject<boolean>("waitForRealization");
+    },
+    enumerable: true,
+});
+

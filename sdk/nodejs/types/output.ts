@@ -107,6 +107,33 @@ export function healthCheckProvideDefaults(val: HealthCheck): HealthCheck {
     };
 }
 
+export interface InterfaceRealization {
+    /**
+     * Change-log revision of the newest desired ruleset the agent computed for the point.
+     */
+    desiredRevision?: number;
+    /**
+     * Enforcement point of the interface, `vm:NAME#i`.
+     */
+    enforcementPoint: string;
+    /**
+     * Why the kernel refused the desired ruleset (state error).
+     */
+    error?: string;
+    /**
+     * Change-log revision of the ruleset the kernel enforces (0: none yet).
+     */
+    realizedRevision?: number;
+    /**
+     * unreported: no agent reported for the point; pending: the agent has not yet applied (or not yet seen) this object's current revision; realized: the kernel enforces it; error: the kernel refused it and keeps the last good ruleset. One of `unreported`, `pending`, `realized`, `error`.
+     */
+    state: string;
+    /**
+     * When the agent last reported (ISO-8601).
+     */
+    updatedAt?: string;
+}
+
 export interface IpBlock {
     /**
      * IPv4 or IPv6 CIDR, e.g. 10.0.0.0/8; a bare IP means a /32 or /128.
@@ -431,6 +458,21 @@ export interface PodSelectorSpec {
      * Selects pods by their workload labels; absent or empty selects every pod in scope.
      */
     podSelector?: outputs.LabelSelector;
+}
+
+export interface PolicyRealization {
+    /**
+     * Of those, the points whose agent reports this revision of the policy realized.
+     */
+    currentPointsRealized: number;
+    /**
+     * Enforcement points where the policy applies (VM interfaces and pods).
+     */
+    desiredPointsRealized: number;
+    /**
+     * The points not (yet) realized (unreported, pending or error), sorted; at most 100 listed (`microseg realization` shows all, with errors).
+     */
+    pointsNotRealized: string[];
 }
 
 export interface Rule {

@@ -225,6 +225,7 @@ class FirewallPolicy(pulumi.CustomResource):
                 priority = 1000
             __props__.__dict__["priority"] = priority
             __props__.__dict__["rules"] = rules
+            __props__.__dict__["realization"] = None
         super(FirewallPolicy, __self__).__init__(
             'microseg:index:FirewallPolicy',
             resource_name,
@@ -253,6 +254,7 @@ class FirewallPolicy(pulumi.CustomResource):
         __props__.__dict__["enforcement"] = None
         __props__.__dict__["name"] = None
         __props__.__dict__["priority"] = None
+        __props__.__dict__["realization"] = None
         __props__.__dict__["rules"] = None
         return FirewallPolicy(resource_name, opts=opts, __props__=__props__)
 
@@ -303,6 +305,14 @@ class FirewallPolicy(pulumi.CustomResource):
         Order inside the category, lower first (0 or more); ties are ordered by name with a warning.
         """
         return pulumi.get(self, "priority")
+
+    @_builtins.property
+    @pulumi.getter
+    def realization(self) -> pulumi.Output[Optional['outputs.PolicyRealization']]:
+        """
+        Enforcement points where the policy applies, desired vs realized, read from the agents' reports at create, update and refresh.
+        """
+        return pulumi.get(self, "realization")
 
     @_builtins.property
     @pulumi.getter

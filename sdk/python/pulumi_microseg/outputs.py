@@ -19,6 +19,7 @@ __all__ = [
     'EffectiveRule',
     'GroupMember',
     'HealthCheck',
+    'InterfaceRealization',
     'IpBlock',
     'KubernetesNode',
     'LabelSelector',
@@ -36,6 +37,7 @@ __all__ = [
     'Peer',
     'Pod',
     'PodSelectorSpec',
+    'PolicyRealization',
     'Rule',
     'RuleHit',
     'Service',
@@ -311,6 +313,106 @@ class HealthCheck(dict):
         Failed probes before a member is taken out.
         """
         return pulumi.get(self, "unhealthy_threshold")
+
+
+@pulumi.output_type
+class InterfaceRealization(dict):
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "enforcementPoint":
+            suggest = "enforcement_point"
+        elif key == "desiredRevision":
+            suggest = "desired_revision"
+        elif key == "realizedRevision":
+            suggest = "realized_revision"
+        elif key == "updatedAt":
+            suggest = "updated_at"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in InterfaceRealization. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        InterfaceRealization.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        InterfaceRealization.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 enforcement_point: _builtins.str,
+                 state: _builtins.str,
+                 desired_revision: Optional[_builtins.int] = None,
+                 error: Optional[_builtins.str] = None,
+                 realized_revision: Optional[_builtins.int] = None,
+                 updated_at: Optional[_builtins.str] = None):
+        """
+        :param _builtins.str enforcement_point: Enforcement point of the interface, `vm:NAME#i`.
+        :param _builtins.str state: unreported: no agent reported for the point; pending: the agent has not yet applied (or not yet seen) this object's current revision; realized: the kernel enforces it; error: the kernel refused it and keeps the last good ruleset. One of `unreported`, `pending`, `realized`, `error`.
+        :param _builtins.int desired_revision: Change-log revision of the newest desired ruleset the agent computed for the point.
+        :param _builtins.str error: Why the kernel refused the desired ruleset (state error).
+        :param _builtins.int realized_revision: Change-log revision of the ruleset the kernel enforces (0: none yet).
+        :param _builtins.str updated_at: When the agent last reported (ISO-8601).
+        """
+        pulumi.set(__self__, "enforcement_point", enforcement_point)
+        pulumi.set(__self__, "state", state)
+        if desired_revision is not None:
+            pulumi.set(__self__, "desired_revision", desired_revision)
+        if error is not None:
+            pulumi.set(__self__, "error", error)
+        if realized_revision is not None:
+            pulumi.set(__self__, "realized_revision", realized_revision)
+        if updated_at is not None:
+            pulumi.set(__self__, "updated_at", updated_at)
+
+    @_builtins.property
+    @pulumi.getter(name="enforcementPoint")
+    def enforcement_point(self) -> _builtins.str:
+        """
+        Enforcement point of the interface, `vm:NAME#i`.
+        """
+        return pulumi.get(self, "enforcement_point")
+
+    @_builtins.property
+    @pulumi.getter
+    def state(self) -> _builtins.str:
+        """
+        unreported: no agent reported for the point; pending: the agent has not yet applied (or not yet seen) this object's current revision; realized: the kernel enforces it; error: the kernel refused it and keeps the last good ruleset. One of `unreported`, `pending`, `realized`, `error`.
+        """
+        return pulumi.get(self, "state")
+
+    @_builtins.property
+    @pulumi.getter(name="desiredRevision")
+    def desired_revision(self) -> Optional[_builtins.int]:
+        """
+        Change-log revision of the newest desired ruleset the agent computed for the point.
+        """
+        return pulumi.get(self, "desired_revision")
+
+    @_builtins.property
+    @pulumi.getter
+    def error(self) -> Optional[_builtins.str]:
+        """
+        Why the kernel refused the desired ruleset (state error).
+        """
+        return pulumi.get(self, "error")
+
+    @_builtins.property
+    @pulumi.getter(name="realizedRevision")
+    def realized_revision(self) -> Optional[_builtins.int]:
+        """
+        Change-log revision of the ruleset the kernel enforces (0: none yet).
+        """
+        return pulumi.get(self, "realized_revision")
+
+    @_builtins.property
+    @pulumi.getter(name="updatedAt")
+    def updated_at(self) -> Optional[_builtins.str]:
+        """
+        When the agent last reported (ISO-8601).
+        """
+        return pulumi.get(self, "updated_at")
 
 
 @pulumi.output_type
@@ -1347,6 +1449,67 @@ class PodSelectorSpec(dict):
         Selects pods by their workload labels; absent or empty selects every pod in scope.
         """
         return pulumi.get(self, "pod_selector")
+
+
+@pulumi.output_type
+class PolicyRealization(dict):
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "currentPointsRealized":
+            suggest = "current_points_realized"
+        elif key == "desiredPointsRealized":
+            suggest = "desired_points_realized"
+        elif key == "pointsNotRealized":
+            suggest = "points_not_realized"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in PolicyRealization. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        PolicyRealization.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        PolicyRealization.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 current_points_realized: _builtins.int,
+                 desired_points_realized: _builtins.int,
+                 points_not_realized: Sequence[_builtins.str]):
+        """
+        :param _builtins.int current_points_realized: Of those, the points whose agent reports this revision of the policy realized.
+        :param _builtins.int desired_points_realized: Enforcement points where the policy applies (VM interfaces and pods).
+        :param Sequence[_builtins.str] points_not_realized: The points not (yet) realized (unreported, pending or error), sorted; at most 100 listed (`microseg realization` shows all, with errors).
+        """
+        pulumi.set(__self__, "current_points_realized", current_points_realized)
+        pulumi.set(__self__, "desired_points_realized", desired_points_realized)
+        pulumi.set(__self__, "points_not_realized", points_not_realized)
+
+    @_builtins.property
+    @pulumi.getter(name="currentPointsRealized")
+    def current_points_realized(self) -> _builtins.int:
+        """
+        Of those, the points whose agent reports this revision of the policy realized.
+        """
+        return pulumi.get(self, "current_points_realized")
+
+    @_builtins.property
+    @pulumi.getter(name="desiredPointsRealized")
+    def desired_points_realized(self) -> _builtins.int:
+        """
+        Enforcement points where the policy applies (VM interfaces and pods).
+        """
+        return pulumi.get(self, "desired_points_realized")
+
+    @_builtins.property
+    @pulumi.getter(name="pointsNotRealized")
+    def points_not_realized(self) -> Sequence[_builtins.str]:
+        """
+        The points not (yet) realized (unreported, pending or error), sorted; at most 100 listed (`microseg realization` shows all, with errors).
+        """
+        return pulumi.get(self, "points_not_realized")
 
 
 @pulumi.output_type

@@ -24,7 +24,8 @@ class ProviderArgs:
                  default_action: pulumi.Input[Optional[_builtins.str]] = None,
                  endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  environment: pulumi.Input[Optional[_builtins.str]] = None,
-                 token: pulumi.Input[Optional[_builtins.str]] = None):
+                 token: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_realization: pulumi.Input[Optional[_builtins.bool]] = None):
         """
         The set of arguments for constructing a Provider resource.
 
@@ -34,6 +35,7 @@ class ProviderArgs:
         :param pulumi.Input[_builtins.str] endpoint: URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
         :param pulumi.Input[_builtins.str] environment: Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         :param pulumi.Input[_builtins.str] token: API token for the server (from `microseg token create`); set it as a secret.
+        :param pulumi.Input[_builtins.bool] wait_for_realization: When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
         """
         if ca_cert is not None:
             pulumi.set(__self__, "ca_cert", ca_cert)
@@ -47,6 +49,8 @@ class ProviderArgs:
             pulumi.set(__self__, "environment", environment)
         if token is not None:
             pulumi.set(__self__, "token", token)
+        if wait_for_realization is not None:
+            pulumi.set(__self__, "wait_for_realization", wait_for_realization)
 
     @_builtins.property
     @pulumi.getter(name="caCert")
@@ -120,6 +124,18 @@ class ProviderArgs:
     def token(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "token", value)
 
+    @_builtins.property
+    @pulumi.getter(name="waitForRealization")
+    def wait_for_realization(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+        """
+        return pulumi.get(self, "wait_for_realization")
+
+    @wait_for_realization.setter
+    def wait_for_realization(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "wait_for_realization", value)
+
 
 @pulumi.type_token("pulumi:providers:microseg")
 class Provider(pulumi.ProviderResource):
@@ -133,6 +149,7 @@ class Provider(pulumi.ProviderResource):
                  endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  environment: pulumi.Input[Optional[_builtins.str]] = None,
                  token: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_realization: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         """
         The microseg provider: where the embedded store lives (or which team-mode server it talks to), which environment a stack manages, and the default rule.
@@ -145,6 +162,7 @@ class Provider(pulumi.ProviderResource):
         :param pulumi.Input[_builtins.str] endpoint: URL of a `microseg serve` server (team mode; several replicas separated by commas). When absent the embedded store on this machine is used.
         :param pulumi.Input[_builtins.str] environment: Environment: a namespace of objects inside one store (dev, staging, prod). Defaults to the Pulumi stack name, so a stack per environment needs no setting.
         :param pulumi.Input[_builtins.str] token: API token for the server (from `microseg token create`); set it as a secret.
+        :param pulumi.Input[_builtins.bool] wait_for_realization: When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
         """
         ...
     @overload
@@ -176,6 +194,7 @@ class Provider(pulumi.ProviderResource):
                  endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  environment: pulumi.Input[Optional[_builtins.str]] = None,
                  token: pulumi.Input[Optional[_builtins.str]] = None,
+                 wait_for_realization: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
         if not isinstance(opts, pulumi.ResourceOptions):
@@ -191,6 +210,7 @@ class Provider(pulumi.ProviderResource):
             __props__.__dict__["endpoint"] = endpoint
             __props__.__dict__["environment"] = environment
             __props__.__dict__["token"] = None if token is None else pulumi.Output.secret(token)
+            __props__.__dict__["wait_for_realization"] = pulumi.Output.from_input(wait_for_realization).apply(pulumi.runtime.to_json) if wait_for_realization is not None else None
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["token"])
         opts = pulumi.ResourceOptions.merge(opts, secret_opts)
         super(Provider, __self__).__init__(

@@ -154,6 +154,7 @@ class VirtualMachine(pulumi.CustomResource):
             __props__.__dict__["interfaces"] = interfaces
             __props__.__dict__["labels"] = labels
             __props__.__dict__["name"] = name
+            __props__.__dict__["realization"] = None
         super(VirtualMachine, __self__).__init__(
             'microseg:index:VirtualMachine',
             resource_name,
@@ -180,6 +181,7 @@ class VirtualMachine(pulumi.CustomResource):
         __props__.__dict__["interfaces"] = None
         __props__.__dict__["labels"] = None
         __props__.__dict__["name"] = None
+        __props__.__dict__["realization"] = None
         return VirtualMachine(resource_name, opts=opts, __props__=__props__)
 
     @_builtins.property
@@ -213,4 +215,12 @@ class VirtualMachine(pulumi.CustomResource):
         Backend name of the virtual machine; unique per kind in the environment. Autonamed from the Pulumi resource name when absent.
         """
         return pulumi.get(self, "name")
+
+    @_builtins.property
+    @pulumi.getter
+    def realization(self) -> pulumi.Output[Optional[Sequence['outputs.InterfaceRealization']]]:
+        """
+        Realization status per interface, read from the agents' reports at create, update and refresh.
+        """
+        return pulumi.get(self, "realization")
 

@@ -40,3 +40,8 @@ func GetEnvironment(ctx *pulumi.Context) string {
 func GetToken(ctx *pulumi.Context) string {
 	return config.Get(ctx, "microseg:token")
 }
+
+// When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+func GetWaitForRealization(ctx *pulumi.Context) bool {
+	return config.GetBool(ctx, "microseg:waitForRealization")
+}

@@ -44,3 +44,8 @@ token: Optional[str]
 API token for the server (from `microseg token create`); set it as a secret.
 """
 
+waitForRealization: Optional[bool]
+"""
+When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+"""
+

@@ -62,3 +62,10 @@ class _ExportableConfig(types.ModuleType):
         """
         return __config__.get('token')
 
+    @_builtins.property
+    def wait_for_realization(self) -> Optional[bool]:
+        """
+        When true, creating or updating a VirtualMachine or FirewallPolicy waits until every enforcement point it affects reports the new revision realized (microseg agent), within the operation's customTimeouts (default 5 minutes), and fails listing the points that did not realize. Default false.
+        """
+        return __config__.get_bool('waitForRealization')
+

@@ -1,0 +1,71 @@
+import fc from 'fast-check';
+import { firstMatchV4, type RuleBox } from '../../../provider/src/realize/nftables/boxes';
+
+/** Small coordinates so every (port, address) point can be checked against the definition. */
+const ADDR_HI = 40;
+const PORT_HI = 24;
+
+const rangeArb = fc.tuple(fc.integer({ min: 0, max: ADDR_HI }), fc.integer({ min: 0, max: ADDR_HI })).map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as const);
+const boxArb = fc.record({
+  rule: fc.integer({ min: 0, max: 7 }),
+  protocol: fc.constantFrom('tcp' as const, 'udp' as const),
+  ports: fc.tuple(fc.integer({ min: 0, max: PORT_HI }), fc.integer({ min: 0, max: PORT_HI })),
+  // Sometimes a catch-all rule (every address), which ends painting for the ports it covers.
+  all: fc.boolean(),
+  ranges: fc.array(rangeArb, { maxLength: 4 }),
+});
+
+/** Sorted, disjoint, non-adjacent ranges, as the engine hands them over. */
+function normalize(ranges: readonly (readonly [number, number])[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [lo, hi] of [...ranges].sort((a, b) => a[0] - b[0])) {
+    const last = out[out.length - 1];
+    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+describe('first match compiled into disjoint boxes', () => {
+  test('every (protocol, port, address) point lies in at most one piece, owned by the first rule whose box holds it', () => {
+    fc.assert(
+      fc.property(fc.array(boxArb, { maxLength: 12 }), (raw) => {
+        const boxes: RuleBox[] = raw.map((b) => ({
+          rule: b.rule,
+          protocol: b.protocol,
+          plo: Math.min(...b.ports),
+          phi: Math.max(...b.ports),
+          ranges: b.all ? [[0, ADDR_HI]] : normalize(b.ranges),
+        }));
+        const pieces = firstMatchV4(boxes, ADDR_HI);
+        for (const protocol of ['tcp', 'udp'] as const)
+          for (let port = 0; port <= PORT_HI + 1; port++)
+            for (let addr = 0; addr <= ADDR_HI + 1; addr++) {
+              const holding = boxes.filter((b) => b.protocol === protocol && b.plo <= port && port <= b.phi && b.ranges.some(([lo, hi]) => lo <= addr && addr <= hi));
+              const expected = holding.length ? Math.min(...holding.map((b) => b.rule)) : undefined;
+              const found = pieces.filter((p) => p.protocol === protocol && p.plo <= port && port <= p.phi && p.lo <= addr && addr <= p.hi);
+              // One check per point through expect made this test take minutes.
+              const got = found.map((p) => p.rule).join(',');
+              if (got !== (expected === undefined ? '' : `${expected}`)) throw new Error(`${protocol} port ${port} address ${addr}: pieces of rules [${got}], first matching rule ${expected ?? 'none'}`);
+            }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('pieces of one rule over adjacent addresses and ports come out merged', () => {
+    // Two boxes of one rule side by side in addresses, and a port box split by another rule's box.
+    const pieces = firstMatchV4(
+      [
+        { rule: 0, protocol: 'tcp', plo: 80, phi: 80, ranges: [[5, 5]] },
+        { rule: 1, protocol: 'tcp', plo: 0, phi: 65535, ranges: [[10, 19]] },
+        { rule: 1, protocol: 'tcp', plo: 0, phi: 65535, ranges: [[20, 29]] },
+      ],
+      ADDR_HI,
+    );
+    expect(pieces.sort((a, b) => a.rule - b.rule)).toEqual([
+      { rule: 0, protocol: 'tcp', lo: 5, hi: 5, plo: 80, phi: 80 },
+      { rule: 1, protocol: 'tcp', lo: 10, hi: 29, plo: 0, phi: 65535 },
+    ]);
+  });
+});
