@@ -40,7 +40,12 @@ afterEach(() => {
   nock.cleanAll();
   expect(pending).toEqual([]);
 });
-afterAll(() => nock.enableNetConnect());
+// nock patches Node's own networking modules, which jest shares between the test files of one worker:
+// restore them, or every later file in this worker (gRPC to a plugin, HTTP to a server) is intercepted.
+afterAll(() => {
+  nock.enableNetConnect();
+  nock.restore();
+});
 
 test('sends the token, the environment, the preview session and the default action', async () => {
   const scope = nock(ENDPOINT, { reqheaders: { authorization: 'Bearer mseg_aaaaaaaaaaaa_secret', 'x-microseg-default-action': 'drop', 'x-microseg-session': /^[0-9a-f-]{36}$/ } })
