@@ -1,5 +1,6 @@
 /** The team-mode HTTP API on a real PostgreSQL: objects and revisions, the change log as a watch, functions, audit, OpenAPI. */
 import axios from 'axios';
+import { readStatuses } from '../../provider/src/agent';
 import { openPostgresStore } from '../../provider/src/store';
 import { startServer } from '../../provider/src/server/serve';
 import { createToken } from '../../provider/src/server/tokens';
@@ -186,4 +187,38 @@ test('secret-marked inputs are stored encrypted and read back in clear, with the
   const read = await team.call('GET', '/v1/environments/secrets/objects/FirewallPolicy/sealed');
   expect(read.data.spec.description).toBe('pager 555-0100');
   expect(read.data.secretPaths).toEqual(['description']);
+});
+
+test('an agent reads the desired ruleset of its enforcement point with the seq to watch from, and its status report is what `realization` reads', async () => {
+  await seedShop(team, 'agents');
+  const desired = await team.call('GET', '/v1/environments/agents/realization/desired?point=workload:c1/pay/api', { token: team.tokens.agent });
+  expect(desired.status).toBe(200);
+  const [point] = desired.data.points;
+  expect(desired.data.points).toHaveLength(1);
+  expect(point.point).toMatch(/^pod:c1\/pay\/api/);
+  expect(point.nft.nftables[0]).toEqual({ add: { table: { family: 'inet', name: point.table } } });
+  expect(point.text).toContain(`table inet ${point.table}`);
+  expect(desired.data.seq).toBe((await team.call('GET', '/v1/environments/agents/objects')).data.seq);
+
+  const status = { point: point.point, table: point.table, desiredRevision: desired.data.seq, realizedRevision: desired.data.seq, observedRevision: desired.data.seq, state: 'realized', lastApply: 'table', rules: point.rules, elements: point.elements, hits: [{ rule: 'p/r', direction: 'in', packets: 3, bytes: 180 }], agent: { host: 'node-1', pid: 42 }, updatedAt: '2026-01-01T00:00:00.000Z' };
+  const put = await team.call('PUT', '/v1/environments/agents/realization/status', { token: team.tokens.agent, body: status });
+  expect(put.status).toBe(200);
+  expect((await team.call('GET', '/v1/environments/agents/realization')).data.statuses).toEqual([status]);
+  // Stored as the local agent stores it: the store-backed reader of `microseg realization` sees it.
+  const store = await openPostgresStore({ url: team.storeUrl });
+  try {
+    expect(await readStatuses(store, 'agents')).toEqual([status]);
+  } finally {
+    await store.close();
+  }
+});
+
+test('a malformed status report is 400 naming the property and writes nothing; an unknown enforcement point is 404', async () => {
+  const bad = await team.call('PUT', '/v1/environments/agents2/realization/status', { token: team.tokens.agent, body: { point: 'pod:c1/a/b', state: 'done' } });
+  expect(bad.status).toBe(400);
+  expect(bad.data.error.message).toMatch(/state/);
+  expect((await team.call('GET', '/v1/environments/agents2/realization')).data.statuses).toEqual([]);
+  const unknown = await team.call('GET', '/v1/environments/agents2/realization/desired?point=vm:nope', { token: team.tokens.agent });
+  expect(unknown.status).toBe(404);
+  expect(unknown.data.error.message).toMatch(/vm:nope.*not an enforcement point/);
 });

@@ -31,6 +31,21 @@ interface Op {
 const exists = async (kind: string, name: string) => (await team.call('GET', `/v1/environments/${ENV}/objects/${kind}/${name}`)).status === 200;
 const put = (token: string, kind: string, name: string, body: unknown) => team.call('PUT', `/v1/environments/${ENV}/objects/${kind}/${name}`, { token, body });
 
+const status = (point: string) => ({
+  point,
+  table: 'microseg_x',
+  desiredRevision: 1,
+  realizedRevision: 1,
+  state: 'realized',
+  rules: 0,
+  elements: 0,
+  hits: [],
+  agent: { host: 'h', pid: 1 },
+  updatedAt: new Date(0).toISOString(),
+});
+const reported = async (point: string) =>
+  ((await team.call('GET', `/v1/environments/${ENV}/realization`)).data as { statuses: { point: string }[] }).statuses.some((s) => s.point === point);
+
 const OPS: Op[] = [
   { name: 'list objects', run: (_r, t) => team.call('GET', `/v1/environments/${ENV}/objects`, { token: t }) },
   { name: 'read an object', run: (_r, t) => team.call('GET', `/v1/environments/${ENV}/objects/SecurityGroup/shop-pods`, { token: t }) },
@@ -38,6 +53,13 @@ const OPS: Op[] = [
   { name: 'read the audit log', run: (_r, t) => team.call('GET', `/v1/environments/${ENV}/audit?limit=1`, { token: t }) },
   { name: 'traceflow', run: (_r, t) => team.call('POST', `/v1/environments/${ENV}/functions/traceflow`, { token: t, body: { source: 'c1/shop/web', destination: 'c1/pay/api' } }) },
   { name: 'effective rules', run: (_r, t) => team.call('POST', `/v1/environments/${ENV}/functions/getEffectiveRules`, { token: t, body: { target: 'c1/shop/web' } }) },
+  { name: 'read the desired ruleset of an enforcement point', run: (_r, t) => team.call('GET', `/v1/environments/${ENV}/realization/desired?point=workload:c1/pay/api`, { token: t }) },
+  { name: 'read realization statuses', run: (_r, t) => team.call('GET', `/v1/environments/${ENV}/realization`, { token: t }) },
+  {
+    name: 'report realization status',
+    run: (r, t) => team.call('PUT', `/v1/environments/${ENV}/realization/status`, { token: t, body: status(`pod:c1/x/${r}`) }),
+    written: (r) => reported(`pod:c1/x/${r}`),
+  },
   {
     name: 'impact of a planned change',
     run: (r, t) => team.call('POST', `/v1/environments/${ENV}/impact/FirewallPolicy/impact-${r}`, { token: t, body: policy(`impact-${r}`, { appliedTo: ['shop-pods'] }) }),
@@ -112,6 +134,9 @@ const MATRIX: Record<string, [Cell, Cell, Cell, Cell]> = {
   'read the audit log': ['allow', 'deny', 'allow', 'deny'],
   traceflow: ['allow', 'allow', 'allow', 'deny'],
   'effective rules': ['allow', 'allow', 'allow', 'allow'],
+  'read the desired ruleset of an enforcement point': ['allow', 'allow', 'allow', 'allow'],
+  'read realization statuses': ['allow', 'allow', 'allow', 'allow'],
+  'report realization status': ['allow', 'deny', 'deny', 'allow'],
   'impact of a planned change': ['allow', 'allow', 'allow', 'deny'],
   'create a VirtualMachine (inventory)': ['allow', 'deny', 'deny', 'deny'],
   'create a SecurityGroup': ['allow', 'deny', 'deny', 'deny'],

@@ -22,6 +22,7 @@ import { StoreError, type Store, type StoredObject, type WriteResult } from '../
 import { version } from '../version';
 import { handleVisibility } from '../ui/handlers';
 import { AUDIT_KIND, AuditingStore, readAudit, requestContext } from './audit';
+import { registerAgentRoutes } from './agent-routes';
 import { authorize, permissionOf, type Operation, type Principal } from './roles';
 import { SYSTEM_ENVIRONMENT, TokenVerifier } from './tokens';
 
@@ -570,6 +571,8 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
       return reply.code(r.status).send(r.body);
     },
   );
+
+  registerAgentRoutes(app, { store: options.store, check: (request, op) => check(request, op), world: (env, defaultAction) => host(env, defaultAction).currentWorld(), envParam: ENVIRONMENT });
 
   // Writes through this replica wake its watchers at once.
   app.addHook('onResponse', async (request) => {

@@ -36,6 +36,8 @@ export type Operation =
   | { readonly action: 'watch' }
   | { readonly action: 'audit' }
   | { readonly action: 'function'; readonly fn: string }
+  /** An agent's realization status of an enforcement point (the status subresource). */
+  | { readonly action: 'report' }
   | { readonly action: 'write'; readonly kind: string; readonly name: string; readonly spec?: Record<string, unknown>; readonly existing?: Record<string, unknown>; readonly verb: 'create' | 'update' | 'delete' | 'plan' };
 
 /** The permission string of an operation, as named in 403 messages and the matrix. */
@@ -49,6 +51,8 @@ export function permissionOf(op: Operation): string {
       return 'audit.read';
     case 'function':
       return `functions.${op.fn}`;
+    case 'report':
+      return 'realization.report';
     case 'write':
       return `objects.${op.verb === 'plan' ? 'preview' : op.verb}:${op.kind}`;
   }
@@ -66,6 +70,10 @@ export function authorize(principal: Principal, op: Operation, world: World | un
       return READ_ROLES.includes(principal.role) ? undefined : deny('');
     case 'audit':
       return principal.role === 'security-admin' || principal.role === 'auditor' ? undefined : deny('only security-admin and auditor read the audit log');
+    case 'report':
+      // Agent tokens are not scoped to enforcement points (a token carries namespaces only): any agent
+      // token may report any point of the environment, like a node's kubelet credentials before NodeRestriction.
+      return principal.role === 'agent' || principal.role === 'security-admin' ? undefined : deny('only agents report realization status');
     case 'function':
       if (principal.role === 'agent') return op.fn === 'getEffectiveRules' ? undefined : deny('agents may only read effective rules');
       return undefined;
