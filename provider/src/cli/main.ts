@@ -181,7 +181,9 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .option('--interval <ms>', 'report hit counters and flow records at least this often', '10000')
       .option('--no-flows', 'do not read flow records (conntrack and dropped-flow sets)')
       .option('--flow-retention-days <days>', 'keep flow records this many days', '7')
-      .option('--flow-max-records <n>', 'keep at most this many flow records per environment', '200000'),
+      .option('--flow-max-records <n>', 'keep at most this many flow records per environment', '200000')
+      .option('--endpoint <url>', 'team mode: read the desired state from and report status to this `microseg serve` (default: $MICROSEG_ENDPOINT; token from $MICROSEG_TOKEN)')
+      .option('--ca-cert <file>', 'CA of the server certificate (default: $MICROSEG_CA_CERT)'),
   ).action(async (o: Record<string, unknown>) =>
     done(
       await runAgent(
@@ -193,6 +195,8 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
           flows: o.flows !== false,
           flowRetentionDays: o.flowRetentionDays as string,
           flowMaxRecords: o.flowMaxRecords as string,
+          ...(o.endpoint !== undefined ? { endpoint: o.endpoint as string } : {}),
+          ...(o.caCert !== undefined ? { caCert: o.caCert as string } : {}),
         },
         io,
       ),

@@ -1,8 +1,23 @@
 import { enforcementPoints } from '../engine';
-import { ConntrackCli, NftCli, preflight, RealizationAgent, readStatuses, StoreDesiredState, StoreFlowSink, StoreStatusSink, type RealizationStatus } from '../agent';
+import {
+  AgentServerClient,
+  ConntrackCli,
+  HttpDesiredState,
+  HttpStatusSink,
+  NftCli,
+  preflight,
+  RealizationAgent,
+  readStatuses,
+  StoreDesiredState,
+  StoreFlowSink,
+  StoreStatusSink,
+  type AgentOptions,
+  type NftExecutor,
+  type RealizationStatus,
+} from '../agent';
 import { realizePoints, replaceTable, replaceTableText } from '../realize/nftables';
 import { json, table } from './format';
-import { withStore, type StoreOptions } from './context';
+import { resolveCliEnvironment, withStore, type StoreOptions } from './context';
 import { CliError, EXIT_FAILED, EXIT_OK, type CliIo } from './io';
 
 /** Realization on Linux: `realize` (dry run), `agent`, `realization` (status), `hits`. */
@@ -29,7 +44,19 @@ export async function runRealize(options: StoreOptions & { point: string; format
 
 /** `microseg agent --enforcement-point X [--once]`: applies and keeps applying the point's ruleset. */
 export async function runAgent(
-  options: StoreOptions & { points: readonly string[]; once?: boolean; intervalMs?: number; flows?: boolean; flowRetentionDays?: string; flowMaxRecords?: string },
+  options: StoreOptions & {
+    points: readonly string[];
+    once?: boolean;
+    intervalMs?: number;
+    flows?: boolean;
+    flowRetentionDays?: string;
+    flowMaxRecords?: string;
+    /** Team mode: URL of `microseg serve` (else $MICROSEG_ENDPOINT; absent: the local store). */
+    endpoint?: string;
+    caCert?: string;
+    /** The kernel; `nft` on this host unless a caller (a test without a kernel) passes its own. */
+    nft?: NftExecutor;
+  },
   io: CliIo,
   signal?: AbortSignal,
 ): Promise<number> {
@@ -38,39 +65,87 @@ export async function runAgent(
   if (!(days > 0)) throw new CliError(`--flow-retention-days: "${options.flowRetentionDays}" is not a positive number of days`);
   const maxCount = Number(options.flowMaxRecords ?? 200_000);
   if (!Number.isInteger(maxCount) || maxCount < 1) throw new CliError(`--flow-max-records: "${options.flowMaxRecords}" is not a positive integer`);
-  try {
-    await preflight();
-  } catch (err) {
-    throw new CliError((err as Error).message, EXIT_FAILED);
-  }
-  return withStore(options, io, async (ctx) => {
-    const agent = new RealizationAgent({
-      points: options.points,
-      source: new StoreDesiredState(ctx.store, ctx.environment, options.defaultAction as 'allow' | 'drop' | undefined),
-      nft: new NftCli(),
-      status: new StoreStatusSink(ctx.store, ctx.environment),
-      ...(options.flows !== false ? { flows: { conntrack: new ConntrackCli(), sink: new StoreFlowSink(ctx.store, ctx.environment, { maxAgeMs: days * 8.64e7, maxCount }) } } : {}),
-      log: (line) => io.stderr(`${new Date().toISOString()} ${line}\n`),
-    });
-    if (options.once) {
-      const r = await agent.reconcile();
-      for (const u of r.unknown) io.stderr(`microseg: ${u}: not an enforcement point of environment "${ctx.environment}"; expected ${POINT_FORMS}\n`);
-      io.stdout(statusTable(r.statuses));
-      return r.unknown.length === 0 && r.statuses.every((s) => s.state === 'realized') ? EXIT_OK : EXIT_FAILED;
-    }
-    const ac = new AbortController();
-    const stop = () => ac.abort();
-    signal?.addEventListener('abort', stop);
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  if (!options.nft) {
     try {
-      await agent.run(ac.signal, options.intervalMs ?? 10_000);
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      await preflight();
+    } catch (err) {
+      throw new CliError((err as Error).message, EXIT_FAILED);
     }
-    return EXIT_OK;
+  }
+  const endpoint = options.endpoint ?? io.env.MICROSEG_ENDPOINT;
+  if (endpoint) {
+    // Team mode: desired state and status through the server; flow records stay on the host (the server
+    // has no flow API yet), so --no-flows is implied.
+    const token = io.env.MICROSEG_TOKEN;
+    if (!token) throw new CliError('MICROSEG_TOKEN: set it to an agent token (`microseg token create --role agent`)');
+    const environment = resolveCliEnvironment(options, io.env);
+    let client: AgentServerClient;
+    try {
+      client = new AgentServerClient({
+        endpoint: endpoint.split(',')[0]!,
+        environment,
+        token,
+        ...((options.caCert ?? io.env.MICROSEG_CA_CERT) ? { caCert: options.caCert ?? io.env.MICROSEG_CA_CERT } : {}),
+        ...(options.defaultAction ? { defaultAction: options.defaultAction as 'allow' | 'drop' } : {}),
+      });
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+    try {
+      return await agentLoop(options, io, environment, { source: new HttpDesiredState(client), status: new HttpStatusSink(client) }, signal);
+    } catch (err) {
+      throw new CliError((err as Error).message, EXIT_FAILED);
+    } finally {
+      client.close();
+    }
+  }
+  return withStore(options, io, async (ctx) =>
+    agentLoop(
+      options,
+      io,
+      ctx.environment,
+      {
+        source: new StoreDesiredState(ctx.store, ctx.environment, options.defaultAction as 'allow' | 'drop' | undefined),
+        status: new StoreStatusSink(ctx.store, ctx.environment),
+        ...(options.flows !== false ? { flows: { conntrack: new ConntrackCli(), sink: new StoreFlowSink(ctx.store, ctx.environment, { maxAgeMs: days * 8.64e7, maxCount }) } } : {}),
+      },
+      signal,
+    ),
+  );
+}
+
+/** Runs the agent on its ports: once (print the statuses) or until SIGINT/SIGTERM or `signal`. */
+async function agentLoop(
+  options: { points: readonly string[]; once?: boolean; intervalMs?: number; nft?: NftExecutor },
+  io: CliIo,
+  environment: string,
+  ports: Pick<AgentOptions, 'source' | 'status' | 'flows'>,
+  signal?: AbortSignal,
+): Promise<number> {
+  const agent = new RealizationAgent({
+    points: options.points,
+    nft: options.nft ?? new NftCli(),
+    ...ports,
+    log: (line) => io.stderr(`${new Date().toISOString()} ${line}\n`),
   });
+  if (options.once) {
+    const r = await agent.reconcile();
+    for (const u of r.unknown) io.stderr(`microseg: ${u}: not an enforcement point of environment "${environment}"; expected ${POINT_FORMS}\n`);
+    io.stdout(statusTable(r.statuses));
+    return r.unknown.length === 0 && r.statuses.every((s) => s.state === 'realized') ? EXIT_OK : EXIT_FAILED;
+  }
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  signal?.addEventListener('abort', stop);
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await agent.run(ac.signal, options.intervalMs ?? 10_000);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  return EXIT_OK;
 }
 
 function statusTable(statuses: readonly RealizationStatus[]): string {

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { RealizationStatus } from '../agent/ports';
 import { readStatuses, REALIZATION_KIND } from '../agent/store-adapters';
 import type { World } from '../engine';
+import { isKind, kinds } from '../model';
 import { BackendError } from '../provider/backend';
 import { realizePoints, replaceTable } from '../realize/nftables';
 import type { JsonObject, Store } from '../store';
@@ -55,6 +56,8 @@ const desiredPoint = z.object({
   text: z.string().describe('The same ruleset as `nft -f` text.'),
 });
 
+const stateObject = z.object({ kind: z.string(), name: z.string(), spec: z.record(z.string(), z.unknown()), outputs: z.record(z.string(), z.unknown()) });
+
 export function registerAgentRoutes(fastify: FastifyInstance, deps: AgentRouteDeps): void {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const envParams = z.object({ env: deps.envParam });
@@ -81,6 +84,31 @@ export function registerAgentRoutes(fastify: FastifyInstance, deps: AgentRouteDe
       const points = realizePoints(world, request.query.point);
       if (!points) throw new BackendError(`point: "${request.query.point}" is not an enforcement point of environment "${env}"`, [], 'not-found');
       return { seq, points: points.map((p) => ({ point: p.point, table: p.table.name, rules: p.stats.rules, elements: p.stats.elements, nft: replaceTable(p.table) as unknown as Record<string, unknown>, text: p.text })) };
+    },
+  );
+
+  app.get(
+    '/v1/environments/:env/realization/state',
+    {
+      schema: {
+        description:
+          'The desired state an agent compiles its enforcement points from (`microseg agent --endpoint`): every object with its outputs (allocated addresses), in restore order, the environment\'s default action, and the change-log seq it reflects.',
+        params: envParams,
+        headers: defaultActionHeader,
+        response: { 200: z.object({ seq: z.number().int(), defaultAction: z.enum(['allow', 'drop']), objects: z.array(stateObject) }) },
+      },
+    },
+    async (request) => {
+      await deps.check(request, { action: 'read' });
+      const { env } = request.params;
+      const seq = await deps.store.lastSeq(env);
+      const world = await deps.world(env, request.headers['x-microseg-default-action']);
+      const order = new Map(kinds.map((k, i) => [k as string, i]));
+      const objects = (await deps.store.list(env))
+        .filter((o) => isKind(o.kind))
+        .sort((a, b) => order.get(a.kind)! - order.get(b.kind)!)
+        .map((o) => ({ kind: o.kind, name: o.name, spec: o.spec, outputs: o.status ?? {} }));
+      return { seq, defaultAction: world.defaultVerdict, objects };
     },
   );
 
