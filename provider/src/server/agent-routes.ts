@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { RealizationStatus } from '../agent/ports';
 import { readStatuses, REALIZATION_KIND } from '../agent/store-adapters';
 import type { World } from '../engine';
-import { isKind, kinds } from '../model';
+import type { Kind } from '../model';
 import { BackendError } from '../provider/backend';
 import { realizePoints, replaceTable } from '../realize/nftables';
 import type { JsonObject, Store } from '../store';
@@ -56,6 +56,9 @@ const desiredPoint = z.object({
   text: z.string().describe('The same ruleset as `nft -f` text.'),
 });
 
+/** Kinds whose outputs are allocations (pod, egress and VIP addresses) that a restored world must keep. */
+const ALLOCATING: ReadonlySet<Kind> = new Set<Kind>(['Workload', 'EgressIp', 'LoadBalancer']);
+
 const stateObject = z.object({ kind: z.string(), name: z.string(), spec: z.record(z.string(), z.unknown()), outputs: z.record(z.string(), z.unknown()) });
 
 export function registerAgentRoutes(fastify: FastifyInstance, deps: AgentRouteDeps): void {
@@ -92,7 +95,7 @@ export function registerAgentRoutes(fastify: FastifyInstance, deps: AgentRouteDe
     {
       schema: {
         description:
-          'The desired state an agent compiles its enforcement points from (`microseg agent --endpoint`): every object with its outputs (allocated addresses), in restore order, the environment\'s default action, and the change-log seq it reflects.',
+          'The desired state an agent compiles its enforcement points from (`microseg agent --endpoint`): every object of the server\'s world with its allocated addresses, in restore order, the environment\'s default action, and the change-log seq it reflects.',
         params: envParams,
         headers: defaultActionHeader,
         response: { 200: z.object({ seq: z.number().int(), defaultAction: z.enum(['allow', 'drop']), objects: z.array(stateObject) }) },
@@ -103,11 +106,9 @@ export function registerAgentRoutes(fastify: FastifyInstance, deps: AgentRouteDe
       const { env } = request.params;
       const seq = await deps.store.lastSeq(env);
       const world = await deps.world(env, request.headers['x-microseg-default-action']);
-      const order = new Map(kinds.map((k, i) => [k as string, i]));
-      const objects = (await deps.store.list(env))
-        .filter((o) => isKind(o.kind))
-        .sort((a, b) => order.get(a.kind)! - order.get(b.kind)!)
-        .map((o) => ({ kind: o.kind, name: o.name, spec: o.spec, outputs: o.status ?? {} }));
+      // The server's own world, as World.clone copies one: specs (secrets decrypted, defaults applied) and
+      // the allocations restore needs, so the agent compiles exactly what this server compiles.
+      const objects = [...world.objects()].map(({ kind, name, spec }) => ({ kind, name, spec: spec as unknown as Record<string, unknown>, outputs: ALLOCATING.has(kind) ? world.outputsOf(kind, name) : {} }));
       return { seq, defaultAction: world.defaultVerdict, objects };
     },
   );
