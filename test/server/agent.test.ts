@@ -4,10 +4,15 @@
  * replaced (an executor that keeps the last applied document, as the kernel's nftables would); the
  * kernel path itself is covered by test/kernel/agent.test.ts.
  */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { NftExecutor, NftListing } from '../../provider/src/agent';
 import { readStatuses } from '../../provider/src/agent';
 import { runAgent } from '../../provider/src/cli/realize-commands';
 import { memoryIo } from '../../provider/src/cli/io';
+import { startServer } from '../../provider/src/server/serve';
 import { openPostgresStore } from '../../provider/src/store';
 import { seedShop, startTeam, type Team } from '../support/team';
 
@@ -89,3 +94,22 @@ test('an auditor token cannot report status: the agent fails with the server\'s 
   await expect(runAgent({ points: ['workload:c1/pay/api'], once: true, endpoint: team.server.url, nft: new KernelTables() }, io)).rejects.toThrow(/403: role auditor lacks permission realization\.report/);
   expect(await statuses()).toEqual(before);
 });
+
+test('over TLS with a private CA: refused without --ca-cert, realized with it', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'microseg-agent-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  // A second replica on the same PostgreSQL, serving TLS.
+  const tls = await startServer({ listen: '127.0.0.1:0', storeUrl: team.storeUrl, tlsCert: cert, tlsKey: key });
+  try {
+    expect(tls.url).toMatch(/^https:/);
+    await expect(runAgent({ points: ['workload:c1/pay/api'], once: true, endpoint: tls.url, nft: new KernelTables() }, agentIo(team.tokens.agent))).rejects.toThrow(/cannot be reached: .*certificate.*; pass the CA of the server's certificate with --ca-cert/);
+    const io = agentIo(team.tokens.agent);
+    expect(await runAgent({ points: ['workload:c1/pay/api'], once: true, endpoint: tls.url, caCert: cert, nft: new KernelTables() }, io)).toBe(0);
+    expect(io.out()).toMatch(/pod:c1\/pay\/api-0 +realized/);
+  } finally {
+    await tls.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);

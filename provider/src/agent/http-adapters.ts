@@ -58,7 +58,9 @@ export class AgentServerClient {
     try {
       r = await this.http.request({ method, url: path, ...(body !== undefined ? { data: body } : {}), ...(signal ? { signal } : {}) });
     } catch (err) {
-      throw new Error(`${what}: ${this.base} cannot be reached: ${(err as Error).message}`);
+      const e = err as Error & { code?: string };
+      const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(e.code ?? '') ? "; pass the CA of the server's certificate with --ca-cert" : '';
+      throw new Error(`${what}: ${this.base} cannot be reached: ${e.message}${tls}`);
     }
     if (r.status >= 200 && r.status < 300) return r.data as T;
     const message = (r.data as { error?: { message?: string } } | undefined)?.error?.message ?? `HTTP ${r.status}`;
