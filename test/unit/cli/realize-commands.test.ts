@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { preflight, StoreStatusSink, type RealizationStatus } from '../../../provider/src/agent';
 import { CliError, memoryIo } from '../../../provider/src/cli/io';
 import { runPut } from '../../../provider/src/cli/object-commands';
-import { runHits, runRealization, runRealize } from '../../../provider/src/cli/realize-commands';
+import { runAgent, runHits, runRealization, runRealize } from '../../../provider/src/cli/realize-commands';
 import { runExportState } from '../../../provider/src/cli/state-commands';
 import { openSqliteStore } from '../../../provider/src/store';
 
@@ -105,4 +105,11 @@ test('export-state leaves realization status out: it is observed, not declared',
 
 test('the agent refuses to start without nft, saying how to install it', async () => {
   await expect(preflight(['/nonexistent/nft'])).rejects.toThrow('/nonexistent/nft is not installed (or not on PATH); install nftables (Debian: apt-get install nftables)');
+});
+
+test('the agent against a server needs a token in MICROSEG_TOKEN and an http(s) endpoint, and says so before contacting anything', async () => {
+  const nft = { apply: async () => undefined, listTable: async () => undefined };
+  await expect(runAgent({ points: ['vm:db'], once: true, endpoint: 'http://127.0.0.1:1', nft }, memoryIo({ env: {} }))).rejects.toThrow(/MICROSEG_TOKEN: set it to an agent token/);
+  await expect(runAgent({ points: ['vm:db'], once: true, endpoint: 'ftp://x', nft }, memoryIo({ env: { MICROSEG_TOKEN: 't' } }))).rejects.toThrow(CliError);
+  await expect(runAgent({ points: ['vm:db'], once: true, endpoint: 'ftp://x', nft }, memoryIo({ env: { MICROSEG_TOKEN: 't' } }))).rejects.toThrow('--endpoint: "ftp://x" is not an http(s) URL');
 });
