@@ -14,24 +14,14 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSqliteStore, type SqliteStore } from '../../provider/src/store';
 import { testEnv, TestEnv } from './harness';
+import { mulberry32 } from '../support/seeded-random';
 
 jest.setTimeout(175_000);
 
 const SEED = Number(process.env.MICROSEG_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`crash-recovery seed ${SEED} (replay with MICROSEG_FAULT_SEED=${SEED})`);
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-const random = prng(SEED);
+const random = mulberry32(SEED);
 
 const STACK = 'fault';
 const VMS = 50;

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { openSqliteStore } from '../../provider/src/store';
 import { collect, spawnTs } from './fixtures/spawn';
 import { cleanupTempDirs, tempDir } from './helpers';
+import { mulberry32 } from '../support/seeded-random';
 
 const ITERATIONS = Number(process.env.MICROSEG_CRASH_ITERATIONS ?? 30);
 // The kill delays come from this seed; it is in the test's name, so a failure report carries it
@@ -68,18 +69,6 @@ test(`SIGKILL during batches, ${ITERATIONS} times (seed ${SEED})`, async () => {
   expect(killedMidBatches).toBeGreaterThanOrEqual(Math.floor(ITERATIONS / 4));
   process.stdout.write(`crash: ${ITERATIONS} kills, ${killedMidBatches} after acknowledged batches, ${acknowledgedTotal} batches acknowledged\n`);
 }, 60_000 + ITERATIONS * 1500);
-
-/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Resolves once the child printed an acknowledged batch id with this prefix (or its stdout ended). */
 function firstAcknowledged(child: ChildProcess, prefix: string): Promise<void> {
