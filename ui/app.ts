@@ -57,17 +57,94 @@ interface FlowRecord {
 const $ = <T extends HTMLElement>(sel: string) => document.querySelector(sel) as T;
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+// Under `microseg serve` (config.json says so) the page signs in with an API token and calls the server's
+// authenticated visibility routes; under `microseg ui` it calls the local /api/ routes without one.
+interface Session {
+  token: string;
+  environment: string;
+}
+let serverApi: string | undefined;
+const TOKEN_KEY = 'microseg.token';
+const ENV_KEY = 'microseg.environment';
+
+// The token lives in sessionStorage only (gone with the tab), never in the URL, the page or the console.
+function session(): Session | undefined {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const environment = sessionStorage.getItem(ENV_KEY);
+  return token && environment ? { token, environment } : undefined;
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The error message of a reply: `{error: "..."}` from `microseg ui`, `{error: {code, message}}` from the server. */
+function messageOf(status: number, body: unknown): string {
+  const e = (body as { error?: unknown } | undefined)?.error;
+  const text = typeof e === 'string' ? e : typeof (e as { message?: unknown })?.message === 'string' ? (e as { message: string }).message : '';
+  if (status === 401) return `Not signed in (401): ${text || 'the token was refused'}`;
+  if (status === 403) return `Not allowed (403): ${text || 'the token\'s role lacks this permission'}`;
+  return text || `request failed (${status})`;
+}
+
+async function request<T>(url: string, token?: string): Promise<T> {
+  const res = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` }, cache: 'no-store' } : {});
+  const body = (await res.json().catch(() => undefined)) as T | undefined;
+  if (!res.ok) throw new ApiError(res.status, messageOf(res.status, body));
+  return body as T;
+}
+
 async function api<T>(path: string, params: Record<string, string> = {}): Promise<T> {
   const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== ''));
-  const res = await fetch(`${path}?${q}`);
-  const body = (await res.json()) as T & { error?: string };
-  if (!res.ok) throw new Error(body.error ?? `${res.status}`);
+  let body: T;
+  if (serverApi === undefined) body = await request<T>(`${path}?${q}`);
+  else {
+    const s = session();
+    if (!s) throw signOut('Sign in with an API token.');
+    const view = path.replace(/^\/api\//, '');
+    try {
+      body = await request<T>(`${serverApi}/environments/${encodeURIComponent(s.environment)}/visibility/${encodeURIComponent(view)}?${q}`, s.token);
+    } catch (err) {
+      // A revoked or wrong token: back to the sign-in form, with the server's reason.
+      if (err instanceof ApiError && err.status === 401) throw signOut(err.message);
+      throw err;
+    }
+  }
   $('#status').textContent = '';
   return body;
 }
 
 function showError(err: unknown): void {
   $('#status').textContent = (err as Error).message;
+}
+
+/** Forgets the token and shows the sign-in form with a reason; returns an error for the caller to throw. */
+function signOut(reason: string): Error {
+  sessionStorage.removeItem(TOKEN_KEY);
+  document.body.dataset.signedIn = 'false';
+  $('#signin').hidden = false;
+  $('#signin-error').textContent = reason;
+  $('#session').hidden = true;
+  return new Error(reason);
+}
+
+async function signIn(token: string, wanted: string): Promise<void> {
+  const { environments } = await request<{ environments: string[] }>(`${serverApi}/environments`, token);
+  const environment = wanted || environments[0];
+  if (!environment) throw new Error('The server has no environments yet.');
+  sessionStorage.setItem(TOKEN_KEY, token);
+  sessionStorage.setItem(ENV_KEY, environment);
+  const select = $<HTMLSelectElement>('#environment');
+  select.innerHTML = [...new Set([environment, ...environments])].map((e) => `<option${e === environment ? ' selected' : ''}>${esc(e)}</option>`).join('');
+  $('#signin').hidden = true;
+  $('#signin-error').textContent = '';
+  $('#session').hidden = false;
+  document.body.dataset.signedIn = 'true';
 }
 
 function formValues(form: HTMLFormElement): Record<string, string> {
@@ -257,4 +334,34 @@ for (const [id, fn] of [
     ev.preventDefault();
     fn().catch(showError);
   });
-show(location.hash.slice(1) || 'topology');
+
+async function start(): Promise<void> {
+  const config = await fetch('config.json', { cache: 'no-store' })
+    .then((r) => (r.ok ? (r.json() as Promise<{ mode?: string; api?: string }>) : undefined))
+    .catch(() => undefined);
+  if (config?.mode !== 'server') return show(location.hash.slice(1) || 'topology');
+  serverApi = config.api ?? '/v1';
+  document.body.classList.add('server-mode');
+  const form = $<HTMLFormElement>('#signin');
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const v = formValues(form);
+    $<HTMLInputElement>('#signin input[name="token"]').value = '';
+    signIn(v.token ?? '', v.environment ?? '').then(
+      () => show(location.hash.slice(1) || 'topology'),
+      (err: Error) => void signOut(err.message),
+    );
+  });
+  $('#environment').addEventListener('change', () => {
+    sessionStorage.setItem(ENV_KEY, $<HTMLSelectElement>('#environment').value);
+    show(document.querySelector('nav button.active')?.getAttribute('data-view') ?? 'topology');
+  });
+  $('#signout').addEventListener('click', () => void signOut('Signed out.'));
+  const s = session();
+  if (!s) return void signOut('');
+  await signIn(s.token, s.environment).then(
+    () => show(location.hash.slice(1) || 'topology'),
+    (err: Error) => void signOut(err.message),
+  );
+}
+void start();

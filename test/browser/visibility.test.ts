@@ -3,12 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { engineValidator } from '../../provider/src/backend/embedded';
-import { traceflow, validateSpec, type World } from '../../provider/src/engine';
-import { BackendService } from '../../provider/src/service';
-import { openSqliteStore, type FlowRecord, type Store } from '../../provider/src/store';
+import { openSqliteStore, type Store } from '../../provider/src/store';
 import { startUiServer, type UiServer } from '../../provider/src/ui/server';
-import { vcciWorld } from '../support/vcci-world';
+import { seedVcci } from '../support/visibility-seed';
 
 /**
  * The visibility page in real headless Chromium (the Debian package; scripts/setup.sh installs it), served
@@ -22,48 +19,9 @@ const SHOTS = path.join(__dirname, '..', '..', 'docs', 'images');
 const CHROMIUM = '/usr/bin/chromium';
 let dir: string;
 let store: Store;
-let world: World;
 let server: UiServer;
 let browser: Browser;
 let page: Page;
-
-/** Flow records as an agent would report them for these flows: the verdict and rule traceflow gives. */
-function records(): FlowRecord[] {
-  const flows: [string, string, number, number][] = [
-    ['workload:vcci/shop/frontend', 'workload:vcci/shop/apigateway', 8080, 4],
-    ['workload:vcci/shop/apigateway', 'workload:vcci/shop/backend', 8080, 3],
-    ['workload:vcci/shop/backend', 'vm:database', 5432, 2],
-    ['workload:vcci/shop/frontend', 'vm:database', 5432, 2],
-    ['workload:vcci/shop/frontend', 'workload:vcci/shop/backend', 8080, 1],
-  ];
-  const out: FlowRecord[] = [];
-  const base = Date.now() - 3600_000; // an hour ago: inside the page's default windows
-  for (const [from, to, port, n] of flows) {
-    const t = traceflow(world, { source: from, destination: to, protocol: 'tcp', port });
-    if ('problem' in t) throw new Error(t.problem.message);
-    const decided = [...t.observations].reverse().find((o) => o.policy !== undefined)!;
-    const src = t.observations[0]!.sourceIp!;
-    const dst = t.observations[t.observations.length - 1]!.destinationIp!;
-    for (let i = 0; i < n; i++)
-      out.push({
-        id: `${from}>${to}:${port}#${i}`,
-        point: decided.component === 'source-firewall' ? `x:${from}` : `x:${to}`,
-        direction: decided.component === 'source-firewall' ? 'out' : 'in',
-        protocol: 'tcp',
-        sourceIp: src,
-        sourcePort: 40000 + i,
-        destinationIp: dst,
-        destinationPort: port,
-        verdict: t.verdict,
-        rule: decided.policy === 'default' ? 'default' : `${decided.policy}/${decided.rule}`,
-        firstSeen: new Date(base + i * 1000).toISOString(),
-        lastSeen: new Date(base + i * 1000 + 500).toISOString(),
-        packets: t.verdict === 'allow' ? 10 : 1,
-        bytes: t.verdict === 'allow' ? 1200 : 60,
-      });
-  }
-  return out;
-}
 
 function cli(...argv: string[]): Promise<string> {
   const main = path.join(__dirname, '..', '..', 'dist', 'provider', 'src', 'cli', 'main.js');
@@ -72,29 +30,9 @@ function cli(...argv: string[]): Promise<string> {
 
 beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/setup.sh (as root it installs the Debian chromium package)`);
-  world = await vcciWorld();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'microseg-browser-'));
   store = await openSqliteStore({ dataDir: dir });
-  const service = new BackendService({ store, environment: ENV, validator: engineValidator });
-  // The world lists objects by kind; the store wants referenced objects first: retry what refers ahead.
-  let pending = [...world.objects()];
-  for (let round = 0; pending.length && round < 10; round++) {
-    const later: typeof pending = [];
-    for (const o of pending) {
-      const r = validateSpec(o.kind, o.spec);
-      if (!r.ok) throw new Error(`${o.kind} ${o.name}: ${JSON.stringify(r.problems)}`);
-      await service.create(o.kind, o.name, r.value as Record<string, unknown>).catch((e: Error) => {
-        if (!/does not exist/.test(e.message)) throw e;
-        later.push(o);
-      });
-    }
-    pending = later;
-  }
-  if (pending.length) throw new Error(`not stored: ${pending.map((o) => `${o.kind} ${o.name}`).join(', ')}`);
-  const backend = new (await import('../../provider/src/backend')).EmbeddedBackend({ store, environment: ENV });
-  // Pod IPs are allocated in the order objects reach the store: attribute flows with the stored world.
-  world = await backend.currentWorld();
-  await store.recordFlows(ENV, records());
+  const { backend } = await seedVcci(store, ENV);
   server = await startUiServer({ store, environment: ENV, world: () => backend.currentWorld() });
   browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -25,6 +25,7 @@ import { AUDIT_KIND, AuditingStore, readAudit, requestContext } from './audit';
 import { registerAgentRoutes } from './agent-routes';
 import { authorize, permissionOf, type Operation, type Principal } from './roles';
 import { SYSTEM_ENVIRONMENT, TokenVerifier } from './tokens';
+import { registerUiPage } from './ui-page';
 
 export interface AppOptions {
   readonly store: Store;
@@ -256,6 +257,7 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
     return reply.code(ok ? 200 : 503).send({ ready: ok, ...(stopping ? { reason: 'shutting down' } : ok ? {} : { reason: 'the store is unavailable' }) });
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await registerUiPage(app);
 
   app.get(
     '/v1/environments',
