@@ -8,8 +8,8 @@
  *   namespaces (checked against the members at write time), so an app owner cannot widen a policy beyond
  *   its own workloads. Reads and functions are allowed (like the auditor).
  * - auditor: reads, functions, the change log and the audit log; no writes, no previews of writes.
- * - agent: reads and the change log (the rulesets of its enforcement points); writes status only when
- *   realization lands.
+ * - agent: reads, the change log and effective rules (the rulesets of its enforcement points); writes only
+ *   realization status (server/agent-routes.ts), for any point: tokens carry no enforcement-point scope.
  */
 import type { World } from '../engine';
 
