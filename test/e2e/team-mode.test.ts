@@ -8,6 +8,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { LocalWorkspace, Stack } from '@pulumi/pulumi/automation';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseToken } from '../../provider/src/server/tokens';
 import { startTeam, type Team } from '../support/team';
 import { eventLog, MicrosegResource, ROOT, testEnv, type TestEnv } from './harness';
 
@@ -69,7 +70,7 @@ test('runner A deploys the flagship dev stack into the server; nothing lands on 
   expect(listed.data.items.length).toBeGreaterThan(30);
   expect(existsSync(runners[0].env.dataDir)).toBe(false);
   // The token is a secret in the stack config and in the state, never in plain text.
-  const secret = team.tokens['security-admin'].split('_')[2];
+  const secret = parseToken(team.tokens['security-admin'])!.secret;
   expect(readFileSync(join(runners[0].workDir, 'Pulumi.dev.yaml'), 'utf8')).not.toContain(secret);
   const stateDir = shared.envVars.PULUMI_BACKEND_URL.replace('file://', '');
   const files = (readdirSync(stateDir, { recursive: true }) as string[]).map((f) => join(stateDir, f)).filter((f) => statSync(f).isFile());

@@ -12,6 +12,12 @@ export const SYSTEM_ENVIRONMENT = 'microseg.system';
 const TOKEN_KIND = 'Token';
 const TOKEN = /^mseg_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
+/** The public id and the secret of a well-formed token (the secret is base64url, so it may hold `_` itself). */
+export function parseToken(token: string): { id: string; secret: string } | undefined {
+  const m = TOKEN.exec(token);
+  return m ? { id: m[1]!, secret: m[2]! } : undefined;
+}
+
 export interface CreatedToken {
   /** The full token: shown once. */
   readonly token: string;
