@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { Client } from 'pg';
-import { openPostgresStore, openSqliteStore, CHANGES_CHANNEL, type FlowRetention, type PostgresStore, type Store } from '../store';
+import { openPostgresStore, openSqliteStore, CHANGES_CHANNEL, type AuditRetention, type FlowRetention, type PostgresStore, type Store } from '../store';
 import { buildApp, type MicrosegApp } from './app';
 
 export interface ServeOptions {
@@ -22,6 +22,8 @@ export interface ServeOptions {
   readonly watchPollMs?: number;
   /** Retention of the flow records agents post (default: a week and 200 000 per environment). */
   readonly flowRetention?: FlowRetention;
+  /** Retention of the audit records (default: 400 days and 1 000 000 per environment). */
+  readonly auditRetention?: AuditRetention;
 }
 
 export interface RunningServer {
@@ -61,6 +63,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(https ? { https } : {}),
     ...(options.watchPollMs !== undefined ? { watchPollMs: options.watchPollMs } : {}),
     ...(options.flowRetention ? { flowRetention: options.flowRetention } : {}),
+    ...(options.auditRetention ? { auditRetention: options.auditRetention } : {}),
     logger: options.log ? { level: 'info', redact: ['req.headers.authorization'] } : false,
   });
   const listener = pg ? await listenForChanges(pg, server) : undefined;

@@ -10,3 +10,4 @@ export { PostgresStore, openPostgresStore, redactUrl, CHANGES_CHANNEL, type Post
 export { PG_MIGRATIONS, PG_LATEST_VERSION } from './postgres-migrations';
 export { secretKeySource, SECRET_KEY_FILE } from './secret-key';
 export { checkFlow, mergeFlow, flowMatches, compareFlows, flowRecordSchema } from './flows';
+export { checkAudit } from './audit';

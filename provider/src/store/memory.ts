@@ -2,8 +2,9 @@
 import { applyBatch, checkEnvironment, checkKey, cloneJson, compareRefs, restoreBatch, type TxPrimitives } from './batch';
 import { StoreError } from './errors';
 import { checkEnvironmentInvariants, type LatestChange } from './invariants';
-import { DEFAULT_FLOW_RETENTION, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
+import { DEFAULT_AUDIT_RETENTION, DEFAULT_FLOW_RETENTION, type ApplyOptions, type AuditQuery, type AuditRecord, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
 import { checkFlow, compareFlows, flowMatches, mergeFlow, retentionCutoff } from './flows';
+import { auditCutoff, auditMatches, checkAudit } from './audit';
 
 interface EnvState {
   objects: Map<string, StoredObject>;
@@ -36,6 +37,7 @@ export class MemoryStore implements Store {
   private seq = 0;
   private closed = false;
   private readonly flowsOf = new Map<string, Map<string, FlowRecord>>();
+  private readonly auditOf = new Map<string, AuditRecord[]>();
 
   /** @param clock injectable for deterministic timestamps in tests. */
   constructor(private readonly clock: () => Date = () => new Date()) {}
@@ -55,10 +57,31 @@ export class MemoryStore implements Store {
     return all.sort(compareRefs).map(copy);
   }
 
-  async apply(environment: string, ops: readonly WriteOp[]): Promise<WriteResult[]> {
+  async apply(environment: string, ops: readonly WriteOp[], options: ApplyOptions = {}): Promise<WriteResult[]> {
     this.open();
     checkEnvironment(environment);
-    return this.transaction(environment, (tx, time) => applyBatch(tx, ops, time));
+    options.audit?.forEach(checkAudit);
+    const results = this.transaction(environment, (tx, time) => applyBatch(tx, ops, time));
+    // After the batch: nothing below can fail, so the records exist exactly when the batch committed.
+    if (options.audit?.length || options.auditRetention) {
+      let log = this.auditOf.get(environment);
+      if (!log) this.auditOf.set(environment, (log = []));
+      log.push(...(options.audit ?? []).map((r) => ({ ...r })));
+      if (options.auditRetention) {
+        const keep = { ...DEFAULT_AUDIT_RETENTION, ...options.auditRetention };
+        const cutoff = auditCutoff(this.clock(), keep);
+        const kept = log.filter((r) => r.time >= cutoff);
+        this.auditOf.set(environment, kept.slice(Math.max(0, kept.length - keep.maxCount)));
+      }
+    }
+    return results;
+  }
+
+  async audit(environment: string, query: AuditQuery = {}): Promise<AuditRecord[]> {
+    this.open();
+    checkEnvironment(environment);
+    const out = (this.auditOf.get(environment) ?? []).filter((r) => auditMatches(r, query));
+    return (query.limit !== undefined ? out.slice(Math.max(0, out.length - query.limit)) : out).map((r) => ({ ...r }));
   }
 
   async restore(environment: string, objects: readonly StoredObject[]): Promise<void> {
