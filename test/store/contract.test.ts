@@ -287,6 +287,23 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect((await store.flows('dev')).map((r) => r.id)).toEqual(['c', 'b']);
     });
 
+    test('rule statistics sum the records of each rule and point in the window', async () => {
+      await store.recordFlows('dev', [
+        flow('a', { lastSeen: t(10), packets: 3, bytes: 100 }),
+        flow('b', { lastSeen: t(20), packets: 4, bytes: 200 }),
+        flow('c', { lastSeen: t(30), point: 'vm:db#1', packets: 5, bytes: 300 }),
+        flow('d', { lastSeen: t(40), rule: 'default', verdict: 'drop', packets: 2, bytes: 120 }),
+        flow('e', { lastSeen: t(5), rule: 'default', verdict: 'drop', packets: 9, bytes: 9 }),
+      ]);
+      expect(await store.ruleStats('dev', { since: t(10) })).toEqual([
+        { rule: 'app/db', point: 'vm:db#0', flows: 2, packets: 7, bytes: 300, lastSeen: t(20) },
+        { rule: 'app/db', point: 'vm:db#1', flows: 1, packets: 5, bytes: 300, lastSeen: t(30) },
+        { rule: 'default', point: 'vm:db#0', flows: 1, packets: 2, bytes: 120, lastSeen: t(40) },
+      ]);
+      expect((await store.ruleStats('dev', { until: t(5) })).map((r) => [r.rule, r.flows])).toEqual([['default', 1]]);
+      expect(await store.ruleStats('other')).toEqual([]);
+    });
+
     test('a malformed record is refused with its field named, and nothing of the batch is written', async () => {
       const e = await expectStoreError(store.recordFlows('dev', [flow('a'), flow('b', { packets: -1 })]), 'INVALID_ARGUMENT');
       expect(e.message).toContain('flow record [1].packets');

@@ -22,6 +22,7 @@ import type {
   FlowRetention,
   IntegrityReport,
   ListOptions,
+  RuleStatsRow,
   Store,
   StoredObject,
   WriteOp,
@@ -153,6 +154,9 @@ export class AuditingStore implements Store {
   }
   flows(environment: string, query?: FlowQuery): Promise<FlowRecord[]> {
     return this.inner.flows(environment, query);
+  }
+  ruleStats(environment: string, window?: Pick<FlowQuery, 'since' | 'until'>): Promise<RuleStatsRow[]> {
+    return this.inner.ruleStats(environment, window);
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -2,7 +2,7 @@
 import { applyBatch, checkEnvironment, checkKey, cloneJson, compareRefs, restoreBatch, type TxPrimitives } from './batch';
 import { StoreError } from './errors';
 import { checkEnvironmentInvariants, type LatestChange } from './invariants';
-import { DEFAULT_AUDIT_RETENTION, DEFAULT_FLOW_RETENTION, type ApplyOptions, type AuditQuery, type AuditRecord, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
+import { DEFAULT_AUDIT_RETENTION, DEFAULT_FLOW_RETENTION, type ApplyOptions, type AuditQuery, type AuditRecord, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type RuleStatsRow, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
 import { checkFlow, compareFlows, flowMatches, mergeFlow, retentionCutoff } from './flows';
 import { auditCutoff, auditMatches, checkAudit } from './audit';
 
@@ -133,6 +133,20 @@ export class MemoryStore implements Store {
     checkEnvironment(environment);
     const out = [...(this.flowsOf.get(environment)?.values() ?? [])].filter((r) => flowMatches(r, query)).sort(compareFlows);
     return (query.limit !== undefined ? out.slice(0, Math.max(0, query.limit)) : out).map((r) => ({ ...r }));
+  }
+
+  async ruleStats(environment: string, window: Pick<FlowQuery, 'since' | 'until'> = {}): Promise<RuleStatsRow[]> {
+    this.open();
+    checkEnvironment(environment);
+    const by = new Map<string, { rule: string; point: string; flows: number; packets: number; bytes: number; lastSeen: string }>();
+    for (const r of this.flowsOf.get(environment)?.values() ?? []) {
+      if (!flowMatches(r, window)) continue;
+      const k = `${r.rule}\u0000${r.point}`;
+      const s = by.get(k);
+      if (!s) by.set(k, { rule: r.rule, point: r.point, flows: 1, packets: r.packets, bytes: r.bytes, lastSeen: r.lastSeen });
+      else (s.flows++, (s.packets += r.packets), (s.bytes += r.bytes), r.lastSeen > s.lastSeen && (s.lastSeen = r.lastSeen));
+    }
+    return [...by.values()].sort((a, b) => (a.rule !== b.rule ? (a.rule < b.rule ? -1 : 1) : a.point < b.point ? -1 : a.point > b.point ? 1 : 0));
   }
 
   async integrityCheck(): Promise<IntegrityReport> {

@@ -20,7 +20,7 @@ import { checkEnvironmentInvariants, type LatestChange } from './invariants';
 import { PG_LATEST_VERSION, PG_MIGRATIONS } from './postgres-migrations';
 import { checkFlow, mergeFlow, retentionCutoff } from './flows';
 import { auditCutoff, checkAudit } from './audit';
-import { DEFAULT_AUDIT_RETENTION, DEFAULT_FLOW_RETENTION, type ApplyOptions, type AuditQuery, type AuditRecord, type AuditRetention, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type JsonObject, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
+import { DEFAULT_AUDIT_RETENTION, DEFAULT_FLOW_RETENTION, type ApplyOptions, type AuditQuery, type AuditRecord, type AuditRetention, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type RuleStatsRow, type JsonObject, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database` (a `host=/socket/dir` query parameter selects a unix socket). */
@@ -405,6 +405,19 @@ export class PostgresStore implements Store {
       packets: Number(r.packets),
       bytes: Number(r.bytes),
     }));
+  }
+
+  async ruleStats(environment: string, window: Pick<FlowQuery, 'since' | 'until'> = {}): Promise<RuleStatsRow[]> {
+    checkEnvironment(environment);
+    const where = ['env = $1'];
+    const params: string[] = [environment];
+    if (window.since !== undefined) (params.push(window.since), where.push(`last_seen >= $${params.length}`));
+    if (window.until !== undefined) (params.push(window.until), where.push(`last_seen <= $${params.length}`));
+    const rows = await this.query<{ rule: string; point: string; flows: string; packets: string; bytes: string; last_seen: string }>(
+      `SELECT rule, point, COUNT(*) AS flows, SUM(packets) AS packets, SUM(bytes) AS bytes, MAX(last_seen) AS last_seen FROM flows WHERE ${where.join(' AND ')} GROUP BY rule, point ORDER BY rule, point COLLATE "C"`,
+      params,
+    );
+    return rows.map((r) => ({ rule: r.rule, point: r.point, flows: Number(r.flows), packets: Number(r.packets), bytes: Number(r.bytes), lastSeen: r.last_seen }));
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,7 @@ import { checkEnvironmentInvariants, type LatestChange } from './invariants';
 import { APPLICATION_ID, LATEST_VERSION, MIGRATIONS, type Migration } from './migrations';
 import { checkFlow, retentionCutoff } from './flows';
 import { auditCutoff, checkAudit } from './audit';
-import { DEFAULT_AUDIT_RETENTION, DEFAULT_FLOW_RETENTION, type ApplyOptions, type AuditQuery, type AuditRecord, type AuditRetention, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type JsonObject, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
+import { DEFAULT_AUDIT_RETENTION, DEFAULT_FLOW_RETENTION, type ApplyOptions, type AuditQuery, type AuditRecord, type AuditRetention, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type RuleStatsRow, type JsonObject, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions extends DataDirOptions {
@@ -325,6 +325,21 @@ export class SqliteStore implements Store {
           bytes: Number(r.bytes),
         }),
       ),
+    );
+  }
+
+  async ruleStats(environment: string, window: Pick<FlowQuery, 'since' | 'until'> = {}): Promise<RuleStatsRow[]> {
+    checkEnvironment(environment);
+    const where = ['env = ?'];
+    const params: string[] = [environment];
+    if (window.since !== undefined) (where.push('last_seen >= ?'), params.push(window.since));
+    if (window.until !== undefined) (where.push('last_seen <= ?'), params.push(window.until));
+    return this.retry(() =>
+      (
+        this.stmt(`SELECT rule, point, COUNT(*) AS flows, SUM(packets) AS packets, SUM(bytes) AS bytes, MAX(last_seen) AS last_seen FROM flows WHERE ${where.join(' AND ')} GROUP BY rule, point ORDER BY rule, point`).all(
+          ...params,
+        ) as Array<{ rule: string; point: string; flows: number; packets: number; bytes: number; last_seen: string }>
+      ).map((r) => ({ rule: r.rule, point: r.point, flows: Number(r.flows), packets: Number(r.packets), bytes: Number(r.bytes), lastSeen: r.last_seen })),
     );
   }
 

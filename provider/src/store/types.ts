@@ -169,6 +169,17 @@ export interface FlowQuery {
   readonly limit?: number;
 }
 
+/** Flow records of one rule at one enforcement point, summed in the store (rule statistics). */
+export interface RuleStatsRow {
+  readonly rule: string;
+  readonly point: string;
+  /** Flow records (connections, or dropped source → destination:port). */
+  readonly flows: number;
+  readonly packets: number;
+  readonly bytes: number;
+  readonly lastSeen: string;
+}
+
 /** How long and how many flow records an environment keeps (the oldest `lastSeen` go first). */
 export interface FlowRetention {
   readonly maxAgeMs?: number;
@@ -273,6 +284,11 @@ export interface Store {
   recordFlows(environment: string, records: readonly FlowRecord[], retention?: FlowRetention): Promise<void>;
   /** Flow records matching the query, newest `lastSeen` first (ties by id). */
   flows(environment: string, query?: FlowQuery): Promise<FlowRecord[]>;
+  /**
+   * Flow records last seen in the window (`since`/`until` of the query), summed per rule and enforcement
+   * point, sorted by rule then point: the rule statistics, aggregated where the records are.
+   */
+  ruleStats(environment: string, window?: Pick<FlowQuery, 'since' | 'until'>): Promise<RuleStatsRow[]>;
   /** Checks the physical file and the store's own invariants. */
   integrityCheck(): Promise<IntegrityReport>;
   close(): Promise<void>;

@@ -3,7 +3,7 @@ import { connectivityMatrix, effectiveRules, groupsOf, traceflow, type FlowProto
 import { realizePoints } from '../realize/nftables';
 import type { FlowRecord, Store } from '../store';
 import { FlowFilterError, flowQueryOf } from '../visibility/flow-filter';
-import { aggregateFlows, parseSince, policyRules, ruleHitStats } from '../visibility/flows';
+import { aggregateFlows, parseSince, policyRules, ruleHitStatsOf } from '../visibility/flows';
 
 /**
  * The visibility API behind the web page, as plain functions of (path, query) → JSON, with no HTTP
@@ -118,7 +118,7 @@ async function endpoint(source: VisibilitySource, world: World, target: string):
 async function policies(source: VisibilitySource, world: World, q: Query, now: Date): Promise<unknown> {
   const since = parseSince(q.since || '24h', now);
   if (!since) throw new BadRequest(`since: "${q.since}" is neither a duration nor an ISO-8601 time`);
-  const stats = new Map(ruleHitStats(await source.store.flows(source.environment, { since })).map((s) => [s.rule, s] as const));
+  const stats = new Map(ruleHitStatsOf(await source.store.ruleStats(source.environment, { since })).map((s) => [s.rule, s] as const));
   const counters = new Map<string, number>();
   for (const s of await readStatuses(source.store, source.environment)) for (const h of s.hits) counters.set(h.rule, (counters.get(h.rule) ?? 0) + h.packets);
   const rules = policyRules(world).map((r) => ({ ...r, flows: stats.get(r.id)?.flows ?? 0, lastSeen: stats.get(r.id)?.lastSeen, kernelHits: counters.get(r.id) ?? 0 }));
