@@ -180,9 +180,9 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .option('--once', 'apply once, print the status and exit (1 unless every point is realized)')
       .option('--interval <ms>', 'report hit counters and flow records at least this often', '10000')
       .option('--no-flows', 'do not read flow records (conntrack and dropped-flow sets)')
-      .option('--flow-retention-days <days>', 'keep flow records this many days', '7')
-      .option('--flow-max-records <n>', 'keep at most this many flow records per environment', '200000')
-      .option('--endpoint <url>', 'team mode: read the desired state from and report status to this `microseg serve` (default: $MICROSEG_ENDPOINT; token from $MICROSEG_TOKEN)')
+      .option('--flow-retention-days <days>', 'local store: keep flow records this many days (with --endpoint the server decides)', '7')
+      .option('--flow-max-records <n>', 'local store: keep at most this many flow records per environment', '200000')
+      .option('--endpoint <url>', 'team mode: read the desired state from, and report status and flow records to, this `microseg serve` (default: $MICROSEG_ENDPOINT; token from $MICROSEG_TOKEN)')
       .option('--ca-cert <file>', 'CA of the server certificate (default: $MICROSEG_CA_CERT)'),
   ).action(async (o: Record<string, unknown>) =>
     done(
