@@ -66,6 +66,8 @@ export class AuditingStore implements Store {
     private readonly inner: Store,
     /** Retention of the audit records (default DEFAULT_AUDIT_RETENTION: 400 days, 1 000 000 per environment). */
     private readonly retention: AuditRetention = {},
+    /** Clock of the pruning interval (tests). */
+    private readonly now: () => number = Date.now,
   ) {}
 
   get location(): string {
@@ -115,7 +117,7 @@ export class AuditingStore implements Store {
       };
       records.push(record);
     }
-    const now = Date.now();
+    const now = this.now();
     const prune = now - (this.pruned.get(environment) ?? 0) >= AUDIT_PRUNE_INTERVAL_MS;
     const results = await this.inner.apply(environment, out, { audit: records, ...(prune ? { auditRetention: this.retention } : options.auditRetention ? { auditRetention: options.auditRetention } : {}) });
     if (prune) this.pruned.set(environment, now);
