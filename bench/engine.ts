@@ -19,8 +19,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import { effectiveRules, evaluateFlow, referenceVerdict, validateSpec, World, type Change, type FlowProtocol, type ResolvedFlow } from '../provider/src/engine';
-import type { Endpoint } from '../provider/src/engine/membership';
-import type { CompiledRule } from '../provider/src/engine/rules';
+import type { Endpoint } from '../provider/src/engine/types';
+import type { CompiledRule } from '../provider/src/engine/types';
 import type { Kind } from '../provider/src/model';
 
 // ------------------------------------------------------------------ arguments
