@@ -3,15 +3,12 @@ import type { SpecOf } from '../model';
 import type { peer as peerSchema, service as serviceSchema } from '../model/common';
 import { ipBlockContains, parseCidr, parseIp, type Ip, type IpBlockMatcher } from './ip';
 import type { Membership, PodSelectorSpec } from './membership';
-import type { Action, Addr, Atom, Category, CompiledPolicy, CompiledRule, CompiledService, Endpoint, FlowService, IndexedRules, PeerSet, RuleIndex } from './types';
+import type { Addr, Atom, Category, CompiledPolicy, CompiledRule, CompiledService, Endpoint, FlowService, IndexedRules, PeerSet, RuleIndex } from './types';
 
 // Moved to the leaf module types.ts; re-exported for importers of this module.
 export type { Action, Addr, Category, CompiledPolicy, CompiledRule, CompiledService, FlowService, IndexedRules, PeerSet, RuleIndex } from './types';
 
-/**
- * The layers of a side, in evaluation order. `kubernetes` is the NetworkPolicy layer (engine/netpol.ts):
- * no FirewallPolicy is in it, it only names the decisions NetworkPolicies make.
- */
+/** Rank of each layer of a side ({@link Category}) in evaluation order. */
 export const CATEGORY_RANK: Readonly<Record<Category, number>> = { emergency: 0, infrastructure: 1, environment: 2, application: 3, kubernetes: 4, baseline: 5 };
 export const APPLICATION_RANK = 3;
 export const KUBERNETES_RANK = 4;
