@@ -109,9 +109,11 @@ describe('refusals name the construct and the reason', () => {
     expect(r.refusals).toEqual([{ construct: 'ingress from the nodes of cluster ake', reason: expect.stringContaining('always admits traffic from a pod\'s own node') }]);
   });
 
-  it('a named port in a rule whose sources are outside the cluster is refused', () => {
+  it('ingress from a VM is exported as an ipBlock NetworkPolicy, here on the named port of the pods (east-west-to-pod)', () => {
     const r = getKubernetesManifests(topologyWorld('east-west-to-pod.yaml'), { cluster: 'ake', flavor: 'kubernetes', podsOnly: true });
-    expect(r.refusals).toEqual(expect.arrayContaining([expect.objectContaining({ reason: expect.stringContaining('named port http in a rule with sources outside the cluster') })]));
+    expect(r.refusals).toEqual([]);
+    const backend = r.manifests.find((m) => m.kind === 'NetworkPolicy' && JSON.stringify((m.spec as { podSelector: unknown }).podSelector) === '{"matchLabels":{"app":"backend"}}')!;
+    expect((backend.spec as { ingress: unknown }).ingress).toEqual([{ from: [{ ipBlock: { cidr: '192.168.28.213/32' } }], ports: [{ protocol: 'TCP', port: 'http' }] }]);
   });
 
   it('reject, staged policies, negation, ICMP and a pass before application are refused', () => {

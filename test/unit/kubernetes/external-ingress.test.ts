@@ -157,3 +157,60 @@ it('without podsOnly, exports when microseg admits the nodes', () => {
   expect(refusals).toEqual([]);
   expect(inNamespace(manifests, 'ops').map((m) => m.spec.ingress)).toEqual([[{ from: [{ ipBlock: { cidr: '192.168.0.0/24' } }] }]]);
 });
+
+describe('named ports (resolved on the destination pod, so they stand apart from port numbers)', () => {
+  it('an allow on a named port from a VM becomes a named NetworkPolicy port', () => {
+    const w = estate({ defaultAction: 'drop' });
+    put(w, 'FirewallPolicy', 'app', { category: 'application', priority: 1, rules: [{ name: 'db-to-api', action: 'allow', direction: 'in', sources: [{ group: 'db' }], destinations: API_IN_SHOP, services: [{ protocol: 'tcp', ports: ['grpc'] }] }] });
+    const { refusals, manifests } = exportOf(w);
+    expect(refusals).toEqual([]);
+    expect(inNamespace(manifests, 'shop').find((m) => JSON.stringify(m.spec.podSelector) === '{"matchLabels":{"app":"api"}}')!.spec.ingress).toEqual([
+      { from: [{ ipBlock: { cidr: '172.16.0.10/32' } }], ports: [{ protocol: 'TCP', port: 'grpc' }] },
+    ]);
+  });
+
+  it('a named port that other pods\' rules use is not written for pods whose rules do not name it', () => {
+    const w = estate({ defaultAction: 'drop' });
+    const WEB_IN_SHOP = [{ podSelector: { namespaces: ['shop'], podSelector: { matchLabels: { app: 'web' } } } }];
+    put(w, 'FirewallPolicy', 'app', {
+      category: 'application',
+      priority: 1,
+      rules: [
+        { name: 'grpc', action: 'allow', direction: 'in', sources: [{ group: 'db' }], destinations: API_IN_SHOP, services: [{ protocol: 'tcp', ports: ['grpc'] }] },
+        { name: 'web-no-9090', action: 'drop', direction: 'in', sources: [{ group: 'db' }], destinations: WEB_IN_SHOP, services: [{ protocol: 'tcp', ports: [9090] }] },
+        { name: 'web-tcp', action: 'allow', direction: 'in', sources: [{ group: 'db' }], destinations: WEB_IN_SHOP, services: [{ protocol: 'tcp' }] },
+      ],
+    });
+    const { refusals, manifests } = exportOf(w);
+    expect(refusals).toEqual([]);
+    // A web pod's port named grpc on 9090 must stay closed: no `port: grpc` next to the ranges.
+    expect(inNamespace(manifests, 'shop').find((m) => JSON.stringify(m.spec.podSelector) === '{"matchLabels":{"app":"web"}}')!.spec.ingress).toEqual([
+      {
+        from: [{ ipBlock: { cidr: '172.16.0.10/32' } }],
+        ports: [
+          { protocol: 'TCP', port: 1, endPort: 9089 },
+          { protocol: 'TCP', port: 9091, endPort: 65535 },
+        ],
+      },
+    ]);
+  });
+
+  it('refuses named ports and port numbers of one protocol deciding outside sources for the same pods', () => {
+    const w = estate({ defaultAction: 'drop' });
+    put(w, 'FirewallPolicy', 'app', {
+      category: 'application',
+      priority: 1,
+      rules: [
+        { name: 'no-9090', action: 'drop', direction: 'in', destinations: API_IN_SHOP, services: [{ protocol: 'tcp', ports: [9090] }] },
+        { name: 'grpc', action: 'allow', direction: 'in', sources: [{ group: 'db' }], destinations: API_IN_SHOP, services: [{ protocol: 'tcp', ports: ['grpc'] }] },
+      ],
+    });
+    expect(exportOf(w).refusals).toEqual([{ construct: 'pods of namespace shop selected by {"matchLabels":{"app":"api"}}', reason: expect.stringContaining('named ports and port numbers of tcp') }]);
+  });
+
+  it('refuses a named port dropped where every other port of its protocol is admitted', () => {
+    const w = estate({ defaultAction: 'allow' });
+    put(w, 'FirewallPolicy', 'app', { category: 'application', priority: 1, rules: [{ name: 'no-grpc', action: 'drop', direction: 'in', destinations: API_IN_SHOP, services: [{ protocol: 'tcp', ports: ['grpc'] }] }] });
+    expect(exportOf(w).refusals).toEqual([{ construct: 'pods of namespace shop selected by {"matchLabels":{"app":"api"}}', reason: expect.stringContaining('tcp port grpc is dropped where every other tcp port is admitted') }]);
+  });
+});

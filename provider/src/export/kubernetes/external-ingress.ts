@@ -72,7 +72,13 @@ export interface ExternalIngressOutput {
 
 type Req = { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] };
 type Interval = [number, number];
-type SvcAtom = { proto: 'tcp' | 'udp' | 'sctp'; lo: number; hi: number } | { proto: 'icmp' | 'icmpv6' | 'other' };
+type PortProto = 'tcp' | 'udp' | 'sctp';
+/**
+ * A service atom: a port range of one protocol, a named port of one protocol (resolved on the destination
+ * pod, so it stands apart from the numbers), or a protocol without ports.
+ */
+type SvcAtom = { proto: PortProto; lo: number; hi: number } | { proto: PortProto; name: string } | { proto: 'icmp' | 'icmpv6' | 'other' };
+const isPortless = (a: SvcAtom) => a.proto === 'icmp' || a.proto === 'icmpv6' || a.proto === 'other';
 type IpAtom = { v: 4; lo: number; hi: number } | { v: 6 };
 
 const MAX_SELECTORS_PER_NAMESPACE = 10;
@@ -115,6 +121,16 @@ function satisfiable(reqs: readonly Req[]): boolean {
     if (allowed && [...allowed].every((v) => forbidden.has(v))) return false;
   }
   return true;
+}
+
+/** Drops requirements another one implies (a NotIn or Exists beside an In on the same key). */
+function simplify(reqs: readonly Req[]): Req[] {
+  const ins = reqs.filter((r) => r.operator === 'In');
+  return reqs.filter((r) => {
+    if (r.operator === 'Exists') return !ins.some((i) => i.key === r.key);
+    if (r.operator !== 'NotIn') return true;
+    return !ins.some((i) => i.key === r.key && (i.values ?? []).every((v) => !(r.values ?? []).includes(v)));
+  });
 }
 
 /** A label selector from requirements: single-value In as matchLabels, the rest as matchExpressions. */
@@ -182,14 +198,22 @@ interface CompiledRule {
   readonly v4: Interval[];
   readonly v6: boolean;
   readonly svc: (a: SvcAtom) => boolean;
+  /** Protocols whose ports the rule names, and protocols it limits to port numbers. */
+  readonly named: ReadonlySet<string>;
+  /** The named ports it names, as `protocol/name`. */
+  readonly names: ReadonlySet<string>;
+  readonly numbered: ReadonlySet<string>;
   /** Per subject: index of its pod selector in the namespace's table, when its namespace selector matches. */
   subjectIdx: number[];
 }
 
-/** Port ranges of a service list per protocol, for the atoms; throws Refused for named ports. */
-function portRanges(services: readonly Service[] | undefined): { matches: (a: SvcAtom) => boolean; bounds: Map<string, number[]> } {
+/** A service list as a predicate on atoms, with its port bounds and named ports per protocol. */
+function portRanges(services: readonly Service[] | undefined): { matches: (a: SvcAtom) => boolean; bounds: Map<string, number[]>; names: Map<PortProto, Set<string>>; named: Set<string>; numbered: Set<string> } {
   const bounds = new Map<string, number[]>();
-  if (!services?.length) return { matches: () => true, bounds };
+  const names = new Map<PortProto, Set<string>>();
+  const named = new Set<string>();
+  const numbered = new Set<string>();
+  if (!services?.length) return { matches: () => true, bounds, names, named, numbered };
   const parts: ((a: SvcAtom) => boolean)[] = [];
   for (const s of services) {
     const protos: SvcAtom['proto'][] = s.protocol === 'any' ? (s.ports?.length ? ['tcp', 'udp', 'sctp'] : ['tcp', 'udp', 'sctp', 'icmp', 'icmpv6', 'other']) : [s.protocol];
@@ -200,26 +224,38 @@ function portRanges(services: readonly Service[] | undefined): { matches: (a: Sv
     for (const port of s.ports) {
       const m = typeof port === 'string' ? /^(\d+)-(\d+)$/.exec(port) : null;
       const num = typeof port === 'number' ? port : /^\d+$/.test(port) ? Number(port) : undefined;
-      if (num === undefined && !m) throw new Refused(`named port ${String(port)} in a rule with sources outside the cluster: it cannot be combined with the other rules' port ranges into NetworkPolicy ports`);
+      if (num === undefined && !m) {
+        const name = String(port);
+        if (s.protocol === 'any') throw new Refused(`named port ${name} with protocol any in a rule with sources outside the cluster: a NetworkPolicy port names one protocol`);
+        const p = s.protocol as PortProto;
+        names.set(p, (names.get(p) ?? new Set()).add(name));
+        named.add(p);
+        parts.push((a) => a.proto === p && 'name' in a && a.name === name);
+        continue;
+      }
       const lo = m ? Number(m[1]) : num!;
       const hi = m ? Number(m[2]) : num!;
       for (const p of protos) {
+        numbered.add(p);
         bounds.set(p, [...(bounds.get(p) ?? []), lo, hi + 1]);
         parts.push((a) => a.proto === p && 'lo' in a && a.lo >= lo && a.hi <= hi);
       }
     }
   }
-  return { matches: (a) => parts.some((f) => f(a)), bounds };
+  return { matches: (a) => parts.some((f) => f(a)), bounds, names, named, numbered };
 }
 
 /** NetworkPolicy ports for a set of service atoms; undefined = every port and protocol. */
 function npPorts(atoms: readonly SvcAtom[], all: readonly SvcAtom[]): Record<string, unknown>[] | undefined {
   if (atoms.length === all.length) return undefined;
-  if (atoms.some((a) => !('lo' in a))) throw new Refused('ICMP or other non-port protocols from outside the cluster, but not every protocol: NetworkPolicy ports name TCP, UDP and SCTP only');
+  if (atoms.some(isPortless)) throw new Refused('ICMP or other non-port protocols from outside the cluster, but not every protocol: NetworkPolicy ports name TCP, UDP and SCTP only');
   const out: Record<string, unknown>[] = [];
   for (const proto of ['tcp', 'udp', 'sctp'] as const) {
-    const ranges = mergeIntervals(atoms.filter((a) => a.proto === proto).map((a) => [(a as { lo: number }).lo, (a as { hi: number }).hi] as Interval));
+    const ranges = mergeIntervals(atoms.flatMap((a) => (a.proto === proto && 'lo' in a ? [[a.lo, a.hi] as Interval] : [])));
     for (const [lo, hi] of ranges) out.push({ protocol: proto.toUpperCase(), port: lo, ...(hi > lo ? { endPort: hi } : {}) });
+    // A named port adds nothing where every number of its protocol is admitted.
+    if (ranges.length === 1 && ranges[0]![0] === 1 && ranges[0]![1] === 65535) continue;
+    for (const a of atoms) if (a.proto === proto && 'name' in a) out.push({ protocol: proto.toUpperCase(), port: a.name });
   }
   return out;
 }
@@ -243,6 +279,7 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
     ['udp', new Set([1, 65536])],
     ['sctp', new Set([1, 65536])],
   ]);
+  const portNames = new Map<PortProto, Set<string>>();
   if (pod) [pod[0], pod[1] + 1].forEach((n) => v4Cuts.add(n));
   const nodes = clusterSpec.nodes.map((n) => ({ name: n.name, ip: v4Interval(`${n.ip}/32`) }));
   for (const n of nodes) if (n.ip) [n.ip[0], n.ip[1] + 1].forEach((x) => v4Cuts.add(x));
@@ -265,7 +302,8 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
       }
       const ports = portRanges(r.services);
       for (const [p, b] of ports.bounds) b.forEach((x) => svcBounds.get(p)!.add(x));
-      compiled.push({ source: r, v4, v6, svc: ports.matches, subjectIdx: [] });
+      for (const [p, ns] of ports.names) ns.forEach((n) => (portNames.get(p) ?? portNames.set(p, new Set()).get(p)!).add(n));
+      compiled.push({ source: r, v4, v6, svc: ports.matches, named: ports.named, numbered: ports.numbered, names: new Set([...ports.names].flatMap(([p, ns]) => [...ns].map((n) => `${p}/${n}`))), subjectIdx: [] });
     } catch (err) {
       if (!(err instanceof Refused)) throw err;
       refuse(r.construct, err.reason);
@@ -284,6 +322,7 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
   for (const proto of ['tcp', 'udp', 'sctp'] as const) {
     const b = [...svcBounds.get(proto)!].sort((x, y) => x - y);
     for (let i = 0; i + 1 < b.length; i++) if (b[i]! >= 1 && b[i]! <= 65535) svcAtoms.push({ proto, lo: b[i]!, hi: Math.min(b[i + 1]! - 1, 65535) });
+    for (const name of [...(portNames.get(proto) ?? [])].sort()) svcAtoms.push({ proto, name });
   }
   svcAtoms.push({ proto: 'icmp' }, { proto: 'icmpv6' }, { proto: 'other' });
   const ipIn = (r: CompiledRule, a: IpAtom) => (a.v === 6 ? r.v6 : r.v4.some(([lo, hi]) => a.lo >= lo && a.hi <= hi));
@@ -347,7 +386,7 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
         if (inClass(j)) continue;
         terms = terms.flatMap((t) => reqs[j]!.map((r) => [...t, negate(r)])).filter(satisfiable);
       }
-      terms = terms.filter(satisfiable);
+      terms = terms.filter(satisfiable).map(simplify);
       if (!terms.length) continue;
       const rules = compiled.filter((r) => r.subjectIdx.some(inClass));
       const user = userIdx.filter((u) => inClass(u.idx));
@@ -376,17 +415,19 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
         return { action: defaultAction, by: 'the default rule' };
       };
       const describe = () => JSON.stringify(selectorOf(terms[0]!));
+      // Named ports only where a rule of this class names them (elsewhere a name is just one of the numbers).
+      const classSvcAtoms = svcAtoms.filter((a) => !('name' in a) || rules.some((r) => r.names.has(`${a.proto}/${a.name}`)));
       // Ingress from the pod's own node: Kubernetes always admits it.
       if (!input.podsOnly) {
-        const drop = ipAtoms.filter(isNode).flatMap((a) => svcAtoms.map((s) => decide(a, s, true))).find((d) => d.action === 'drop');
+        const drop = ipAtoms.filter(isNode).flatMap((a) => classSvcAtoms.map((s) => decide(a, s, true))).find((d) => d.action === 'drop');
         if (drop && nodeDrops.length < 3) nodeDrops.push(`pods ${describe()} in ${ns} (${drop.by})`);
       }
       // What the class admits from outside, per address atom.
       const admitted = new Map<string, { atoms: IpAtom[]; svcs: SvcAtom[] }>();
       let everything = true;
       for (const a of ipAtoms) {
-        const svcs = svcAtoms.filter((s) => decide(a, s, false).action === 'allow');
-        if (svcs.length !== svcAtoms.length) everything = false;
+        const svcs = classSvcAtoms.filter((s) => decide(a, s, false).action === 'allow');
+        if (svcs.length !== classSvcAtoms.length) everything = false;
         if (!svcs.length) continue;
         const k = JSON.stringify(svcs);
         const g = admitted.get(k) ?? { atoms: [], svcs };
@@ -395,6 +436,20 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
       }
       let podOutcome: 'allow' | 'drop' = defaultAction;
       try {
+        // A named port is exact beside the numbers of its protocol only when no rule of the class limits
+        // that protocol to numbers (then every number not named decides alike), and a number is never
+        // admitted where the name on that number is not (a NetworkPolicy union would admit it by number).
+        for (const p of ['tcp', 'udp', 'sctp'] as const) {
+          if (!rules.some((r) => r.named.has(p))) continue;
+          const numbered = rules.find((r) => r.numbered.has(p));
+          if (numbered) throw new Refused(`named ports and port numbers of ${p} in rules deciding outside sources for the same pods (${numbered.source.construct}): which number a name stands for is known on the pod only`);
+          for (const a of ipAtoms) {
+            const byNumber = classSvcAtoms.find((x) => x.proto === p && 'lo' in x)!;
+            if (decide(a, byNumber, false).action !== 'allow') continue;
+            const denied = classSvcAtoms.find((x) => x.proto === p && 'name' in x && decide(a, x, false).action !== 'allow');
+            if (denied) throw new Refused(`${p} port ${(denied as { name: string }).name} is dropped where every other ${p} port is admitted: a NetworkPolicy cannot take a named port out of an allow`);
+          }
+        }
         if (userIsolated) {
           if (admin.length && user.some((u) => u.admitsOutside))
             throw new Refused(`NetworkPolicy ${user.find((u) => u.admitsOutside)!.name} admits sources outside the cluster and microseg rules decide such sources for the same pods first: a NetworkPolicy union cannot take an admitted source away`);
@@ -413,7 +468,7 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
         const ingress: Record<string, unknown>[] = [];
         for (const g of [...admitted.values()]) {
           const from = [...ipBlocks(g.atoms.filter((a): a is IpAtom & { v: 4 } => a.v === 4).map((a) => [a.lo, a.hi])), ...(g.atoms.some((a) => a.v === 6) ? [{ ipBlock: { cidr: '::/0' } }] : [])];
-          const ports = npPorts(g.svcs, svcAtoms);
+          const ports = npPorts(g.svcs, classSvcAtoms);
           ingress.push({ from, ...(ports ? { ports } : {}) });
         }
         // Pod sources reaching the NetworkPolicy layer keep microseg's default rule (baseline has no say).
