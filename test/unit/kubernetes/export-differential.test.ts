@@ -26,7 +26,7 @@ import type { Kind } from '../../../provider/src/model';
 
 const ORACLE = join(__dirname, '..', '..', '..', '.tools', 'bin', 'netpol-oracle');
 const SEED = Number(process.env.MICROSEG_EXPORT_DIFF_SEED ?? 20261127);
-const RUNS = Number(process.env.MICROSEG_EXPORT_DIFF_RUNS ?? 120);
+const RUNS = Number(process.env.MICROSEG_EXPORT_DIFF_RUNS ?? 200);
 
 const NAMESPACES = ['ns0', 'ns1'];
 const APPS = ['a', 'b', 'c'];
