@@ -214,3 +214,13 @@ describe('named ports (resolved on the destination pod, so they stand apart from
     expect(exportOf(w).refusals).toEqual([{ construct: 'pods of namespace shop selected by {"matchLabels":{"app":"api"}}', reason: expect.stringContaining('tcp port grpc is dropped where every other tcp port is admitted') }]);
   });
 });
+
+it('refuses pod peers that name no cluster when another cluster\'s pods keep their addresses (flat mode): microseg matches them by labels', () => {
+  const w = estate({ defaultAction: 'drop' });
+  put(w, 'KubernetesCluster', 'c2', { podCidr: '10.2.0.0/16', serviceCidr: '10.97.0.0/16', nodes: [{ name: 'm1', ip: '192.168.0.21' }], networkMode: 'flat' });
+  put(w, 'FirewallPolicy', 'app', { category: 'application', priority: 1, rules: [{ name: 'web-to-api', action: 'allow', direction: 'in', sources: [{ group: 'web' }], destinations: API_IN_SHOP }] });
+  expect(exportOf(w).refusals).toEqual([{ construct: 'FirewallPolicy app/web-to-api', reason: expect.stringContaining('group web selects pods without naming a cluster, and the pods of c2 (flat mode)') }]);
+  // Named, the selector is exact: pods of c2 are outside addresses here, as in microseg.
+  put(w, 'SecurityGroup', 'web', { podSelectors: [{ cluster: 'c1', podSelector: { matchLabels: { app: 'web' } } }] });
+  expect(exportOf(w).refusals).toEqual([]);
+});

@@ -3,7 +3,7 @@ import { externalIngressPolicies, type ExternalIngressRule, type PodBaselineRule
 import type { KubernetesExport, Refusal } from './flavor';
 import { networkPolicyManifest, type NetworkPolicyManifest } from './networkpolicy';
 import { orderedPolicyRules } from './policy-rules';
-import { ALL_PODS, intersect, isEmptySelector, nameAllocator, overlaps, Refused, selectorsFor, type PodSel, type Selection, type Service } from './selection';
+import { ALL_PODS, intersect, isEmptySelector, nameAllocator, overlaps, Refused, selectorsFor, type Peer, type PodSel, type Selection, type Service } from './selection';
 
 /**
  * Flavor `kubernetes` of the export (pure):
@@ -85,6 +85,9 @@ export function clusterNetworkPolicyExport(world: World, options: { cluster: str
   };
 
   // Rules in evaluation order, from the specs (the compiled order gives the policy order).
+  // Other clusters whose pods keep their addresses when they leave (flat mode): a pod peer that names no
+  // cluster selects them too in microseg.
+  const flatNeighbours = world.names('KubernetesCluster').filter((n) => n !== cluster && world.get('KubernetesCluster', n)!.networkMode === 'flat');
   const ordered = orderedPolicyRules(world);
   const hasApplication = ordered.some((p) => p.category === 'application' && !p.staged && p.rules.length > 0);
   const priorities = { Admin: 0, Baseline: 0 };
@@ -122,6 +125,9 @@ export function clusterNetworkPolicyExport(world: World, options: { cluster: str
           const subjects = intersect(applied, own.pods);
           if (subjects.length === 0) continue;
           let peerSel = sel.peers(dir === 'ingress' ? r.sources : r.destinations);
+          const unpinned = flatNeighbours.length && !peerSel.any && peerSel.pods.length ? unpinnedPodPeer(world, dir === 'ingress' ? r.sources : r.destinations) : undefined;
+          if (unpinned)
+            throw new Refused(`${unpinned} selects pods without naming a cluster, and the pods of ${flatNeighbours.join(', ')} (flat mode) reach this cluster with their own addresses: microseg matches them by labels, Kubernetes peers select this cluster's pods only (name the cluster in the selector)`);
           if (dir === 'ingress') {
             // No standard ingress peer selects an address: sources outside the pod CIDR are realized by
             // NetworkPolicies (external-ingress.ts); sources inside it would be pods matched by address.
@@ -169,3 +175,26 @@ export function clusterNetworkPolicyExport(world: World, options: { cluster: str
   return { manifests, refusals };
 }
 
+/** The first pod selector among the peers (through groups and PodSelector refs) that names no cluster. */
+function unpinnedPodPeer(world: World, peers: readonly Peer[] | undefined): string | undefined {
+  const inGroup = (name: string, seen: Set<string>): string | undefined => {
+    const g = world.get('SecurityGroup', name);
+    if (!g || seen.has(name)) return undefined;
+    seen.add(name);
+    if ((g.podSelectors ?? []).some((s) => s.cluster === undefined)) return `group ${name}`;
+    for (const ref of g.podSelectorRefs ?? []) if (world.get('PodSelector', ref)?.cluster === undefined) return `PodSelector ${ref}`;
+    for (const c of g.groups ?? []) {
+      const found = inGroup(c, seen);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  for (const p of peers ?? []) {
+    if (p.group !== undefined) {
+      const found = inGroup(p.group, new Set());
+      if (found) return found;
+    } else if (p.podSelector && p.podSelector.cluster === undefined) return 'a pod selector peer';
+    else if (p.podSelectorRef !== undefined && world.get('PodSelector', p.podSelectorRef)?.cluster === undefined) return `PodSelector ${p.podSelectorRef}`;
+  }
+  return undefined;
+}
