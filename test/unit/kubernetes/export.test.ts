@@ -94,19 +94,26 @@ describe('the example cluster (examples/topologies/kubernetes-networkpolicies.ya
       'Admin/1 Pass delegate-shop-to-networkpolicies-ingress',
       'Baseline/0 Deny baseline-default-deny-ingress-ingress',
     ]);
-    expect(exported.manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => (m.metadata as { name: string }).name)).toEqual(['cart-ingress']);
+    // The user's NetworkPolicy, then the isolation of the pods microseg closes to outside sources.
+    expect(exported.manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => `${(m.metadata as { namespace: string }).namespace}/${(m.metadata as { name: string }).name}`)).toEqual([
+      'shop/cart-ingress',
+      'monitoring/microseg-ingress-0',
+      'shop/microseg-ingress-0',
+    ]);
   });
 });
 
 describe('refusals name the construct and the reason', () => {
-  it('ingress from any source needs podsOnly', () => {
+  it('traffic from nodes that microseg drops needs podsOnly: Kubernetes always admits a pod\'s own node', () => {
     const r = getKubernetesManifests(topologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'kubernetes' });
-    expect(r.refusals).toEqual(expect.arrayContaining([{ construct: 'FirewallPolicy emergency/block', reason: expect.stringContaining('ClusterNetworkPolicy ingress peers select pods only') }]));
+    expect(r.refusals).toEqual([{ construct: 'ingress from the nodes of cluster ake', reason: expect.stringContaining('always admits traffic from a pod\'s own node') }]);
   });
 
-  it('ingress from a VM (an IP address) has no standard ClusterNetworkPolicy form', () => {
+  it('ingress from a VM is exported as an ipBlock NetworkPolicy, here on the named port of the pods (east-west-to-pod)', () => {
     const r = getKubernetesManifests(topologyWorld('east-west-to-pod.yaml'), { cluster: 'ake', flavor: 'kubernetes', podsOnly: true });
-    expect(r.refusals).toEqual(expect.arrayContaining([expect.objectContaining({ reason: expect.stringContaining('has no networks peer for ingress') })]));
+    expect(r.refusals).toEqual([]);
+    const backend = r.manifests.find((m) => m.kind === 'NetworkPolicy' && JSON.stringify((m.spec as { podSelector: unknown }).podSelector) === '{"matchLabels":{"app":"backend"}}')!;
+    expect((backend.spec as { ingress: unknown }).ingress).toEqual([{ from: [{ ipBlock: { cidr: '192.168.28.213/32' } }], ports: [{ protocol: 'TCP', port: 'http' }] }]);
   });
 
   it('reject, staged policies, negation, ICMP and a pass before application are refused', () => {
@@ -149,11 +156,17 @@ describe('refusals name the construct and the reason', () => {
     });
   });
 
-  it('a dropping default rule becomes a Baseline deny only with podsOnly', () => {
+  it('a dropping default rule becomes Baseline denies for pods and isolating NetworkPolicies for outside sources', () => {
     const w = estate({ defaultAction: 'drop' });
-    expect(getKubernetesManifests(w, { cluster: 'c1', flavor: 'kubernetes' }).refusals).toEqual([{ construct: 'default rule: drop', reason: expect.stringContaining('accept that with --pods-only') }]);
     const r = getKubernetesManifests(w, { cluster: 'c1', flavor: 'kubernetes', podsOnly: true });
-    expect(r.manifests.map((m) => `${(m.spec as { tier: string }).tier} ${(m.metadata as { name: string }).name}`)).toEqual(['Baseline microseg-default-deny-ingress', 'Baseline microseg-default-deny-egress']);
+    expect(r.refusals).toEqual([]);
+    expect(r.manifests.map((m) => `${m.kind} ${(m.metadata as { namespace?: string }).namespace ?? (m.spec as { tier: string }).tier} ${(m.metadata as { name: string }).name}`)).toEqual([
+      'ClusterNetworkPolicy Baseline microseg-default-deny-ingress',
+      'ClusterNetworkPolicy Baseline microseg-default-deny-egress',
+      'NetworkPolicy ops microseg-ingress-0',
+      'NetworkPolicy shop microseg-ingress-0',
+    ]);
+    expect(r.manifests[2]!.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress'], ingress: [] });
     for (const m of r.manifests) expect(schemaErrors(m)).toEqual([]);
   });
 });
@@ -168,21 +181,23 @@ describe('the getKubernetesManifests function (Pulumi invoke)', () => {
   it('returns the manifests and their YAML, or fails listing every refusal', () => {
     const w = estate({ defaultAction: 'drop' });
     const r = runFunction(w, 'getKubernetesManifests', { cluster: 'c1', flavor: 'kubernetes', podsOnly: true }) as { manifests: { kind: string }[]; yaml: string };
-    expect(r.manifests.map((m) => m.kind)).toEqual(['ClusterNetworkPolicy', 'ClusterNetworkPolicy']);
+    expect(r.manifests.map((m) => m.kind)).toEqual(['ClusterNetworkPolicy', 'ClusterNetworkPolicy', 'NetworkPolicy', 'NetworkPolicy']);
     expect(parse(r.yaml.split('---\n')[0]!)).toEqual(r.manifests[0]);
-    expect(() => runFunction(w, 'getKubernetesManifests', { cluster: 'c1', flavor: 'kubernetes' })).toThrow(/export refused: default rule: drop: the Kubernetes default allows/);
+    expect(() => runFunction(w, 'getKubernetesManifests', { cluster: 'c1', flavor: 'kubernetes' })).toThrow(/export refused: ingress from the nodes of cluster c1: Kubernetes always admits/);
   });
 });
 
 describe('the flagship cluster (examples/vcci-app)', () => {
-  it('exports every rule but the two whose ingress comes from VMs, which the standard ClusterNetworkPolicy cannot match', async () => {
+  it('exports with no refusal with podsOnly, VM sources as ipBlocks, and every ClusterNetworkPolicy validates', async () => {
     const { vcciWorld } = await import('../../support/vcci-world');
     const w = await vcciWorld();
     const r = getKubernetesManifests(w, { cluster: 'vcci', flavor: 'kubernetes', podsOnly: true });
-    expect(r.refusals).toEqual([
-      { construct: 'QuarantinePolicy quarantine/forensic-in', reason: 'ingress from IP addresses (192.168.28.99/32): ClusterNetworkPolicy v1alpha2 (standard) has no networks peer for ingress' },
-      { construct: 'FirewallPolicy shop/rating-to-backend', reason: 'ingress from IP addresses (192.168.28.213/32): ClusterNetworkPolicy v1alpha2 (standard) has no networks peer for ingress' },
-    ]);
+    expect(r.refusals).toEqual([]);
     for (const m of r.manifests) expect(schemaErrors(m)).toEqual([]);
+    const text = stringify(r.manifests.filter((m) => m.kind === 'NetworkPolicy' && (m.metadata as { namespace: string }).namespace === 'shop'), { lineWidth: 0 });
+    expect(text).toContain('cidr: 192.168.28.99/32'); // the forensic host, to quarantined pods
+    expect(text).toContain('cidr: 192.168.28.213/32'); // the rating VM, to the backend
+    // Without podsOnly only the nodes are refused: microseg's default rule drops them, Kubernetes admits a pod's own node.
+    expect(getKubernetesManifests(w, { cluster: 'vcci', flavor: 'kubernetes' }).refusals.map((x) => x.construct)).toEqual(['ingress from the nodes of cluster vcci']);
   }, 120_000);
 });
