@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as utilities from "./utilities";
 
 /**
- * The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
+ * The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
  */
 export function getKubernetesManifests(args: GetKubernetesManifestsArgs, opts?: pulumi.InvokeOptions): Promise<GetKubernetesManifestsResult> {
     opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts || {});
@@ -22,11 +22,11 @@ export interface GetKubernetesManifestsArgs {
      */
     cluster: string;
     /**
-     * Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy). One of `kubernetes`.
+     * Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
      */
     flavor?: string;
     /**
-     * Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+     * Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
      */
     podsOnly?: boolean;
 }
@@ -42,7 +42,7 @@ export interface GetKubernetesManifestsResult {
     readonly yaml: string;
 }
 /**
- * The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
+ * The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
  */
 export function getKubernetesManifestsOutput(args: GetKubernetesManifestsOutputArgs, opts?: pulumi.InvokeOutputOptions): pulumi.Output<GetKubernetesManifestsResult> {
     opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts || {});
@@ -59,11 +59,11 @@ export interface GetKubernetesManifestsOutputArgs {
      */
     cluster: pulumi.Input<string>;
     /**
-     * Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy). One of `kubernetes`.
+     * Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
      */
     flavor?: pulumi.Input<string | undefined>;
     /**
-     * Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+     * Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
      */
     podsOnly?: pulumi.Input<boolean | undefined>;
 }

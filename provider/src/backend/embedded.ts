@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import { connectivityMatrix, effectiveRules, Problem, traceflow, validateSpec, World } from '../engine';
-import { getKubernetesManifests } from '../export/kubernetes';
+import { getKubernetesManifests, type Flavor } from '../export/kubernetes';
 import { isKind, Kind, kinds, ProviderConfig, SpecOf } from '../model';
 import { AssertionBrokenError, Backend, BackendError, BackendResult, OperationContext } from '../provider/backend';
 import { PropertyMap } from '../provider/values';
@@ -552,7 +552,7 @@ export function runFunction(world: World, fn: string, args: PropertyMap): Proper
       return JSON.parse(JSON.stringify({ cells: connectivityMatrix(world, groups, args.protocol as 'tcp', args.port as number | undefined) })) as PropertyMap;
     }
     case 'getKubernetesManifests': {
-      const r = getKubernetesManifests(world, { cluster: String(args.cluster), flavor: 'kubernetes', podsOnly: args.podsOnly === true });
+      const r = getKubernetesManifests(world, { cluster: String(args.cluster), flavor: (args.flavor as Flavor | undefined) ?? 'kubernetes', podsOnly: args.podsOnly === true });
       if (r.refusals.length) return fail({ message: `export refused: ${r.refusals.map((x) => `${x.construct}: ${x.reason}`).join('; ')}` });
       return JSON.parse(JSON.stringify({ manifests: r.manifests, yaml: r.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n') })) as PropertyMap;
     }

@@ -5,7 +5,7 @@ import { validateSpec } from '../engine';
 import { flattenManifests, fromManifest } from '../kubernetes/manifests';
 import { identityOf, resourceToken } from '../model';
 import type { World } from '../engine';
-import { getKubernetesManifests } from '../export/kubernetes';
+import { getKubernetesManifests, type Flavor } from '../export/kubernetes';
 import { buildWorld, loadTopology } from '../topology';
 import { withStore, type StoreOptions } from './context';
 import { json } from './format';
@@ -59,17 +59,18 @@ export async function runImportK8s(files: readonly string[], options: { cluster:
 }
 
 /**
- * `microseg export --cluster C --flavor kubernetes [--pods-only] [--topology FILE]`: the pod side of a
+ * `microseg export --cluster C --flavor kubernetes|antrea [--pods-only] [--topology FILE]`: the pod side of a
  * cluster's policy as Kubernetes manifests (multi-document YAML, or `--json`), from the store or from a
  * topology file. Constructs the flavor cannot express keep their verdicts only by refusal: each is listed
  * with its reason and the command exits 1 without printing manifests.
  */
 export async function runExport(options: StoreOptions & { cluster: string; flavor: string; podsOnly?: boolean; topology?: string; json?: boolean }, io: CliIo): Promise<number> {
-  if (options.flavor !== 'kubernetes') throw new CliError(`--flavor ${options.flavor}: supported flavors: kubernetes (antrea and calico are not implemented yet)`);
+  if (options.flavor !== 'kubernetes' && options.flavor !== 'antrea') throw new CliError(`--flavor ${options.flavor}: supported flavors: kubernetes, antrea (calico is not implemented yet)`);
+  const flavor: Flavor = options.flavor;
   const run = (world: World): number => {
-    const r = getKubernetesManifests(world, { cluster: options.cluster, flavor: 'kubernetes', podsOnly: options.podsOnly });
+    const r = getKubernetesManifests(world, { cluster: options.cluster, flavor, podsOnly: options.podsOnly });
     if (r.refusals.length) {
-      throw new CliError(`export refused: ${r.refusals.length} construct(s) cannot be expressed in flavor kubernetes without changing a verdict:\n  ${r.refusals.map((x) => `${x.construct}: ${x.reason}`).join('\n  ')}`, EXIT_FAILED);
+      throw new CliError(`export refused: ${r.refusals.length} construct(s) cannot be expressed in flavor ${flavor} without changing a verdict:\n  ${r.refusals.map((x) => `${x.construct}: ${x.reason}`).join('\n  ')}`, EXIT_FAILED);
     }
     if (options.json) io.stdout(json({ manifests: r.manifests }));
     else io.stdout(r.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n'));

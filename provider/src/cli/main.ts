@@ -155,8 +155,8 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .command('export')
       .description("the pod side of a cluster's policy as Kubernetes manifests (refused, with reasons, when a verdict cannot be kept)")
       .requiredOption('--cluster <name>', 'KubernetesCluster to export')
-      .addOption(new Option('--flavor <flavor>', 'kubernetes: ClusterNetworkPolicy v1alpha2 + NetworkPolicy').default('kubernetes'))
-      .option('--pods-only', "accept that ingress from a pod's own node is always admitted (Kubernetes does; microseg may drop it)")
+      .addOption(new Option('--flavor <flavor>', 'kubernetes: ClusterNetworkPolicy v1alpha2 + NetworkPolicy; antrea: Antrea ClusterNetworkPolicy, ClusterGroup, Egress + NetworkPolicy').default('kubernetes'))
+      .option('--pods-only', "(kubernetes flavor) accept that ingress from a pod's own node is always admitted (Kubernetes does; microseg may drop it)")
       .option('--topology <file>', 'export from a topology file instead of the store')
       .option('--json', 'print JSON instead of multi-document YAML'),
   ).action(async (o: Record<string, unknown>) =>

@@ -11,7 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
+// The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
 func GetKubernetesManifests(ctx *pulumi.Context, args *GetKubernetesManifestsArgs, opts ...pulumi.InvokeOption) (*GetKubernetesManifestsResult, error) {
 	opts = internal.PkgInvokeDefaultOpts(opts)
 	var rv GetKubernetesManifestsResult
@@ -25,9 +25,9 @@ func GetKubernetesManifests(ctx *pulumi.Context, args *GetKubernetesManifestsArg
 type GetKubernetesManifestsArgs struct {
 	// Name of the KubernetesCluster.
 	Cluster string `pulumi:"cluster"`
-	// Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy). One of `kubernetes`.
+	// Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
 	Flavor *string `pulumi:"flavor"`
-	// Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+	// Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
 	PodsOnly *bool `pulumi:"podsOnly"`
 }
 
@@ -68,9 +68,9 @@ func GetKubernetesManifestsOutput(ctx *pulumi.Context, args GetKubernetesManifes
 type GetKubernetesManifestsOutputArgs struct {
 	// Name of the KubernetesCluster.
 	Cluster pulumi.StringInput `pulumi:"cluster"`
-	// Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy). One of `kubernetes`.
+	// Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
 	Flavor pulumi.StringPtrInput `pulumi:"flavor"`
-	// Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+	// Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
 	PodsOnly pulumi.BoolPtrInput `pulumi:"podsOnly"`
 }
 

@@ -63,11 +63,11 @@ def get_kubernetes_manifests(cluster: Optional[_builtins.str] = None,
                              pods_only: Optional[_builtins.bool] = None,
                              opts: Optional[pulumi.InvokeOptions] = None) -> AwaitableGetKubernetesManifestsResult:
     """
-    The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
+    The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
 
     :param _builtins.str cluster: Name of the KubernetesCluster.
-    :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy). One of `kubernetes`.
-    :param _builtins.bool pods_only: Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+    :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
+    :param _builtins.bool pods_only: Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
     """
     __args__ = dict()
     __args__['cluster'] = cluster
@@ -84,11 +84,11 @@ def get_kubernetes_manifests_output(cluster: pulumi.Input[Optional[_builtins.str
                                     pods_only: pulumi.Input[Optional[Optional[_builtins.bool]]] = None,
                                     opts: Optional[Union[pulumi.InvokeOptions, pulumi.InvokeOutputOptions]] = None) -> pulumi.Output[GetKubernetesManifestsResult]:
     """
-    The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
+    The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
 
     :param _builtins.str cluster: Name of the KubernetesCluster.
-    :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy). One of `kubernetes`.
-    :param _builtins.bool pods_only: Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+    :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
+    :param _builtins.bool pods_only: Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
     """
     __args__ = dict()
     __args__['cluster'] = cluster

@@ -1,5 +1,5 @@
 /** The target APIs of `getKubernetesManifests` / `microseg export --flavor`. */
-export type Flavor = 'kubernetes';
+export type Flavor = 'kubernetes' | 'antrea';
 
 export interface Refusal {
   /** The construct, e.g. `FirewallPolicy web/deny-ssh: action reject`. */

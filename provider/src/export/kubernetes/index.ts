@@ -1,4 +1,5 @@
 import type { World } from '../../engine';
+import { antreaExport } from './antrea';
 import { clusterNetworkPolicyExport } from './clusternetworkpolicy';
 import type { ExportOptions, KubernetesExport } from './flavor';
 
@@ -12,5 +13,7 @@ export function getKubernetesManifests(world: World, options: ExportOptions): Ku
   switch (options.flavor) {
     case 'kubernetes':
       return clusterNetworkPolicyExport(world, options);
+    case 'antrea':
+      return antreaExport(world, options);
   }
 }
