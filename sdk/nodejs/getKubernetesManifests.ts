@@ -5,13 +5,14 @@ import * as pulumi from "@pulumi/pulumi";
 import * as utilities from "./utilities";
 
 /**
- * The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
+ * The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies; flavor `calico` is projectcalico.org/v3 Tier, GlobalNetworkPolicy, StagedGlobalNetworkPolicy, GlobalNetworkSet (and HostEndpoint with hostEndpoints) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
  */
 export function getKubernetesManifests(args: GetKubernetesManifestsArgs, opts?: pulumi.InvokeOptions): Promise<GetKubernetesManifestsResult> {
     opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts || {});
     return pulumi.runtime.invoke("microseg:index:getKubernetesManifests", {
         "cluster": args.cluster,
         "flavor": args.flavor,
+        "hostEndpoints": args.hostEndpoints,
         "podsOnly": args.podsOnly,
     }, opts);
 }
@@ -22,11 +23,15 @@ export interface GetKubernetesManifestsArgs {
      */
     cluster: string;
     /**
-     * Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
+     * Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy), antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy) or calico (projectcalico.org/v3 tiers and GlobalNetworkPolicies + NetworkPolicy). One of `kubernetes`, `antrea`, `calico`.
      */
     flavor?: string;
     /**
-     * Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+     * Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.
+     */
+    hostEndpoints?: boolean;
+    /**
+     * Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
      */
     podsOnly?: boolean;
 }
@@ -42,13 +47,14 @@ export interface GetKubernetesManifestsResult {
     readonly yaml: string;
 }
 /**
- * The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
+ * The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies; flavor `calico` is projectcalico.org/v3 Tier, GlobalNetworkPolicy, StagedGlobalNetworkPolicy, GlobalNetworkSet (and HostEndpoint with hostEndpoints) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
  */
 export function getKubernetesManifestsOutput(args: GetKubernetesManifestsOutputArgs, opts?: pulumi.InvokeOutputOptions): pulumi.Output<GetKubernetesManifestsResult> {
     opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts || {});
     return pulumi.runtime.invokeOutput("microseg:index:getKubernetesManifests", {
         "cluster": args.cluster,
         "flavor": args.flavor,
+        "hostEndpoints": args.hostEndpoints,
         "podsOnly": args.podsOnly,
     }, opts);
 }
@@ -59,11 +65,15 @@ export interface GetKubernetesManifestsOutputArgs {
      */
     cluster: pulumi.Input<string>;
     /**
-     * Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
+     * Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy), antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy) or calico (projectcalico.org/v3 tiers and GlobalNetworkPolicies + NetworkPolicy). One of `kubernetes`, `antrea`, `calico`.
      */
     flavor?: pulumi.Input<string | undefined>;
     /**
-     * Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+     * Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.
+     */
+    hostEndpoints?: pulumi.Input<boolean | undefined>;
+    /**
+     * Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
      */
     podsOnly?: pulumi.Input<boolean | undefined>;
 }

@@ -552,7 +552,7 @@ export function runFunction(world: World, fn: string, args: PropertyMap): Proper
       return JSON.parse(JSON.stringify({ cells: connectivityMatrix(world, groups, args.protocol as 'tcp', args.port as number | undefined) })) as PropertyMap;
     }
     case 'getKubernetesManifests': {
-      const r = getKubernetesManifests(world, { cluster: String(args.cluster), flavor: (args.flavor as Flavor | undefined) ?? 'kubernetes', podsOnly: args.podsOnly === true });
+      const r = getKubernetesManifests(world, { cluster: String(args.cluster), flavor: (args.flavor as Flavor | undefined) ?? 'kubernetes', podsOnly: args.podsOnly === true, hostEndpoints: args.hostEndpoints === true });
       if (r.refusals.length) return fail({ message: `export refused: ${r.refusals.map((x) => `${x.construct}: ${x.reason}`).join('; ')}` });
       return JSON.parse(JSON.stringify({ manifests: r.manifests, yaml: r.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n') })) as PropertyMap;
     }

@@ -59,16 +59,16 @@ export async function runImportK8s(files: readonly string[], options: { cluster:
 }
 
 /**
- * `microseg export --cluster C --flavor kubernetes|antrea [--pods-only] [--topology FILE]`: the pod side of a
+ * `microseg export --cluster C --flavor kubernetes|antrea|calico [--pods-only] [--host-endpoints] [--topology FILE]`: the pod side of a
  * cluster's policy as Kubernetes manifests (multi-document YAML, or `--json`), from the store or from a
  * topology file. Constructs the flavor cannot express keep their verdicts only by refusal: each is listed
  * with its reason and the command exits 1 without printing manifests.
  */
-export async function runExport(options: StoreOptions & { cluster: string; flavor: string; podsOnly?: boolean; topology?: string; json?: boolean }, io: CliIo): Promise<number> {
-  if (options.flavor !== 'kubernetes' && options.flavor !== 'antrea') throw new CliError(`--flavor ${options.flavor}: supported flavors: kubernetes, antrea (calico is not implemented yet)`);
+export async function runExport(options: StoreOptions & { cluster: string; flavor: string; podsOnly?: boolean; hostEndpoints?: boolean; topology?: string; json?: boolean }, io: CliIo): Promise<number> {
+  if (options.flavor !== 'kubernetes' && options.flavor !== 'antrea' && options.flavor !== 'calico') throw new CliError(`--flavor ${options.flavor}: supported flavors: kubernetes, antrea, calico`);
   const flavor: Flavor = options.flavor;
   const run = (world: World): number => {
-    const r = getKubernetesManifests(world, { cluster: options.cluster, flavor, podsOnly: options.podsOnly });
+    const r = getKubernetesManifests(world, { cluster: options.cluster, flavor, podsOnly: options.podsOnly, hostEndpoints: options.hostEndpoints });
     if (r.refusals.length) {
       throw new CliError(`export refused: ${r.refusals.length} construct(s) cannot be expressed in flavor ${flavor} without changing a verdict:\n  ${r.refusals.map((x) => `${x.construct}: ${x.reason}`).join('\n  ')}`, EXIT_FAILED);
     }

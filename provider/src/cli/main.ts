@@ -155,12 +155,13 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .command('export')
       .description("the pod side of a cluster's policy as Kubernetes manifests (refused, with reasons, when a verdict cannot be kept)")
       .requiredOption('--cluster <name>', 'KubernetesCluster to export')
-      .addOption(new Option('--flavor <flavor>', 'kubernetes: ClusterNetworkPolicy v1alpha2 + NetworkPolicy; antrea: Antrea ClusterNetworkPolicy, ClusterGroup, Egress + NetworkPolicy').default('kubernetes'))
-      .option('--pods-only', "(kubernetes flavor) accept that ingress from a pod's own node is always admitted (Kubernetes does; microseg may drop it)")
+      .addOption(new Option('--flavor <flavor>', 'kubernetes: ClusterNetworkPolicy v1alpha2 + NetworkPolicy; antrea: Antrea ClusterNetworkPolicy, ClusterGroup, Egress + NetworkPolicy; calico: projectcalico.org/v3 Tier, GlobalNetworkPolicy, GlobalNetworkSet + NetworkPolicy').default('kubernetes'))
+      .option('--pods-only', "flavor kubernetes: accept that ingress from a pod's own node is always admitted (Kubernetes does; microseg may drop it)")
+      .option('--host-endpoints', 'flavor calico: also write VM interfaces as HostEndpoints and apply the VM side of the rules to them')
       .option('--topology <file>', 'export from a topology file instead of the store')
       .option('--json', 'print JSON instead of multi-document YAML'),
   ).action(async (o: Record<string, unknown>) =>
-    done(await runExport({ ...storeOptions(o), cluster: o.cluster as string, flavor: o.flavor as string, podsOnly: o.podsOnly === true, topology: o.topology as string | undefined, json: o.json === true }, io)),
+    done(await runExport({ ...storeOptions(o), cluster: o.cluster as string, flavor: o.flavor as string, podsOnly: o.podsOnly === true, hostEndpoints: o.hostEndpoints === true, topology: o.topology as string | undefined, json: o.json === true }, io)),
   );
 
   registerTeamCommands(program, io, done);

@@ -112,11 +112,12 @@ export const getConnectivityMatrix = defineFunction({
 export const getKubernetesManifests = defineFunction({
   name: 'getKubernetesManifests',
   description:
-    "The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).",
+    "The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies; flavor `calico` is projectcalico.org/v3 Tier, GlobalNetworkPolicy, StagedGlobalNetworkPolicy, GlobalNetworkSet (and HostEndpoint with hostEndpoints) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).",
   inputs: z.object({
     cluster: z.string().min(1).describe('Name of the KubernetesCluster.'),
-    flavor: z.enum(['kubernetes', 'antrea']).default('kubernetes').describe('Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy).'),
-    podsOnly: z.boolean().default(false).describe("Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way."),
+    flavor: z.enum(['kubernetes', 'antrea', 'calico']).default('kubernetes').describe('Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy), antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy) or calico (projectcalico.org/v3 tiers and GlobalNetworkPolicies + NetworkPolicy).'),
+    podsOnly: z.boolean().default(false).describe("Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing."),
+    hostEndpoints: z.boolean().default(false).describe('Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.'),
   }),
   outputs: z.object({
     manifests: z.array(z.record(z.string(), z.unknown())).describe('The objects, in apply order.'),

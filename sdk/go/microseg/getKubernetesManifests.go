@@ -11,7 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
+// The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies; flavor `calico` is projectcalico.org/v3 Tier, GlobalNetworkPolicy, StagedGlobalNetworkPolicy, GlobalNetworkSet (and HostEndpoint with hostEndpoints) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
 func GetKubernetesManifests(ctx *pulumi.Context, args *GetKubernetesManifestsArgs, opts ...pulumi.InvokeOption) (*GetKubernetesManifestsResult, error) {
 	opts = internal.PkgInvokeDefaultOpts(opts)
 	var rv GetKubernetesManifestsResult
@@ -25,9 +25,11 @@ func GetKubernetesManifests(ctx *pulumi.Context, args *GetKubernetesManifestsArg
 type GetKubernetesManifestsArgs struct {
 	// Name of the KubernetesCluster.
 	Cluster string `pulumi:"cluster"`
-	// Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
+	// Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy), antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy) or calico (projectcalico.org/v3 tiers and GlobalNetworkPolicies + NetworkPolicy). One of `kubernetes`, `antrea`, `calico`.
 	Flavor *string `pulumi:"flavor"`
-	// Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+	// Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.
+	HostEndpoints *bool `pulumi:"hostEndpoints"`
+	// Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
 	PodsOnly *bool `pulumi:"podsOnly"`
 }
 
@@ -40,6 +42,10 @@ func (val *GetKubernetesManifestsArgs) Defaults() *GetKubernetesManifestsArgs {
 	if tmp.Flavor == nil {
 		flavor_ := "kubernetes"
 		tmp.Flavor = &flavor_
+	}
+	if tmp.HostEndpoints == nil {
+		hostEndpoints_ := false
+		tmp.HostEndpoints = &hostEndpoints_
 	}
 	if tmp.PodsOnly == nil {
 		podsOnly_ := false
@@ -68,9 +74,11 @@ func GetKubernetesManifestsOutput(ctx *pulumi.Context, args GetKubernetesManifes
 type GetKubernetesManifestsOutputArgs struct {
 	// Name of the KubernetesCluster.
 	Cluster pulumi.StringInput `pulumi:"cluster"`
-	// Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
+	// Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy), antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy) or calico (projectcalico.org/v3 tiers and GlobalNetworkPolicies + NetworkPolicy). One of `kubernetes`, `antrea`, `calico`.
 	Flavor pulumi.StringPtrInput `pulumi:"flavor"`
-	// Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+	// Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.
+	HostEndpoints pulumi.BoolPtrInput `pulumi:"hostEndpoints"`
+	// Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
 	PodsOnly pulumi.BoolPtrInput `pulumi:"podsOnly"`
 }
 

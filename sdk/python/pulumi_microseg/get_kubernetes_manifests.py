@@ -60,18 +60,21 @@ class AwaitableGetKubernetesManifestsResult(GetKubernetesManifestsResult):
 
 def get_kubernetes_manifests(cluster: Optional[_builtins.str] = None,
                              flavor: Optional[_builtins.str] = None,
+                             host_endpoints: Optional[_builtins.bool] = None,
                              pods_only: Optional[_builtins.bool] = None,
                              opts: Optional[pulumi.InvokeOptions] = None) -> AwaitableGetKubernetesManifestsResult:
     """
-    The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
+    The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies; flavor `calico` is projectcalico.org/v3 Tier, GlobalNetworkPolicy, StagedGlobalNetworkPolicy, GlobalNetworkSet (and HostEndpoint with hostEndpoints) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
 
     :param _builtins.str cluster: Name of the KubernetesCluster.
-    :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
-    :param _builtins.bool pods_only: Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+    :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy), antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy) or calico (projectcalico.org/v3 tiers and GlobalNetworkPolicies + NetworkPolicy). One of `kubernetes`, `antrea`, `calico`.
+    :param _builtins.bool host_endpoints: Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.
+    :param _builtins.bool pods_only: Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
     """
     __args__ = dict()
     __args__['cluster'] = cluster
     __args__['flavor'] = flavor
+    __args__['hostEndpoints'] = host_endpoints
     __args__['podsOnly'] = pods_only
     opts = pulumi.InvokeOptions.merge(_utilities.get_invoke_opts_defaults(), opts)
     __ret__ = pulumi.runtime.invoke('microseg:index:getKubernetesManifests', __args__, opts=opts, typ=GetKubernetesManifestsResult).value
@@ -81,18 +84,21 @@ def get_kubernetes_manifests(cluster: Optional[_builtins.str] = None,
         yaml=pulumi.get(__ret__, 'yaml'))
 def get_kubernetes_manifests_output(cluster: pulumi.Input[Optional[_builtins.str]] = None,
                                     flavor: pulumi.Input[Optional[Optional[_builtins.str]]] = None,
+                                    host_endpoints: pulumi.Input[Optional[Optional[_builtins.bool]]] = None,
                                     pods_only: pulumi.Input[Optional[Optional[_builtins.bool]]] = None,
                                     opts: Optional[Union[pulumi.InvokeOptions, pulumi.InvokeOutputOptions]] = None) -> pulumi.Output[GetKubernetesManifestsResult]:
     """
-    The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
+    The pod side of a cluster's policy as Kubernetes objects to apply: flavor `kubernetes` is ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, tiers Admin and Baseline) plus the cluster's NetworkPolicies; flavor `antrea` is Antrea-native ClusterNetworkPolicy, ClusterGroup and Egress (crd.antrea.io/v1beta1) plus the NetworkPolicies; flavor `calico` is projectcalico.org/v3 Tier, GlobalNetworkPolicy, StagedGlobalNetworkPolicy, GlobalNetworkSet (and HostEndpoint with hostEndpoints) plus the NetworkPolicies. Fails, listing each construct with its reason, when the flavor cannot keep a verdict (see docs/kubernetes.md).
 
     :param _builtins.str cluster: Name of the KubernetesCluster.
-    :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy) or antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy). One of `kubernetes`, `antrea`.
-    :param _builtins.bool pods_only: Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
+    :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy), antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy) or calico (projectcalico.org/v3 tiers and GlobalNetworkPolicies + NetworkPolicy). One of `kubernetes`, `antrea`, `calico`.
+    :param _builtins.bool host_endpoints: Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.
+    :param _builtins.bool pods_only: Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
     """
     __args__ = dict()
     __args__['cluster'] = cluster
     __args__['flavor'] = flavor
+    __args__['hostEndpoints'] = host_endpoints
     __args__['podsOnly'] = pods_only
     opts = pulumi.InvokeOutputOptions.merge(_utilities.get_invoke_opts_defaults(), opts)
     __ret__ = pulumi.runtime.invoke_output('microseg:index:getKubernetesManifests', __args__, opts=opts, typ=GetKubernetesManifestsResult)

@@ -1,5 +1,5 @@
 /** The target APIs of `getKubernetesManifests` / `microseg export --flavor`. */
-export type Flavor = 'kubernetes' | 'antrea';
+export type Flavor = 'kubernetes' | 'antrea' | 'calico';
 
 export interface Refusal {
   /** The construct, e.g. `FirewallPolicy web/deny-ssh: action reject`. */
@@ -17,4 +17,6 @@ export interface ExportOptions {
   readonly flavor: Flavor;
   /** Accept that ingress from a pod's own node is always admitted (Kubernetes does) where microseg drops it. */
   readonly podsOnly?: boolean;
+  /** Flavor calico: write VM interfaces as HostEndpoints and apply the VM side of the rules to them. */
+  readonly hostEndpoints?: boolean;
 }

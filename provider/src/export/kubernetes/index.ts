@@ -1,5 +1,6 @@
 import type { World } from '../../engine';
 import { antreaExport } from './antrea';
+import { calicoExport } from './calico';
 import { clusterNetworkPolicyExport } from './clusternetworkpolicy';
 import type { ExportOptions, KubernetesExport } from './flavor';
 
@@ -15,5 +16,7 @@ export function getKubernetesManifests(world: World, options: ExportOptions): Ku
       return clusterNetworkPolicyExport(world, options);
     case 'antrea':
       return antreaExport(world, options);
+    case 'calico':
+      return calicoExport(world, options);
   }
 }
