@@ -127,14 +127,12 @@ describe('nftables compiler', () => {
         for (const p of enforcementPoints(w)) {
           const { table } = compilePoint(enforcementPointModel(w, endpointsOfPoint(w, p.name)![0]!));
           for (const s of table.sets) {
-            if (s.kind !== 'map') continue;
-            const e = s.elements;
-            for (let i = 0; i < e.length; i++)
-              for (let j = i + 1; j < e.length; j++) {
-                const a = e[i]!;
-                const b = e[j]!;
-                const overlap = a.service.protocol === b.service.protocol && a.service.lo <= b.service.hi && b.service.lo <= a.service.hi && a.addr.lo <= b.addr.hi && b.addr.lo <= a.addr.hi;
-                if (overlap) throw new Error(`${p.name} ${s.name}: ${JSON.stringify([a, b], (_, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+            if (s.kind !== 'port-map' && s.kind !== 'addr-map') continue;
+            const keys = s.kind === 'port-map' ? s.elements.map((e) => [BigInt(e.lo), BigInt(e.hi)] as const) : s.elements.map((e) => [e.addr.lo, e.addr.hi] as const);
+            for (let i = 0; i < keys.length; i++)
+              for (let j = i + 1; j < keys.length; j++) {
+                const [a, b] = [keys[i]!, keys[j]!];
+                if (a[0] <= b[1] && b[0] <= a[1]) throw new Error(`${p.name} ${s.name}: ${a.join('-')} overlaps ${b.join('-')}`);
               }
           }
         }

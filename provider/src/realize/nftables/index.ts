@@ -7,8 +7,8 @@ import { compilePoint, type CompiledPoint, type CompileOptions } from './compile
 import { renderJson, renderText } from './render';
 
 export { compilePoint, tableNameOf, flowMark, CATEGORIES, type CompiledPoint, type CompileOptions, type FlowRule } from './compile';
-export { renderJson, renderText, replaceTable, replaceTableText, elementJson, setJson } from './render';
-export type { Table, Chain, Rule, Match, Verdict, AddressSet, ServiceMap, FlowSet, AddrKey, ServiceKey } from './ir';
+export { renderJson, renderText, replaceTable, replaceTableText, elementJson, elementTexts, elementKeyTexts, setJson } from './render';
+export type { Table, Chain, Rule, Match, Verdict, AddressSet, ServiceMap, PortMap, AddressMap, NamedSet, FlowSet, AddrKey, ServiceKey } from './ir';
 
 export interface RealizedPoint extends CompiledPoint {
   readonly point: string;
