@@ -1,5 +1,5 @@
 import { cidrContains, formatIp, parseIp, type Ip } from './ip';
-import type { Endpoint } from './membership';
+import type { Atom, Endpoint } from './membership';
 import { peerSetMatches, type CompiledRule, type PeerSet } from './rules';
 import type { World } from './world';
 
@@ -145,6 +145,11 @@ export function enforcementPointModel(world: World, ep: Endpoint): EnforcementPo
 class PeerContext {
   readonly regions = new Map<string, AddressRegion>();
   readonly sets = new WeakMap<PeerSet, AddressRegion>();
+  /** Per atom: its members' addresses as they arrive here, for in rules and for out rules. */
+  readonly atomsIn = new Map<Atom, { v4: Float64Array; v6: bigint[] }>();
+  readonly atomsOut = new Map<Atom, { v4: Float64Array; v6: bigint[] }>();
+  /** Reused buffer of IPv4 member addresses. */
+  scratch = new Float64Array(1024);
   private byNamedPort?: Map<string, Endpoint[]>;
 
   constructor(
@@ -308,22 +313,45 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
 function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): AddressRegion {
   const cached = ctx.sets.get(set);
   if (cached) return cached;
+  // IPv4 members as numbers, sorted and merged into runs before any bigint is made: a set of thousands
+  // of pods becomes a few ranges, and this was most of a point's model (bigint ranges per member). Each
+  // atom's addresses are listed once per point and direction (many sets share atoms).
+  let points = ctx.scratch;
+  let np = 0;
   const v4: AddressRange[] = [];
   const v6: AddressRange[] = [];
-  const add = (ip: Ip) => (ip.v === 4 ? v4 : v6).push({ lo: BigInt(ip.n), hi: BigInt(ip.n) });
-  const seen = new Set<number>();
-  for (const a of set.atoms)
-    for (const id of a.members) {
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const m = ctx.world.endpoint(id);
-      if (!m) continue;
-      // Out rules see the destination by its own address; in rules see the source after SNAT.
-      if (dir === 'out' || arrivesAsItself(ctx.world, m, ctx.ep)) add(m.ip);
+  const push = (n: number) => {
+    if (np === points.length) {
+      const grown = new Float64Array(points.length * 2);
+      grown.set(points);
+      points = ctx.scratch = grown;
     }
+    points[np++] = n;
+  };
+  const add = (ip: Ip) => (ip.v === 6 ? v6.push({ lo: ip.n, hi: ip.n }) : push(ip.n));
+  for (const a of set.atoms) {
+    const { v4: a4, v6: a6 } = atomAddresses(ctx, a, dir);
+    for (let i = 0; i < a4.length; i++) push(a4[i]!);
+    for (const x of a6) v6.push({ lo: x, hi: x });
+  }
   for (const s of set.ips) {
     const ip = parseIp(s);
     if (ip) add(ip);
+  }
+  if (np) {
+    const sorted = points.subarray(0, np).sort();
+    let lo = sorted[0]!;
+    let hi = lo;
+    for (let i = 1; i < np; i++) {
+      const x = sorted[i]!;
+      if (x <= hi + 1) {
+        if (x > hi) hi = x;
+        continue;
+      }
+      v4.push({ lo: BigInt(lo), hi: BigInt(hi) });
+      lo = hi = x;
+    }
+    v4.push({ lo: BigInt(lo), hi: BigInt(hi) });
   }
   for (const b of set.blocks) {
     const list = b.cidr.v === 4 ? v4 : v6;
@@ -331,11 +359,30 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
     for (const e of b.except) if (e.v === b.cidr.v) pieces = subtractRange(pieces, { lo: BigInt(e.lo), hi: BigInt(e.hi) });
     list.push(...pieces);
   }
-  const r = { v4: normalize(v4), v6: normalize(v6) };
+  const r = { v4: set.blocks.length ? normalize(v4) : v4, v6: normalize(v6) };
   ctx.sets.set(set, r);
   return r;
 }
 
+/** An atom's member addresses as they arrive at this point in a direction (IPv4 as numbers), cached per point. */
+function atomAddresses(ctx: PeerContext, a: Atom, dir: 'in' | 'out'): { v4: Float64Array; v6: bigint[] } {
+  const cache = dir === 'in' ? ctx.atomsIn : ctx.atomsOut;
+  const hit = cache.get(a);
+  if (hit) return hit;
+  const v4 = new Float64Array(a.members.size);
+  const v6: bigint[] = [];
+  let n = 0;
+  for (const id of a.members) {
+    const m = ctx.world.endpoint(id);
+    // Out rules see the destination by its own address; in rules see the source after SNAT.
+    if (!m || (dir === 'in' && !arrivesAsItself(ctx.world, m, ctx.ep))) continue;
+    if (m.ip.v === 4) v4[n++] = m.ip.n;
+    else v6.push(m.ip.n);
+  }
+  const r = { v4: v4.subarray(0, n), v6 };
+  cache.set(a, r);
+  return r;
+}
 
 /**
  * Does a packet from endpoint `src` to `dst` keep `src`'s address? Mirrors traceflow's SNAT step: a pod
