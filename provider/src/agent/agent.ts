@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { endpointsOfPoint, enforcementPointModel, pointName } from '../engine';
+import { endpointsOfPoint, enforcementPointModel, pointName, PointModelCache } from '../engine';
 import { compilePoint, elementJson, elementKeyTexts, elementTexts, renderText, replaceTableText, type NamedSet, type Table, type Verdict } from '../realize/nftables';
 import { FlowCollector, type ConntrackEntry, type ConntrackReader, type PointFlows } from './flows';
 import type { DesiredState, FlowSink, NftExecutor, NftListing, RealizationStatus, RuleHits, StatusSink } from './ports';
@@ -62,6 +62,7 @@ export class RealizationAgent {
     const statuses: RealizationStatus[] = [];
     const unknown: string[] = [];
     const flowPoints: PointFlows[] = [];
+    const shared = new PointModelCache(world); // the world is fixed for this pass
     for (const ref of this.options.points) {
       const eps = endpointsOfPoint(world, ref);
       if (!eps) {
@@ -69,7 +70,7 @@ export class RealizationAgent {
         continue;
       }
       for (const ep of eps) {
-        const compiled = compilePoint(enforcementPointModel(world, ep));
+        const compiled = compilePoint(enforcementPointModel(world, ep, shared));
         const { status, listings } = await this.realize(pointName(ep), compiled.table, compiled.stats, seq);
         statuses.push(status);
         flowPoints.push({ point: status.point, ip: ep.ip.s, marks: compiled.marks, flowSets: compiled.flowSets, listings });

@@ -114,10 +114,34 @@ export function endpointsOfPoint(world: World, ref: string): Endpoint[] | undefi
   return undefined;
 }
 
-/** The model of one endpoint's enforcement point. */
-export function enforcementPointModel(world: World, ep: Endpoint): EnforcementPointModel {
+/**
+ * Work shared by the models of several points of one world that does not change meanwhile (one pass of
+ * the agent, `realize` of several points, the bench's every-VM loop): the named-port index, each atom's
+ * addresses as destinations, and which sources leave their cluster under another address. Make a new
+ * one after the world changes.
+ */
+export class PointModelCache {
+  /** Per port name, the endpoints having it, sorted by address. */
+  byNamedPort?: Map<string, Endpoint[]>;
+  readonly atomsOut = new Map<Atom, AtomAddresses>();
+  /** Per atom: does a member leave its cluster SNATed (so in rules may not see it as itself)? */
+  readonly atomSnats = new Map<Atom, boolean>();
+  /** Per endpoint id: {@link leavesAsOther}. */
+  readonly snats = new Map<number, boolean>();
+
+  constructor(readonly world: World) {}
+}
+
+interface AtomAddresses {
+  readonly v4: Float64Array;
+  readonly v6: readonly bigint[];
+}
+
+/** The model of one endpoint's enforcement point (`shared`: see {@link PointModelCache}). */
+export function enforcementPointModel(world: World, ep: Endpoint, shared: PointModelCache = new PointModelCache(world)): EnforcementPointModel {
+  if (shared.world !== world) throw new Error('enforcementPointModel: the shared cache belongs to another world');
   const rules = world.rulesAt(ep).all;
-  const ctx = new PeerContext(world, ep);
+  const ctx = new PeerContext(world, ep, shared);
   const inRules: PointRule[] = [];
   const outRules: PointRule[] = [];
   for (const r of rules) {
@@ -145,17 +169,31 @@ export function enforcementPointModel(world: World, ep: Endpoint): EnforcementPo
 class PeerContext {
   readonly regions = new Map<string, AddressRegion>();
   readonly sets = new WeakMap<PeerSet, AddressRegion>();
-  /** Per atom: its members' addresses as they arrive here, for in rules and for out rules. */
-  readonly atomsIn = new Map<Atom, { v4: Float64Array; v6: bigint[] }>();
-  readonly atomsOut = new Map<Atom, { v4: Float64Array; v6: bigint[] }>();
+  /** Per atom: its members' addresses as they arrive here as sources (in rules). */
+  readonly atomsIn = new Map<Atom, AtomAddresses>();
+  /** Per cluster: does traffic from its pods to this endpoint stay inside it (no SNAT)? */
+  readonly inside = new Map<string, boolean>();
   /** Reused buffer of IPv4 member addresses. */
   scratch = new Float64Array(1024);
-  private byNamedPort?: Map<string, Endpoint[]>;
 
   constructor(
     readonly world: World,
     readonly ep: Endpoint,
+    readonly shared: PointModelCache,
   ) {}
+
+  /** {@link arrivesAsItself} with its two parts cached: per source, and per source cluster here. */
+  arrives(src: Endpoint): boolean {
+    if (src.kind !== 'pod') return true;
+    const cluster = this.world.clusterState(src.cluster!);
+    if (!cluster) return true;
+    let inside = this.inside.get(src.cluster!);
+    if (inside === undefined) this.inside.set(src.cluster!, (inside = staysInside(cluster, src, this.ep)));
+    if (inside) return true;
+    let snat = this.shared.snats.get(src.id);
+    if (snat === undefined) this.shared.snats.set(src.id, (snat = leavesAsOther(this.world, src, cluster)));
+    return !snat;
+  }
 
   /**
    * Endpoints inside a region that a packet addressed to their IP reaches (the IP's owner) and that have
@@ -163,7 +201,7 @@ class PeerContext {
    * of a few pods must not scan 100,000 endpoints having `http`).
    */
   endpointsWithNamedPort(name: string, region: AddressRegion): Endpoint[] {
-    if (!this.byNamedPort) {
+    if (!this.shared.byNamedPort) {
       const by = new Map<string, Endpoint[]>();
       for (const e of this.world.membership.endpoints.values()) {
         if (!e.namedPorts || this.world.endpointByIp(e.ip.s) !== e) continue;
@@ -174,9 +212,9 @@ class PeerContext {
         }
       }
       for (const l of by.values()) l.sort((a, b) => (a.ip.v !== b.ip.v ? a.ip.v - b.ip.v : a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0));
-      this.byNamedPort = by;
+      this.shared.byNamedPort = by;
     }
-    const all = this.byNamedPort.get(name) ?? [];
+    const all = this.shared.byNamedPort.get(name) ?? [];
     const out: Endpoint[] = [];
     for (const [v, ranges] of [[4, region.v4], [6, region.v6]] as const)
       for (const r of ranges) {
@@ -364,24 +402,49 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
   return r;
 }
 
-/** An atom's member addresses as they arrive at this point in a direction (IPv4 as numbers), cached per point. */
-function atomAddresses(ctx: PeerContext, a: Atom, dir: 'in' | 'out'): { v4: Float64Array; v6: bigint[] } {
-  const cache = dir === 'in' ? ctx.atomsIn : ctx.atomsOut;
-  const hit = cache.get(a);
-  if (hit) return hit;
+/**
+ * An atom's member addresses as they arrive at this point in a direction (IPv4 as numbers): as
+ * destinations they are the members' own (shared by every point); as sources too, unless a member leaves
+ * its cluster SNATed, then per point.
+ */
+function atomAddresses(ctx: PeerContext, a: Atom, dir: 'in' | 'out'): AtomAddresses {
+  const { shared } = ctx;
+  let out = shared.atomsOut.get(a);
+  if (!out) shared.atomsOut.set(a, (out = listAddresses(ctx, a, undefined)));
+  if (dir === 'out') return out;
+  let snats = shared.atomSnats.get(a);
+  if (snats === undefined) shared.atomSnats.set(a, (snats = memberMaySnat(ctx, a)));
+  if (!snats) return out;
+  let inn = ctx.atomsIn.get(a);
+  if (!inn) ctx.atomsIn.set(a, (inn = listAddresses(ctx, a, (m) => ctx.arrives(m))));
+  return inn;
+}
+
+/** Does some member leave its cluster under another address (towards a point outside the cluster)? */
+function memberMaySnat(ctx: PeerContext, a: Atom): boolean {
+  for (const id of a.members) {
+    const m = ctx.world.endpoint(id);
+    if (!m || m.kind !== 'pod') continue;
+    const cluster = ctx.world.clusterState(m.cluster!);
+    if (!cluster) continue;
+    let snat = ctx.shared.snats.get(id);
+    if (snat === undefined) ctx.shared.snats.set(id, (snat = leavesAsOther(ctx.world, m, cluster)));
+    if (snat) return true;
+  }
+  return false;
+}
+
+function listAddresses(ctx: PeerContext, a: Atom, keep: ((m: Endpoint) => boolean) | undefined): AtomAddresses {
   const v4 = new Float64Array(a.members.size);
   const v6: bigint[] = [];
   let n = 0;
   for (const id of a.members) {
     const m = ctx.world.endpoint(id);
-    // Out rules see the destination by its own address; in rules see the source after SNAT.
-    if (!m || (dir === 'in' && !arrivesAsItself(ctx.world, m, ctx.ep))) continue;
+    if (!m || (keep && !keep(m))) continue;
     if (m.ip.v === 4) v4[n++] = m.ip.n;
     else v6.push(m.ip.n);
   }
-  const r = { v4: v4.subarray(0, n), v6 };
-  cache.set(a, r);
-  return r;
+  return { v4: v4.subarray(0, n), v6 };
 }
 
 /**
@@ -392,11 +455,20 @@ export function arrivesAsItself(world: World, src: Endpoint, dst: Endpoint): boo
   if (src.kind !== 'pod') return true;
   const cluster = world.clusterState(src.cluster!);
   if (!cluster) return true;
-  const inside = (dst.kind === 'pod' && dst.cluster === src.cluster) || (cluster.podCidr && cidrContains(cluster.podCidr, dst.ip)) || (cluster.serviceCidr && cidrContains(cluster.serviceCidr, dst.ip));
-  if (inside) return true;
-  if (world.egressFor(src)) return false;
-  if (cluster.spec.networkMode === 'overlay' && cluster.nodeIps.get(src.node!)) return false;
-  return true;
+  return staysInside(cluster, src, dst) || !leavesAsOther(world, src, cluster);
+}
+
+type ClusterOf = NonNullable<ReturnType<World['clusterState']>>;
+
+/** Does traffic from pod `src` of `cluster` to `dst` stay inside the cluster (pod or service network)? */
+function staysInside(cluster: ClusterOf, src: Endpoint, dst: Endpoint): boolean {
+  return (dst.kind === 'pod' && dst.cluster === src.cluster) || !!(cluster.podCidr && cidrContains(cluster.podCidr, dst.ip)) || !!(cluster.serviceCidr && cidrContains(cluster.serviceCidr, dst.ip));
+}
+
+/** Is pod `src` SNATed when it leaves its cluster: to its egress IP, or in overlay mode to its node's IP? */
+function leavesAsOther(world: World, src: Endpoint, cluster: ClusterOf): boolean {
+  if (world.egressFor(src)) return true;
+  return cluster.spec.networkMode === 'overlay' && !!cluster.nodeIps.get(src.node!);
 }
 
 /** Sorts and merges overlapping or adjacent intervals. */

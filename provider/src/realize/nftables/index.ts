@@ -2,7 +2,7 @@
  * Realization on Linux: an enforcement point's decisions compiled to one nftables table. Pure (no I/O):
  * the agent (provider/src/agent) applies the output with `nft`.
  */
-import { endpointsOfPoint, enforcementPointModel, type World } from '../../engine';
+import { endpointsOfPoint, enforcementPointModel, PointModelCache, type World } from '../../engine';
 import { compilePoint, type CompiledPoint, type CompileOptions } from './compile';
 import { renderJson, renderText } from './render';
 
@@ -20,8 +20,9 @@ export interface RealizedPoint extends CompiledPoint {
 export function realizePoints(world: World, ref: string, options: CompileOptions = {}): RealizedPoint[] | undefined {
   const eps = endpointsOfPoint(world, ref);
   if (!eps) return undefined;
+  const shared = new PointModelCache(world);
   return eps.map((ep) => {
-    const model = enforcementPointModel(world, ep);
+    const model = enforcementPointModel(world, ep, shared);
     const c = compilePoint(model, options);
     return { ...c, point: model.name, text: renderText(c.table), json: renderJson(c.table) };
   });
