@@ -270,7 +270,8 @@ function allowedTcp(table: Table, allowChains: ReadonlySet<string>): { addr: big
       if (cls?.kind !== 'addr-map') continue;
       // A usable source address: not in 0.0.0.0/8.
       const e = cls.elements.find((x) => x.verdict.kind === 'goto' && allowChains.has(x.verdict.target) && x.addr.hi >= 1n << 24n);
-      if (e && e.verdict.kind === 'goto') return { addr: e.addr.lo < 1n << 24n ? 1n << 24n : e.addr.lo, port: p.lo, rule: e.verdict.target };
+      // Port 0 cannot be listened on.
+      if (e && e.verdict.kind === 'goto' && p.hi >= 1) return { addr: e.addr.lo < 1n << 24n ? 1n << 24n : e.addr.lo, port: Math.max(p.lo, 1), rule: e.verdict.target };
     }
   }
   return undefined;
