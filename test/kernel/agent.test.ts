@@ -43,6 +43,18 @@ async function policy(version: 1 | 2): Promise<void> {
   await put('FirewallPolicy', 'app', { category: 'application', priority: 1, rules });
 }
 
+/**
+ * Whether the kernel's application maps send tcp/`port` from `ip` to a rule: the port map names the
+ * port's address-class chain (and map), whose map must hold the address (the kernel answers with the
+ * interval holding a key, so a range of adjacent pods counts for each of them).
+ */
+async function inKernelMaps(ip: string, port: number): Promise<boolean> {
+  const ns = lab!.hosts.get(SERVER)!.ns;
+  const get = (map: string, key: string) => nsExec(ns, 'nft', ['get', 'element', 'inet', 'microseg_server_0', map, `{ ${key} }`]).catch(() => undefined);
+  const cls = /goto (\S+)/.exec((await get('in_application_tcp', String(port))) ?? '')?.[1];
+  return cls !== undefined && (await get(cls, ip)) !== undefined;
+}
+
 function agent(nft: NftExecutor = new NftCli({ command: ['ip', 'netns', 'exec', lab!.hosts.get(SERVER)!.ns, 'nft'] })): RealizationAgent {
   return new RealizationAgent({ points: ['vm:server#0'], source: new StoreDesiredState(store, ENV, 'drop', 10), nft, status: new StoreStatusSink(store, ENV) });
 }
@@ -126,10 +138,8 @@ test('a ruleset the kernel refuses leaves the last good one in place and reports
   let corrupt = false;
   // A real refusal by the kernel: the same transaction plus a jump to a chain that does not exist.
   const faulty: NftExecutor = {
-    apply: (doc) => {
-      const d = doc as { nftables: unknown[] };
-      return nft.apply(corrupt ? { nftables: [...d.nftables, { add: { rule: { family: 'inet', table: 'microseg_server_0', chain: 'input', expr: [{ jump: { target: 'no_such_chain' } }] } } }] } : doc);
-    },
+    // The agent sends nft text (one `nft -f` transaction).
+    apply: (doc) => nft.apply(corrupt ? `${doc as string}add rule inet microseg_server_0 input jump no_such_chain\n` : doc),
     listTable: (n) => nft.listTable(n),
   };
   const a = agent(faulty);
@@ -162,27 +172,13 @@ test('pod churn reaches the kernel as set-element updates, not a table swap', as
   const s = (await a.reconcile()).statuses[0]!;
   const world = (await new StoreDesiredState(store, ENV, 'drop').snapshot()).world;
   const pods = world.endpointsOf('c1/ns/web').map((e) => e.ip.s);
-  // Ask the kernel whether each pod's key is in the verdict map (it merges adjacent keys into ranges).
-  const inKernel = await Promise.all(
-    pods.map((ip) =>
-      nsExec(lab!.hosts.get(SERVER)!.ns, 'nft', ['get', 'element', 'inet', 'microseg_server_0', 'in_application_v4', `{ ${ip} . tcp . 8080 }`]).then(
-        () => true,
-        () => false,
-      ),
-    ),
-  );
+  // Ask the kernel whether each pod's address is in the verdict maps for tcp/8080.
+  const inKernel = await Promise.all(pods.map((ip) => inKernelMaps(ip, 8080)));
   expect({ apply: s.lastApply, state: s.state, inKernel }).toEqual({ apply: 'elements', state: 'realized', inKernel: [true, true, true] });
   // And back: the pods that left are deleted from the map, again without a table swap.
   await put('Workload', 'c1/ns/web', { name: 'web', cluster: 'c1', namespace: 'ns', labels: { app: 'web' }, replicas: 1 });
   const back = (await a.reconcile()).statuses[0]!;
-  const still = await Promise.all(
-    pods.map((ip) =>
-      nsExec(lab!.hosts.get(SERVER)!.ns, 'nft', ['get', 'element', 'inet', 'microseg_server_0', 'in_application_v4', `{ ${ip} . tcp . 8080 }`]).then(
-        () => true,
-        () => false,
-      ),
-    ),
-  );
+  const still = await Promise.all(pods.map((ip) => inKernelMaps(ip, 8080)));
   expect({ apply: back.lastApply, still }).toEqual({ apply: 'elements', still: [true, false, false] });
 });
 

@@ -1,5 +1,5 @@
 import { parseIp } from '../../provider/src/engine';
-import type { AddrKey, Match, Rule, ServiceMap, Table, Verdict } from '../../provider/src/realize/nftables';
+import type { AddressMap, AddrKey, Match, PortMap, Rule, ServiceMap, Table, Verdict } from '../../provider/src/realize/nftables';
 
 /**
  * Follows a first packet (conntrack state new) through a compiled table, as kube-proxy's tests trace
@@ -63,8 +63,19 @@ export function tracePacket(t: Table, p: TracePacket): { verdict: TraceVerdict; 
     for (const r of chain.rules as Rule[]) {
       if (!r.match.every(matches)) continue;
       if (r.vmap) {
-        if (r.vmap.v !== p.v) continue;
-        const e = lookup(sets.get(r.vmap.map) as ServiceMap, addr(r.vmap.field));
+        let e: { verdict: Verdict } | undefined;
+        if (r.vmap.key === 'dport') {
+          // `th dport` of a protocol without ports matches nothing (the compiler puts an l4proto match first).
+          const m = sets.get(r.vmap.map) as PortMap;
+          if (m.kind !== 'port-map') throw new Error(`${m.name} is not a port map`);
+          e = p.dport === undefined ? undefined : m.elements.find((x) => p.dport! >= x.lo && p.dport! <= x.hi);
+        } else {
+          const { v, field, map } = r.vmap;
+          if (v !== p.v) continue;
+          const m = sets.get(map) as AddressMap;
+          if (m.kind !== 'addr-map') throw new Error(`${m.name} is not an address map`);
+          e = m.elements.find((x) => inKey(x.addr, p.v, addr(field)));
+        }
         if (!e) continue;
         next = e.verdict;
       } else next = r.verdict;

@@ -1,6 +1,6 @@
 import * as os from 'node:os';
-import { endpointsOfPoint, enforcementPointModel, pointName } from '../engine';
-import { compilePoint, elementJson, renderText, replaceTable, type Table } from '../realize/nftables';
+import { endpointsOfPoint, enforcementPointModel, pointName, PointModelCache } from '../engine';
+import { compilePoint, elementJson, elementKeyTexts, elementTexts, renderText, replaceTableText, type NamedSet, type Table, type Verdict } from '../realize/nftables';
 import { FlowCollector, type ConntrackEntry, type ConntrackReader, type PointFlows } from './flows';
 import type { DesiredState, FlowSink, NftExecutor, NftListing, RealizationStatus, RuleHits, StatusSink } from './ports';
 
@@ -62,6 +62,7 @@ export class RealizationAgent {
     const statuses: RealizationStatus[] = [];
     const unknown: string[] = [];
     const flowPoints: PointFlows[] = [];
+    const shared = new PointModelCache(world); // the world is fixed for this pass
     for (const ref of this.options.points) {
       const eps = endpointsOfPoint(world, ref);
       if (!eps) {
@@ -69,7 +70,7 @@ export class RealizationAgent {
         continue;
       }
       for (const ep of eps) {
-        const compiled = compilePoint(enforcementPointModel(world, ep));
+        const compiled = compilePoint(enforcementPointModel(world, ep, shared));
         const { status, listings } = await this.realize(pointName(ep), compiled.table, compiled.stats, seq);
         statuses.push(status);
         flowPoints.push({ point: status.point, ip: ep.ip.s, marks: compiled.marks, flowSets: compiled.flowSets, listings });
@@ -122,7 +123,7 @@ export class RealizationAgent {
       const skeleton = skeletonOf(table);
       // Elements only when the kernel holds our previous table and nothing but elements differ.
       const elementsOnly = st.applied !== undefined && st.error === undefined && st.applied.skeleton === skeleton;
-      const doc = elementsOnly ? elementDelta(st.applied!.table, table) : replaceTable(withMarker(table, marker));
+      const doc = elementsOnly ? elementDeltaText(st.applied!.table, table) : replaceTableText(withMarker(table, marker));
       // A table swap starts the kernel's counters from zero and empties the dropped-flow sets: keep what
       // the counters counted (rule ids are stable), and read the sets first (a restarted agent's too).
       const before = elementsOnly ? undefined : await this.options.nft.listTable(table.name).catch(() => undefined);
@@ -210,40 +211,76 @@ function skeletonOf(t: Table): string {
   return renderText({ ...t, sets: t.sets.map((s) => ({ ...s, elements: [] })) });
 }
 
-/** One transaction adding and deleting the elements that differ between two tables of equal skeleton. */
-export function elementDelta(before: Table, after: Table): { nftables: unknown[] } {
-  const cmds: unknown[] = [];
-  const adds: unknown[] = [];
+/** Per set of `after`, the elements that differ from `before` (tables of equal skeleton). */
+function changedElements(before: Table, after: Table): { old: NamedSet; now: NamedSet; removed: number[]; added: number[] }[] {
+  const out: { old: NamedSet; now: NamedSet; removed: number[]; added: number[] }[] = [];
   const beforeSets = new Map(before.sets.map((x) => [x.name, x] as const));
   for (const s of after.sets) {
     if (s.kind === 'flow-set') continue; // the kernel fills it
     const old = beforeSets.get(s.name)!;
     // Elements compared by a key built from the model, and only the differing ones rendered: rendering
-    // every element of both tables to JSON (twice) cost more than the nft call on a large point.
+    // every element of both tables (twice) cost more than the nft call on a large point.
     const oldKeys = new Map(old.elements.map((_, i) => [elementKey(old, i), i] as const));
     const newKeys = new Map(s.elements.map((_, i) => [elementKey(s, i), i] as const));
-    const removed = [...oldKeys].filter(([k]) => !newKeys.has(k)).map(([, i]) => {
+    const removed = [...oldKeys].filter(([k]) => !newKeys.has(k)).map(([, i]) => i);
+    const added = [...newKeys].filter(([k]) => !oldKeys.has(k)).map(([, i]) => i);
+    if (removed.length || added.length) out.push({ old, now: s, removed, added });
+  }
+  return out;
+}
+
+/** One `nft -j` transaction adding and deleting the elements that differ between two tables of equal skeleton. */
+export function elementDelta(before: Table, after: Table): { nftables: unknown[] } {
+  const cmds: unknown[] = [];
+  const adds: unknown[] = [];
+  for (const { old, now, removed, added } of changedElements(before, after)) {
+    const target = { family: after.family, table: after.name, name: now.name };
+    const keys = removed.map((i) => {
       const e = elementJson(old, i);
-      return old.kind === 'map' ? (e as unknown[])[0] : e;
+      return old.kind === 'port-map' || old.kind === 'addr-map' ? (e as unknown[])[0] : e;
     });
-    const added = [...newKeys].filter(([k]) => !oldKeys.has(k)).map(([, i]) => elementJson(s, i));
-    const target = { family: after.family, table: after.name, name: s.name };
-    if (removed.length) cmds.push({ delete: { element: { ...target, elem: removed } } });
-    if (added.length) adds.push({ add: { element: { ...target, elem: added } } });
+    if (keys.length) cmds.push({ delete: { element: { ...target, elem: keys } } });
+    if (added.length) adds.push({ add: { element: { ...target, elem: added.map((i) => elementJson(now, i)) } } });
   }
   // Deletions first: a map key may move to another rule, and interval keys must not overlap meanwhile.
   return { nftables: [...cmds, ...adds] };
 }
 
+/** {@link elementDelta} as `nft -f` text (what the agent applies). */
+export function elementDeltaText(before: Table, after: Table): string {
+  const dels: string[] = [];
+  const adds: string[] = [];
+  for (const { old, now, removed, added } of changedElements(before, after)) {
+    if (removed.length) dels.push(`delete element ${after.family} ${after.name} ${now.name} { ${elementKeyTexts(old, removed).join(', ')} }`);
+    if (added.length) adds.push(`add element ${after.family} ${after.name} ${now.name} { ${elementTexts(now, added).join(', ')} }`);
+  }
+  // Deletions first: a map key may move to another rule, and interval keys must not overlap meanwhile.
+  return [...dels, ...adds].map((l) => `${l}\n`).join('');
+}
+
 /** An element's identity (key and verdict), equal exactly when its `nft -j` JSON is equal. */
 function elementKey(s: Table['sets'][number], i: number): string {
-  if (s.kind === 'set') {
-    const a = s.elements[i]!;
-    return `${a.lo}-${a.hi}`;
+  const verdict = (v: Verdict) => (v.kind === 'goto' ? `goto ${v.target}` : v.kind);
+  switch (s.kind) {
+    case 'flow-set':
+      return '';
+    case 'set': {
+      const a = s.elements[i]!;
+      return `${a.lo}-${a.hi}`;
+    }
+    case 'service-set': {
+      const e = s.elements[i]!;
+      return `${e.addr.lo}-${e.addr.hi} ${e.service.protocol} ${e.service.lo}-${e.service.hi}`;
+    }
+    case 'port-map': {
+      const e = s.elements[i]!;
+      return `${e.lo}-${e.hi} ${verdict(e.verdict)}`;
+    }
+    case 'addr-map': {
+      const e = s.elements[i]!;
+      return `${e.addr.lo}-${e.addr.hi} ${verdict(e.verdict)}`;
+    }
   }
-  const e = s.elements[i]!;
-  const v = e.verdict === undefined ? '' : e.verdict.kind === 'goto' ? `goto ${e.verdict.target}` : e.verdict.kind;
-  return `${e.addr.lo}-${e.addr.hi} ${e.service.protocol} ${e.service.lo}-${e.service.hi} ${v}`;
 }
 
 /**

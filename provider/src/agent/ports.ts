@@ -19,7 +19,10 @@ export interface DesiredState {
 
 /** nftables, one transaction per call. */
 export interface NftExecutor {
-  /** Applies an `nft -j` document atomically; rejects with nft's message when the kernel refuses it. */
+  /**
+   * Applies one transaction atomically: `nft -f` text (a string, what the agent sends) or an `nft -j`
+   * document; rejects with nft's message when the kernel refuses it.
+   */
   apply(doc: unknown): Promise<void>;
   /** `nft -j list table inet NAME`, or undefined when the table does not exist. */
   listTable(name: string): Promise<NftListing | undefined>;

@@ -1,5 +1,5 @@
 import { cidrContains, formatIp, parseIp, type Ip } from './ip';
-import type { Endpoint } from './membership';
+import type { Atom, Endpoint } from './membership';
 import { peerSetMatches, type CompiledRule, type PeerSet } from './rules';
 import type { World } from './world';
 
@@ -114,10 +114,34 @@ export function endpointsOfPoint(world: World, ref: string): Endpoint[] | undefi
   return undefined;
 }
 
-/** The model of one endpoint's enforcement point. */
-export function enforcementPointModel(world: World, ep: Endpoint): EnforcementPointModel {
+/**
+ * Work shared by the models of several points of one world that does not change meanwhile (one pass of
+ * the agent, `realize` of several points, the bench's every-VM loop): the named-port index, each atom's
+ * addresses as destinations, and which sources leave their cluster under another address. Make a new
+ * one after the world changes.
+ */
+export class PointModelCache {
+  /** Per port name, the endpoints having it, sorted by address. */
+  byNamedPort?: Map<string, Endpoint[]>;
+  readonly atomsOut = new Map<Atom, AtomAddresses>();
+  /** Per atom: does a member leave its cluster SNATed (so in rules may not see it as itself)? */
+  readonly atomSnats = new Map<Atom, boolean>();
+  /** Per endpoint id: {@link leavesAsOther}. */
+  readonly snats = new Map<number, boolean>();
+
+  constructor(readonly world: World) {}
+}
+
+interface AtomAddresses {
+  readonly v4: Float64Array;
+  readonly v6: readonly bigint[];
+}
+
+/** The model of one endpoint's enforcement point (`shared`: see {@link PointModelCache}). */
+export function enforcementPointModel(world: World, ep: Endpoint, shared: PointModelCache = new PointModelCache(world)): EnforcementPointModel {
+  if (shared.world !== world) throw new Error('enforcementPointModel: the shared cache belongs to another world');
   const rules = world.rulesAt(ep).all;
-  const ctx = new PeerContext(world, ep);
+  const ctx = new PeerContext(world, ep, shared);
   const inRules: PointRule[] = [];
   const outRules: PointRule[] = [];
   for (const r of rules) {
@@ -145,12 +169,31 @@ export function enforcementPointModel(world: World, ep: Endpoint): EnforcementPo
 class PeerContext {
   readonly regions = new Map<string, AddressRegion>();
   readonly sets = new WeakMap<PeerSet, AddressRegion>();
-  private byNamedPort?: Map<string, Endpoint[]>;
+  /** Per atom: its members' addresses as they arrive here as sources (in rules). */
+  readonly atomsIn = new Map<Atom, AtomAddresses>();
+  /** Per cluster: does traffic from its pods to this endpoint stay inside it (no SNAT)? */
+  readonly inside = new Map<string, boolean>();
+  /** Reused buffer of IPv4 member addresses. */
+  scratch = new Float64Array(1024);
 
   constructor(
     readonly world: World,
     readonly ep: Endpoint,
+    readonly shared: PointModelCache,
   ) {}
+
+  /** {@link arrivesAsItself} with its two parts cached: per source, and per source cluster here. */
+  arrives(src: Endpoint): boolean {
+    if (src.kind !== 'pod') return true;
+    const cluster = this.world.clusterState(src.cluster!);
+    if (!cluster) return true;
+    let inside = this.inside.get(src.cluster!);
+    if (inside === undefined) this.inside.set(src.cluster!, (inside = staysInside(cluster, src, this.ep)));
+    if (inside) return true;
+    let snat = this.shared.snats.get(src.id);
+    if (snat === undefined) this.shared.snats.set(src.id, (snat = leavesAsOther(this.world, src, cluster)));
+    return !snat;
+  }
 
   /**
    * Endpoints inside a region that a packet addressed to their IP reaches (the IP's owner) and that have
@@ -158,7 +201,7 @@ class PeerContext {
    * of a few pods must not scan 100,000 endpoints having `http`).
    */
   endpointsWithNamedPort(name: string, region: AddressRegion): Endpoint[] {
-    if (!this.byNamedPort) {
+    if (!this.shared.byNamedPort) {
       const by = new Map<string, Endpoint[]>();
       for (const e of this.world.membership.endpoints.values()) {
         if (!e.namedPorts || this.world.endpointByIp(e.ip.s) !== e) continue;
@@ -169,9 +212,9 @@ class PeerContext {
         }
       }
       for (const l of by.values()) l.sort((a, b) => (a.ip.v !== b.ip.v ? a.ip.v - b.ip.v : a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0));
-      this.byNamedPort = by;
+      this.shared.byNamedPort = by;
     }
-    const all = this.byNamedPort.get(name) ?? [];
+    const all = this.shared.byNamedPort.get(name) ?? [];
     const out: Endpoint[] = [];
     for (const [v, ranges] of [[4, region.v4], [6, region.v6]] as const)
       for (const r of ranges) {
@@ -308,22 +351,45 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
 function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): AddressRegion {
   const cached = ctx.sets.get(set);
   if (cached) return cached;
+  // IPv4 members as numbers, sorted and merged into runs before any bigint is made: a set of thousands
+  // of pods becomes a few ranges, and this was most of a point's model (bigint ranges per member). Each
+  // atom's addresses are listed once per point and direction (many sets share atoms).
+  let points = ctx.scratch;
+  let np = 0;
   const v4: AddressRange[] = [];
   const v6: AddressRange[] = [];
-  const add = (ip: Ip) => (ip.v === 4 ? v4 : v6).push({ lo: BigInt(ip.n), hi: BigInt(ip.n) });
-  const seen = new Set<number>();
-  for (const a of set.atoms)
-    for (const id of a.members) {
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const m = ctx.world.endpoint(id);
-      if (!m) continue;
-      // Out rules see the destination by its own address; in rules see the source after SNAT.
-      if (dir === 'out' || arrivesAsItself(ctx.world, m, ctx.ep)) add(m.ip);
+  const push = (n: number) => {
+    if (np === points.length) {
+      const grown = new Float64Array(points.length * 2);
+      grown.set(points);
+      points = ctx.scratch = grown;
     }
+    points[np++] = n;
+  };
+  const add = (ip: Ip) => (ip.v === 6 ? v6.push({ lo: ip.n, hi: ip.n }) : push(ip.n));
+  for (const a of set.atoms) {
+    const { v4: a4, v6: a6 } = atomAddresses(ctx, a, dir);
+    for (let i = 0; i < a4.length; i++) push(a4[i]!);
+    for (const x of a6) v6.push({ lo: x, hi: x });
+  }
   for (const s of set.ips) {
     const ip = parseIp(s);
     if (ip) add(ip);
+  }
+  if (np) {
+    const sorted = points.subarray(0, np).sort();
+    let lo = sorted[0]!;
+    let hi = lo;
+    for (let i = 1; i < np; i++) {
+      const x = sorted[i]!;
+      if (x <= hi + 1) {
+        if (x > hi) hi = x;
+        continue;
+      }
+      v4.push({ lo: BigInt(lo), hi: BigInt(hi) });
+      lo = hi = x;
+    }
+    v4.push({ lo: BigInt(lo), hi: BigInt(hi) });
   }
   for (const b of set.blocks) {
     const list = b.cidr.v === 4 ? v4 : v6;
@@ -331,11 +397,55 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
     for (const e of b.except) if (e.v === b.cidr.v) pieces = subtractRange(pieces, { lo: BigInt(e.lo), hi: BigInt(e.hi) });
     list.push(...pieces);
   }
-  const r = { v4: normalize(v4), v6: normalize(v6) };
+  const r = { v4: set.blocks.length ? normalize(v4) : v4, v6: normalize(v6) };
   ctx.sets.set(set, r);
   return r;
 }
 
+/**
+ * An atom's member addresses as they arrive at this point in a direction (IPv4 as numbers): as
+ * destinations they are the members' own (shared by every point); as sources too, unless a member leaves
+ * its cluster SNATed, then per point.
+ */
+function atomAddresses(ctx: PeerContext, a: Atom, dir: 'in' | 'out'): AtomAddresses {
+  const { shared } = ctx;
+  let out = shared.atomsOut.get(a);
+  if (!out) shared.atomsOut.set(a, (out = listAddresses(ctx, a, undefined)));
+  if (dir === 'out') return out;
+  let snats = shared.atomSnats.get(a);
+  if (snats === undefined) shared.atomSnats.set(a, (snats = memberMaySnat(ctx, a)));
+  if (!snats) return out;
+  let inn = ctx.atomsIn.get(a);
+  if (!inn) ctx.atomsIn.set(a, (inn = listAddresses(ctx, a, (m) => ctx.arrives(m))));
+  return inn;
+}
+
+/** Does some member leave its cluster under another address (towards a point outside the cluster)? */
+function memberMaySnat(ctx: PeerContext, a: Atom): boolean {
+  for (const id of a.members) {
+    const m = ctx.world.endpoint(id);
+    if (!m || m.kind !== 'pod') continue;
+    const cluster = ctx.world.clusterState(m.cluster!);
+    if (!cluster) continue;
+    let snat = ctx.shared.snats.get(id);
+    if (snat === undefined) ctx.shared.snats.set(id, (snat = leavesAsOther(ctx.world, m, cluster)));
+    if (snat) return true;
+  }
+  return false;
+}
+
+function listAddresses(ctx: PeerContext, a: Atom, keep: ((m: Endpoint) => boolean) | undefined): AtomAddresses {
+  const v4 = new Float64Array(a.members.size);
+  const v6: bigint[] = [];
+  let n = 0;
+  for (const id of a.members) {
+    const m = ctx.world.endpoint(id);
+    if (!m || (keep && !keep(m))) continue;
+    if (m.ip.v === 4) v4[n++] = m.ip.n;
+    else v6.push(m.ip.n);
+  }
+  return { v4: v4.subarray(0, n), v6 };
+}
 
 /**
  * Does a packet from endpoint `src` to `dst` keep `src`'s address? Mirrors traceflow's SNAT step: a pod
@@ -345,11 +455,20 @@ export function arrivesAsItself(world: World, src: Endpoint, dst: Endpoint): boo
   if (src.kind !== 'pod') return true;
   const cluster = world.clusterState(src.cluster!);
   if (!cluster) return true;
-  const inside = (dst.kind === 'pod' && dst.cluster === src.cluster) || (cluster.podCidr && cidrContains(cluster.podCidr, dst.ip)) || (cluster.serviceCidr && cidrContains(cluster.serviceCidr, dst.ip));
-  if (inside) return true;
-  if (world.egressFor(src)) return false;
-  if (cluster.spec.networkMode === 'overlay' && cluster.nodeIps.get(src.node!)) return false;
-  return true;
+  return staysInside(cluster, src, dst) || !leavesAsOther(world, src, cluster);
+}
+
+type ClusterOf = NonNullable<ReturnType<World['clusterState']>>;
+
+/** Does traffic from pod `src` of `cluster` to `dst` stay inside the cluster (pod or service network)? */
+function staysInside(cluster: ClusterOf, src: Endpoint, dst: Endpoint): boolean {
+  return (dst.kind === 'pod' && dst.cluster === src.cluster) || !!(cluster.podCidr && cidrContains(cluster.podCidr, dst.ip)) || !!(cluster.serviceCidr && cidrContains(cluster.serviceCidr, dst.ip));
+}
+
+/** Is pod `src` SNATed when it leaves its cluster: to its egress IP, or in overlay mode to its node's IP? */
+function leavesAsOther(world: World, src: Endpoint, cluster: ClusterOf): boolean {
+  if (world.egressFor(src)) return true;
+  return cluster.spec.networkMode === 'overlay' && !!cluster.nodeIps.get(src.node!);
 }
 
 /** Sorts and merges overlapping or adjacent intervals. */

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { firstMatchV4, type RuleBox } from '../../../provider/src/realize/nftables/boxes';
+import { firstMatchV4, portPlanV4, type RuleBox } from '../../../provider/src/realize/nftables/boxes';
 
 /** Small coordinates so every (port, address) point can be checked against the definition. */
 const ADDR_HI = 40;
@@ -67,5 +67,52 @@ describe('first match compiled into disjoint boxes', () => {
       { rule: 0, protocol: 'tcp', lo: 5, hi: 5, plo: 80, phi: 80 },
       { rule: 1, protocol: 'tcp', lo: 10, hi: 29, plo: 0, phi: 65535 },
     ]);
+  });
+
+  test('the two-level plan (port → address class → rule) gives every point the first rule whose box holds it', () => {
+    fc.assert(
+      fc.property(fc.array(boxArb, { maxLength: 12 }), (raw) => {
+        const boxes = raw.map((b) => {
+          const ranges = b.all ? [[0, ADDR_HI] as const] : normalize(b.ranges);
+          // A signature names a rule and its addresses (the compiler's boxes of one rule share them).
+          return { rule: b.rule, sig: `${b.rule}:${JSON.stringify(ranges)}`, protocol: b.protocol, plo: Math.min(...b.ports), phi: Math.max(...b.ports), ranges };
+        });
+        const plan = portPlanV4(boxes, ADDR_HI);
+        for (const protocol of ['tcp', 'udp'] as const)
+          for (let port = 0; port <= PORT_HI + 1; port++) {
+            const at = plan.ports.filter((p) => p.protocol === protocol && p.plo <= port && port <= p.phi);
+            if (at.length > 1) throw new Error(`${protocol} port ${port} in ${at.length} port intervals`);
+            const runs = at.length ? plan.classes[at[0]!.cls]!.runs : [];
+            for (let i = 1; i < runs.length; i++) if (runs[i]!.lo <= runs[i - 1]!.hi || (runs[i]!.lo === runs[i - 1]!.hi + 1 && runs[i]!.rule === runs[i - 1]!.rule)) throw new Error(`class runs not disjoint and maximal: ${JSON.stringify(runs)}`);
+            for (let addr = 0; addr <= ADDR_HI + 1; addr++) {
+              const holding = boxes.filter((b) => b.protocol === protocol && b.plo <= port && port <= b.phi && b.ranges.some(([lo, hi]) => lo <= addr && addr <= hi));
+              const expected = holding.length ? `${Math.min(...holding.map((b) => b.rule))}` : '';
+              const got = runs.filter((r) => r.lo <= addr && addr <= r.hi).map((r) => r.rule).join(',');
+              if (got !== expected) throw new Error(`${protocol} port ${port} address ${addr}: runs of rules [${got}], first matching rule ${expected || 'none'}`);
+            }
+          }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('port intervals covered by the same rules share one address class, whatever their members', () => {
+    // tcp/80 and tcp/443 are both covered by rules 0 and 1 only: one class; the rest of tcp by rule 1 only.
+    const plan = portPlanV4(
+      [
+        { rule: 0, sig: '0', protocol: 'tcp', plo: 80, phi: 80, ranges: [[5, 5]] },
+        { rule: 0, sig: '0', protocol: 'tcp', plo: 443, phi: 443, ranges: [[5, 5]] },
+        { rule: 1, sig: '1', protocol: 'tcp', plo: 0, phi: 65535, ranges: [[10, 19]] },
+      ],
+      ADDR_HI,
+    );
+    expect(plan.ports.map((p) => [p.plo, p.phi, p.cls])).toEqual([
+      [0, 79, 0],
+      [80, 80, 1],
+      [81, 442, 0],
+      [443, 443, 1],
+      [444, 65535, 0],
+    ]);
+    expect(plan.classes.map((c) => c.runs)).toEqual([[{ rule: 1, lo: 10, hi: 19 }], [{ rule: 0, lo: 5, hi: 5 }, { rule: 1, lo: 10, hi: 19 }]]);
   });
 });

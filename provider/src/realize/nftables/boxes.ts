@@ -209,3 +209,150 @@ export function firstMatch(rules: readonly FamilyRuleBoxes[], family: 4 | 6 = 6)
   }
   return firstMatchV4(boxes, coords.length - 2).map((x) => ({ ...x, lo: coords[x.lo]!, hi: coords[x.hi + 1]! - 1n }));
 }
+
+/**
+ * A rule box with its signature part: it names the rule and its addresses, so boxes with equal `sig`
+ * must have equal ranges (the compiler uses the rule, plus the one address of a named-port box).
+ */
+export interface SignedRuleBox extends RuleBox {
+  readonly sig: string;
+}
+
+/**
+ * First match as a two-level lookup: per protocol, the ports cut into elementary intervals, each
+ * pointing to an address class; a class maps disjoint address runs to the rule owning them there.
+ *
+ * A port interval's class is named by its *signature*: the boxes covering it, in rule order, up to the
+ * first catch-all (what follows a catch-all never owns anything). Equal signatures paint equal runs, so
+ * intervals share one class (one address map) whatever their port numbers. The signature depends only
+ * on the rules' ports (and the addresses of named-port boxes), not on their peers' members, so pod churn
+ * changes the classes' runs, not which classes exist: an element update, not a new table.
+ */
+export interface PortPlan<A> {
+  /** In order of first use: tcp ports ascending, then udp, then sctp. */
+  readonly classes: readonly { readonly sig: string; readonly runs: readonly { readonly rule: number; readonly lo: A; readonly hi: A }[] }[];
+  /** Per protocol, ascending, disjoint; adjacent intervals of one class merged. */
+  readonly ports: readonly { readonly protocol: PortProtocol; readonly plo: number; readonly phi: number; readonly cls: number }[];
+}
+
+export function portPlanV4(boxes: readonly SignedRuleBox[], fullHi = 0xffffffff): PortPlan<number> {
+  const classes: { sig: string; runs: { rule: number; lo: number; hi: number }[] }[] = [];
+  const bySig = new Map<string, number>();
+  const ports: { protocol: PortProtocol; plo: number; phi: number; cls: number }[] = [];
+  for (const protocol of ['tcp', 'udp', 'sctp'] as const) {
+    // Boxes without addresses can never match (a peer of the other family only).
+    const mine = unshadowed(
+      boxes.filter((b) => b.protocol === protocol && b.ranges.length > 0).sort((a, b) => a.rule - b.rule),
+      fullHi,
+    ) as SignedRuleBox[];
+    if (!mine.length) continue;
+    const edges = new Set<number>();
+    for (const b of mine) edges.add(b.plo).add(b.phi + 1);
+    const starts = [...edges].filter((e) => e <= 65535).sort((a, b) => a - b);
+    let painter: ReturnType<typeof painterOf> | undefined;
+    const covering: number[] = [];
+    for (let k = 0; k < starts.length; k++) {
+      const plo = starts[k]!;
+      const phi = (k + 1 < starts.length ? starts[k + 1]! : 65536) - 1;
+      covering.length = 0;
+      let sig = '';
+      for (let bi = 0; bi < mine.length; bi++) {
+        const b = mine[bi]!;
+        if (b.plo > plo || b.phi < phi) continue;
+        covering.push(bi);
+        sig += `${b.sig},`;
+        if (b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi) break;
+      }
+      if (!covering.length) continue;
+      let cls = bySig.get(sig);
+      if (cls === undefined) {
+        painter ??= painterOf(mine);
+        cls = classes.length;
+        bySig.set(sig, cls);
+        classes.push({ sig, runs: painter(covering) });
+      }
+      const last = ports[ports.length - 1];
+      if (last && last.protocol === protocol && last.cls === cls && last.phi + 1 === plo) last.phi = phi;
+      else ports.push({ protocol, plo, phi, cls });
+    }
+  }
+  return { classes, ports };
+}
+
+/**
+ * Paints the address segments of some boxes (indexes into `boxes`, in rule order): each segment goes to
+ * the first box holding it; returns the maximal runs of one rule, ascending.
+ */
+function painterOf(boxes: readonly RuleBox[]): (which: readonly number[]) => { rule: number; lo: number; hi: number }[] {
+  const { coords, segs } = segmentsOf(boxes);
+  const nSeg = Math.max(0, coords.length - 1);
+  const owner = new Int32Array(nSeg).fill(-1);
+  const next = new Int32Array(nSeg + 1);
+  for (let i = 0; i <= nSeg; i++) next[i] = i;
+  const painted = new Int32Array(nSeg);
+  return (which) => {
+    let n = 0;
+    for (const bi of which) {
+      if (n >= nSeg) break;
+      const sb = segs[bi]!;
+      const rule = boxes[bi]!.rule;
+      for (let r = 0; r < sb.length; r += 2) {
+        const end = sb[r + 1]!;
+        for (let x = find(next, sb[r]!); x < end; x = find(next, x + 1)) {
+          owner[x] = rule;
+          next[x] = x + 1;
+          painted[n++] = x;
+        }
+      }
+    }
+    const done = painted.subarray(0, n).sort();
+    const runs: { rule: number; lo: number; hi: number }[] = [];
+    for (let i = 0; i < n; ) {
+      const x = done[i]!;
+      const rule = owner[x]!;
+      let j = i + 1;
+      while (j < n && done[j] === done[j - 1]! + 1 && owner[done[j]!] === rule) j++;
+      runs.push({ rule, lo: coords[x]!, hi: coords[done[j - 1]! + 1]! - 1 });
+      i = j;
+    }
+    for (let i = 0; i < n; i++) {
+      owner[done[i]!] = -1;
+      next[done[i]!] = done[i]!;
+    }
+    return runs;
+  };
+}
+
+/** A rule's port matches with its signature part, for {@link portPlan}. */
+export interface SignedFamilyRuleBoxes extends FamilyRuleBoxes {
+  readonly sig: string;
+}
+
+/** {@link portPlanV4} for either family (IPv6 addresses compressed to ranks, as in {@link firstMatch}). */
+export function portPlan(rules: readonly SignedFamilyRuleBoxes[], family: 4 | 6): PortPlan<bigint> {
+  const sigOf = (r: SignedFamilyRuleBoxes, ip: bigint | undefined) => (ip === undefined ? r.sig : `${r.sig}@${ip}`);
+  if (family === 4) {
+    const boxes: SignedRuleBox[] = [];
+    for (const r of rules) {
+      const ranges = r.ranges.map((x) => [Number(x.lo), Number(x.hi)] as const);
+      for (const p of r.ports) boxes.push({ rule: r.rule, sig: sigOf(r, p.ip), protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: p.ip !== undefined ? [[Number(p.ip), Number(p.ip)]] : ranges });
+    }
+    const plan = portPlanV4(boxes);
+    return { ports: plan.ports, classes: plan.classes.map((c) => ({ sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: BigInt(x.lo), hi: BigInt(x.hi) })) })) };
+  }
+  const edges = new Set<bigint>();
+  for (const r of rules)
+    for (const p of r.ports) {
+      if (p.ip !== undefined) edges.add(p.ip).add(p.ip + 1n);
+      else for (const x of r.ranges) edges.add(x.lo).add(x.hi + 1n);
+    }
+  const coords = [...edges].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const rank = new Map(coords.map((c, i) => [c, i] as const));
+  const boxes: SignedRuleBox[] = [];
+  for (const r of rules) {
+    const ranges = r.ranges.map((x) => [rank.get(x.lo)!, rank.get(x.hi + 1n)! - 1] as const);
+    for (const p of r.ports) boxes.push({ rule: r.rule, sig: sigOf(r, p.ip), protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: p.ip !== undefined ? [[rank.get(p.ip)!, rank.get(p.ip)!]] : ranges });
+  }
+  const plan = portPlanV4(boxes, coords.length - 2);
+  return { ports: plan.ports, classes: plan.classes.map((c) => ({ sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: coords[x.lo]!, hi: coords[x.hi + 1]! - 1n })) })) };
+}

@@ -1,19 +1,21 @@
 import type { AddressRange, EnforcementPointModel, PointRule } from '../../engine';
-import { firstMatch } from './boxes';
-import type { AddressSet, Chain, Family, FlowSet, Rule, ServiceMap, Table, Verdict } from './ir';
+import { firstMatch, portPlan } from './boxes';
+import type { Chain, Family, NamedSet, Rule, Table, Verdict } from './ir';
 
 /**
  * Compiles one enforcement point to one nftables table (pure: no I/O).
  *
- * Layout, per direction (`in` on the input hook, `out` on the output hook):
+ * Layout, per direction (`in` on the input hook, `out` on the output hook), in the point's own address
+ * family only (the base chain accepts the other family: it is not this point's traffic):
  *
  *     chain input   ct state established,related accept; lo accept; not our address → accept; goto in_emergency
  *     chain in_<category>   (emergency → infrastructure → environment → application → kubernetes → baseline → default)
  *        staged rules: lookups that count and log, never decide
- *        tcp/udp/sctp: ip saddr . meta l4proto . th dport vmap @in_<category>_v4 (and _v6)
- *        tcp/udp/sctp with no element: goto the next category
+ *        meta l4proto tcp th dport vmap @in_<category>_tcp      (and udp, sctp: port → address class chain)
+ *        tcp/udp/sctp not in a port map: goto the next category
  *        other protocols (ICMP...): the rules that can match them, in order, against named peer sets
  *        goto the next category
+ *     chain in_<category>_c<k>   ip saddr vmap @in_<category>_c<k> (address → rule chain); goto the next category
  *     chain in_default   counter, the default action
  *     chain r_in_<hash>  one per rule: counter, optional log, its verdict; comment "policy/rule"
  *
@@ -22,15 +24,19 @@ import type { AddressSet, Chain, Family, FlowSet, Rule, ServiceMap, Table, Verdi
  * rejecting rule (and a drop default) first adds `saddr . daddr . l4proto . dport` to its own dynamic
  * set `fd_<dir>_<hash>` with a per-element counter, because a dropped packet never gets a conntrack entry.
  *
- * First-match order inside a category becomes disjoint map keys (see boxes.ts): a packet costs one map
- * lookup per category whatever the number of rules. `pass` is a goto to the application chain (from the
- * application category: to the kubernetes chain, a pod's NetworkPolicy layer; from baseline: to the default chain). Only the first packet of a connection is classified.
+ * First-match order inside a category becomes a two-level lookup with disjoint keys (see boxes.ts
+ * portPlan): the ports cut into intervals, each pointing to the address class of the rules covering it;
+ * a class maps address runs to the first rule holding them. Both levels are single-field interval maps
+ * (rbtrees), so a first packet costs two O(log n) lookups per category whatever the number of rules; an
+ * earlier layout used one `addr . l4proto . dport` concatenated map (pipapo), whose lookups grow with the
+ * element count. `pass` is a goto to the application chain (from the application category: to the
+ * kubernetes chain, a pod's NetworkPolicy layer; from baseline: to the default chain). Only the first
+ * packet of a connection is classified.
  */
 
 /** `kubernetes` is a pod's NetworkPolicy layer (engine/enforcement.ts networkPolicyRules). */
 export const CATEGORIES = ['emergency', 'infrastructure', 'environment', 'application', 'kubernetes', 'baseline'] as const;
-const PORT_PROTOCOLS = ['tcp', 'udp', 'sctp'];
-const PROTO_ORDER = { tcp: 0, udp: 1, sctp: 2 } as const;
+const PORT_PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
 
 export interface CompileOptions {
   /** Table name; default `microseg_<point>` sanitised. */
@@ -89,7 +95,7 @@ function comment(s: string): string {
 }
 
 export function compilePoint(model: EnforcementPointModel, options: CompileOptions = {}): CompiledPoint {
-  const sets: (AddressSet | ServiceMap | FlowSet)[] = [];
+  const sets: NamedSet[] = [];
   const chains: Chain[] = [];
   const ruleChains = new Map<string, string>();
   const marks = new Map<number, FlowRule>();
@@ -111,6 +117,7 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
     const self = dir === 'in' ? 'daddr' : 'saddr';
     const ruleChainOf = new Map<PointRule, string>();
     const ruleChainList: Chain[] = [];
+    const classChains: Chain[] = [];
     for (const r of rules) {
       if (r.staged) continue;
       const name = unique(`r_${dir}_${fnv(`${dir}|${r.id}`)}`);
@@ -160,7 +167,7 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
       for (const r of inCat.filter((x) => x.staged)) {
         const h = fnv(`${dir}|staged|${r.id}`);
         const note = { counter: true, log: `microseg staged ${dir} ${r.id} `.slice(0, 120), comment: comment(`staged ${r.id}`) };
-        for (const fam of [4, 6] as const) {
+        for (const fam of [v]) {
           const own = firstMatch([{ rule: 0, ports: portsOf(r, fam), ranges: fam === 4 ? r.peer.v4 : r.peer.v6 }], fam);
           if (own.length) {
             const name = unique(`s_${dir}_${h}_v${fam}`);
@@ -172,16 +179,23 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
         chainRules.push(...otherRules(r, dir, field, h, (peerSet) => ({ ...note, peerSet })));
       }
       const decisive = inCat.filter((x) => !x.staged);
-      for (const fam of [4, 6] as const) {
-        const elems: ServiceMap['elements'][number][] = [];
-        const pieces = firstMatch(decisive.map((r, i) => ({ rule: i, ports: portsOf(r, fam), ranges: fam === 4 ? r.peer.v4 : r.peer.v6 })), fam);
-        pieces.sort((a, b) => a.rule - b.rule || PROTO_ORDER[a.protocol] - PROTO_ORDER[b.protocol] || (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0) || a.plo - b.plo);
-        for (const x of pieces) elems.push({ addr: { v: fam, lo: x.lo, hi: x.hi }, service: { protocol: x.protocol, lo: x.plo, hi: x.phi }, verdict: { kind: 'goto', target: ruleChainOf.get(decisive[x.rule]!)! } });
-        const name = `${dir}_${cat}_v${fam}`;
+      // Two-level lookup (see the module comment): port → address class chain → address → rule chain.
+      const plan = portPlan(decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: v === 4 ? r.peer.v4 : r.peer.v6 })), v);
+      plan.classes.forEach((c, k) => {
+        const name = `${dir}_${cat}_c${k}`;
         usedNames.add(name);
-        sets.push({ kind: 'map', name, v: fam, elements: elems });
-        elements += elems.length;
-        chainRules.push({ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], vmap: { v: fam, field, map: name } });
+        sets.push({ kind: 'addr-map', name, v, elements: c.runs.map((x) => ({ addr: { v, lo: x.lo, hi: x.hi }, verdict: { kind: 'goto', target: ruleChainOf.get(decisive[x.rule]!)! } })) });
+        elements += c.runs.length;
+        classChains.push({ name, rules: [{ match: [], vmap: { key: 'addr', v, field, map: name } }, { match: [], verdict: { kind: 'goto', target: next } }] });
+      });
+      for (const protocol of PORT_PROTOCOLS) {
+        const mine = plan.ports.filter((p) => p.protocol === protocol);
+        if (!mine.length) continue;
+        const name = `${dir}_${cat}_${protocol}`;
+        usedNames.add(name);
+        sets.push({ kind: 'port-map', name, elements: mine.map((p) => ({ lo: p.plo, hi: p.phi, verdict: { kind: 'goto', target: `${dir}_${cat}_c${p.cls}` } })) });
+        elements += mine.length;
+        chainRules.push({ match: [{ m: 'l4proto', protocols: [protocol] }], vmap: { key: 'dport', map: name } });
       }
       chainRules.push({ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], verdict: { kind: 'goto', target: next } });
       for (const r of decisive) {
@@ -197,7 +211,7 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
       rules: [...defaults.prefix, { match: [], counter: true, ...defaults.mark, verdict: { kind: model.defaultAction === 'allow' ? 'accept' : 'drop' }, comment: 'default' }],
     });
     ruleChains.set(`${dir}_default`, 'default');
-    chains.push(...ruleChainList);
+    chains.push(...classChains, ...ruleChainList);
 
     /** What a rule chain adds so its flows are recorded: a conntrack mark (accept) or a dropped-flow set. */
     function flowRecording(d: 'in' | 'out', id: string, action: FlowRule['verdict'] | undefined): { prefix: Rule[]; mark: { ctMark?: number } } {
@@ -217,7 +231,7 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
     function otherRules(r: PointRule, d: 'in' | 'out', f: 'saddr' | 'daddr', h: string, tail: (peerSet: string) => Omit<Rule, 'match'>): Rule[] {
       const out: Rule[] = [];
       if (!r.other.length) return out;
-      for (const fam of [4, 6] as const) {
+      for (const fam of [v]) {
         const ranges = fam === 4 ? r.peer.v4 : r.peer.v6;
         if (!ranges.length) continue;
         const matches = r.other.filter((o) => o.protocol === 'any' || (o.protocol === 'icmp') === (fam === 4));

@@ -2,13 +2,13 @@
  * Realization on Linux: an enforcement point's decisions compiled to one nftables table. Pure (no I/O):
  * the agent (provider/src/agent) applies the output with `nft`.
  */
-import { endpointsOfPoint, enforcementPointModel, type World } from '../../engine';
+import { endpointsOfPoint, enforcementPointModel, PointModelCache, type World } from '../../engine';
 import { compilePoint, type CompiledPoint, type CompileOptions } from './compile';
 import { renderJson, renderText } from './render';
 
 export { compilePoint, tableNameOf, flowMark, CATEGORIES, type CompiledPoint, type CompileOptions, type FlowRule } from './compile';
-export { renderJson, renderText, replaceTable, replaceTableText, elementJson, setJson } from './render';
-export type { Table, Chain, Rule, Match, Verdict, AddressSet, ServiceMap, FlowSet, AddrKey, ServiceKey } from './ir';
+export { renderJson, renderText, replaceTable, replaceTableText, elementJson, elementTexts, elementKeyTexts, setJson } from './render';
+export type { Table, Chain, Rule, Match, Verdict, AddressSet, ServiceMap, PortMap, AddressMap, NamedSet, FlowSet, AddrKey, ServiceKey } from './ir';
 
 export interface RealizedPoint extends CompiledPoint {
   readonly point: string;
@@ -20,8 +20,9 @@ export interface RealizedPoint extends CompiledPoint {
 export function realizePoints(world: World, ref: string, options: CompileOptions = {}): RealizedPoint[] | undefined {
   const eps = endpointsOfPoint(world, ref);
   if (!eps) return undefined;
+  const shared = new PointModelCache(world);
   return eps.map((ep) => {
-    const model = enforcementPointModel(world, ep);
+    const model = enforcementPointModel(world, ep, shared);
     const c = compilePoint(model, options);
     return { ...c, point: model.name, text: renderText(c.table), json: renderJson(c.table) };
   });

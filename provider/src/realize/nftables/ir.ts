@@ -33,13 +33,36 @@ export interface AddressSet {
   readonly elements: readonly AddrKey[];
 }
 
-/** `addr . inet_proto . inet_service` keys: a verdict map (decisions) or a plain set (staged lookups). */
+/** `addr . inet_proto . inet_service` keys: a plain set (staged rules' lookups, which never decide). */
 export interface ServiceMap {
-  readonly kind: 'map' | 'service-set';
+  readonly kind: 'service-set';
   readonly name: string;
   readonly v: Family;
   readonly elements: readonly { readonly addr: AddrKey; readonly service: ServiceKey; readonly verdict?: Verdict }[];
 }
+
+/**
+ * The first level of a category's decision: destination port (one protocol) → the chain of the port
+ * interval's address class. A single-field interval map (an rbtree in the kernel: O(log n) per lookup).
+ */
+export interface PortMap {
+  readonly kind: 'port-map';
+  readonly name: string;
+  readonly elements: readonly { readonly lo: number; readonly hi: number; readonly verdict: Verdict }[];
+}
+
+/**
+ * The second level: peer address → the chain of the rule owning it for that class of ports. Also a
+ * single-field interval map; its keys are disjoint (first-match order compiled in, see boxes.ts).
+ */
+export interface AddressMap {
+  readonly kind: 'addr-map';
+  readonly name: string;
+  readonly v: Family;
+  readonly elements: readonly { readonly addr: AddrKey; readonly verdict: Verdict }[];
+}
+
+export type NamedSet = AddressSet | ServiceMap | PortMap | AddressMap | FlowSet;
 
 /**
  * A dynamic set the kernel fills: one element per `saddr . daddr . l4proto . dport` a drop rule met, with
@@ -68,8 +91,8 @@ export type Match =
 
 export interface Rule {
   readonly match: readonly Match[];
-  /** Verdict map lookup (`addr . l4proto . th dport vmap @map`) instead of a plain verdict. */
-  readonly vmap?: { readonly v: Family; readonly field: 'saddr' | 'daddr'; readonly map: string };
+  /** Verdict map lookup instead of a plain verdict: `th dport vmap @map` or `ip saddr vmap @map`. */
+  readonly vmap?: { readonly key: 'dport'; readonly map: string } | { readonly key: 'addr'; readonly v: Family; readonly field: 'saddr' | 'daddr'; readonly map: string };
   readonly counter?: boolean;
   /** `ct mark set N`: tags the connection with the deciding rule, for flow records read from conntrack. */
   readonly ctMark?: number;
@@ -89,6 +112,6 @@ export interface Chain {
 export interface Table {
   readonly family: 'inet';
   readonly name: string;
-  readonly sets: readonly (AddressSet | ServiceMap | FlowSet)[];
+  readonly sets: readonly NamedSet[];
   readonly chains: readonly Chain[];
 }

@@ -1,5 +1,5 @@
 import { addressText } from '../../engine';
-import type { AddrKey, AddressSet, Chain, FlowSet, Match, Rule, ServiceKey, ServiceMap, Table, Verdict } from './ir';
+import type { AddrKey, Chain, Match, NamedSet, Rule, ServiceKey, Table, Verdict } from './ir';
 
 /**
  * Renders a {@link Table} as `nft` text and as the `nft -j` JSON command list. Both are deterministic:
@@ -31,8 +31,8 @@ function addrJson(k: AddrKey): Json {
   return len !== undefined ? { prefix: { addr: addressText(k.v, k.lo), len } } : { range: [addressText(k.v, k.lo), addressText(k.v, k.hi)] };
 }
 
-const portText = (s: ServiceKey) => (s.lo === s.hi ? `${s.lo}` : `${s.lo}-${s.hi}`);
-const portJson = (s: ServiceKey): Json => (s.lo === s.hi ? s.lo : { range: [s.lo, s.hi] });
+const portText = (s: Pick<ServiceKey, 'lo' | 'hi'>) => (s.lo === s.hi ? `${s.lo}` : `${s.lo}-${s.hi}`);
+const portJson = (s: Pick<ServiceKey, 'lo' | 'hi'>): Json => (s.lo === s.hi ? s.lo : { range: [s.lo, s.hi] });
 const ipProto = (v: 4 | 6) => (v === 4 ? 'ip' : 'ip6');
 const addrType = (v: 4 | 6) => (v === 4 ? 'ipv4_addr' : 'ipv6_addr');
 const quote = (s: string) => `"${s.replace(/["\\]/g, '_')}"`;
@@ -130,7 +130,7 @@ function ruleText(r: Rule): string {
   const parts = r.match.map(matchText);
   if (r.recordFlow) parts.push(`update @${r.recordFlow.set} { ${flowKeyText(r.recordFlow.v)} }`);
   if (r.ctMark !== undefined) parts.push(`ct mark set 0x${r.ctMark.toString(16).padStart(8, '0')}`);
-  if (r.vmap) parts.push(`${ipProto(r.vmap.v)} ${r.vmap.field} . meta l4proto . th dport vmap @${r.vmap.map}`);
+  if (r.vmap) parts.push(r.vmap.key === 'dport' ? `th dport vmap @${r.vmap.map}` : `${ipProto(r.vmap.v)} ${r.vmap.field} vmap @${r.vmap.map}`);
   if (r.log !== undefined) parts.push(`log prefix ${quote(r.log)}`);
   if (r.counter) parts.push('counter');
   if (r.verdict) parts.push(verdictText(r.verdict));
@@ -142,25 +142,52 @@ function ruleExpr(r: Rule): Json[] {
   const expr: Json[] = r.match.flatMap(matchJson);
   if (r.recordFlow) expr.push({ set: { op: 'update', elem: flowKeyJson(r.recordFlow.v), set: `@${r.recordFlow.set}` } });
   if (r.ctMark !== undefined) expr.push({ mangle: { key: { ct: { key: 'mark' } }, value: r.ctMark } });
-  if (r.vmap) expr.push({ vmap: { key: serviceKey(r.vmap.v, r.vmap.field), data: `@${r.vmap.map}` } });
+  if (r.vmap) expr.push({ vmap: { key: r.vmap.key === 'dport' ? payload('th', 'dport') : payload(ipProto(r.vmap.v), r.vmap.field), data: `@${r.vmap.map}` } });
   if (r.log !== undefined) expr.push({ log: { prefix: r.log.replace(/["\\]/g, '_') } });
   if (r.counter) expr.push({ counter: { packets: 0, bytes: 0 } });
   if (r.verdict) expr.push(verdictJson(r.verdict));
   return expr;
 }
 
-function setText(s: AddressSet | ServiceMap | FlowSet): string[] {
+function setText(s: NamedSet): string[] {
   if (s.kind === 'flow-set')
     return [`\tset ${s.name} {`, `\t\ttype ${addrType(s.v)} . ${addrType(s.v)} . inet_proto . inet_service`, `\t\tsize ${s.size}`, '\t\tflags dynamic,timeout', '\t\tcounter', `\t\ttimeout ${s.timeout}s`, '\t}'];
-  const type = s.kind === 'set' ? addrType(s.v) : `${addrType(s.v)} . inet_proto . inet_service${s.kind === 'map' ? ' : verdict' : ''}`;
-  const lines = [`\t${s.kind === 'map' ? 'map' : 'set'} ${s.name} {`, `\t\ttype ${type}`, '\t\tflags interval'];
-  const elems =
-    s.kind === 'set'
-      ? s.elements.map(addrText)
-      : s.elements.map((e) => `${addrText(e.addr)} . ${e.service.protocol} . ${portText(e.service)}${e.verdict ? ` : ${verdictText(e.verdict)}` : ''}`);
+  const isMap = s.kind === 'port-map' || s.kind === 'addr-map';
+  const type = s.kind === 'set' ? addrType(s.v) : s.kind === 'service-set' ? `${addrType(s.v)} . inet_proto . inet_service` : s.kind === 'port-map' ? 'inet_service : verdict' : `${addrType(s.v)} : verdict`;
+  const lines = [`\t${isMap ? 'map' : 'set'} ${s.name} {`, `\t\ttype ${type}`, '\t\tflags interval'];
+  const elems = elementTexts(s);
   if (elems.length) lines.push(`\t\telements = { ${elems.join(',\n\t\t\t     ')} }`);
   lines.push('\t}');
   return lines;
+}
+
+/** The elements of a set or map as `nft` text (also used for element updates). */
+export function elementTexts(s: NamedSet, which?: readonly number[]): string[] {
+  const pick = <T,>(xs: readonly T[]): readonly T[] => (which ? which.map((i) => xs[i]!) : xs);
+  switch (s.kind) {
+    case 'flow-set':
+      return [];
+    case 'set':
+      return pick(s.elements).map(addrText);
+    case 'service-set':
+      return pick(s.elements).map((e) => `${addrText(e.addr)} . ${e.service.protocol} . ${portText(e.service)}`);
+    case 'port-map':
+      return pick(s.elements).map((e) => `${portText(e)} : ${verdictText(e.verdict)}`);
+    case 'addr-map':
+      return pick(s.elements).map((e) => `${addrText(e.addr)} : ${verdictText(e.verdict)}`);
+  }
+}
+
+/** The keys (no verdicts) of some elements as `nft` text: what `delete element` takes. */
+export function elementKeyTexts(s: NamedSet, which: readonly number[]): string[] {
+  switch (s.kind) {
+    case 'port-map':
+      return which.map((i) => portText(s.elements[i]!));
+    case 'addr-map':
+      return which.map((i) => addrText(s.elements[i]!.addr));
+    default:
+      return elementTexts(s, which);
+  }
 }
 
 function chainText(c: Chain): string[] {
@@ -181,21 +208,35 @@ export function renderText(t: Table): string {
 }
 
 /** One element of a set or map as `nft -j` JSON (also used for element updates). */
-export function elementJson(s: AddressSet | ServiceMap | FlowSet, i: number): Json {
-  if (s.kind === 'flow-set') throw new Error(`flow set ${s.name} has no static elements`);
-  if (s.kind === 'set') return addrJson(s.elements[i]!);
-  const e = s.elements[i]!;
-  const key: Json = { concat: [addrJson(e.addr), e.service.protocol, portJson(e.service)] };
-  return s.kind === 'map' ? [key, verdictJson(e.verdict!)] : key;
+export function elementJson(s: NamedSet, i: number): Json {
+  switch (s.kind) {
+    case 'flow-set':
+      throw new Error(`flow set ${s.name} has no static elements`);
+    case 'set':
+      return addrJson(s.elements[i]!);
+    case 'service-set': {
+      const e = s.elements[i]!;
+      return { concat: [addrJson(e.addr), e.service.protocol, portJson(e.service)] };
+    }
+    case 'port-map': {
+      const e = s.elements[i]!;
+      return [portJson(e), verdictJson(e.verdict)];
+    }
+    case 'addr-map': {
+      const e = s.elements[i]!;
+      return [addrJson(e.addr), verdictJson(e.verdict)];
+    }
+  }
 }
 
 /** The JSON object describing a set or map (without the `add` wrapper). */
-export function setJson(t: Table, s: AddressSet | ServiceMap | FlowSet, withElements = true): Record<string, Json> {
+export function setJson(t: Table, s: NamedSet, withElements = true): Record<string, Json> {
   if (s.kind === 'flow-set')
     // nft's JSON knows the flag `dynamic` only implicitly (from the `update` statement that uses the set).
     return { family: t.family, table: t.name, name: s.name, type: [addrType(s.v), addrType(s.v), 'inet_proto', 'inet_service'], flags: ['timeout'], timeout: s.timeout, size: s.size, stmt: [{ counter: null }] };
-  const o: Record<string, Json> = { family: t.family, table: t.name, name: s.name, type: s.kind === 'set' ? addrType(s.v) : [addrType(s.v), 'inet_proto', 'inet_service'], flags: ['interval'] };
-  if (s.kind === 'map') o.map = 'verdict';
+  const type: Json = s.kind === 'set' || s.kind === 'addr-map' ? addrType(s.v) : s.kind === 'port-map' ? 'inet_service' : [addrType(s.v), 'inet_proto', 'inet_service'];
+  const o: Record<string, Json> = { family: t.family, table: t.name, name: s.name, type, flags: ['interval'] };
+  if (s.kind === 'port-map' || s.kind === 'addr-map') o.map = 'verdict';
   if (withElements && s.elements.length) o.elem = s.elements.map((_, i) => elementJson(s, i));
   return o;
 }
@@ -209,7 +250,7 @@ export function renderJson(t: Table): { nftables: Json[] } {
     if (c.hook) Object.assign(chain, { type: 'filter', hook: c.hook, prio: 0, policy: 'accept' });
     cmds.push({ add: { chain } });
   }
-  for (const s of t.sets) cmds.push({ add: { [s.kind === 'map' ? 'map' : 'set']: setJson(t, s) } });
+  for (const s of t.sets) cmds.push({ add: { [s.kind === 'port-map' || s.kind === 'addr-map' ? 'map' : 'set']: setJson(t, s) } });
   for (const c of t.chains)
     for (const r of c.rules) {
       const rule: Record<string, Json> = { family: t.family, table: t.name, chain: c.name, expr: ruleExpr(r) };
