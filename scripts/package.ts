@@ -147,6 +147,12 @@ async function packagePlugin(out: string, staging: string, platforms: readonly P
       `The CLI is \`microseg\` in the installed plugin directory (~/.pulumi/plugins/resource-microseg-v${version}/);\n` +
       'link it onto PATH (only it: a `pulumi-resource-microseg` found on PATH would take precedence over the installed plugin).\n',
   );
+  // The visibility page (`microseg ui`, and `/ui/` of `microseg serve`) beside the bundle, built by scripts/build-ui.ts.
+  const uiBuilt = join(root, 'dist', 'ui');
+  if (!existsSync(join(uiBuilt, 'app.js'))) throw new Error('dist/ui/app.js is missing: run scripts/setup.sh (it builds the visibility page) before packaging');
+  const uiFiles = readdirSync(uiBuilt).sort();
+  mkdirSync(join(dir, 'ui'));
+  for (const f of uiFiles) cpSync(join(uiBuilt, f), join(dir, 'ui', f));
   for (const name of ['pulumi-resource-microseg', 'microseg']) {
     writeFileSync(join(dir, name), shLauncher(name));
     chmodSync(join(dir, name), 0o755);
@@ -156,7 +162,7 @@ async function packagePlugin(out: string, staging: string, platforms: readonly P
   for (const platform of platforms) {
     const launchers = platform.startsWith('windows') ? ['pulumi-resource-microseg.cmd', 'microseg.cmd'] : ['pulumi-resource-microseg', 'microseg'];
     const dest = join(out, pluginArchiveName(version, platform));
-    tarGz(dir, ['README.md', 'pulumi-resource-microseg.js', 'microseg.js', ...launchers], dest);
+    tarGz(dir, ['README.md', 'pulumi-resource-microseg.js', 'microseg.js', ...launchers, ...uiFiles.map((f) => `ui/${f}`)], dest);
     written.push(dest);
   }
   return written;

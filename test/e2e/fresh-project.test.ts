@@ -12,7 +12,7 @@
  * with the plain `pulumi up`. npm and pip install from the machine's package caches or registry; Go uses its module
  * cache. Cold (empty caches) this takes minutes; warm about a minute and a half.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -111,10 +111,11 @@ describe('the release artifacts', () => {
     expect(exec('sha256sum', ['--check', '--quiet', 'SHA256SUMS'], { cwd: artifacts })).toBe('');
   });
 
-  test('the plugin archive holds the bundle with a POSIX launcher, or a .cmd launcher on Windows', () => {
+  test('the plugin archive holds the bundle with a POSIX launcher, or a .cmd launcher on Windows, and the visibility page', () => {
     const list = (p: string) => exec('tar', ['tzf', join(artifacts, `pulumi-resource-microseg-v${VERSION}-${p}.tar.gz`)]).trim().split('\n').sort();
-    expect(list('darwin-arm64')).toEqual(['README.md', 'microseg', 'microseg.js', 'pulumi-resource-microseg', 'pulumi-resource-microseg.js']);
-    expect(list('windows-amd64')).toEqual(['README.md', 'microseg.cmd', 'microseg.js', 'pulumi-resource-microseg.cmd', 'pulumi-resource-microseg.js']);
+    const page = ['ui/app.js', 'ui/app.js.LEGAL.txt', 'ui/index.html', 'ui/style.css'];
+    expect(list('darwin-arm64')).toEqual(['README.md', 'microseg', 'microseg.js', 'pulumi-resource-microseg', 'pulumi-resource-microseg.js', ...page]);
+    expect(list('windows-amd64')).toEqual(['README.md', 'microseg.cmd', 'microseg.js', 'pulumi-resource-microseg.cmd', 'pulumi-resource-microseg.js', ...page]);
   });
 
   test('the npm tarball has compiled JS and declarations, and ranges for a current @pulumi/pulumi', () => {
@@ -136,6 +137,32 @@ describe('the installed plugin', () => {
   test('pulumi lists it, and its CLI reports the one version', () => {
     expect(exec('pulumi', ['plugin', 'ls'])).toMatch(new RegExp(`microseg\\s+resource\\s+${VERSION.replace(/\./g, '\\.')}`));
     expect(exec(join(pluginDir(), 'microseg'), ['--version']).trim()).toBe(VERSION);
+  });
+
+  test('its CLI serves the visibility page from the archive (`microseg ui`)', async () => {
+    const data = join(dir, 'ui-data');
+    const child = spawn(join(pluginDir(), 'microseg'), ['ui', '--port', '0', '--data-dir', data], { env: userEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (b: Buffer) => {
+          out += String(b);
+          const m = /at (http:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.stderr.on('data', (b: Buffer) => (err += String(b)));
+        child.once('exit', (code) => reject(new Error(`microseg ui exited with ${code}: ${err}`)));
+      });
+      const index = await fetch(url);
+      expect(index.status).toBe(200);
+      expect(await index.text()).toMatch(/<script[^>]+app\.js/);
+      const app = await fetch(new URL('app.js', url));
+      expect(app.status).toBe(200);
+      expect((await app.text()).length).toBeGreaterThan(100_000); // Cytoscape.js is bundled in
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 
   test('its launcher says clearly when node is missing or older than 22', () => {

@@ -11,9 +11,13 @@ import { handleVisibility, type VisibilitySource } from './handlers';
 
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png' };
 
-/** Where the built page is: dist/ui beside dist/provider (the build), or the checkout's dist/ui (tests on sources). */
+/**
+ * Where the built page is: `ui/` beside the bundled CLI (the plugin archive), dist/ui beside dist/provider (the
+ * build), or the checkout's dist/ui (tests on sources).
+ */
 export function uiAssetsDir(): string {
-  for (const d of [path.join(__dirname, '..', '..', '..', 'ui'), path.join(__dirname, '..', '..', '..', 'dist', 'ui')]) if (fs.existsSync(path.join(d, 'app.js'))) return d;
+  const candidates = [path.join(__dirname, 'ui'), path.join(__dirname, '..', '..', '..', 'ui'), path.join(__dirname, '..', '..', '..', 'dist', 'ui')];
+  for (const d of candidates) if (fs.existsSync(path.join(d, 'app.js'))) return d;
   throw new Error('the visibility page is not built (dist/ui/app.js is missing); run scripts/setup.sh');
 }
 
