@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { createProviderCore } from '../../provider/src/provider/main';
 import type { ProviderCore } from '../../provider/src/provider/core';
 import type { ProviderConfig } from '../../provider/src/model';
-import type { PropertyMap } from '../../provider/src/provider/values';
+import { SECRET_SIG, SIG_KEY, type PropertyMap, type PropertyValue } from '../../provider/src/provider/values';
 import { startTeam, type Team } from '../support/team';
 
 jest.setTimeout(60_000);
@@ -139,5 +139,18 @@ test('invalid references and functions give the same results and errors', async 
   });
   expect(embedded.dangling).toEqual({ error: expect.stringContaining('nowhere') });
   expect(embedded.trace.result).toMatchObject({ verdict: 'drop', decidingPolicy: 'default' });
+  expect(server).toEqual(embedded);
+});
+
+test('a secret input is read back as a secret, also by an import that has no state yet', async () => {
+  const secret = (value: PropertyValue): PropertyValue => ({ [SIG_KEY]: SECRET_SIG, value });
+  const { embedded, server } = await onBoth(async ({ core, urn }) => {
+    const properties = { name: 'sealed', description: secret('pager 555-0100'), rules: [{ name: 'r', action: 'drop' }] };
+    const created = await core.create({ token: token('FirewallPolicy'), urn: urn('FirewallPolicy', 'sealed'), properties, preview: false });
+    const refreshed = await core.read({ token: token('FirewallPolicy'), urn: urn('FirewallPolicy', 'sealed'), id: created.id, inputs: properties, state: created.properties });
+    const imported = await core.read({ token: token('FirewallPolicy'), urn: 'urn:pulumi:other::parity::microseg:index:FirewallPolicy::sealed', id: created.id, inputs: {}, state: {} });
+    return { created, refreshed, imported };
+  });
+  expect(embedded.imported.inputs.description).toEqual(secret('pager 555-0100'));
   expect(server).toEqual(embedded);
 });
