@@ -154,3 +154,12 @@ test('a secret input is read back as a secret, also by an import that has no sta
   expect(embedded.imported.inputs.description).toEqual(secret('pager 555-0100'));
   expect(server).toEqual(embedded);
 });
+
+test('the server refuses deleting a referenced object with 409 in-use naming its users (what the client waits on), and deletes nothing', async () => {
+  const base = '/v1/environments/parity-api/objects';
+  expect((await team.call('PUT', `${base}/SecurityGroup/g1`, { body: { spec: { name: 'g1', ipBlocks: [{ cidr: '203.0.113.0/24' }] } } })).status).toBe(201);
+  expect((await team.call('PUT', `${base}/FirewallPolicy/p`, { body: { spec: { name: 'p', rules: [{ name: 'r', action: 'drop', sources: [{ group: 'g1' }] }] } } })).status).toBe(201);
+  const refused = await team.call('DELETE', `${base}/SecurityGroup/g1`);
+  expect([refused.status, refused.data.error.code, refused.data.error.problems]).toEqual([409, 'in-use', [{ path: '', message: 'FirewallPolicy "p"' }]]);
+  expect((await team.call('GET', `${base}/SecurityGroup/g1`)).status).toBe(200);
+});
