@@ -19,8 +19,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import { effectiveRules, evaluateFlow, referenceVerdict, validateSpec, World, type Change, type FlowProtocol, type ResolvedFlow } from '../provider/src/engine';
-import type { Endpoint } from '../provider/src/engine/membership';
-import type { CompiledRule } from '../provider/src/engine/rules';
+import type { CompiledRule, Endpoint } from '../provider/src/engine/types';
+import { mulberry32 } from '../provider/src/engine/testing/seeded-random';
 import type { Kind } from '../provider/src/model';
 
 // ------------------------------------------------------------------ arguments
@@ -44,18 +44,8 @@ const NETPOLS = arg('netpols', Math.max(10, Math.round(10_000 * SCALE)));
 
 // ------------------------------------------------------------------ deterministic randomness
 
-/** mulberry32: small, fast and deterministic, so two runs build the same estate. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(SEED);
+// mulberry32: small, fast and deterministic, so two runs build the same estate.
+const rand = mulberry32(SEED);
 const ri = (n: number): number => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[ri(xs.length)]!;
 

@@ -10,6 +10,7 @@ import { BackendService } from '../../provider/src/service';
 import { openSqliteStore, type FlowRecord, type Store } from '../../provider/src/store';
 import { requireRootAndNft } from './differential';
 import { Lab, nsExec } from './lab';
+import { FLOW_LAB_CLIENT, FLOW_LAB_OBJECTS, FLOW_LAB_PORTS, FLOW_LAB_SERVER } from '../support/flow-lab';
 
 /**
  * Flow records from the kernel: the agent realizes the server VM's ruleset in its namespace, real TCP
@@ -19,8 +20,8 @@ import { Lab, nsExec } from './lab';
 jest.setTimeout(180_000);
 
 const ENV = 'flows-test';
-const CLIENT = '192.168.81.10';
-const SERVER = '192.168.81.20';
+const CLIENT = FLOW_LAB_CLIENT;
+const SERVER = FLOW_LAB_SERVER;
 let dir: string;
 let store: Store;
 let service: BackendService;
@@ -54,24 +55,9 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'microseg-flows-'));
   store = await openSqliteStore({ dataDir: dir });
   service = new BackendService({ store, environment: ENV, validator: engineValidator });
-  await put('VirtualMachine', 'client', { interfaces: [{ ip: CLIENT }] });
-  await put('VirtualMachine', 'server', { interfaces: [{ ip: SERVER }] });
-  await put('SecurityGroup', 'client', { vms: ['client'] });
-  await put('SecurityGroup', 'server', { vms: ['server'] });
-  const from = { sources: [{ group: 'client' }], destinations: [{ group: 'server' }], direction: 'in' };
-  await put('FirewallPolicy', 'app', {
-    category: 'application',
-    priority: 1,
-    rules: [
-      { name: 'client-8080', action: 'allow', ...from, services: [{ protocol: 'tcp', ports: [8080] }] },
-      { name: 'refuse-9091', action: 'reject', ...from, services: [{ protocol: 'tcp', ports: [9091] }] },
-      { name: 'any-out', action: 'allow', direction: 'out' },
-    ],
-  });
-  // What a tightening under review would do: drop 8080 too.
-  await put('FirewallPolicy', 'next', { category: 'application', priority: 0, enforcement: 'staged', rules: [{ name: 'no-8080', action: 'drop', ...from, services: [{ protocol: 'tcp', ports: [8080] }] }] });
+  for (const [kind, name, spec] of FLOW_LAB_OBJECTS) await put(kind, name, spec);
   const world: World = (await new StoreDesiredState(store, ENV, 'drop').snapshot()).world;
-  lab = await Lab.build(world, { tcpPorts: [8080, 9090, 9091], udpPorts: [] });
+  lab = await Lab.build(world, FLOW_LAB_PORTS);
 });
 
 afterAll(async () => {

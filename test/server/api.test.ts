@@ -138,8 +138,10 @@ test('every change is audited: actor (token id, never the secret), role, revisio
     [`token:${adminId}`, 'security-admin', 'delete', 3, 'deleted'],
   ]);
   expect(JSON.stringify(audit.data)).not.toContain(parseToken(team.tokens['security-admin'])!.secret);
-  // Audit records are not objects of the environment.
+  // Audit records are not objects of the environment, nor entries of its change log (they have their own table).
   expect((await team.call('GET', '/v1/environments/audited/objects')).data.items).toEqual([]);
+  const log = (await team.call('GET', '/v1/environments/audited/changes?since=0')).data.changes as { kind: string; op: string }[];
+  expect(log.map((c) => `${c.kind} ${c.op}`)).toEqual(['VirtualMachine create', 'VirtualMachine update', 'VirtualMachine delete']);
 });
 
 test('graceful shutdown: every write the server accepted before shutdown is finished and acknowledged; nothing else is written', async () => {

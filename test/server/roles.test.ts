@@ -44,6 +44,23 @@ const status = (point: string) => ({
   agent: { host: 'h', pid: 1 },
   updatedAt: new Date(0).toISOString(),
 });
+/** A flow record whose rule names the role that reported it (`rbac/<role>`), so each role's write is found. */
+const flowRecord = (id: string) => ({
+  id,
+  point: 'pod:c1/shop/web-0',
+  direction: 'in',
+  protocol: 'tcp',
+  sourceIp: '10.10.0.9',
+  sourcePort: 40000,
+  destinationIp: '10.10.0.2',
+  destinationPort: 8080,
+  verdict: 'allow',
+  rule: `rbac/${id.slice('rbac-'.length)}`,
+  firstSeen: new Date().toISOString(),
+  lastSeen: new Date().toISOString(),
+  packets: 3,
+  bytes: 180,
+});
 const reported = async (point: string) =>
   ((await team.call('GET', `/v1/environments/${ENV}/realization`)).data as { statuses: { point: string }[] }).statuses.some((s) => s.point === point);
 
@@ -61,6 +78,15 @@ const OPS: Op[] = [
     run: (r, t) => team.call('PUT', `/v1/environments/${ENV}/realization/status`, { token: t, body: status(`pod:c1/x/${r}`) }),
     written: (r) => reported(`pod:c1/x/${r}`),
   },
+  {
+    name: 'report flow records',
+    run: (r, t) => team.call('POST', `/v1/environments/${ENV}/flows`, { token: t, body: { records: [flowRecord(`rbac-${r}`)] } }),
+    written: async (r) => (await team.call('GET', `/v1/environments/${ENV}/flows?rule=rbac/${r}`)).data.records.length === 1,
+  },
+  { name: 'read flow records', run: (_r, t) => team.call('GET', `/v1/environments/${ENV}/flows?limit=1`, { token: t }) },
+  { name: 'read flows aggregated', run: (_r, t) => team.call('GET', `/v1/environments/${ENV}/flows/summary?by=group`, { token: t }) },
+  { name: 'read rule statistics', run: (_r, t) => team.call('GET', `/v1/environments/${ENV}/rule-stats?since=1h`, { token: t }) },
+  { name: 'read the flows view of the page', run: (_r, t) => team.call('GET', `/v1/environments/${ENV}/visibility/flows`, { token: t }) },
   {
     name: 'impact of a planned change',
     run: (r, t) => team.call('POST', `/v1/environments/${ENV}/impact/FirewallPolicy/impact-${r}`, { token: t, body: policy(`impact-${r}`, { appliedTo: ['shop-pods'] }) }),
@@ -138,6 +164,11 @@ const MATRIX: Record<string, [Cell, Cell, Cell, Cell]> = {
   'read the desired ruleset of an enforcement point': ['allow', 'allow', 'allow', 'allow'],
   'read realization statuses': ['allow', 'allow', 'allow', 'allow'],
   'report realization status': ['allow', 'deny', 'deny', 'allow'],
+  'report flow records': ['allow', 'deny', 'deny', 'allow'],
+  'read flow records': ['allow', 'allow', 'allow', 'deny'],
+  'read flows aggregated': ['allow', 'allow', 'allow', 'deny'],
+  'read rule statistics': ['allow', 'allow', 'allow', 'deny'],
+  'read the flows view of the page': ['allow', 'allow', 'allow', 'deny'],
   'impact of a planned change': ['allow', 'allow', 'allow', 'deny'],
   'create a VirtualMachine (inventory)': ['allow', 'deny', 'deny', 'deny'],
   'create a SecurityGroup': ['allow', 'deny', 'deny', 'deny'],

@@ -1,5 +1,5 @@
 /** One contract, every adapter: the in-memory and PostgreSQL stores must behave exactly like the SQLite store. */
-import { MemoryStore, exportState, importState, openPostgresStore, openSqliteStore, type FlowQuery, type FlowRecord, type Store } from '../../provider/src/store';
+import { MemoryStore, exportState, importState, openPostgresStore, openSqliteStore, type AuditRecord, type FlowQuery, type FlowRecord, type Store } from '../../provider/src/store';
 import { startPostgres, type PostgresCluster } from '../support/postgres';
 import { cleanupTempDirs, expectStoreError, tempDir } from './helpers';
 
@@ -287,10 +287,77 @@ describe.each(adapters)('store contract: $name', (adapter) => {
       expect((await store.flows('dev')).map((r) => r.id)).toEqual(['c', 'b']);
     });
 
+    test('rule statistics sum the records of each rule and point in the window', async () => {
+      await store.recordFlows('dev', [
+        flow('a', { lastSeen: t(10), packets: 3, bytes: 100 }),
+        flow('b', { lastSeen: t(20), packets: 4, bytes: 200 }),
+        flow('c', { lastSeen: t(30), point: 'vm:db#1', packets: 5, bytes: 300 }),
+        flow('d', { lastSeen: t(40), rule: 'default', verdict: 'drop', packets: 2, bytes: 120 }),
+        flow('e', { lastSeen: t(5), rule: 'default', verdict: 'drop', packets: 9, bytes: 9 }),
+      ]);
+      expect(await store.ruleStats('dev', { since: t(10) })).toEqual([
+        { rule: 'app/db', point: 'vm:db#0', flows: 2, packets: 7, bytes: 300, lastSeen: t(20) },
+        { rule: 'app/db', point: 'vm:db#1', flows: 1, packets: 5, bytes: 300, lastSeen: t(30) },
+        { rule: 'default', point: 'vm:db#0', flows: 1, packets: 2, bytes: 120, lastSeen: t(40) },
+      ]);
+      expect((await store.ruleStats('dev', { until: t(5) })).map((r) => [r.rule, r.flows])).toEqual([['default', 1]]);
+      expect(await store.ruleStats('other')).toEqual([]);
+    });
+
     test('a malformed record is refused with its field named, and nothing of the batch is written', async () => {
       const e = await expectStoreError(store.recordFlows('dev', [flow('a'), flow('b', { packets: -1 })]), 'INVALID_ARGUMENT');
       expect(e.message).toContain('flow record [1].packets');
       expect(await store.flows('dev')).toEqual([]);
+    });
+  });
+  describe('audit records (SQLite v5, PostgreSQL 3)', () => {
+    const t = (s: number) => new Date(Date.UTC(2025, 0, 1) + s * 1000).toISOString();
+    const record = (name: string, revision: number, extra: Partial<AuditRecord> = {}): AuditRecord => ({
+      time: t(revision),
+      actor: 'token:abc',
+      role: 'security-admin',
+      environment: 'dev',
+      kind: 'Group',
+      name,
+      op: revision === 1 ? 'create' : 'update',
+      revision,
+      summary: revision === 1 ? 'created' : 'changed v',
+      ...extra,
+    });
+
+    test('records are written with the batch and read back oldest first, narrowed by time, object and count', async () => {
+      await store.apply('dev', [put('a'), put('b')], { audit: [record('a', 1), record('b', 1)] });
+      await store.apply('dev', [put('a', { v: 2 })], { audit: [record('a', 2)] });
+      await store.apply('prod', [put('a')], { audit: [record('a', 1, { environment: 'prod' })] });
+      const names = async (q = {}) => (await store.audit('dev', q)).map((r) => `${r.name}@${r.revision}`);
+      expect(await store.audit('dev')).toEqual([record('a', 1), record('b', 1), record('a', 2)]);
+      expect(await names({ name: 'a' })).toEqual(['a@1', 'a@2']);
+      expect(await names({ kind: 'Other' })).toEqual([]);
+      expect(await names({ since: t(1) })).toEqual(['a@2']);
+      expect(await names({ limit: 2 })).toEqual(['b@1', 'a@2']);
+      expect((await store.audit('prod')).map((r) => r.environment)).toEqual(['prod']);
+      // Audit records are not objects: they neither list nor move the change log.
+      expect((await store.list('dev')).map((o) => o.kind)).toEqual(['Group', 'Group']);
+      expect((await store.changes('dev')).map((c) => c.kind)).toEqual(['Group', 'Group', 'Group']);
+    });
+
+    test('a batch that fails writes none of its audit records', async () => {
+      await store.apply('dev', [put('a')], { audit: [record('a', 1)] });
+      await expectStoreError(store.apply('dev', [put('a', { v: 2 }, { expectedRevision: 7 })], { audit: [record('a', 2)] }), 'CONFLICT');
+      expect((await store.audit('dev')).map((r) => r.revision)).toEqual([1]);
+    });
+
+    test('retention drops records older than the maximum age, then the oldest beyond the maximum count', async () => {
+      // The store clock is at about 2025-01-01T00:00:0Ns.
+      await store.apply('dev', [put('a')], { audit: [record('a', 1, { time: t(-7200) }), record('a', 1, { time: t(-10) })] });
+      await store.apply('dev', [put('b')], { audit: [record('b', 1, { time: t(-5) }), record('b', 1, { time: t(-4) })], auditRetention: { maxAgeMs: 3600_000, maxCount: 2 } });
+      expect((await store.audit('dev')).map((r) => r.time)).toEqual([t(-5), t(-4)]);
+    });
+
+    test('a malformed record is refused with its field named, and the batch is not applied', async () => {
+      const e = await expectStoreError(store.apply('dev', [put('a')], { audit: [record('a', 1, { op: 'rename' as AuditRecord['op'] })] }), 'INVALID_ARGUMENT');
+      expect(e.message).toContain('audit record [0].op');
+      expect(await store.get('dev', 'Group', 'a')).toBeUndefined();
     });
   });
 });

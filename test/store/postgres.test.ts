@@ -79,6 +79,23 @@ test('commits notify the changes channel with the environment, so replicas need 
   }
 });
 
+test('a schema at version 2 moves its audit objects into the audit table on upgrade', async () => {
+  const v2 = await openPostgresStore({ url, schema: 'upgrade_audit', targetVersion: 2 });
+  const record = (name: string, revision: number) => ({ time: `2026-01-01T00:00:0${revision}.000Z`, actor: 'token:abc', role: 'auditor', environment: 'dev', kind: 'Group', name, op: revision === 1 ? 'create' : 'update', revision, summary: 'created' });
+  try {
+    await v2.apply('dev', [{ op: 'put', kind: 'Group', name: 'a', spec: { a: 1 } }, { op: 'put', kind: 'audit', name: 'z#1', spec: record('a', 1), expectedRevision: 0 }]);
+    await v2.apply('dev', [{ op: 'put', kind: 'Group', name: 'a', spec: { a: 2 } }, { op: 'put', kind: 'audit', name: 'a#2', spec: record('a', 2), expectedRevision: 0 }]);
+  } finally {
+    await v2.close();
+  }
+  const v3 = await store('upgrade_audit');
+  expect(await v3.schemaVersion()).toBe(PG_LATEST_VERSION);
+  expect(await v3.audit('dev')).toEqual([record('a', 1), record('a', 2)]);
+  expect((await v3.list('dev')).map((o) => o.kind)).toEqual(['Group']);
+  expect((await v3.changes('dev')).map((c) => c.kind)).toEqual(['Group', 'Group']);
+  expect(await v3.integrityCheck()).toEqual({ ok: true, problems: [] });
+});
+
 test('a schema written by a newer microseg is refused with NEWER_SCHEMA', async () => {
   const s = await store('newer');
   expect(await s.schemaVersion()).toBe(PG_LATEST_VERSION);

@@ -89,7 +89,7 @@ describe('data directory', () => {
 describe('migrations', () => {
   test('versions are consecutive from 1', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-    expect(LATEST_VERSION).toBe(4);
+    expect(LATEST_VERSION).toBe(5);
   });
 
   test('a store written by schema version 2 upgrades to owners: old objects have none until a put names one', async () => {
@@ -119,10 +119,36 @@ describe('migrations', () => {
     await v3.close();
     const v4 = await openSqliteStore({ dataDir });
     try {
-      expect({ version: v4.schemaVersion(), objects: await v4.list('dev'), flows: await v4.flows('dev') }).toEqual({ version: 4, objects: before, flows: [] });
+      expect({ version: v4.schemaVersion(), objects: await v4.list('dev'), flows: await v4.flows('dev') }).toEqual({ version: LATEST_VERSION, objects: before, flows: [] });
       expect(await v4.integrityCheck()).toEqual({ ok: true, problems: [] });
     } finally {
       await v4.close();
+    }
+  });
+
+  test('a store written by schema version 4 moves its audit objects into the audit table, in the order they were written', async () => {
+    const dataDir = tempDir();
+    const v4 = await openSqliteStore({ dataDir, targetVersion: 4 });
+    // As the server wrote them before v5: objects of kind `audit`, in the batch of the change they describe.
+    const record = (name: string, revision: number, time: string) => ({ time, actor: 'token:abc', role: 'security-admin', environment: 'dev', kind: 'Group', name, op: revision === 1 ? 'create' : 'update', revision, summary: revision === 1 ? 'created' : 'changed a' });
+    const audit = (r: ReturnType<typeof record>, suffix: string) => ({ op: 'put' as const, kind: 'audit', name: `${r.time}#${suffix}`, spec: r, expectedRevision: 0 });
+    const t0 = '2026-01-01T00:00:00.000Z';
+    // Same time, names out of order: the change log's order decides.
+    await v4.apply('dev', [{ op: 'put', kind: 'Group', name: 'b', spec: { a: 1 } }, { op: 'put', kind: 'Group', name: 'a', spec: { a: 1 } }, audit(record('b', 1, t0), 'ff'), audit(record('a', 1, t0), '00')]);
+    await v4.apply('dev', [{ op: 'put', kind: 'Group', name: 'a', spec: { a: 2 } }, audit(record('a', 2, '2026-01-01T00:00:01.000Z'), '11')]);
+    await v4.apply('other', [{ op: 'put', kind: 'Group', name: 'x', spec: {} }]);
+    const groups = await v4.list('dev', { kind: 'Group' });
+    await v4.close();
+    const v5 = await openSqliteStore({ dataDir });
+    try {
+      expect(v5.schemaVersion()).toBe(5);
+      expect(await v5.audit('dev')).toEqual([record('b', 1, t0), record('a', 1, t0), record('a', 2, '2026-01-01T00:00:01.000Z')]);
+      expect(await v5.list('dev')).toEqual(groups);
+      expect((await v5.changes('dev')).map((c) => `${c.kind}/${c.name}@${c.revision}`)).toEqual(['Group/b@1', 'Group/a@1', 'Group/a@2']);
+      expect(await v5.audit('other')).toEqual([]);
+      expect(await v5.integrityCheck()).toEqual({ ok: true, problems: [] });
+    } finally {
+      await v5.close();
     }
   });
 

@@ -1,14 +1,2 @@
-/**
- * mulberry32: a small seeded PRNG (uniform in [0, 1)). Randomized tests draw from it with a printed seed,
- * so a failing run can be replayed exactly.
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The one definition is in provider/src (bench/ uses it too); tests keep importing it from here.
+export { mulberry32 } from '../../provider/src/engine/testing/seeded-random';

@@ -83,6 +83,8 @@ export class RealizationAgent {
         for (const f of families) entries.push(...(await this.options.flows.conntrack.list(f)));
         const records = this.collector.collect(world, flowPoints, entries);
         if (records.length) await this.options.flows.sink.record(records);
+        // Only now: records a sink refused are reported again at the next pass (the sink merges repeats).
+        this.collector.delivered();
         flowRecords = records.length;
       } catch (err) {
         // Visibility never stops enforcement: say why, and try again at the next pass.

@@ -138,9 +138,14 @@ export interface PointFlows {
   readonly listings: readonly NftListing[];
 }
 
-/** Turns kernel readings into flow records: those new or changed since the previous pass. */
+/**
+ * Turns kernel readings into flow records: those new or changed since the last pass whose records were
+ * delivered. A pass's readings become the baseline only once its sink accepted them (`delivered`), so
+ * records a sink failed to take (a server away) are reported again at the next pass, not lost.
+ */
 export class FlowCollector {
   private last = new Map<string, { packets: number; bytes: number }>();
+  private pending: Map<string, { packets: number; bytes: number }> | undefined;
 
   constructor(private readonly now: () => Date = () => new Date()) {}
 
@@ -174,8 +179,14 @@ export class FlowCollector {
       }
       }
     }
-    this.last = seen;
+    this.pending = seen;
     return out;
+  }
+
+  /** The records of the last `collect` reached their sink: later passes report only what changes after them. */
+  delivered(): void {
+    if (this.pending) this.last = this.pending;
+    this.pending = undefined;
   }
 }
 

@@ -5,7 +5,8 @@ import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { World } from '../engine';
 import type { Kind, SpecOf } from '../model';
 import { REALIZATION_KIND } from '../backend/realization';
-import type { DesiredState, RealizationStatus, StatusSink } from './ports';
+import type { FlowRecord } from '../store';
+import type { DesiredState, FlowSink, RealizationStatus, StatusSink } from './ports';
 
 /**
  * The agent's ports over the team-mode server (`microseg agent --endpoint URL`): the desired state from
@@ -53,7 +54,7 @@ export class AgentServerClient {
   }
 
   /** The body of a 2xx answer; otherwise an error naming the request and the server's message. */
-  async request<T>(method: 'GET' | 'PUT', path: string, what: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  async request<T>(method: 'GET' | 'PUT' | 'POST', path: string, what: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     let r: AxiosResponse;
     try {
       r = await this.http.request({ method, url: path, ...(body !== undefined ? { data: body } : {}), ...(signal ? { signal } : {}) });
@@ -122,6 +123,28 @@ export class HttpStatusSink implements StatusSink {
 
   async report(status: RealizationStatus): Promise<void> {
     await this.client.request('PUT', `/v1/environments/${this.client.env}/realization/status`, `reporting the status of ${status.point}`, status);
+  }
+}
+
+/** Records per request: below the server's limit (MAX_FLOW_BATCH) with room for long pod names. */
+export const FLOW_POST_BATCH = 2000;
+
+/**
+ * Flow records to the server's flow route, in batches. A batch that fails rejects the whole call; the
+ * agent then reports the same records again at its next pass (FlowCollector keeps them pending), and the
+ * server keeps the larger counters of a known record, so batches that did land count nothing twice.
+ */
+export class HttpFlowSink implements FlowSink {
+  constructor(
+    private readonly client: AgentServerClient,
+    private readonly batch = FLOW_POST_BATCH,
+  ) {}
+
+  async record(records: readonly FlowRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i += this.batch) {
+      const chunk = records.slice(i, i + this.batch);
+      await this.client.request('POST', `/v1/environments/${this.client.env}/flows`, `reporting ${chunk.length} flow records`, { records: chunk });
+    }
   }
 }
 

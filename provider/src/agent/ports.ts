@@ -70,7 +70,7 @@ export interface StatusSink {
   report(status: RealizationStatus): Promise<void>;
 }
 
-/** Where flow records go (the store today, the server's flow API later). */
+/** Where flow records go (the local store, or the server's flow route with `--endpoint`). */
 export interface FlowSink {
   record(records: readonly FlowRecord[]): Promise<void>;
 }

@@ -1,13 +1,19 @@
-import type { FlowQuery, FlowRecord } from '../store';
-import { aggregateFlows, ipsOf, parseSince, ruleHitStats, rulesNeverHit, type FlowGrouping } from '../visibility/flows';
+import type { FlowRecord } from '../store';
+import { FlowFilterError, type FlowFilter } from '../visibility/flow-filter';
+import { readFlows, readRuleStats, readUnusedRules } from '../visibility/flow-queries';
+import { aggregateFlows, parseSince, type FlowAggregate, type FlowGrouping, type PolicyRuleRef, type RuleHitStats } from '../visibility/flows';
 import { complianceReport, type ReportRow } from '../visibility/report';
 import { json, table } from './format';
-import { withStore, type StoreOptions } from './context';
+import { resolveCliEnvironment, withStore, type StoreOptions } from './context';
+import { remoteEndpoint, remoteGet, type RemoteOptions } from './remote-read';
 import { CliError, EXIT_OK, type CliIo } from './io';
 
-/** Visibility: `flows` (records and the behaviour view) and `rule-stats` (hits over a window, unused rules). */
+/**
+ * Visibility: `flows` (records and the behaviour view) and `rule-stats` (hits over a window, unused rules),
+ * on the local store or, with --endpoint, through a team-mode server's flow routes (the same reads).
+ */
 
-export interface FlowsOptions extends StoreOptions {
+export interface FlowsOptions extends StoreOptions, RemoteOptions {
   from?: string;
   to?: string;
   verdict?: string;
@@ -22,110 +28,107 @@ export interface FlowsOptions extends StoreOptions {
 
 const port = (p: number | undefined) => (p === undefined ? '' : String(p));
 
-/** Turns the options into a store query, resolving endpoint references with the current world. */
-export async function flowQuery(options: FlowsOptions, world: Parameters<typeof ipsOf>[0], now = new Date()): Promise<FlowQuery> {
-  const q: { -readonly [K in keyof FlowQuery]: FlowQuery[K] } = {};
-  if (options.verdict !== undefined) {
-    if (!['allow', 'drop', 'reject'].includes(options.verdict)) throw new CliError(`--verdict: "${options.verdict}" is not a verdict; expected allow, drop or reject`);
-    q.verdict = options.verdict as FlowRecord['verdict'];
-  }
-  if (options.rule !== undefined) q.rule = options.rule;
-  if (options.point !== undefined) q.point = options.point;
-  for (const [opt, key] of [
-    ['since', 'since'],
-    ['until', 'until'],
-  ] as const) {
-    const v = options[opt];
-    if (v === undefined) continue;
-    const t = parseSince(v, now);
-    if (!t) throw new CliError(`--${opt}: "${v}" is neither a duration (90s, 15m, 24h, 7d) nor an ISO-8601 time`);
-    q[key] = t;
-  }
-  for (const [opt, key] of [
-    ['from', 'sourceIps'],
-    ['to', 'destinationIps'],
-  ] as const) {
-    const v = options[opt];
-    if (v === undefined) continue;
-    const ips = ipsOf(world, v);
-    if ('problem' in ips) throw new CliError(`--${opt}: ${ips.problem}`);
-    q[key] = ips;
-  }
-  if (options.limit !== undefined) {
-    const n = Number(options.limit);
-    if (!Number.isInteger(n) || n < 1) throw new CliError(`--limit: "${options.limit}" is not a positive integer`);
-    q.limit = n;
-  }
-  return q;
+/** The filter options as the shared filter module (and the server's flow routes) take them. */
+function filterOf(options: FlowsOptions): FlowFilter {
+  return { from: options.from, to: options.to, verdict: options.verdict, rule: options.rule, point: options.point, since: options.since, until: options.until, limit: options.limit };
 }
 
-/** `microseg flows [--from --to --verdict --rule --since --until --enforcement-point --limit] [--by endpoint|workload|group]`. */
+/** A filter problem in the command line's words (`--since: ...`). */
+function asCliError(err: unknown): unknown {
+  if (!(err instanceof FlowFilterError)) return err;
+  const flag = err.option === 'point' ? 'enforcement-point' : err.option;
+  return new CliError(`--${flag}: ${err.problem}`);
+}
+
+/** Runs a local read, turning filter problems into CLI errors. */
+async function local<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw asCliError(err);
+  }
+}
+
+const READER = 'a security-admin, app-owner or auditor';
+
+/** `microseg flows [--from --to --verdict --rule --since --until --enforcement-point --limit] [--by endpoint|workload|group] [--endpoint URL]`. */
 export async function runFlows(options: FlowsOptions, io: CliIo): Promise<number> {
   if (options.by !== undefined && !['endpoint', 'workload', 'group'].includes(options.by)) throw new CliError(`--by: "${options.by}" is not a grouping; expected endpoint, workload or group`);
-  return withStore(options, io, async (ctx) => {
-    const world = await ctx.world();
-    const records = await ctx.store.flows(ctx.environment, await flowQuery(options, world));
-    if (options.by !== undefined) {
-      const rows = aggregateFlows(world, records, options.by as FlowGrouping);
-      if (options.json) io.stdout(json(rows));
-      else
-        io.stdout(
-          table(
-            ['SOURCE', 'DESTINATION', 'SERVICE', 'VERDICT', 'FLOWS', 'PACKETS', 'BYTES', 'RULES', 'LAST SEEN'],
-            rows.map((r) => [r.source, r.destination, `${r.protocol}/${port(r.port)}`, r.verdict, String(r.flows), String(r.packets), String(r.bytes), r.rules.join(','), r.lastSeen]),
-          ),
-        );
-      return EXIT_OK;
-    }
-    if (options.json) io.stdout(json(records));
-    else
-      io.stdout(
-        table(
-          ['LAST SEEN', 'POINT', 'DIR', 'PROTO', 'SOURCE', 'DESTINATION', 'VERDICT', 'RULE', 'STAGED', 'PACKETS', 'BYTES'],
-          records.map((r) => [
-            r.lastSeen,
-            r.point,
-            r.direction,
-            r.protocol,
-            `${r.sourceIp}${r.sourcePort !== undefined ? `:${r.sourcePort}` : ''}`,
-            `${r.destinationIp}:${port(r.destinationPort)}`,
-            r.verdict,
-            r.rule,
-            r.stagedVerdict ? `${r.stagedVerdict} (${r.stagedRule})` : '',
-            String(r.packets),
-            String(r.bytes),
-          ]),
-        ),
-      );
-    return EXIT_OK;
-  });
-}
-
-/** `microseg rule-stats [--since 24h] [--unused-days N]`: per-rule flows in a window; rules never hit. */
-export async function runRuleStats(options: StoreOptions & { since?: string; unusedDays?: string; json?: boolean }, io: CliIo): Promise<number> {
-  return withStore(options, io, async (ctx) => {
-    const world = await ctx.world();
-    if (options.unusedDays !== undefined) {
-      const days = Number(options.unusedDays);
-      if (!(days > 0)) throw new CliError(`--unused-days: "${options.unusedDays}" is not a positive number of days`);
-      const records = await ctx.store.flows(ctx.environment, { since: new Date(Date.now() - days * 8.64e7).toISOString() });
-      const rows = rulesNeverHit(world, records);
-      if (options.json) io.stdout(json(rows));
-      else io.stdout(table(['CATEGORY', 'POLICY', 'RULE', 'ACTION'], rows.map((r) => [r.category, r.policy, r.rule, r.action])));
-      return EXIT_OK;
-    }
-    const query = await flowQuery({ since: options.since ?? '24h' }, world);
-    const rows = ruleHitStats(await ctx.store.flows(ctx.environment, query));
+  if (options.by !== undefined) {
+    const rows = remoteEndpoint(options, io)
+      ? (await remoteGet<{ rows: FlowAggregate[] }>(options, io, resolveCliEnvironment(options, io.env), 'flows/summary', { ...filterOf(options), by: options.by }, READER)).rows
+      : await withStore(options, io, async (ctx) => {
+          const world = await ctx.world();
+          return aggregateFlows(world, await local(() => readFlows(ctx.store, ctx.environment, world, filterOf(options))), options.by as FlowGrouping);
+        });
     if (options.json) io.stdout(json(rows));
     else
       io.stdout(
         table(
-          ['RULE', 'FLOWS', 'PACKETS', 'BYTES', 'PER POINT', 'LAST SEEN'],
-          rows.map((r) => [r.rule, String(r.flows), String(r.packets), String(r.bytes), Object.entries(r.points).map(([p, n]) => `${p}=${n}`).join(' '), r.lastSeen]),
+          ['SOURCE', 'DESTINATION', 'SERVICE', 'VERDICT', 'FLOWS', 'PACKETS', 'BYTES', 'RULES', 'LAST SEEN'],
+          rows.map((r) => [r.source, r.destination, `${r.protocol}/${port(r.port)}`, r.verdict, String(r.flows), String(r.packets), String(r.bytes), r.rules.join(','), r.lastSeen]),
         ),
       );
     return EXIT_OK;
-  });
+  }
+  const records = remoteEndpoint(options, io)
+    ? (await remoteGet<{ records: FlowRecord[] }>(options, io, resolveCliEnvironment(options, io.env), 'flows', { ...filterOf(options) }, READER)).records
+    : await withStore(options, io, async (ctx) => local(async () => readFlows(ctx.store, ctx.environment, await ctx.world(), filterOf(options))));
+  if (options.json) io.stdout(json(records));
+  else
+    io.stdout(
+      table(
+        ['LAST SEEN', 'POINT', 'DIR', 'PROTO', 'SOURCE', 'DESTINATION', 'VERDICT', 'RULE', 'STAGED', 'PACKETS', 'BYTES'],
+        records.map((r) => [
+          r.lastSeen,
+          r.point,
+          r.direction,
+          r.protocol,
+          `${r.sourceIp}${r.sourcePort !== undefined ? `:${r.sourcePort}` : ''}`,
+          `${r.destinationIp}:${port(r.destinationPort)}`,
+          r.verdict,
+          r.rule,
+          r.stagedVerdict ? `${r.stagedVerdict} (${r.stagedRule})` : '',
+          String(r.packets),
+          String(r.bytes),
+        ]),
+      ),
+    );
+  return EXIT_OK;
+}
+
+export interface RuleStatsOptions extends StoreOptions, RemoteOptions {
+  since?: string;
+  unusedDays?: string;
+  json?: boolean;
+}
+
+/** `microseg rule-stats [--since 24h] [--unused-days N] [--endpoint URL]`: per-rule flows in a window; rules never hit. */
+export async function runRuleStats(options: RuleStatsOptions, io: CliIo): Promise<number> {
+  const remote = remoteEndpoint(options, io) !== undefined;
+  const environment = () => resolveCliEnvironment(options, io.env);
+  if (options.unusedDays !== undefined) {
+    const days = Number(options.unusedDays);
+    if (!(days > 0)) throw new CliError(`--unused-days: "${options.unusedDays}" is not a positive number of days`);
+    const rows = remote
+      ? (await remoteGet<{ rules: PolicyRuleRef[] }>(options, io, environment(), 'rule-stats/unused', { days: String(days) }, READER)).rules
+      : await withStore(options, io, async (ctx) => readUnusedRules(ctx.store, ctx.environment, await ctx.world(), days));
+    if (options.json) io.stdout(json(rows));
+    else io.stdout(table(['CATEGORY', 'POLICY', 'RULE', 'ACTION'], rows.map((r) => [r.category, r.policy, r.rule, r.action])));
+    return EXIT_OK;
+  }
+  const rows = remote
+    ? (await remoteGet<{ rules: RuleHitStats[] }>(options, io, environment(), 'rule-stats', { since: options.since ?? '24h' }, READER)).rules
+    : await withStore(options, io, async (ctx) => (await local(() => readRuleStats(ctx.store, ctx.environment, options.since ?? '24h'))).rules);
+  if (options.json) io.stdout(json(rows));
+  else
+    io.stdout(
+      table(
+        ['RULE', 'FLOWS', 'PACKETS', 'BYTES', 'PER POINT', 'LAST SEEN'],
+        rows.map((r) => [r.rule, String(r.flows), String(r.packets), String(r.bytes), Object.entries(r.points).map(([p, n]) => `${p}=${n}`).join(' '), r.lastSeen]),
+      ),
+    );
+  return EXIT_OK;
 }
 
 /** `microseg report [--since 24h] [--json]`: observed flows against the current policy and the staged policies. */

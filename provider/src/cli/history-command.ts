@@ -1,6 +1,5 @@
 import { isKind } from '../model';
-import { AUDIT_KIND, readAudit, type AuditRecord } from '../server/audit';
-import type { ChangeLogEntry } from '../store';
+import type { AuditRecord, ChangeLogEntry } from '../store';
 import { parseKind, withStore, type StoreOptions } from './context';
 import { json, table } from './format';
 import { CliError, EXIT_OK, type CliIo } from './io';
@@ -40,12 +39,12 @@ export async function runHistory(options: HistoryOptions, io: CliIo): Promise<nu
   const limit = options.limit === undefined ? undefined : Number(options.limit);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new CliError(`--limit: "${options.limit}" is not a positive whole number`);
   return withStore(options, io, async (ctx) => {
-    // Only the model's kinds: settings, audit records and realization status are bookkeeping, not changes a user made.
+    // Only the model's kinds: settings and realization status are bookkeeping, not changes a user made.
     let changes = (await ctx.store.changes(ctx.environment, { ...(kind ? { kind } : {}), ...(options.name ? { name: options.name } : {}) })).filter((c) => isKind(c.kind));
     if (limit !== undefined) changes = changes.slice(Math.max(0, changes.length - limit));
     const audits = new Map<string, AuditRecord>();
-    if (changes.length > 0 && (await ctx.store.list(ctx.environment, { kind: AUDIT_KIND })).length > 0) {
-      for (const r of await readAudit(ctx.store, ctx.environment, { ...(kind ? { kind } : {}), ...(options.name ? { name: options.name } : {}) })) audits.set(`${r.kind}\u0000${r.name}\u0000${r.revision}`, r);
+    if (changes.length > 0) {
+      for (const r of await ctx.store.audit(ctx.environment, { ...(kind ? { kind } : {}), ...(options.name ? { name: options.name } : {}) })) audits.set(`${r.kind}\u0000${r.name}\u0000${r.revision}`, r);
     }
     const current = new Map((await ctx.store.list(ctx.environment, kind ? { kind } : {})).map((o) => [`${o.kind}\u0000${o.name}`, o]));
     const entries: HistoryEntry[] = changes.map((c) => {

@@ -180,9 +180,9 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .option('--once', 'apply once, print the status and exit (1 unless every point is realized)')
       .option('--interval <ms>', 'report hit counters and flow records at least this often', '10000')
       .option('--no-flows', 'do not read flow records (conntrack and dropped-flow sets)')
-      .option('--flow-retention-days <days>', 'keep flow records this many days', '7')
-      .option('--flow-max-records <n>', 'keep at most this many flow records per environment', '200000')
-      .option('--endpoint <url>', 'team mode: read the desired state from and report status to this `microseg serve` (default: $MICROSEG_ENDPOINT; token from $MICROSEG_TOKEN)')
+      .option('--flow-retention-days <days>', 'local store: keep flow records this many days (with --endpoint the server decides)', '7')
+      .option('--flow-max-records <n>', 'local store: keep at most this many flow records per environment', '200000')
+      .option('--endpoint <url>', 'team mode: read the desired state from, and report status and flow records to, this `microseg serve` (default: $MICROSEG_ENDPOINT; token from $MICROSEG_TOKEN)')
       .option('--ca-cert <file>', 'CA of the server certificate (default: $MICROSEG_CA_CERT)'),
   ).action(async (o: Record<string, unknown>) =>
     done(
@@ -229,6 +229,8 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .option('--enforcement-point <point>', 'only flows seen at this point (vm:NAME#i, pod:CLUSTER/NS/POD)')
       .option('--limit <n>', 'at most this many records')
       .addOption(new Option('--by <grouping>', 'aggregate by endpoint, workload (workloads and VMs) or security group').choices(['endpoint', 'workload', 'group']))
+      .option('--endpoint <url>', 'team mode: read them from this `microseg serve` (default: $MICROSEG_ENDPOINT; token from $MICROSEG_TOKEN)')
+      .option('--ca-cert <file>', 'CA of the server certificate (default: $MICROSEG_CA_CERT)')
       .option('--json', 'print JSON'),
   ).action(async (o: Record<string, unknown>) =>
     done(
@@ -244,6 +246,8 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
           point: o.enforcementPoint as string | undefined,
           limit: o.limit as string | undefined,
           by: o.by as string | undefined,
+          endpoint: o.endpoint as string | undefined,
+          caCert: o.caCert as string | undefined,
           json: o.json === true,
         },
         io,
@@ -257,9 +261,16 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .description('per-rule flows, packets and bytes in a time window, per enforcement point; or the rules never hit')
       .option('--since <time>', 'window start: a duration back from now (90s, 15m, 24h, 7d) or an ISO time', '24h')
       .option('--unused-days <days>', 'list the enforced rules no flow hit in this many days instead')
+      .option('--endpoint <url>', 'team mode: read them from this `microseg serve` (default: $MICROSEG_ENDPOINT; token from $MICROSEG_TOKEN)')
+      .option('--ca-cert <file>', 'CA of the server certificate (default: $MICROSEG_CA_CERT)')
       .option('--json', 'print JSON'),
   ).action(async (o: Record<string, unknown>) =>
-    done(await runRuleStats({ ...storeOptions(o), since: o.since as string | undefined, unusedDays: o.unusedDays as string | undefined, json: o.json === true }, io)),
+    done(
+      await runRuleStats(
+        { ...storeOptions(o), since: o.since as string | undefined, unusedDays: o.unusedDays as string | undefined, endpoint: o.endpoint as string | undefined, caCert: o.caCert as string | undefined, json: o.json === true },
+        io,
+      ),
+    ),
   );
 
   withStoreOptions(

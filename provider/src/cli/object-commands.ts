@@ -97,11 +97,8 @@ export async function runPut(kindArg: string, name: string, options: StoreOption
     // shows what really differs.
     const result = await ctx.backend.put(kind, name, checked.ok ? (checked.value as Record<string, never>) : {}, existed ? 'update' : 'create');
     const stored = await ctx.store.get(ctx.environment, kind, name);
-    // The engine attaches a priority tie to the later policy of the pair only, so the backend does not
-    // return it when the earlier one is put; ties naming this object are added here.
-    const world = await ctx.world();
-    const ties = kind === 'FirewallPolicy' ? world.warnings().filter((p) => p.code === 'priority-tie' && p.message.includes(`"${name}"`)).map((p) => p.message) : [];
-    for (const w of new Set([...result.warnings, ...ties])) io.stderr(`microseg: warning: ${w}\n`);
+    // The backend returns the object's own warnings; the engine reports a priority tie on both policies.
+    for (const w of result.warnings) io.stderr(`microseg: warning: ${w}\n`);
     if (options.json) io.stdout(json({ kind, name, action: existed ? 'updated' : 'created', revision: stored?.revision, outputs: result.outputs }));
     else io.stdout(`${existed ? 'updated' : 'created'} ${kind} "${name}" in environment "${ctx.environment}" (revision ${stored?.revision ?? '?'})\n`);
     return EXIT_OK;

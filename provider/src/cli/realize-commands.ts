@@ -3,6 +3,7 @@ import {
   AgentServerClient,
   ConntrackCli,
   HttpDesiredState,
+  HttpFlowSink,
   HttpStatusSink,
   NftCli,
   preflight,
@@ -12,6 +13,7 @@ import {
   StoreFlowSink,
   StoreStatusSink,
   type AgentOptions,
+  type ConntrackReader,
   type NftExecutor,
   type RealizationStatus,
 } from '../agent';
@@ -56,6 +58,8 @@ export async function runAgent(
     caCert?: string;
     /** The kernel; `nft` on this host unless a caller (a test without a kernel) passes its own. */
     nft?: NftExecutor;
+    /** Connection tracking; `conntrack` on this host unless a caller (a test in a netns) passes its own. */
+    conntrack?: ConntrackReader;
   },
   io: CliIo,
   signal?: AbortSignal,
@@ -74,8 +78,8 @@ export async function runAgent(
   }
   const endpoint = options.endpoint ?? io.env.MICROSEG_ENDPOINT;
   if (endpoint) {
-    // Team mode: desired state and status through the server; flow records stay on the host (the server
-    // has no flow API yet), so --no-flows is implied.
+    // Team mode: desired state, status and flow records through the server. The server's retention
+    // applies to what agents post (--flow-retention-days/--flow-max-records are the local store's).
     const token = io.env.MICROSEG_TOKEN;
     if (!token) throw new CliError('MICROSEG_TOKEN: set it to an agent token (`microseg token create --role agent`)');
     const environment = resolveCliEnvironment(options, io.env);
@@ -92,7 +96,17 @@ export async function runAgent(
       throw new CliError((err as Error).message);
     }
     try {
-      return await agentLoop(options, io, environment, { source: new HttpDesiredState(client), status: new HttpStatusSink(client) }, signal);
+      return await agentLoop(
+        options,
+        io,
+        environment,
+        {
+          source: new HttpDesiredState(client),
+          status: new HttpStatusSink(client),
+          ...(options.flows !== false ? { flows: { conntrack: options.conntrack ?? new ConntrackCli(), sink: new HttpFlowSink(client) } } : {}),
+        },
+        signal,
+      );
     } catch (err) {
       throw new CliError((err as Error).message, EXIT_FAILED);
     } finally {
@@ -107,7 +121,7 @@ export async function runAgent(
       {
         source: new StoreDesiredState(ctx.store, ctx.environment, options.defaultAction as 'allow' | 'drop' | undefined),
         status: new StoreStatusSink(ctx.store, ctx.environment),
-        ...(options.flows !== false ? { flows: { conntrack: new ConntrackCli(), sink: new StoreFlowSink(ctx.store, ctx.environment, { maxAgeMs: days * 8.64e7, maxCount }) } } : {}),
+        ...(options.flows !== false ? { flows: { conntrack: options.conntrack ?? new ConntrackCli(), sink: new StoreFlowSink(ctx.store, ctx.environment, { maxAgeMs: days * 8.64e7, maxCount }) } } : {}),
       },
       signal,
     ),

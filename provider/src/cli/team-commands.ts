@@ -39,11 +39,33 @@ export interface ServeCommandOptions extends TeamStoreOptions {
   tlsCert?: string;
   tlsKey?: string;
   log?: boolean;
+  flowRetentionDays?: string;
+  flowMaxRecords?: string;
+  auditRetentionDays?: string;
+  auditMaxRecords?: string;
+}
+
+/** `--flow-retention-days`/`--flow-max-records` (and the audit pair) as a retention; absent values keep the defaults. */
+function retention(what: 'flow' | 'audit', days: string | undefined, max: string | undefined): { maxAgeMs?: number; maxCount?: number } {
+  const out: { maxAgeMs?: number; maxCount?: number } = {};
+  if (days !== undefined) {
+    const d = Number(days);
+    if (!(d > 0)) throw new CliError(`--${what}-retention-days: "${days}" is not a positive number of days`);
+    out.maxAgeMs = d * 8.64e7;
+  }
+  if (max !== undefined) {
+    const n = Number(max);
+    if (!Number.isInteger(n) || n < 1) throw new CliError(`--${what}-max-records: "${max}" is not a positive integer`);
+    out.maxCount = n;
+  }
+  return out;
 }
 
 /** Runs until SIGTERM/SIGINT, then drains: readiness fails, in-flight requests finish, the store closes. */
 export async function runServe(o: ServeCommandOptions, io: CliIo, signals: NodeJS.EventEmitter = process): Promise<number> {
   const storeUrl = o.store ?? io.env.MICROSEG_STORE;
+  const flowRetention = retention('flow', o.flowRetentionDays, o.flowMaxRecords);
+  const auditRetention = retention('audit', o.auditRetentionDays, o.auditMaxRecords);
   let running;
   try {
     running = await startServer({
@@ -52,6 +74,8 @@ export async function runServe(o: ServeCommandOptions, io: CliIo, signals: NodeJ
       ...(o.tlsCert ? { tlsCert: path.resolve(io.cwd, o.tlsCert) } : {}),
       ...(o.tlsKey ? { tlsKey: path.resolve(io.cwd, o.tlsKey) } : {}),
       log: o.log === true,
+      flowRetention,
+      auditRetention,
     });
   } catch (err) {
     const e = asCliError(err);

@@ -16,9 +16,29 @@ export function registerTeamCommands(program: Command, io: CliIo, done: (code: n
       .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:8443')
       .option('--tls-cert <file>', 'PEM certificate (with --tls-key: serve HTTPS)')
       .option('--tls-key <file>', 'PEM private key')
-      .option('--log', 'one JSON log line per request on stderr (tokens are never logged)'),
+      .option('--log', 'one JSON log line per request on stderr (tokens are never logged)')
+      .option('--flow-retention-days <days>', 'keep the flow records agents post this many days', '7')
+      .option('--flow-max-records <n>', 'keep at most this many flow records per environment', '200000')
+      .option('--audit-retention-days <days>', 'keep audit records this many days', '400')
+      .option('--audit-max-records <n>', 'keep at most this many audit records per environment', '1000000'),
   ).action(async (o: Record<string, unknown>) =>
-    done(await runServe({ listen: o.listen as string, store: o.store as string | undefined, dataDir: o.dataDir as string | undefined, tlsCert: o.tlsCert as string | undefined, tlsKey: o.tlsKey as string | undefined, log: o.log === true }, io)),
+    done(
+      await runServe(
+        {
+          listen: o.listen as string,
+          store: o.store as string | undefined,
+          dataDir: o.dataDir as string | undefined,
+          tlsCert: o.tlsCert as string | undefined,
+          tlsKey: o.tlsKey as string | undefined,
+          log: o.log === true,
+          flowRetentionDays: o.flowRetentionDays as string,
+          flowMaxRecords: o.flowMaxRecords as string,
+          auditRetentionDays: o.auditRetentionDays as string,
+          auditMaxRecords: o.auditMaxRecords as string,
+        },
+        io,
+      ),
+    ),
   );
 
   const token = program.command('token').description('API tokens of `microseg serve` (stored hashed in the store)');

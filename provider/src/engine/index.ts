@@ -6,7 +6,7 @@ export { validateSpec, type ValidationResult } from './validate';
 export { renderPath, type Problem } from './problems';
 export { traceflow, verdict, resolveFlow, evaluateFlow, type FlowSpec, type FlowProtocol, type Trace, type Observation, type Decision, type Verdict, type VerdictResult, type StagedHit, type ResolvedFlow } from './traceflow';
 export { effectiveRules, groupsOf, connectivityMatrix, delta, endpointsFor, type EffectiveRule, type MatrixCell, type FlowChange } from './queries';
-export { referenceVerdict, type ReferenceInput } from './reference';
+export { referenceVerdict, type ReferenceInput } from './testing/reference';
 export { referencesOf, type Reference } from './references';
 export type { StateSource, StoredObject } from './state';
 export { Selector } from './selector';

@@ -1,82 +1,12 @@
 import type { z } from 'zod';
 import type { podSelectorSpec } from '../model/common';
-import type { Ip } from './ip';
 import { Selector, type LabelSelectorSpec, type Labels } from './selector';
+import type { Atom, Endpoint } from './types';
 
-/** A pod or a VM interface: the unit policies are enforced on. */
-export interface Endpoint {
-  readonly id: number;
-  readonly kind: 'pod' | 'vm-interface';
-  /** Pod `cluster/namespace/workload-i`, VM interface `vm#i`. */
-  readonly name: string;
-  /** Workload identity or VM name. */
-  readonly owner: string;
-  readonly ip: Ip;
-  readonly labels: Labels;
-  readonly cluster?: string;
-  readonly namespace?: string;
-  readonly node?: string;
-  readonly namedPorts?: ReadonlyMap<string, { readonly port: number; readonly protocol: string }>;
-  /** Atoms containing this endpoint (reverse index, kept in sync by Membership). */
-  readonly atoms: Set<Atom>;
-  /**
-   * Ids of `atoms`, sorted; built on demand by {@link atomIdsOf} and dropped by Membership whenever `atoms`
-   * changes. Verdicts look rules up by peer atom id, which needs the peer's ids as a sorted array.
-   */
-  atomIds?: Int32Array;
-  /** Cached ordered rule lists; rebuilt when `cacheEpoch` is stale. */
-  cache?: EndpointRules;
-  /**
-   * NetworkPolicies selecting the endpoint that isolate egress (`out`) or ingress (`in`), by identity, for
-   * NetworkPolicy epoch `epoch`; per endpoint (not in the lists shared by identity, see World.rulesAt),
-   * built when a verdict first reaches the NetworkPolicy layer, dropped when its membership changes.
-   */
-  netpols?: { readonly epoch: number; readonly in?: import('./netpol').CompiledNetworkPolicy[]; readonly out?: import('./netpol').CompiledNetworkPolicy[] };
-}
-
-export interface EndpointRules {
-  /** World epoch when built; 0 marks the list stale (a policy applied to one of its atoms changed). */
-  epoch: number;
-  /** Sum of the identity's atoms' `rulesVersion` when built: checks a list found by identity, not by endpoint. */
-  version: number;
-  /** Every rule enforced or staged here, in evaluation order (effective-rules query). */
-  all: import('./rules').CompiledRule[];
-  out: import('./rules').CompiledRule[];
-  in: import('./rules').CompiledRule[];
-  /** Including staged rules; undefined when no staged rule applies. */
-  outAll?: import('./rules').CompiledRule[];
-  inAll?: import('./rules').CompiledRule[];
-  /** Whether a baseline rule is in `outAll` / `inAll` (or `out` / `in`): only then is a second scan needed. */
-  baseline: boolean;
-  /** Service and peer indexes of the lists above (out: by destination, in: by source), built on first use. */
-  outIdx?: import('./rules').IndexedRules;
-  inIdx?: import('./rules').IndexedRules;
-  outAllIdx?: import('./rules').IndexedRules;
-  inAllIdx?: import('./rules').IndexedRules;
-}
+// Moved to the leaf module types.ts; re-exported for importers of this module.
+export type { Atom, Endpoint, EndpointRules } from './types';
 
 export type PodSelectorSpec = z.output<typeof podSelectorSpec>;
-
-/**
- * The smallest shared unit of membership: one canonical selector or static reference. Groups, rule peers,
- * appliedTo, load-balancer pools and egress IPs are unions of atoms, so equal selectors are evaluated once.
- */
-export interface Atom {
-  /** Small integer, unique per Membership: the key of per-endpoint rule indexes. */
-  readonly id: number;
-  readonly key: string;
-  readonly members: Set<number>;
-  readonly indexKeys: readonly string[];
-  /** Bumped when a policy whose appliedTo holds this atom changes (see World.compile). */
-  rulesVersion: number;
-  /**
-   * Set once a compiled rule's appliedTo holds this atom (never reset: a superset is safe). Only such atoms
-   * decide which rules apply at an endpoint, so only they make its identity (World.rulesAt): atoms used only
-   * as peers or as NetworkPolicy subjects do not split endpoints that share rule lists.
-   */
-  appliedTo?: boolean;
-  matches(ep: Endpoint): boolean;
-}
 
 /** Namespace labels with the implied `kubernetes.io/metadata.name`. */
 export type NamespaceLabels = (cluster: string, namespace: string) => Labels;

@@ -2,14 +2,13 @@ import type { z } from 'zod';
 import type { SpecOf } from '../model';
 import type { peer as peerSchema, service as serviceSchema } from '../model/common';
 import { ipBlockContains, parseCidr, parseIp, type Ip, type IpBlockMatcher } from './ip';
-import type { Atom, Endpoint, Membership, PodSelectorSpec } from './membership';
+import type { Membership, PodSelectorSpec } from './membership';
+import type { Addr, Atom, Category, CompiledPolicy, CompiledRule, CompiledService, Endpoint, FlowService, IndexedRules, PeerSet, RuleIndex } from './types';
 
-/**
- * The layers of a side, in evaluation order. `kubernetes` is the NetworkPolicy layer (engine/netpol.ts):
- * no FirewallPolicy is in it, it only names the decisions NetworkPolicies make.
- */
-export type Category = 'emergency' | 'infrastructure' | 'environment' | 'application' | 'kubernetes' | 'baseline';
-export type Action = 'allow' | 'drop' | 'reject' | 'pass';
+// Moved to the leaf module types.ts; re-exported for importers of this module.
+export type { Action, Addr, Category, CompiledPolicy, CompiledRule, CompiledService, FlowService, IndexedRules, PeerSet, RuleIndex } from './types';
+
+/** Rank of each layer of a side ({@link Category}) in evaluation order. */
 export const CATEGORY_RANK: Readonly<Record<Category, number>> = { emergency: 0, infrastructure: 1, environment: 2, application: 3, kubernetes: 4, baseline: 5 };
 export const APPLICATION_RANK = 3;
 export const KUBERNETES_RANK = 4;
@@ -22,76 +21,11 @@ export const BASELINE_RANK = 5;
  */
 export type Phase = 'main' | 'baseline';
 
-/** An address as a firewall sees it: its IP, and the endpoint when its identity is known (not SNATed). */
-export interface Addr {
-  readonly ip: Ip;
-  readonly ep?: Endpoint | undefined;
-}
-
-/** A union of atoms and IP matchers (a compiled group or peer list). */
-export interface PeerSet {
-  readonly atoms: readonly Atom[];
-  readonly blocks: readonly IpBlockMatcher[];
-  readonly ips: ReadonlySet<string>;
-}
-
 export function peerSetMatches(s: PeerSet, a: Addr): boolean {
   if (a.ep) for (const atom of s.atoms) if (atom.members.has(a.ep.id)) return true;
   if (s.ips.size && s.ips.has(a.ip.s)) return true;
   for (const b of s.blocks) if (ipBlockContains(b, a.ip)) return true;
   return false;
-}
-
-export interface CompiledService {
-  readonly protocol: string;
-  /** Inclusive [lo, hi] pairs; empty with no named ports means every port. */
-  readonly ranges: readonly number[];
-  readonly named: readonly string[];
-  readonly icmpType?: number;
-  readonly icmpCode?: number;
-}
-
-/** A policy after ordering: rank is its position in the global order. */
-export interface CompiledPolicy {
-  readonly name: string;
-  readonly category: Category;
-  readonly catRank: number;
-  readonly priority: number;
-  readonly staged: boolean;
-  /** Quarantine policies come before every other emergency policy. */
-  readonly quarantine: boolean;
-  rank: number;
-  readonly rules: CompiledRule[];
-  /** Group and PodSelector names the policy depends on (for invalidation). */
-  readonly deps: ReadonlySet<string>;
-}
-
-export interface CompiledRule {
-  readonly policy: CompiledPolicy;
-  readonly index: number;
-  readonly name: string;
-  readonly action: Action;
-  readonly dirIn: boolean;
-  readonly dirOut: boolean;
-  readonly disabled: boolean;
-  readonly logged: boolean;
-  /** Conjunction of appliedTo requirements (policy-level, rule-level); empty means everywhere. */
-  readonly appliedTo: readonly (readonly Atom[])[];
-  readonly src: PeerSet | undefined;
-  readonly srcNegated: boolean;
-  readonly dst: PeerSet | undefined;
-  readonly dstNegated: boolean;
-  readonly services: readonly CompiledService[] | undefined;
-  /** Traceflow's decision object for this rule, made on first use (see traceflow ruleDecision). */
-  decision?: { readonly kind: 'rule'; readonly category: string; readonly policy: string; readonly rule: string; readonly action: 'allow' | 'drop' | 'reject' };
-}
-
-/** Flow fields a rule's services look at. */
-export interface FlowService {
-  readonly protocol: string;
-  readonly port: number | undefined;
-  readonly icmpType?: number;
-  readonly icmpCode?: number;
 }
 
 export function servicesMatch(services: readonly CompiledService[] | undefined, f: FlowService, dst: Endpoint | undefined): boolean {
@@ -281,48 +215,6 @@ export function firstMatch(rules: readonly CompiledRule[], src: Addr, dst: Addr,
   return undefined;
 }
 
-/**
- * An ordered rule list indexed for one verdict side. The peer a verdict varies on is the source for `in`
- * lists and the destination for `out` lists. A verdict only checks the rules that could match:
- * 1. by service: the list is cut per protocol into elementary port intervals (every range bound is an
- *    interval edge), and each (protocol, interval) gets its own {@link RuleIndex} over the rules with a
- *    service that can match there, built on first use;
- * 2. within that, by peer: rules whose peer set holds one of the peer's atoms (CSR by atom id), rules
- *    whose IPv4 blocks or IPs cover the peer's IP (CSR by elementary IPv4 interval), and the rules that
- *    neither can decide (no peer, negated peers, IPv6 blocks), which are always checked.
- * Candidates are over-approximations (named ports count as every port, block exceptions are ignored):
- * each candidate is still checked by {@link ruleMatches}, and first-match order is kept by merging the
- * candidate positions, so the result is that of {@link firstMatch} over the whole list. The invariant is
- * only that a rule which is not a candidate cannot match.
- */
-export interface IndexedRules {
-  readonly rules: readonly CompiledRule[];
-  readonly peer: 'src' | 'dst';
-  /**
-   * Per protocol id: sorted starts of the elementary port intervals; bounds[p][0] is -Infinity. Built on
-   * the first flow of that protocol (most lists only ever see TCP), see {@link boundsFor}.
-   */
-  readonly bounds: (Float64Array | undefined)[];
-  /** Per protocol id: bucket 0 is "no port" (ICMP), bucket i+1 is port interval i; built on first use. */
-  readonly buckets: ((RuleIndex | undefined)[] | undefined)[];
-  /** Every rule, for a protocol outside {@link PROTOCOL_IDS}. */
-  all?: RuleIndex;
-}
-
-/**
- * Sub-index of the positions whose services can match one (protocol, port interval), packed into one
- * `Int32Array` so that a verdict touches one backing store instead of seven (the cost at 100k endpoints is
- * cache misses, not comparisons). Layout, every offset an absolute index into the array:
- * - `[0]` nKeys, `[1]` nIp, `[2]` A (start of the always-checked positions);
- * - keys at `[HEADER, HEADER + nKeys)`: sorted atom ids;
- * - offsets at `O = HEADER + nKeys`, nKeys + 1 entries: the positions of the rules whose peer set holds
- *   keys[i] are `[offsets[i], offsets[i + 1])`; offsets[nKeys] is where the IP section starts (S);
- * - ipStarts at `[S, S + nIp)`: sorted starts of elementary IPv4 intervals, biased to signed (`n - 2^31`);
- * - ipOffsets at `S + nIp`, nIp + 1 entries: rules covering interval i are at `[ipOffsets[i], ipOffsets[i + 1])`;
- *   ipOffsets[nIp] is A;
- * - always-checked positions, sorted, at `[A, length)`.
- */
-export type RuleIndex = Int32Array;
 const HEADER = 3;
 const IP_BIAS = 2 ** 31;
 

@@ -1,8 +1,6 @@
 import type { Ip } from './ip';
-import type { Endpoint } from './membership';
 import type { Problem } from './problems';
-import type { Addr, CompiledRule, FlowService } from './rules';
-import type { ResolvedRef, World } from './world';
+import type { Addr, ClusterState, CompiledRule, Endpoint, FlowService, LbState, ResolvedRef } from './types';
 
 export type FlowProtocol = 'tcp' | 'udp' | 'sctp' | 'icmp' | 'icmpv6';
 export type Verdict = 'allow' | 'drop' | 'reject';
@@ -62,6 +60,22 @@ export interface Trace extends VerdictResult {
   readonly staged: readonly StagedHit[];
 }
 
+/**
+ * What evaluating a flow reads of the world (World implements it): resolving references, the deciding rule
+ * at each firewall, load-balancer members and health, and the SNAT inputs. Traceflow depends on this view
+ * rather than on World, so the world can use traceflow (ConnectivityAssertion outputs) without a cycle.
+ */
+export interface FlowView {
+  readonly defaultAction: 'allow' | 'drop';
+  resolve(ref: string): ResolvedRef | { problem: Problem };
+  decideAt(ep: Endpoint, dir: 'in' | 'out', staged: boolean, src: Addr, dst: Addr, f: FlowService): CompiledRule | undefined;
+  lbState(name: string): LbState | undefined;
+  lbMembers(name: string): Endpoint[];
+  isHealthy(ep: Endpoint): boolean;
+  clusterState(name: string): ClusterState | undefined;
+  egressFor(ep: Endpoint): { name: string; ip: Ip } | undefined;
+}
+
 /** A flow with endpoints resolved; resolve once and evaluate many times in benchmarks. */
 export interface ResolvedFlow {
   readonly src: ResolvedRef;
@@ -73,7 +87,7 @@ export interface ResolvedFlow {
   readonly icmpCode?: number;
 }
 
-export function resolveFlow(world: World, flow: FlowSpec): ResolvedFlow | { problem: Problem } {
+export function resolveFlow(world: FlowView, flow: FlowSpec): ResolvedFlow | { problem: Problem } {
   const src = world.resolve(flow.source);
   if ('problem' in src) return { problem: { ...src.problem, path: 'source' } };
   const dst = world.resolve(flow.destination);
@@ -81,13 +95,13 @@ export function resolveFlow(world: World, flow: FlowSpec): ResolvedFlow | { prob
   return { src, dst, protocol: flow.protocol, port: flow.port, sourcePort: flow.sourcePort, icmpType: flow.icmpType, icmpCode: flow.icmpCode };
 }
 
-export function traceflow(world: World, flow: FlowSpec): Trace | { problem: Problem } {
+export function traceflow(world: FlowView, flow: FlowSpec): Trace | { problem: Problem } {
   const rf = resolveFlow(world, flow);
   if ('problem' in rf) return rf;
   return evaluateFlow(world, rf, []) as Trace;
 }
 
-export function verdict(world: World, flow: FlowSpec): VerdictResult | { problem: Problem } {
+export function verdict(world: FlowView, flow: FlowSpec): VerdictResult | { problem: Problem } {
   const rf = resolveFlow(world, flow);
   if ('problem' in rf) return rf;
   return evaluateFlow(world, rf, undefined);
@@ -135,7 +149,7 @@ function firewallObservation(component: Observation['component'], d: Decision, s
  * Evaluates a resolved flow per product.md §1–5. `obs` collects observations when given (traceflow);
  * undefined is the fast path.
  */
-export function evaluateFlow(world: World, f: ResolvedFlow, obs: Observation[] | undefined): VerdictResult | Trace {
+export function evaluateFlow(world: FlowView, f: ResolvedFlow, obs: Observation[] | undefined): VerdictResult | Trace {
   // The fast path allocates only its result: the resolved refs serve as addresses and the flow as the
   // service tuple unless a load balancer or SNAT rewrites them.
   const stagedAll: StagedHit[] | undefined = obs ? [] : undefined;

@@ -18,11 +18,12 @@ import { functions, identityOf, isKind, resources, type Kind } from '../model';
 import { unknownKeys } from '../model/unknown-keys';
 import { BackendError, type BackendErrorReason } from '../provider/backend';
 import type { PropertyMap } from '../provider/values';
-import { StoreError, type Store, type StoredObject, type WriteResult } from '../store';
+import { StoreError, type AuditRetention, type FlowRetention, type Store, type StoredObject, type WriteResult } from '../store';
 import { version } from '../version';
 import { handleVisibility } from '../ui/handlers';
-import { AUDIT_KIND, AuditingStore, readAudit, requestContext } from './audit';
+import { AuditingStore, readAudit, requestContext } from './audit';
 import { registerAgentRoutes } from './agent-routes';
+import { registerFlowRoutes } from './flow-routes';
 import { authorize, permissionOf, type Operation, type Principal } from './roles';
 import { SYSTEM_ENVIRONMENT, TokenVerifier } from './tokens';
 import { registerUiPage } from './ui-page';
@@ -41,6 +42,10 @@ export interface AppOptions {
   readonly watchPollMs?: number;
   /** TLS options passed to fastify (`https`). */
   readonly https?: { key: Buffer; cert: Buffer };
+  /** Retention of the flow records agents post (default: the store's, a week and 200 000 per environment). */
+  readonly flowRetention?: FlowRetention;
+  /** Retention of the audit records (default: 400 days and 1 000 000 per environment). */
+  readonly auditRetention?: AuditRetention;
 }
 
 /** The server: fastify plus the hooks `serve` needs. */
@@ -156,7 +161,7 @@ function view(o: StoredObject): z.infer<typeof objectView> {
 }
 
 export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
-  const store = new AuditingStore(options.store);
+  const store = new AuditingStore(options.store, options.auditRetention);
   const tokens = new TokenVerifier(options.store);
   const events = new EventEmitter();
   events.setMaxListeners(0);
@@ -521,7 +526,7 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
         const last = await store.lastSeq(env);
         if (since > last) throw new HttpError(410, 'Expired', `seq ${since} is ahead of the change log (at ${last}); the store was restored or replaced: list the objects again and watch from the list's seq`);
         const entries = await store.changes(env, { afterSeq: since, limit });
-        const changes = entries.filter((c) => c.kind !== AUDIT_KIND).map(({ environment: _e, ...c }) => c);
+        const changes = entries.map(({ environment: _e, ...c }) => c);
         const seq = entries.length ? entries[entries.length - 1].seq : last;
         if (changes.length > 0 || entries.length > 0 || Date.now() >= deadline || stopping) return { changes, seq };
         // Woken by a write here or a NOTIFY from another replica; the poll covers a lost notification.
@@ -569,12 +574,21 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
     },
     async (request, reply) => {
       const { env, view } = request.params;
-      await check(request, view === 'traceflow' ? { action: 'function', fn: 'traceflow' } : { action: 'read' });
+      // The flows view shows observed traffic: the flow routes' permission (agents report flows, never read them).
+      await check(request, view === 'traceflow' ? { action: 'function', fn: 'traceflow' } : view === 'flows' ? { action: 'read-flows' } : { action: 'read' });
       const r = await handleVisibility({ store, environment: env, world: () => host(env, request.headers['x-microseg-default-action'] as 'allow' | 'drop' | undefined).currentWorld() }, `/api/${view}`, request.query);
       return reply.code(r.status).send(r.body);
     },
   );
 
+  registerFlowRoutes(app, {
+    store: options.store,
+    check: (request, op) => check(request, op),
+    world: (env) => host(env).currentWorld(),
+    envParam: ENVIRONMENT,
+    ...(options.flowRetention ? { retention: options.flowRetention } : {}),
+    badRequest: (message) => new HttpError(400, 'InvalidRequest', message),
+  });
   registerAgentRoutes(app, { store: options.store, check: (request, op) => check(request, op), world: (env, defaultAction) => host(env, defaultAction).currentWorld(), envParam: ENVIRONMENT });
 
   // Writes through this replica wake its watchers at once.

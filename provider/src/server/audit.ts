@@ -1,18 +1,38 @@
 /**
  * The audit log: who changed what, when, to which revision, and a summary of the change. A record is
- * written in the same store batch as the change it describes (a store decorator adds it), so there is
- * no change without its record and no record without its change, whatever crashes in between.
+ * written in the same store transaction as the change it describes (a store decorator hands it to
+ * `Store.apply`), so there is no change without its record and no record without its change, whatever
+ * crashes in between. Records live in the store's audit table, pruned to a retention (by age and count)
+ * in the transaction of an audited write.
  *
- * Records are objects of kind `audit` in the changed environment (the model's kinds are PascalCase,
- * so they never collide); the engine ignores them. The request's actor travels in an
- * AsyncLocalStorage context, set by the HTTP layer, together with an optional `If-Match` revision that
- * the decorator turns into the batch's expected revision (412 on a mismatch, checked atomically).
+ * The request's actor travels in an AsyncLocalStorage context, set by the HTTP layer, together with an
+ * optional `If-Match` revision that the decorator turns into the batch's expected revision (412 on a
+ * mismatch, checked atomically).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
-import type { ChangeLogEntry, ChangesOptions, FlowQuery, FlowRecord, FlowRetention, IntegrityReport, JsonObject, ListOptions, Store, StoredObject, WriteOp, WriteResult } from '../store';
+import type {
+  ApplyOptions,
+  AuditQuery,
+  AuditRecord,
+  AuditRetention,
+  ChangeLogEntry,
+  ChangesOptions,
+  FlowQuery,
+  FlowRecord,
+  FlowRetention,
+  IntegrityReport,
+  ListOptions,
+  RuleStatsRow,
+  Store,
+  StoredObject,
+  WriteOp,
+  WriteResult,
+} from '../store';
 
-export const AUDIT_KIND = 'audit';
+export type { AuditRecord };
+
+/** How often a server process prunes an environment's audit records (counting a million rows is not free). */
+const AUDIT_PRUNE_INTERVAL_MS = 60_000;
 
 export interface RequestContext {
   /** `token:<id>` of the caller (never the secret). */
@@ -25,19 +45,6 @@ export interface RequestContext {
 }
 
 export const requestContext = new AsyncLocalStorage<RequestContext>();
-
-/** One audit record as the API returns it. */
-export interface AuditRecord {
-  readonly time: string;
-  readonly actor: string;
-  readonly role: string;
-  readonly environment: string;
-  readonly kind: string;
-  readonly name: string;
-  readonly op: 'create' | 'update' | 'delete';
-  readonly revision: number;
-  readonly summary: string;
-}
 
 /** What changed between two specs, in a few words: `created`, `deleted`, `changed rules, priority`. */
 export function summarize(before: StoredObject | undefined, op: WriteOp): string {
@@ -52,7 +59,16 @@ export function summarize(before: StoredObject | undefined, op: WriteOp): string
 
 /** Wraps a store so that every batch written inside a request context carries its audit records. */
 export class AuditingStore implements Store {
-  constructor(private readonly inner: Store) {}
+  /** When each environment's audit records were last pruned (ms since epoch). */
+  private readonly pruned = new Map<string, number>();
+
+  constructor(
+    private readonly inner: Store,
+    /** Retention of the audit records (default DEFAULT_AUDIT_RETENTION: 400 days, 1 000 000 per environment). */
+    private readonly retention: AuditRetention = {},
+    /** Clock of the pruning interval (tests). */
+    private readonly now: () => number = Date.now,
+  ) {}
 
   get location(): string {
     return this.inner.location;
@@ -63,14 +79,14 @@ export class AuditingStore implements Store {
     return (this.inner as { dataDir?: string }).dataDir;
   }
 
-  async apply(environment: string, ops: readonly WriteOp[]): Promise<WriteResult[]> {
+  async apply(environment: string, ops: readonly WriteOp[], options: ApplyOptions = {}): Promise<WriteResult[]> {
     const ctx = requestContext.getStore();
-    if (!ctx) return this.inner.apply(environment, ops);
+    if (!ctx) return this.inner.apply(environment, ops, options);
     const time = new Date().toISOString();
     const out: WriteOp[] = [];
-    const records: WriteOp[] = [];
+    const records: AuditRecord[] = [...(options.audit ?? [])];
     for (const op of ops) {
-      if (op.op === 'check' || op.kind === AUDIT_KIND) {
+      if (op.op === 'check') {
         out.push(op);
         continue;
       }
@@ -99,11 +115,18 @@ export class AuditingStore implements Store {
         revision,
         summary: summarize(before, op),
       };
-      records.push({ op: 'put', kind: AUDIT_KIND, name: `${time}#${randomBytes(6).toString('hex')}`, spec: record as unknown as JsonObject, expectedRevision: 0 });
+      records.push(record);
     }
-    const results = (await this.inner.apply(environment, [...out, ...records])).slice(0, out.length);
+    const now = this.now();
+    const prune = now - (this.pruned.get(environment) ?? 0) >= AUDIT_PRUNE_INTERVAL_MS;
+    const results = await this.inner.apply(environment, out, { audit: records, ...(prune ? { auditRetention: this.retention } : options.auditRetention ? { auditRetention: options.auditRetention } : {}) });
+    if (prune) this.pruned.set(environment, now);
     ctx.results?.push(...results);
     return results;
+  }
+
+  audit(environment: string, query?: AuditQuery): Promise<AuditRecord[]> {
+    return this.inner.audit(environment, query);
   }
 
   get(environment: string, kind: string, name: string): Promise<StoredObject | undefined> {
@@ -134,17 +157,15 @@ export class AuditingStore implements Store {
   flows(environment: string, query?: FlowQuery): Promise<FlowRecord[]> {
     return this.inner.flows(environment, query);
   }
+  ruleStats(environment: string, window?: Pick<FlowQuery, 'since' | 'until'>): Promise<RuleStatsRow[]> {
+    return this.inner.ruleStats(environment, window);
+  }
   close(): Promise<void> {
     return this.inner.close();
   }
 }
 
 /** Audit records of an environment, oldest first; `limit` keeps the newest. */
-export async function readAudit(store: Store, environment: string, options: { since?: string; limit?: number; kind?: string; name?: string } = {}): Promise<AuditRecord[]> {
-  let records = (await store.list(environment, { kind: AUDIT_KIND })).map((o) => o.spec as unknown as AuditRecord);
-  if (options.since) records = records.filter((r) => r.time > (options.since as string));
-  if (options.kind) records = records.filter((r) => r.kind === options.kind);
-  if (options.name) records = records.filter((r) => r.name === options.name);
-  if (options.limit !== undefined) records = records.slice(Math.max(0, records.length - options.limit));
-  return records;
+export function readAudit(store: Store, environment: string, options: AuditQuery = {}): Promise<AuditRecord[]> {
+  return store.audit(environment, options);
 }

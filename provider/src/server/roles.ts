@@ -9,7 +9,8 @@
  *   its own workloads. Reads and functions are allowed (like the auditor).
  * - auditor: reads, functions, the change log and the audit log; no writes, no previews of writes.
  * - agent: reads, the change log and effective rules (the rulesets of its enforcement points); writes only
- *   realization status (server/agent-routes.ts), for any point: tokens carry no enforcement-point scope.
+ *   realization status and flow records (server/agent-routes.ts, flow-routes.ts), for any point: tokens
+ *   carry no enforcement-point scope. Agents do not read flow records (`flows.read`: every other role).
  */
 import type { World } from '../engine';
 
@@ -38,6 +39,10 @@ export type Operation =
   | { readonly action: 'function'; readonly fn: string }
   /** An agent's realization status of an enforcement point (the status subresource). */
   | { readonly action: 'report' }
+  /** An agent's flow records of its enforcement points (the flow ingest route). */
+  | { readonly action: 'report-flows' }
+  /** Flow records and rule statistics (observed traffic: who talks to whom). */
+  | { readonly action: 'read-flows' }
   | { readonly action: 'write'; readonly kind: string; readonly name: string; readonly spec?: Record<string, unknown>; readonly existing?: Record<string, unknown>; readonly verb: 'create' | 'update' | 'delete' | 'plan' };
 
 /** The permission string of an operation, as named in 403 messages and the matrix. */
@@ -53,6 +58,10 @@ export function permissionOf(op: Operation): string {
       return `functions.${op.fn}`;
     case 'report':
       return 'realization.report';
+    case 'report-flows':
+      return 'flows.report';
+    case 'read-flows':
+      return 'flows.read';
     case 'write':
       return `objects.${op.verb === 'plan' ? 'preview' : op.verb}:${op.kind}`;
   }
@@ -74,6 +83,13 @@ export function authorize(principal: Principal, op: Operation, world: World | un
       // Agent tokens are not scoped to enforcement points (a token carries namespaces only): any agent
       // token may report any point of the environment, like a node's kubelet credentials before NodeRestriction.
       return principal.role === 'agent' || principal.role === 'security-admin' ? undefined : deny('only agents report realization status');
+    case 'report-flows':
+      // Like status reports: any agent token, any point of the environment (tokens carry no point scope).
+      return principal.role === 'agent' || principal.role === 'security-admin' ? undefined : deny('only agents report flow records');
+    case 'read-flows':
+      // Observed traffic is read by people (auditor and above), not by agents: an agent token on a host
+      // must not learn who else talks to whom in the estate.
+      return principal.role === 'agent' ? deny('agents report flow records but do not read them') : undefined;
     case 'function':
       if (principal.role === 'agent') return op.fn === 'getEffectiveRules' ? undefined : deny('agents may only read effective rules');
       return undefined;

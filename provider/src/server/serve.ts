@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { Client } from 'pg';
-import { openPostgresStore, openSqliteStore, CHANGES_CHANNEL, type PostgresStore, type Store } from '../store';
+import { openPostgresStore, openSqliteStore, CHANGES_CHANNEL, type AuditRetention, type FlowRetention, type PostgresStore, type Store } from '../store';
 import { buildApp, type MicrosegApp } from './app';
 
 export interface ServeOptions {
@@ -20,6 +20,10 @@ export interface ServeOptions {
   /** Log one JSON line per request to stderr (the Authorization header is redacted). */
   readonly log?: boolean;
   readonly watchPollMs?: number;
+  /** Retention of the flow records agents post (default: a week and 200 000 per environment). */
+  readonly flowRetention?: FlowRetention;
+  /** Retention of the audit records (default: 400 days and 1 000 000 per environment). */
+  readonly auditRetention?: AuditRetention;
 }
 
 export interface RunningServer {
@@ -58,6 +62,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(pg ? { ready: () => (pg as PostgresStore).ping() } : {}),
     ...(https ? { https } : {}),
     ...(options.watchPollMs !== undefined ? { watchPollMs: options.watchPollMs } : {}),
+    ...(options.flowRetention ? { flowRetention: options.flowRetention } : {}),
+    ...(options.auditRetention ? { auditRetention: options.auditRetention } : {}),
     logger: options.log ? { level: 'info', redact: ['req.headers.authorization'] } : false,
   });
   const listener = pg ? await listenForChanges(pg, server) : undefined;

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { StoreError } from './errors';
 import type { FlowQuery, FlowRecord, FlowRetention } from './types';
 
@@ -6,19 +7,53 @@ import type { FlowQuery, FlowRecord, FlowRetention } from './types';
  * stored record, query matching and ordering. The SQLite adapter does the same in SQL.
  */
 
-const VERDICTS = new Set(['allow', 'drop', 'reject']);
+const text = (what: string, max = 1024) => z.string({ error: 'must be a non-empty string' }).min(1, 'must be a non-empty string').max(max, `must be at most ${max} characters`).describe(what);
+const time = (what: string) =>
+  z
+    .string({ error: 'must be an ISO-8601 time' })
+    .refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO-8601 time')
+    .describe(what);
+const counter = (what: string) => z.number({ error: 'must be a non-negative integer' }).int('must be a non-negative integer').min(0, 'must be a non-negative integer').describe(what);
+const port = z.number().int().min(0).max(65535);
+
+/**
+ * One flow record: the single definition the stores validate with (checkFlow) and the server's flow
+ * ingest route validates and documents (OpenAPI) with. See FlowRecord in types.ts for the semantics.
+ */
+export const flowRecordSchema = z
+  .object({
+    id: text('Unique in the environment; a known id merges into the stored record (the larger counters are kept).'),
+    point: text('The enforcement point that saw the flow (vm:NAME#i, pod:CLUSTER/NS/POD).'),
+    direction: z.enum(['in', 'out'], { error: 'must be in or out' }),
+    protocol: text('tcp, udp, sctp...', 32),
+    sourceIp: text('Source address.', 64),
+    sourcePort: port.optional(),
+    destinationIp: text('Destination address.', 64),
+    destinationPort: port.optional(),
+    verdict: z.enum(['allow', 'drop', 'reject'], { error: 'must be allow, drop or reject' }),
+    rule: text('The deciding rule: policy/rule, or default.'),
+    stagedVerdict: z.string().max(32).optional(),
+    stagedRule: z.string().max(1024).optional(),
+    firstSeen: time('ISO-8601.'),
+    lastSeen: time('ISO-8601.'),
+    packets: counter("The kernel's packet counter of the record (only grows for one id)."),
+    bytes: counter("The kernel's byte counter of the record."),
+  })
+  .strict()
+  .meta({ id: 'FlowRecord' });
+
+// The schema and the store's interface describe the same record: a change to one fails the build here.
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+const _sameShape: [Mutable<FlowRecord>, z.infer<typeof flowRecordSchema>] extends [z.infer<typeof flowRecordSchema>, Mutable<FlowRecord>] ? true : never = true;
+void _sameShape;
 
 /** Refuses a malformed record, naming the field, before anything is written. */
 export function checkFlow(r: FlowRecord, i: number): void {
-  const bad = (field: string, why: string) => {
-    throw new StoreError('INVALID_ARGUMENT', `flow record [${i}].${field}: ${why}`);
-  };
-  if (typeof r.id !== 'string' || !r.id) bad('id', 'must be a non-empty string');
-  if (r.direction !== 'in' && r.direction !== 'out') bad('direction', 'must be in or out');
-  if (!VERDICTS.has(r.verdict)) bad('verdict', 'must be allow, drop or reject');
-  for (const f of ['point', 'protocol', 'sourceIp', 'destinationIp', 'rule'] as const) if (typeof r[f] !== 'string' || !r[f]) bad(f, 'must be a non-empty string');
-  for (const f of ['firstSeen', 'lastSeen'] as const) if (Number.isNaN(Date.parse(r[f]))) bad(f, 'must be an ISO-8601 time');
-  for (const f of ['packets', 'bytes'] as const) if (!Number.isInteger(r[f]) || r[f] < 0) bad(f, 'must be a non-negative integer');
+  const parsed = flowRecordSchema.safeParse(r);
+  if (parsed.success) return;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.map(String).join('.');
+  throw new StoreError('INVALID_ARGUMENT', `flow record [${i}]${field ? `.${field}` : ''}: ${issue.message}`);
 }
 
 export function mergeFlow(old: FlowRecord | undefined, r: FlowRecord): FlowRecord {

@@ -9,4 +9,5 @@ export { exportState, importState, parseStateDocument, STATE_FORMAT, STATE_VERSI
 export { PostgresStore, openPostgresStore, redactUrl, CHANGES_CHANNEL, type PostgresStoreOptions } from './postgres';
 export { PG_MIGRATIONS, PG_LATEST_VERSION } from './postgres-migrations';
 export { secretKeySource, SECRET_KEY_FILE } from './secret-key';
-export { checkFlow, mergeFlow, flowMatches, compareFlows } from './flows';
+export { checkFlow, mergeFlow, flowMatches, compareFlows, flowRecordSchema } from './flows';
+export { checkAudit } from './audit';

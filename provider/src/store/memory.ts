@@ -2,8 +2,9 @@
 import { applyBatch, checkEnvironment, checkKey, cloneJson, compareRefs, restoreBatch, type TxPrimitives } from './batch';
 import { StoreError } from './errors';
 import { checkEnvironmentInvariants, type LatestChange } from './invariants';
-import { DEFAULT_FLOW_RETENTION, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
+import { DEFAULT_AUDIT_RETENTION, DEFAULT_FLOW_RETENTION, type ApplyOptions, type AuditQuery, type AuditRecord, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type RuleStatsRow, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
 import { checkFlow, compareFlows, flowMatches, mergeFlow, retentionCutoff } from './flows';
+import { auditCutoff, auditMatches, checkAudit } from './audit';
 
 interface EnvState {
   objects: Map<string, StoredObject>;
@@ -36,6 +37,7 @@ export class MemoryStore implements Store {
   private seq = 0;
   private closed = false;
   private readonly flowsOf = new Map<string, Map<string, FlowRecord>>();
+  private readonly auditOf = new Map<string, AuditRecord[]>();
 
   /** @param clock injectable for deterministic timestamps in tests. */
   constructor(private readonly clock: () => Date = () => new Date()) {}
@@ -55,10 +57,31 @@ export class MemoryStore implements Store {
     return all.sort(compareRefs).map(copy);
   }
 
-  async apply(environment: string, ops: readonly WriteOp[]): Promise<WriteResult[]> {
+  async apply(environment: string, ops: readonly WriteOp[], options: ApplyOptions = {}): Promise<WriteResult[]> {
     this.open();
     checkEnvironment(environment);
-    return this.transaction(environment, (tx, time) => applyBatch(tx, ops, time));
+    options.audit?.forEach(checkAudit);
+    const results = this.transaction(environment, (tx, time) => applyBatch(tx, ops, time));
+    // After the batch: nothing below can fail, so the records exist exactly when the batch committed.
+    if (options.audit?.length || options.auditRetention) {
+      let log = this.auditOf.get(environment);
+      if (!log) this.auditOf.set(environment, (log = []));
+      log.push(...(options.audit ?? []).map((r) => ({ ...r })));
+      if (options.auditRetention) {
+        const keep = { ...DEFAULT_AUDIT_RETENTION, ...options.auditRetention };
+        const cutoff = auditCutoff(this.clock(), keep);
+        const kept = log.filter((r) => r.time >= cutoff);
+        this.auditOf.set(environment, kept.slice(Math.max(0, kept.length - keep.maxCount)));
+      }
+    }
+    return results;
+  }
+
+  async audit(environment: string, query: AuditQuery = {}): Promise<AuditRecord[]> {
+    this.open();
+    checkEnvironment(environment);
+    const out = (this.auditOf.get(environment) ?? []).filter((r) => auditMatches(r, query));
+    return (query.limit !== undefined ? out.slice(Math.max(0, out.length - query.limit)) : out).map((r) => ({ ...r }));
   }
 
   async restore(environment: string, objects: readonly StoredObject[]): Promise<void> {
@@ -110,6 +133,20 @@ export class MemoryStore implements Store {
     checkEnvironment(environment);
     const out = [...(this.flowsOf.get(environment)?.values() ?? [])].filter((r) => flowMatches(r, query)).sort(compareFlows);
     return (query.limit !== undefined ? out.slice(0, Math.max(0, query.limit)) : out).map((r) => ({ ...r }));
+  }
+
+  async ruleStats(environment: string, window: Pick<FlowQuery, 'since' | 'until'> = {}): Promise<RuleStatsRow[]> {
+    this.open();
+    checkEnvironment(environment);
+    const by = new Map<string, { rule: string; point: string; flows: number; packets: number; bytes: number; lastSeen: string }>();
+    for (const r of this.flowsOf.get(environment)?.values() ?? []) {
+      if (!flowMatches(r, window)) continue;
+      const k = `${r.rule}\u0000${r.point}`;
+      const s = by.get(k);
+      if (!s) by.set(k, { rule: r.rule, point: r.point, flows: 1, packets: r.packets, bytes: r.bytes, lastSeen: r.lastSeen });
+      else (s.flows++, (s.packets += r.packets), (s.bytes += r.bytes), r.lastSeen > s.lastSeen && (s.lastSeen = r.lastSeen));
+    }
+    return [...by.values()].sort((a, b) => (a.rule !== b.rule ? (a.rule < b.rule ? -1 : 1) : a.point < b.point ? -1 : a.point > b.point ? 1 : 0));
   }
 
   async integrityCheck(): Promise<IntegrityReport> {

@@ -99,6 +99,42 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX flows_by_pair ON flows (env, src_ip, dst_ip);
     `,
   },
+  {
+    version: 5,
+    // Audit records get their own table (they were objects of a reserved kind `audit` beside the ones they
+    // describe, with no retention). Existing records move over in the order they were written (their
+    // change-log seq); their objects and change-log entries go, so watchers at a seq past the new end of
+    // the log are told to relist (410), as after a restore.
+    description: 'audit table',
+    sql: `
+      CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        env TEXT NOT NULL,
+        time TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+        revision INTEGER NOT NULL,
+        summary TEXT NOT NULL
+      );
+      CREATE INDEX audit_by_env ON audit (env, seq);
+      CREATE INDEX audit_by_time ON audit (env, time);
+      CREATE INDEX audit_by_object ON audit (env, kind, name, seq);
+      INSERT INTO audit (env, time, actor, role, kind, name, op, revision, summary)
+        SELECT o.env, COALESCE(json_extract(o.spec, '$.time'), o.created_at), COALESCE(json_extract(o.spec, '$.actor'), 'unknown'),
+               COALESCE(json_extract(o.spec, '$.role'), 'unknown'), COALESCE(json_extract(o.spec, '$.kind'), '?'), COALESCE(json_extract(o.spec, '$.name'), '?'),
+               CASE WHEN json_extract(o.spec, '$.op') IN ('create', 'update', 'delete') THEN json_extract(o.spec, '$.op') ELSE 'update' END,
+               COALESCE(json_extract(o.spec, '$.revision'), 1), COALESCE(json_extract(o.spec, '$.summary'), '')
+        FROM objects o
+        WHERE o.kind = 'audit'
+        ORDER BY (SELECT MIN(c.seq) FROM changes c WHERE c.env = o.env AND c.kind = 'audit' AND c.name = o.name), o.name;
+      DELETE FROM refs WHERE from_kind = 'audit';
+      DELETE FROM changes WHERE kind = 'audit';
+      DELETE FROM objects WHERE kind = 'audit';
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

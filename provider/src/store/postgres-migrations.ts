@@ -80,6 +80,40 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX flows_by_pair ON flows (env, src_ip, dst_ip);
     `,
   },
+  {
+    version: 3,
+    // Audit records in their own table, as SQLite schema v5: existing records (objects of the reserved kind
+    // `audit`) move over in the order they were written; their objects and change-log entries go.
+    description: 'audit table',
+    sql: `
+      CREATE TABLE audit (
+        seq BIGSERIAL PRIMARY KEY,
+        env TEXT COLLATE "C" NOT NULL,
+        time TEXT COLLATE "C" NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        kind TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+        revision BIGINT NOT NULL,
+        summary TEXT NOT NULL
+      );
+      CREATE INDEX audit_by_env ON audit (env, seq);
+      CREATE INDEX audit_by_time ON audit (env, time);
+      CREATE INDEX audit_by_object ON audit (env, kind, name, seq);
+      INSERT INTO audit (env, time, actor, role, kind, name, op, revision, summary)
+        SELECT o.env, COALESCE(j.s->>'time', o.created_at), COALESCE(j.s->>'actor', 'unknown'), COALESCE(j.s->>'role', 'unknown'),
+               COALESCE(j.s->>'kind', '?'), COALESCE(j.s->>'name', '?'),
+               CASE WHEN j.s->>'op' IN ('create', 'update', 'delete') THEN j.s->>'op' ELSE 'update' END,
+               COALESCE((j.s->>'revision')::bigint, 1), COALESCE(j.s->>'summary', '')
+        FROM objects o CROSS JOIN LATERAL (SELECT o.spec::jsonb AS s) j
+        WHERE o.kind = 'audit'
+        ORDER BY (SELECT MIN(c.seq) FROM changes c WHERE c.env = o.env AND c.kind = 'audit' AND c.name = o.name), o.name;
+      DELETE FROM refs WHERE from_kind = 'audit';
+      DELETE FROM changes WHERE kind = 'audit';
+      DELETE FROM objects WHERE kind = 'audit';
+    `,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

@@ -19,7 +19,8 @@ import { StoreError, refText } from './errors';
 import { checkEnvironmentInvariants, type LatestChange } from './invariants';
 import { PG_LATEST_VERSION, PG_MIGRATIONS } from './postgres-migrations';
 import { checkFlow, mergeFlow, retentionCutoff } from './flows';
-import { DEFAULT_FLOW_RETENTION, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type JsonObject, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
+import { auditCutoff, checkAudit } from './audit';
+import { DEFAULT_AUDIT_RETENTION, DEFAULT_FLOW_RETENTION, type ApplyOptions, type AuditQuery, type AuditRecord, type AuditRetention, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type RuleStatsRow, type JsonObject, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database` (a `host=/socket/dir` query parameter selects a unix socket). */
@@ -208,8 +209,9 @@ export class PostgresStore implements Store {
     return rows.map((r) => this.toObject(r));
   }
 
-  async apply(environment: string, ops: readonly WriteOp[]): Promise<WriteResult[]> {
+  async apply(environment: string, ops: readonly WriteOp[], options: ApplyOptions = {}): Promise<WriteResult[]> {
     checkEnvironment(environment);
+    options.audit?.forEach(checkAudit);
     const keys: ObjectRef[] = [];
     const targets: ObjectRef[] = [];
     const deleted: ObjectRef[] = [];
@@ -218,7 +220,40 @@ export class PostgresStore implements Store {
       if (op.op === 'put') for (const r of op.references ?? []) targets.push(r);
       if (op.op === 'delete') deleted.push({ kind: op.kind, name: op.name });
     }
-    return this.transaction(environment, { keys, targets, deleted, needEmpty: false }, (tx, time) => applyBatch(tx, ops, time));
+    const audited = options.audit?.length || options.auditRetention ? (c: PoolClient) => this.writeAudit(c, environment, options.audit ?? [], options.auditRetention) : undefined;
+    return this.transaction(environment, { keys, targets, deleted, needEmpty: false }, (tx, time) => applyBatch(tx, ops, time), audited);
+  }
+
+  async audit(environment: string, query: AuditQuery = {}): Promise<AuditRecord[]> {
+    checkEnvironment(environment);
+    const where = ['env = $1'];
+    const params: unknown[] = [environment];
+    const add = (sql: (n: number) => string, v: unknown) => (params.push(v), where.push(sql(params.length)));
+    if (query.since !== undefined) add((n) => `time > $${n}`, query.since);
+    if (query.kind !== undefined) add((n) => `kind = $${n}`, query.kind);
+    if (query.name !== undefined) add((n) => `name = $${n}`, query.name);
+    const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
+    const rows = await this.query<{ env: string; time: string; actor: string; role: string; kind: string; name: string; op: AuditRecord['op']; revision: string; summary: string }>(
+      `SELECT env, time, actor, role, kind, name, op, revision, summary FROM audit WHERE ${where.join(' AND ')} ORDER BY seq DESC${limit}`,
+      params,
+    );
+    return rows.reverse().map((r) => ({ time: r.time, actor: r.actor, role: r.role, environment: r.env, kind: r.kind, name: r.name, op: r.op, revision: Number(r.revision), summary: r.summary }));
+  }
+
+  /** Inside the write transaction: the batch's audit records (one statement), then the retention. */
+  private async writeAudit(c: PoolClient, env: string, records: readonly AuditRecord[], retention: AuditRetention | undefined): Promise<void> {
+    if (records.length > 0) {
+      await c.query(
+        `INSERT INTO audit (env, time, actor, role, kind, name, op, revision, summary)
+         SELECT $1, u.time, u.actor, u.role, u.kind, u.name, u.op, u.revision, u.summary
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[]) WITH ORDINALITY AS u(time, actor, role, kind, name, op, revision, summary, ord) ORDER BY u.ord`,
+        [env, records.map((r) => r.time), records.map((r) => r.actor), records.map((r) => r.role), records.map((r) => r.kind), records.map((r) => r.name), records.map((r) => r.op), records.map((r) => r.revision), records.map((r) => r.summary)],
+      );
+    }
+    if (!retention) return;
+    const keep = { ...DEFAULT_AUDIT_RETENTION, ...retention };
+    await c.query('DELETE FROM audit WHERE env = $1 AND time < $2', [env, auditCutoff(this.clock(), keep)]);
+    await c.query('DELETE FROM audit WHERE env = $1 AND seq <= (SELECT seq FROM audit WHERE env = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)', [env, keep.maxCount]);
   }
 
   async restore(environment: string, objects: readonly StoredObject[]): Promise<void> {
@@ -372,6 +407,19 @@ export class PostgresStore implements Store {
     }));
   }
 
+  async ruleStats(environment: string, window: Pick<FlowQuery, 'since' | 'until'> = {}): Promise<RuleStatsRow[]> {
+    checkEnvironment(environment);
+    const where = ['env = $1'];
+    const params: string[] = [environment];
+    if (window.since !== undefined) (params.push(window.since), where.push(`last_seen >= $${params.length}`));
+    if (window.until !== undefined) (params.push(window.until), where.push(`last_seen <= $${params.length}`));
+    const rows = await this.query<{ rule: string; point: string; flows: string; packets: string; bytes: string; last_seen: string }>(
+      `SELECT rule, point, COUNT(*) AS flows, SUM(packets) AS packets, SUM(bytes) AS bytes, MAX(last_seen) AS last_seen FROM flows WHERE ${where.join(' AND ')} GROUP BY rule, point ORDER BY rule, point COLLATE "C"`,
+      params,
+    );
+    return rows.map((r) => ({ rule: r.rule, point: r.point, flows: Number(r.flows), packets: Number(r.packets), bytes: Number(r.bytes), lastSeen: r.last_seen }));
+  }
+
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
@@ -411,6 +459,8 @@ export class PostgresStore implements Store {
     environment: string,
     wanted: { keys: readonly ObjectRef[]; targets: readonly ObjectRef[]; deleted: readonly ObjectRef[]; needEmpty: boolean },
     body: (tx: TxPrimitives, time: string) => T,
+    /** More writes of the same transaction, after the batch's (its audit records). */
+    after?: (c: PoolClient) => Promise<void>,
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -423,6 +473,7 @@ export class PostgresStore implements Store {
             const overlay = new Overlay(snapshot);
             const result = body(overlay.primitives(), this.clock().toISOString());
             await this.writeBack(c, environment, overlay);
+            if (after) await after(c);
             await c.query(overlay.logged.length > 0 ? `NOTIFY ${CHANGES_CHANNEL}, '${environment}'; COMMIT` : 'COMMIT');
             return result;
           } catch (err) {

@@ -14,7 +14,8 @@ import { StoreError, refText } from './errors';
 import { checkEnvironmentInvariants, type LatestChange } from './invariants';
 import { APPLICATION_ID, LATEST_VERSION, MIGRATIONS, type Migration } from './migrations';
 import { checkFlow, retentionCutoff } from './flows';
-import { DEFAULT_FLOW_RETENTION, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type JsonObject, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
+import { auditCutoff, checkAudit } from './audit';
+import { DEFAULT_AUDIT_RETENTION, DEFAULT_FLOW_RETENTION, type ApplyOptions, type AuditQuery, type AuditRecord, type AuditRetention, type ChangeLogEntry, type ChangesOptions, type FlowQuery, type FlowRecord, type FlowRetention, type IntegrityReport, type RuleStatsRow, type JsonObject, type ListOptions, type ObjectRef, type Store, type StoredObject, type WriteOp, type WriteResult } from './types';
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions extends DataDirOptions {
@@ -65,6 +66,22 @@ interface FlowRow {
   last_seen: string;
   packets: number;
   bytes: number;
+}
+
+interface AuditRow {
+  env: string;
+  time: string;
+  actor: string;
+  role: string;
+  kind: string;
+  name: string;
+  op: AuditRecord['op'];
+  revision: number;
+  summary: string;
+}
+
+function auditOf(r: AuditRow): AuditRecord {
+  return { time: r.time, actor: r.actor, role: r.role, environment: r.env, kind: r.kind, name: r.name, op: r.op, revision: Number(r.revision), summary: r.summary };
 }
 
 interface ChangeRow {
@@ -166,9 +183,44 @@ export class SqliteStore implements Store {
     });
   }
 
-  async apply(environment: string, ops: readonly WriteOp[]): Promise<WriteResult[]> {
+  async apply(environment: string, ops: readonly WriteOp[], options: ApplyOptions = {}): Promise<WriteResult[]> {
     checkEnvironment(environment);
-    return this.retry(() => this.transaction(environment, (tx, time) => applyBatch(tx, ops, time)));
+    options.audit?.forEach(checkAudit);
+    return this.retry(() =>
+      this.transaction(environment, (tx, time) => {
+        const results = applyBatch(tx, ops, time);
+        this.writeAudit(environment, options.audit ?? [], options.auditRetention);
+        return results;
+      }),
+    );
+  }
+
+  async audit(environment: string, query: AuditQuery = {}): Promise<AuditRecord[]> {
+    checkEnvironment(environment);
+    const where = ['env = ?'];
+    const params: Array<string | number> = [environment];
+    if (query.since !== undefined) (where.push('time > ?'), params.push(query.since));
+    if (query.kind !== undefined) (where.push('kind = ?'), params.push(query.kind));
+    if (query.name !== undefined) (where.push('name = ?'), params.push(query.name));
+    // The newest N, read newest first through the index, then turned oldest first.
+    const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
+    return this.retry(() =>
+      (this.stmt(`SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY seq DESC${limit}`).all(...params) as unknown as AuditRow[]).reverse().map(auditOf),
+    );
+  }
+
+  /** Inside the write transaction: the batch's audit records, then the retention. */
+  private writeAudit(env: string, records: readonly AuditRecord[], retention: AuditRetention | undefined): void {
+    // Unaudited writes touch no audit statement (stores opened at an older targetVersion have no table).
+    if (records.length > 0) {
+      const insert = this.stmt('INSERT INTO audit (env, time, actor, role, kind, name, op, revision, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      for (const r of records) insert.run(env, r.time, r.actor, r.role, r.kind, r.name, r.op, r.revision, r.summary);
+    }
+    if (!retention) return;
+    const keep = { ...DEFAULT_AUDIT_RETENTION, ...retention };
+    this.stmt('DELETE FROM audit WHERE env = ? AND time < ?').run(env, auditCutoff(this.clock(), keep));
+    const cut = this.stmt('SELECT seq FROM audit WHERE env = ? ORDER BY seq DESC LIMIT 1 OFFSET ?').get(env, keep.maxCount) as { seq: number } | undefined;
+    if (cut) this.stmt('DELETE FROM audit WHERE env = ? AND seq <= ?').run(env, cut.seq);
   }
 
   async restore(environment: string, objects: readonly StoredObject[]): Promise<void> {
@@ -273,6 +325,21 @@ export class SqliteStore implements Store {
           bytes: Number(r.bytes),
         }),
       ),
+    );
+  }
+
+  async ruleStats(environment: string, window: Pick<FlowQuery, 'since' | 'until'> = {}): Promise<RuleStatsRow[]> {
+    checkEnvironment(environment);
+    const where = ['env = ?'];
+    const params: string[] = [environment];
+    if (window.since !== undefined) (where.push('last_seen >= ?'), params.push(window.since));
+    if (window.until !== undefined) (where.push('last_seen <= ?'), params.push(window.until));
+    return this.retry(() =>
+      (
+        this.stmt(`SELECT rule, point, COUNT(*) AS flows, SUM(packets) AS packets, SUM(bytes) AS bytes, MAX(last_seen) AS last_seen FROM flows WHERE ${where.join(' AND ')} GROUP BY rule, point ORDER BY rule, point`).all(
+          ...params,
+        ) as Array<{ rule: string; point: string; flows: number; packets: number; bytes: number; last_seen: string }>
+      ).map((r) => ({ rule: r.rule, point: r.point, flows: Number(r.flows), packets: Number(r.packets), bytes: Number(r.bytes), lastSeen: r.last_seen })),
     );
   }
 

@@ -1,8 +1,9 @@
 import { readStatuses, type RealizationStatus } from '../agent';
 import { connectivityMatrix, effectiveRules, groupsOf, traceflow, type FlowProtocol, type World } from '../engine';
 import { realizePoints } from '../realize/nftables';
-import type { FlowQuery, FlowRecord, Store } from '../store';
-import { aggregateFlows, ipsOf, parseSince, policyRules, ruleHitStats } from '../visibility/flows';
+import type { FlowRecord, Store } from '../store';
+import { FlowFilterError, flowQueryOf } from '../visibility/flow-filter';
+import { aggregateFlows, parseSince, policyRules, ruleHitStatsOf } from '../visibility/flows';
 
 /**
  * The visibility API behind the web page, as plain functions of (path, query) → JSON, with no HTTP
@@ -43,35 +44,6 @@ function service(q: Query, defaults: { protocol: string; port?: number }): { pro
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new BadRequest(`port: "${raw}" is not a port (0-65535)`);
   if (port === undefined && (protocol === 'tcp' || protocol === 'udp' || protocol === 'sctp')) throw new BadRequest(`port: required for ${protocol}`);
   return { protocol: protocol as FlowProtocol, port };
-}
-
-function flowQuery(world: World, q: Query, now: Date): FlowQuery {
-  const out: { -readonly [K in keyof FlowQuery]: FlowQuery[K] } = {};
-  if (q.verdict) {
-    if (!['allow', 'drop', 'reject'].includes(q.verdict)) throw new BadRequest(`verdict: "${q.verdict}" is not a verdict; expected allow, drop or reject`);
-    out.verdict = q.verdict as FlowRecord['verdict'];
-  }
-  if (q.rule) out.rule = q.rule;
-  if (q.point) out.point = q.point;
-  if (q.since) {
-    const t = parseSince(q.since, now);
-    if (!t) throw new BadRequest(`since: "${q.since}" is neither a duration (90s, 15m, 24h, 7d) nor an ISO-8601 time`);
-    out.since = t;
-  }
-  for (const [k, key] of [
-    ['from', 'sourceIps'],
-    ['to', 'destinationIps'],
-  ] as const) {
-    const v = q[k];
-    if (!v) continue;
-    const ips = ipsOf(world, v);
-    if ('problem' in ips) throw new BadRequest(`${k}: ${ips.problem}`);
-    out[key] = ips;
-  }
-  const limit = Number(q.limit || 500);
-  if (!Number.isInteger(limit) || limit < 1) throw new BadRequest(`limit: "${q.limit}" is not a positive integer`);
-  out.limit = limit;
-  return out;
 }
 
 export interface TopologyNode {
@@ -146,7 +118,7 @@ async function endpoint(source: VisibilitySource, world: World, target: string):
 async function policies(source: VisibilitySource, world: World, q: Query, now: Date): Promise<unknown> {
   const since = parseSince(q.since || '24h', now);
   if (!since) throw new BadRequest(`since: "${q.since}" is neither a duration nor an ISO-8601 time`);
-  const stats = new Map(ruleHitStats(await source.store.flows(source.environment, { since })).map((s) => [s.rule, s] as const));
+  const stats = new Map(ruleHitStatsOf(await source.store.ruleStats(source.environment, { since })).map((s) => [s.rule, s] as const));
   const counters = new Map<string, number>();
   for (const s of await readStatuses(source.store, source.environment)) for (const h of s.hits) counters.set(h.rule, (counters.get(h.rule) ?? 0) + h.packets);
   const rules = policyRules(world).map((r) => ({ ...r, flows: stats.get(r.id)?.flows ?? 0, lastSeen: stats.get(r.id)?.lastSeen, kernelHits: counters.get(r.id) ?? 0 }));
@@ -179,12 +151,12 @@ export async function handleVisibility(source: VisibilitySource, path: string, q
         return { status: 200, body: { verdict: t.verdict, decidingPolicy: t.decidingPolicy, decidingRule: t.decidingRule, observations: t.observations } };
       }
       case '/api/flows':
-        return { status: 200, body: await source.store.flows(source.environment, flowQuery(world, query, now)) };
+        return { status: 200, body: await source.store.flows(source.environment, flowQueryOf(world, query, now, { limit: 500 })) };
       default:
         return { status: 404, body: { error: `no such API route: ${path}` } };
     }
   } catch (err) {
-    if (err instanceof BadRequest) return { status: 400, body: { error: err.message } };
+    if (err instanceof BadRequest || err instanceof FlowFilterError) return { status: 400, body: { error: err.message } };
     throw err;
   }
 }

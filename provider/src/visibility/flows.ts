@@ -1,5 +1,5 @@
 import { endpointsFor, parseIp, type World } from '../engine';
-import type { FlowRecord } from '../store';
+import type { FlowRecord, RuleStatsRow } from '../store';
 
 /**
  * The behaviour view over flow records (pure): who talks to whom, on which services, allowed or blocked,
@@ -120,6 +120,21 @@ export function ruleHitStats(records: readonly FlowRecord[]): RuleHitStats[] {
   return [...by.entries()].map(([rule, s]) => ({ rule, ...s })).sort((a, b) => b.flows - a.flows || (a.rule < b.rule ? -1 : 1));
 }
 
+/** The same statistics from the store's per-rule, per-point sums (Store.ruleStats: aggregated in SQL). */
+export function ruleHitStatsOf(rows: readonly RuleStatsRow[]): RuleHitStats[] {
+  const by = new Map<string, { flows: number; packets: number; bytes: number; points: Record<string, number>; lastSeen: string }>();
+  for (const r of rows) {
+    let s = by.get(r.rule);
+    if (!s) by.set(r.rule, (s = { flows: 0, packets: 0, bytes: 0, points: {}, lastSeen: r.lastSeen }));
+    s.flows += r.flows;
+    s.packets += r.packets;
+    s.bytes += r.bytes;
+    s.points[r.point] = (s.points[r.point] ?? 0) + r.flows;
+    if (r.lastSeen > s.lastSeen) s.lastSeen = r.lastSeen;
+  }
+  return [...by.entries()].map(([rule, s]) => ({ rule, ...s })).sort((a, b) => b.flows - a.flows || (a.rule < b.rule ? -1 : 1));
+}
+
 export interface PolicyRuleRef {
   readonly id: string;
   readonly category: string;
@@ -141,10 +156,10 @@ export function policyRules(world: World): PolicyRuleRef[] {
 }
 
 /**
- * Enforced rules with no flow record in the window (the records given): the clean-up candidates
+ * Enforced rules with no flow record in the window (the records, or the store's per-rule sums, given): the clean-up candidates
  * firewall users ask for. Staged rules are left out: they never decide, so they never hit.
  */
-export function rulesNeverHit(world: World, records: readonly FlowRecord[]): PolicyRuleRef[] {
+export function rulesNeverHit(world: World, records: readonly Pick<FlowRecord, 'rule'>[]): PolicyRuleRef[] {
   const hit = new Set(records.map((r) => r.rule));
   return policyRules(world).filter((r) => !r.staged && !hit.has(r.id));
 }

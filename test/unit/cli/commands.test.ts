@@ -3,19 +3,19 @@
  * Pulumi), get, list, traceflow, effective-rules, members, matrix, delete, export-state, import-state.
  * Exit codes: 0 success, 1 the command ran and found a failure, 2 bad input.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CliError, memoryIo } from '../../../provider/src/cli/io';
 import { runDelete, runGet, runList, runPut } from '../../../provider/src/cli/object-commands';
 import { runEffectiveRules, runMatrix, runMembers, runTraceflow } from '../../../provider/src/cli/query-commands';
 import { runExportState, runImportState } from '../../../provider/src/cli/state-commands';
+import { putSpecs, runCli, tempDataDir } from '../../support/cli';
 
 let dir: string;
 let dataDir: string;
+let tmp: ReturnType<typeof tempDataDir>;
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'microseg-cli-'));
-  dataDir = path.join(dir, 'data');
+  tmp = tempDataDir('microseg-cli-');
+  ({ dir, dataDir } = tmp);
   const specs: [string, string, string][] = [
     ['KubernetesCluster', 'c1', '{"podCidr":"10.1.0.0/16","serviceCidr":"10.96.0.0/12","nodes":[{"name":"n1","ip":"192.168.0.11"}],"networkMode":"flat"}'],
     ['Namespace', 'c1/shop', 'labels: { team: shop }'],
@@ -25,27 +25,11 @@ beforeAll(async () => {
     ['SecurityGroup', 'db', 'vmSelectors: [{ matchLabels: { role: db } }]\nipBlocks: [{ cidr: 172.16.1.0/24 }]'],
     ['FirewallPolicy', 'web-db', 'rules:\n  - { name: allow-pg, action: allow, sources: [{ group: web }], destinations: [{ group: db }], services: [{ protocol: tcp, ports: [5432] }] }\n  - { name: reject-rest, action: reject, direction: in, appliedTo: [db] }'],
   ];
-  for (const [kind, name, text] of specs) {
-    const io = memoryIo({ stdin: text });
-    const code = await runPut(kind, name, { dataDir, spec: '-' }, io);
-    if (code !== 0) throw new Error(`put ${kind} ${name}: ${io.err()}`);
-  }
+  await putSpecs(dataDir, specs);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => tmp.remove());
 
-/** Runs a command, turning a thrown CliError into its exit code and stderr line (as `run` does). */
-async function cli(fn: (io: ReturnType<typeof memoryIo>) => Promise<number>, opts: Parameters<typeof memoryIo>[0] = {}) {
-  const io = memoryIo(opts);
-  let code: number;
-  try {
-    code = await fn(io);
-  } catch (err) {
-    if (!(err instanceof CliError)) throw err;
-    io.stderr(`microseg: ${err.message}\n`);
-    code = err.exitCode;
-  }
-  return { code, out: io.out(), err: io.err() };
-}
+const cli = runCli;
 
 test('traceflow explains each component and the deciding rule', async () => {
   const r = await cli((io) => runTraceflow({ dataDir, from: 'workload:c1/shop/web', to: 'db', port: '5432' }, io));

@@ -3,20 +3,18 @@
  * provider stored with an environment decides the CLI's verdicts without --default-action, objects the
  * CLI creates are owned by the CLI, and `microseg environments` lists every environment with its counts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { EmbeddedBackend } from '../../../provider/src/backend';
-import { CliError, memoryIo } from '../../../provider/src/cli/io';
+import { memoryIo } from '../../../provider/src/cli/io';
 import { runEnvironments, runGet, runList, runPut } from '../../../provider/src/cli/object-commands';
 import { runTraceflow } from '../../../provider/src/cli/query-commands';
 import { openSqliteStore } from '../../../provider/src/store';
+import { runCli, tempDataDir, type MemoryIo } from '../../support/cli';
 
-let dir: string;
 let dataDir: string;
+let tmp: ReturnType<typeof tempDataDir>;
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'microseg-cli-env-'));
-  dataDir = path.join(dir, 'data');
+  tmp = tempDataDir('microseg-cli-env-');
+  ({ dataDir } = tmp);
   // What a stack with `microseg:defaultAction: allow` leaves behind: its objects and the stored setting.
   const store = await openSqliteStore({ dataDir });
   try {
@@ -27,20 +25,10 @@ beforeAll(async () => {
     await store.close();
   }
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => tmp.remove());
 
-async function cli(fn: (io: ReturnType<typeof memoryIo>) => Promise<number>, env: Record<string, string> = {}) {
-  const io = memoryIo({ env: { USER: 'alice', ...env } });
-  let code: number;
-  try {
-    code = await fn(io);
-  } catch (err) {
-    if (!(err instanceof CliError)) throw err;
-    io.stderr(`microseg: ${err.message}\n`);
-    code = err.exitCode;
-  }
-  return { code, out: io.out(), err: io.err() };
-}
+/** Runs a command as CLI user alice, with extra environment variables. */
+const cli = (fn: (io: MemoryIo) => Promise<number>, env: Record<string, string> = {}) => runCli(fn, { env: { USER: 'alice', ...env } });
 
 test('MICROSEG_ENVIRONMENT selects the environment; --environment wins over it', async () => {
   const fromEnv = await cli((io) => runList(undefined, { dataDir, json: true }, io), { MICROSEG_ENVIRONMENT: 'dev' });

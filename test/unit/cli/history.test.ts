@@ -3,22 +3,19 @@
  * owner (a stack's resource URN, or the CLI user) while the object is at that revision, and the audit
  * record's actor when the change went through `microseg serve`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { EmbeddedBackend } from '../../../provider/src/backend';
 import { runHistory, type HistoryEntry } from '../../../provider/src/cli/history-command';
-import { CliError, memoryIo } from '../../../provider/src/cli/io';
 import { AuditingStore, requestContext } from '../../../provider/src/server/audit';
 import { openSqliteStore } from '../../../provider/src/store';
+import { runCli, tempDataDir } from '../../support/cli';
 
 const URN_A = 'urn:pulumi:dev::shop::microseg:index:VirtualMachine::a';
-let dir: string;
 let dataDir: string;
 
+let tmp: ReturnType<typeof tempDataDir>;
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'microseg-cli-history-'));
-  dataDir = path.join(dir, 'data');
+  tmp = tempDataDir('microseg-cli-history-');
+  ({ dataDir } = tmp);
   const store = await openSqliteStore({ dataDir });
   try {
     const stack = new EmbeddedBackend({ store, environment: 'dev' });
@@ -33,19 +30,10 @@ beforeAll(async () => {
     await store.close();
   }
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => tmp.remove());
 
-async function history(options: { kind?: string; name?: string; limit?: string; json?: boolean }) {
-  const io = memoryIo({ env: { USER: 'alice' } });
-  let code: number;
-  try {
-    code = await runHistory({ dataDir, environment: 'dev', ...options }, io);
-  } catch (err) {
-    if (!(err instanceof CliError)) throw err;
-    io.stderr(`microseg: ${err.message}\n`);
-    code = err.exitCode;
-  }
-  return { code, out: io.out(), err: io.err() };
+function history(options: { kind?: string; name?: string; limit?: string; json?: boolean }) {
+  return runCli((io) => runHistory({ dataDir, environment: 'dev', ...options }, io), { env: { USER: 'alice' } });
 }
 
 test('lists every change of the environment in commit order with its revision', async () => {

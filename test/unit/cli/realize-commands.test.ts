@@ -3,21 +3,18 @@
  * The agent's statuses are written as an agent writes them (StoreStatusSink); `agent` itself needs root
  * and runs in the kernel suite (test/kernel/agent.test.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { preflight, StoreStatusSink, type RealizationStatus } from '../../../provider/src/agent';
 import { CliError, memoryIo } from '../../../provider/src/cli/io';
-import { runPut } from '../../../provider/src/cli/object-commands';
 import { runAgent, runHits, runRealization, runRealize } from '../../../provider/src/cli/realize-commands';
 import { runExportState } from '../../../provider/src/cli/state-commands';
 import { openSqliteStore } from '../../../provider/src/store';
+import { putSpecs, runCli, tempDataDir, type MemoryIo } from '../../support/cli';
 
-let dir: string;
 let dataDir: string;
+let tmp: ReturnType<typeof tempDataDir>;
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'microseg-realize-'));
-  dataDir = path.join(dir, 'data');
+  tmp = tempDataDir('microseg-realize-');
+  ({ dataDir } = tmp);
   const specs: [string, string, string][] = [
     ['VirtualMachine', 'db', 'interfaces: [{ ip: 172.16.0.10 }]\nlabels: { role: db }'],
     ['VirtualMachine', 'app', 'interfaces: [{ ip: 172.16.0.20 }, { ip: 172.16.1.20 }]\nlabels: { role: app }'],
@@ -25,10 +22,7 @@ beforeAll(async () => {
     ['SecurityGroup', 'db', 'vms: [db]'],
     ['FirewallPolicy', 'app-db', 'rules:\n  - { name: allow-pg, action: allow, sources: [{ group: app }], destinations: [{ group: db }], services: [{ protocol: tcp, ports: [5432] }] }\n  - { name: reject-rest, action: reject, direction: in, appliedTo: [db] }'],
   ];
-  for (const [kind, name, text] of specs) {
-    const io = memoryIo({ stdin: text });
-    if ((await runPut(kind, name, { dataDir, spec: '-' }, io)) !== 0) throw new Error(`put ${kind} ${name}: ${io.err()}`);
-  }
+  await putSpecs(dataDir, specs);
   const store = await openSqliteStore({ dataDir });
   const status: RealizationStatus = {
     point: 'vm:db#0',
@@ -49,20 +43,9 @@ beforeAll(async () => {
   await new StoreStatusSink(store, 'default').report(status);
   await store.close();
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => tmp.remove());
 
-async function cli(fn: (io: ReturnType<typeof memoryIo>) => Promise<number>) {
-  const io = memoryIo({});
-  let code: number;
-  try {
-    code = await fn(io);
-  } catch (err) {
-    if (!(err instanceof CliError)) throw err;
-    io.stderr(`microseg: ${err.message}\n`);
-    code = err.exitCode;
-  }
-  return { code, out: io.out(), err: io.err() };
-}
+const cli = (fn: (io: MemoryIo) => Promise<number>) => runCli(fn);
 
 test('realize prints the ruleset of one interface as an atomic nft transaction', async () => {
   const r = await cli((io) => runRealize({ dataDir, point: 'vm:db#0' }, io));

@@ -32,12 +32,29 @@ describe('flow records: reading the kernel', () => {
     const point = { point: 'vm:s#0', ip: '10.0.0.2', marks: new Map<number, FlowRule>([[305419896, { direction: 'in', rule: 'app/web', verdict: 'allow' }]]), flowSets: new Map(), listings: [] };
     const [entry] = parseConntrack(CT_LINE);
     const world = new World({ defaultAction: 'drop' });
-    const first = c.collect(world, [point], [entry!]);
+    const pass = (entries: Parameters<FlowCollector['collect']>[2]) => {
+      const records = c.collect(world, [point], entries);
+      c.delivered();
+      return records;
+    };
+    const first = pass([entry!]);
     expect(first.map((r) => [r.point, r.direction, r.verdict, r.rule, r.sourceIp, r.sourcePort, r.destinationPort, r.packets])).toEqual([['vm:s#0', 'in', 'allow', 'app/web', '10.0.0.1', 40000, 8080, 10]]);
-    expect(c.collect(world, [point], [entry!])).toEqual([]);
-    expect(c.collect(world, [point], [{ ...entry!, packets: 12 }]).map((r) => r.packets)).toEqual([12]);
+    expect(pass([entry!])).toEqual([]);
+    expect(pass([{ ...entry!, packets: 12 }]).map((r) => r.packets)).toEqual([12]);
     // A connection whose mark names no rule of this point, or whose destination is another address, is not this point's.
-    expect(c.collect(world, [point], [{ ...entry!, mark: 1 }, { ...entry!, dst: '10.0.0.3' }])).toEqual([]);
+    expect(pass([{ ...entry!, mark: 1 }, { ...entry!, dst: '10.0.0.3' }])).toEqual([]);
+  });
+
+  test('records whose delivery failed are reported again at the next pass', () => {
+    const c = new FlowCollector(() => new Date('2026-01-01T00:00:00Z'));
+    const point = { point: 'vm:s#0', ip: '10.0.0.2', marks: new Map<number, FlowRule>([[305419896, { direction: 'in', rule: 'app/web', verdict: 'allow' }]]), flowSets: new Map(), listings: [] };
+    const [entry] = parseConntrack(CT_LINE);
+    const world = new World({ defaultAction: 'drop' });
+    expect(c.collect(world, [point], [entry!])).toHaveLength(1);
+    // The sink threw: no delivered(). The same reading is still news.
+    expect(c.collect(world, [point], [entry!]).map((r) => r.packets)).toEqual([10]);
+    c.delivered();
+    expect(c.collect(world, [point], [entry!])).toEqual([]);
   });
 });
 

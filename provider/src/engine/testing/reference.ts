@@ -1,5 +1,5 @@
-import type { SpecOf } from '../model';
-import { formatIp, parseCidr, parseIp, type Ip } from './ip';
+import type { SpecOf } from '../../model';
+import { formatIp, parseCidr, parseIp, type Ip } from '../ip';
 
 /**
  * A deliberately naive evaluator written straight from product.md points 1–6: no indexes, no caches,
