@@ -9,6 +9,9 @@
  * exercise provider behaviour. Tests look at the store and write to it "out of band" (what the microseg CLI,
  * another tool or another team does outside Pulumi) only through this fixture, and so through the same
  * backend their stacks use: the store of the data directory, or the server's HTTP API.
+ *
+ * One file against the server: `node node_modules/jest/bin/jest.js --selectProjects e2e-server -- test/e2e/resources.test.ts`
+ * (`--selectProjects` takes several names, hence the `--`).
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
