@@ -6,6 +6,7 @@
 #   node_modules    npm ci from package-lock.json, redone when it changes
 #   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes;
 #                   netpol-oracle (tools/netpol-oracle, cyclonus's NetworkPolicy simulator) likewise
+#   .tools/crds     the ClusterNetworkPolicy CRDs from the network-policy-api Go module (tools/crds), for the export tests
 #   postgresql      the Debian package, when initdb is missing (team-mode store tests)
 #   dist/           tsc build, redone when a source is newer than the last build
 set -euo pipefail
@@ -90,6 +91,25 @@ if [ ! -x .tools/bin/netpol-oracle ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_
   log "building netpol-oracle (cyclonus pkg/matcher) from Go modules"
   (cd tools/netpol-oracle && go build -trimpath -ldflags "-s -w" -o "$ROOT/.tools/bin/netpol-oracle" .)
   echo "$go_hash" > "$stamp"
+fi
+
+# 3b'. The ClusterNetworkPolicy CRDs (network-policy-api's config/crd/{standard,experimental}) that the export tests validate against:
+#      the Go module from the module proxy, checked against tools/crds/go.sum; the YAML and the module's LICENSE are
+#      copied into .tools/crds/network-policy-api/ (not kept in the repository: they are the module's own files).
+stamp=".tools/crds.stamp"
+crd_hash="$(cat tools/crds/go.mod tools/crds/go.sum | sha256sum | cut -d' ' -f1)"
+crd_dir=".tools/crds/network-policy-api"
+if [ ! -f "$crd_dir/experimental/policy.networking.k8s.io_clusternetworkpolicies.yaml" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$crd_hash" ]; then
+  log "downloading the network-policy-api module (ClusterNetworkPolicy CRD) from Go modules"
+  mod_dir="$(cd tools/crds && go mod download sigs.k8s.io/network-policy-api && go list -m -f '{{.Dir}}' sigs.k8s.io/network-policy-api)"
+  rm -rf "$crd_dir" && mkdir -p "$crd_dir/standard" "$crd_dir/experimental"
+  for channel in standard experimental; do
+    cp "$mod_dir/config/crd/$channel/policy.networking.k8s.io_clusternetworkpolicies.yaml" "$crd_dir/$channel/"
+  done
+  cp "$mod_dir/LICENSE" "$crd_dir/"
+  chmod -R u+w "$crd_dir"
+  (cd tools/crds && go list -m -f '{{.Path}} {{.Version}}' sigs.k8s.io/network-policy-api) > "$crd_dir/VERSION"
+  rm -f "$stamp" && echo "$crd_hash" > "$stamp"
 fi
 
 # 3c. PostgreSQL (team mode's store; the tests start throw-away clusters with initdb + pg_ctl) and openssl

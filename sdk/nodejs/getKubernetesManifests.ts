@@ -26,7 +26,7 @@ export interface GetKubernetesManifestsArgs {
      */
     flavor?: string;
     /**
-     * Accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress peers select pods only); otherwise any-source ingress and a dropping default rule are refused.
+     * Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
      */
     podsOnly?: boolean;
 }
@@ -63,7 +63,7 @@ export interface GetKubernetesManifestsOutputArgs {
      */
     flavor?: pulumi.Input<string | undefined>;
     /**
-     * Accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress peers select pods only); otherwise any-source ingress and a dropping default rule are refused.
+     * Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
      */
     podsOnly?: pulumi.Input<boolean | undefined>;
 }

@@ -156,7 +156,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .description("the pod side of a cluster's policy as Kubernetes manifests (refused, with reasons, when a verdict cannot be kept)")
       .requiredOption('--cluster <name>', 'KubernetesCluster to export')
       .addOption(new Option('--flavor <flavor>', 'kubernetes: ClusterNetworkPolicy v1alpha2 + NetworkPolicy').default('kubernetes'))
-      .option('--pods-only', 'accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress selects pods only)')
+      .option('--pods-only', "accept that ingress from a pod's own node is always admitted (Kubernetes does; microseg may drop it)")
       .option('--topology <file>', 'export from a topology file instead of the store')
       .option('--json', 'print JSON instead of multi-document YAML'),
   ).action(async (o: Record<string, unknown>) =>

@@ -116,7 +116,7 @@ export const getKubernetesManifests = defineFunction({
   inputs: z.object({
     cluster: z.string().min(1).describe('Name of the KubernetesCluster.'),
     flavor: z.enum(['kubernetes']).default('kubernetes').describe('Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy).'),
-    podsOnly: z.boolean().default(false).describe('Accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress peers select pods only); otherwise any-source ingress and a dropping default rule are refused.'),
+    podsOnly: z.boolean().default(false).describe("Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way."),
   }),
   outputs: z.object({
     manifests: z.array(z.record(z.string(), z.unknown())).describe('The objects, in apply order.'),

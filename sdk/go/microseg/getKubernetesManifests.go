@@ -27,7 +27,7 @@ type GetKubernetesManifestsArgs struct {
 	Cluster string `pulumi:"cluster"`
 	// Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy). One of `kubernetes`.
 	Flavor *string `pulumi:"flavor"`
-	// Accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress peers select pods only); otherwise any-source ingress and a dropping default rule are refused.
+	// Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
 	PodsOnly *bool `pulumi:"podsOnly"`
 }
 
@@ -70,7 +70,7 @@ type GetKubernetesManifestsOutputArgs struct {
 	Cluster pulumi.StringInput `pulumi:"cluster"`
 	// Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy). One of `kubernetes`.
 	Flavor pulumi.StringPtrInput `pulumi:"flavor"`
-	// Accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress peers select pods only); otherwise any-source ingress and a dropping default rule are refused.
+	// Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
 	PodsOnly pulumi.BoolPtrInput `pulumi:"podsOnly"`
 }
 

@@ -67,7 +67,7 @@ def get_kubernetes_manifests(cluster: Optional[_builtins.str] = None,
 
     :param _builtins.str cluster: Name of the KubernetesCluster.
     :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy). One of `kubernetes`.
-    :param _builtins.bool pods_only: Accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress peers select pods only); otherwise any-source ingress and a dropping default rule are refused.
+    :param _builtins.bool pods_only: Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
     """
     __args__ = dict()
     __args__['cluster'] = cluster
@@ -88,7 +88,7 @@ def get_kubernetes_manifests_output(cluster: pulumi.Input[Optional[_builtins.str
 
     :param _builtins.str cluster: Name of the KubernetesCluster.
     :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy). One of `kubernetes`.
-    :param _builtins.bool pods_only: Accept that ingress from outside the cluster is not matched (standard ClusterNetworkPolicy ingress peers select pods only); otherwise any-source ingress and a dropping default rule are refused.
+    :param _builtins.bool pods_only: Accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
     """
     __args__ = dict()
     __args__['cluster'] = cluster

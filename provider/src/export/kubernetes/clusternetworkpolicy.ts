@@ -1,8 +1,9 @@
 import type { World } from '../../engine';
+import { externalIngressPolicies, type ExternalIngressRule, type PodBaselineRule } from './external-ingress';
 import type { KubernetesExport, Refusal } from './flavor';
 import { networkPolicyManifest, type NetworkPolicyManifest } from './networkpolicy';
 import { orderedPolicyRules } from './policy-rules';
-import { ALL_PODS, intersect, isEmptySelector, nameAllocator, overlaps, Refused, selectorsFor, type PodSel, type Selection, type Service } from './selection';
+import { ALL_PODS, intersect, isEmptySelector, nameAllocator, overlaps, Refused, selectorsFor, type Peer, type PodSel, type Selection, type Service } from './selection';
 
 /**
  * Flavor `kubernetes` of the export (pure):
@@ -14,14 +15,18 @@ import { ALL_PODS, intersect, isEmptySelector, nameAllocator, overlaps, Refused,
  * effective appliedTo ∩ its destinations (ingress) or sources (egress), with a priority that keeps the
  * evaluation order (a rule's priority is its position in the tier; equal priorities are never needed).
  *
+ * Ingress from sources outside the pod CIDR (VMs, IP blocks, any source) has no standard ClusterNetworkPolicy
+ * peer, so no Admin or Baseline rule matches it and Kubernetes decides it in the NetworkPolicy layer alone:
+ * external-ingress.ts writes NetworkPolicies that isolate the pods microseg does not open to everything and
+ * admit exactly what microseg admits, or refuses where isolation would change a pod-sourced verdict.
+ *
  * What the standard ClusterNetworkPolicy cannot express is refused with the construct and the reason,
- * never exported with a different verdict: reject, staged policies, negated peers, ICMP, ingress from
- * IP blocks and VMs, peers in other clusters, static workload members, a pass from emergency,
- * infrastructure or environment while application rules exist (microseg continues at application, a
- * ClusterNetworkPolicy Pass skips the whole Admin tier), a pass in baseline with a dropping default rule,
- * more than 1001 priorities per tier. Ingress from "any source" (and the default rule's drop) needs
- * `podsOnly`: standard ingress peers select pods only, so traffic from outside the cluster would not be
- * matched; with `podsOnly` the export says so and selects every pod.
+ * never exported with a different verdict: reject, staged policies, negated peers, ICMP, ingress sources
+ * that are IP blocks overlapping the pod CIDR, peers in other clusters, static workload members, a pass
+ * from emergency, infrastructure or environment while application rules exist (microseg continues at
+ * application, a ClusterNetworkPolicy Pass skips the whole Admin tier), a pass in baseline with a dropping
+ * default rule, more than 1001 priorities per tier. Ingress from a pod's own node, which Kubernetes always
+ * admits, is refused where microseg drops it unless `podsOnly` accepts that.
  */
 export function clusterNetworkPolicyExport(world: World, options: { cluster: string; podsOnly?: boolean }): KubernetesExport {
   const { cluster } = options;
@@ -69,13 +74,8 @@ export function clusterNetworkPolicyExport(world: World, options: { cluster: str
     },
   });
   const peerList = (sel: Selection, dir: 'ingress' | 'egress', construct: string): Record<string, unknown>[] => {
-    if (dir === 'ingress') {
-      if (sel.any) {
-        if (!options.podsOnly) throw new Refused('ingress from any source: ClusterNetworkPolicy ingress peers select pods only, so traffic from outside the cluster would not be matched (accept that with --pods-only)');
-        return [{ namespaces: {} }];
-      }
-      if (sel.cidrs.length) throw new Refused(`ingress from IP addresses (${sel.cidrs.slice(0, 3).join(', ')}${sel.cidrs.length > 3 ? ', ...' : ''}): ClusterNetworkPolicy v1alpha2 (standard) has no networks peer for ingress`);
-    }
+    // Ingress: the pod part only (sources outside the pod CIDR go to external-ingress.ts).
+    if (dir === 'ingress' && sel.any) return [{ namespaces: {} }];
     const out: Record<string, unknown>[] = sel.pods.map((p) => (isEmptySelector(p.namespaceSelector) && isEmptySelector(p.podSelector) && sel.any ? { namespaces: {} } : { pods: { namespaceSelector: p.namespaceSelector, podSelector: p.podSelector } }));
     if (dir === 'egress' && sel.any) return [{ networks: ['0.0.0.0/0', '::/0'] }];
     for (let i = 0; i < sel.cidrs.length; i += 25) out.push({ networks: [...new Set(sel.cidrs.slice(i, i + 25))] });
@@ -85,9 +85,14 @@ export function clusterNetworkPolicyExport(world: World, options: { cluster: str
   };
 
   // Rules in evaluation order, from the specs (the compiled order gives the policy order).
+  // Other clusters whose pods keep their addresses when they leave (flat mode): a pod peer that names no
+  // cluster selects them too in microseg.
+  const flatNeighbours = world.names('KubernetesCluster').filter((n) => n !== cluster && world.get('KubernetesCluster', n)!.networkMode === 'flat');
   const ordered = orderedPolicyRules(world);
   const hasApplication = ordered.some((p) => p.category === 'application' && !p.staged && p.rules.length > 0);
   const priorities = { Admin: 0, Baseline: 0 };
+  const external: ExternalIngressRule[] = [];
+  const podBaseline: PodBaselineRule[] = [];
   for (const p of ordered) {
     const tier = p.category === 'baseline' ? 'Baseline' : 'Admin';
     if (p.staged) {
@@ -119,7 +124,22 @@ export function clusterNetworkPolicyExport(world: World, options: { cluster: str
           if (!own.any && own.cidrs.some((c) => overlaps(c, podCidr))) throw new Refused(`${dir === 'ingress' ? 'destinations' : 'sources'} hold IP blocks overlapping the pod CIDR ${podCidr}: the rule would apply to pods by address, which a ClusterNetworkPolicy subject cannot select`);
           const subjects = intersect(applied, own.pods);
           if (subjects.length === 0) continue;
-          const peers = peerList(sel.peers(dir === 'ingress' ? r.sources : r.destinations), dir, construct);
+          let peerSel = sel.peers(dir === 'ingress' ? r.sources : r.destinations);
+          const unpinned = flatNeighbours.length && !peerSel.any && peerSel.pods.length ? unpinnedPodPeer(world, dir === 'ingress' ? r.sources : r.destinations) : undefined;
+          if (unpinned)
+            throw new Refused(`${unpinned} selects pods without naming a cluster, and the pods of ${flatNeighbours.join(', ')} (flat mode) reach this cluster with their own addresses: microseg matches them by labels, Kubernetes peers select this cluster's pods only (name the cluster in the selector)`);
+          if (dir === 'ingress') {
+            // No standard ingress peer selects an address: sources outside the pod CIDR are realized by
+            // NetworkPolicies (external-ingress.ts); sources inside it would be pods matched by address.
+            if (!peerSel.any && peerSel.cidrs.some((c) => overlaps(c, podCidr))) throw new Refused(`sources hold IP blocks overlapping the pod CIDR ${podCidr}: ClusterNetworkPolicy ingress peers cannot select pods by address`);
+            const outside = peerSel.any ? ['0.0.0.0/0', '::/0'] : peerSel.cidrs;
+            if (outside.length) external.push({ construct, category: p.category, action: r.action, subjects, cidrs: outside, services: r.services });
+            const everyPod = peerSel.any || (!r.services?.length && peerSel.pods.some((x) => isEmptySelector(x.namespaceSelector) && isEmptySelector(x.podSelector)));
+            if (tier === 'Baseline' && peerSel.pods.length) podBaseline.push({ construct, subjects, action: r.action, everyPod: everyPod && !r.services?.length });
+            if (!peerSel.pods.length) continue;
+            peerSel = { any: peerSel.any, pods: peerSel.pods, cidrs: [] };
+          }
+          const peers = peerList(peerSel, dir, construct);
           const rule = { name: r.name!.slice(0, 100), action, [dir === 'ingress' ? 'from' : 'to']: peers, ...(protos ? { protocols: protos } : {}) };
           subjects.forEach((s, k) => out.push(cnp(`${p.name}-${r.name}-${dir}${subjects.length > 1 ? `-${k}` : ''}`, tier, priority, s, dir, rule)));
         }
@@ -134,9 +154,9 @@ export function clusterNetworkPolicyExport(world: World, options: { cluster: str
     }
   }
   if (world.defaultAction === 'drop') {
+    // Pod sources and every destination here; sources outside the cluster by the NetworkPolicies below.
     const construct = 'default rule: drop';
-    if (!options.podsOnly) refusals.push({ construct, reason: 'the Kubernetes default allows; a Baseline deny from every source cannot match ingress from outside the cluster (ClusterNetworkPolicy ingress peers select pods only); accept that with --pods-only' });
-    else if (priorities.Baseline > 1000) refusals.push({ construct, reason: 'more than 1001 ordered rules in tier Baseline' });
+    if (priorities.Baseline > 1000) refusals.push({ construct, reason: 'more than 1001 ordered rules in tier Baseline' });
     else {
       manifests.push(cnp('microseg-default-deny-ingress', 'Baseline', priorities.Baseline, ALL_PODS, 'ingress', { name: 'default', action: 'Deny', from: [{ namespaces: {} }] }));
       manifests.push(cnp('microseg-default-deny-egress', 'Baseline', priorities.Baseline, ALL_PODS, 'egress', { name: 'default', action: 'Deny', to: [{ networks: ['0.0.0.0/0', '::/0'] }] }));
@@ -149,6 +169,32 @@ export function clusterNetworkPolicyExport(world: World, options: { cluster: str
     .filter((np) => np.cluster === cluster)
     .map(networkPolicyManifest);
   manifests.push(...(nps as unknown as Record<string, unknown>[]));
+  const outside = externalIngressPolicies(world, { cluster, rules: external, podBaseline, podsOnly: options.podsOnly ?? false });
+  manifests.push(...outside.manifests);
+  refusals.push(...outside.refusals);
   return { manifests, refusals };
 }
 
+/** The first pod selector among the peers (through groups and PodSelector refs) that names no cluster. */
+function unpinnedPodPeer(world: World, peers: readonly Peer[] | undefined): string | undefined {
+  const inGroup = (name: string, seen: Set<string>): string | undefined => {
+    const g = world.get('SecurityGroup', name);
+    if (!g || seen.has(name)) return undefined;
+    seen.add(name);
+    if ((g.podSelectors ?? []).some((s) => s.cluster === undefined)) return `group ${name}`;
+    for (const ref of g.podSelectorRefs ?? []) if (world.get('PodSelector', ref)?.cluster === undefined) return `PodSelector ${ref}`;
+    for (const c of g.groups ?? []) {
+      const found = inGroup(c, seen);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  for (const p of peers ?? []) {
+    if (p.group !== undefined) {
+      const found = inGroup(p.group, new Set());
+      if (found) return found;
+    } else if (p.podSelector && p.podSelector.cluster === undefined) return 'a pod selector peer';
+    else if (p.podSelectorRef !== undefined && world.get('PodSelector', p.podSelectorRef)?.cluster === undefined) return `PodSelector ${p.podSelectorRef}`;
+  }
+  return undefined;
+}

@@ -15,6 +15,6 @@ export interface KubernetesExport {
 export interface ExportOptions {
   readonly cluster: string;
   readonly flavor: Flavor;
-  /** Accept that ingress from outside the cluster is not matched where the flavor selects pods only. */
+  /** Accept that ingress from a pod's own node is always admitted (Kubernetes does) where microseg drops it. */
   readonly podsOnly?: boolean;
 }
