@@ -8,7 +8,7 @@ const transform = {
 };
 const transformIgnorePatterns = [`/node_modules/(?!${ESM_ONLY}/)`];
 // End-to-end files that run against both backends: the embedded store (project e2e) and team mode (e2e-server).
-const BOTH_BACKENDS = ['resources.test.ts', 'drift-and-environments.test.ts', 'flagship.test.ts', 'crash-recovery.test.ts'];
+const BOTH_BACKENDS = ['resources.test.ts', 'kubernetes-networkpolicy.test.ts', 'drift-and-environments.test.ts', 'flagship.test.ts', 'crash-recovery.test.ts'];
 module.exports = {
   projects: [
     {
