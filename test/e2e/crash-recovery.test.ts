@@ -6,14 +6,16 @@
  * state and the store hold the same objects, no duplicates, no orphans, each owned by the URN that
  * manages it. A provider whose engine was killed must exit on its own.
  *
+ * Runs against the embedded store and, in the jest project e2e-server, against `microseg serve` on
+ * PostgreSQL (a killed provider's request may still be applied by the server: the rerun must adopt it).
+ *
  * The randomness is seeded; the seed is printed, and MICROSEG_FAULT_SEED=<n> replays a run.
  * The stack has no `microseg:environment`: its objects live in the environment named after the stack.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openSqliteStore, type SqliteStore } from '../../provider/src/store';
-import { testEnv, TestEnv } from './harness';
+import { backendTestEnv, BackendTestEnv } from './harness';
 import { mulberry32 } from '../support/seeded-random';
 
 jest.setTimeout(175_000);
@@ -50,13 +52,12 @@ function program(): string {
   return `${lines.join('\n')}\n`;
 }
 
-let env: TestEnv;
+let env: BackendTestEnv;
 let workDir: string;
-let store: SqliteStore;
 const leftovers: number[] = [];
 
 beforeAll(async () => {
-  env = testEnv();
+  env = await backendTestEnv();
   // The DIY file backend writes each state file's metadata sidecar (`.json.attrs`) in place, not through a
   // temporary file: a `kill -9` of pulumi in that window leaves it empty, and every later command fails with
   // "failed to load checkpoint: EOF" until it is deleted by hand. That is Pulumi's backend, not the provider;
@@ -68,11 +69,14 @@ beforeAll(async () => {
   writeFileSync(join(workDir, 'Pulumi.yaml'), program());
   const init = await pulumi(['stack', 'init']);
   expect({ code: init.code, output: init.code === 0 ? '' : init.output }).toEqual({ code: 0, output: '' });
-  store = await openSqliteStore({ dataDir: env.dataDir });
-});
+  // The backend's provider configuration, as a user sets it (the token as a secret).
+  for (const [key, { value, secret }] of Object.entries(env.backend.stackConfig)) {
+    const set = await pulumi(['config', 'set', ...(secret ? ['--secret'] : []), key, value]);
+    expect({ code: set.code, output: set.code === 0 ? '' : set.output }).toEqual({ code: 0, output: '' });
+  }
+}, 180_000);
 
 afterAll(async () => {
-  await store?.close();
   // Pulumi's own language host lingers for minutes after its engine is killed; end the ones we started.
   for (const pid of leftovers) {
     try {
@@ -81,7 +85,7 @@ afterAll(async () => {
       // already gone
     }
   }
-  env?.cleanup();
+  await env?.cleanup();
 });
 
 interface Run {
@@ -124,8 +128,7 @@ async function recover(args: string[]): Promise<{ code: number | null; output: s
 
 /** Objects of the stack's environment, as `Kind/name` with their owners. */
 async function stored(): Promise<Map<string, string | undefined>> {
-  const objects = await store.list(STACK);
-  return new Map(objects.filter((o) => o.kind !== 'EnvironmentSettings').map((o) => [`${o.kind}/${o.name}`, o.owner]));
+  return new Map(Object.entries(await env.backend.owners(STACK)));
 }
 
 /** Process ids below `root` in the process tree, with their command lines. */
@@ -285,5 +288,6 @@ test('kill -9 of pulumi and of the provider during destroy, then plain reruns of
   expect({ code: destroy.code, seed: SEED, output: destroy.code === 0 ? '' : destroy.output }).toEqual({ code: 0, seed: SEED, output: '' });
   expect((await stateObjects()).size).toBe(0);
   expect([...(await stored()).keys()]).toEqual([]);
-  expect(existsSync(env.dataDir)).toBe(true);
+  // The embedded store stays (empty); in team mode nothing ever landed on this machine.
+  expect(existsSync(env.dataDir)).toBe(env.backend.name === 'embedded');
 });

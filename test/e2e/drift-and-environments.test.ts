@@ -1,44 +1,23 @@
 /**
  * The provider against the real Pulumi CLI where the store is shared with the world outside one stack:
- * drift made outside Pulumi shows in `refresh`; dev and prod stacks of one program coexist in one data
- * directory; invalid inputs fail `up` with CheckFailures naming the property and leave the store as it
- * was; deleting a group still used outside the program is refused with the list of users.
+ * drift made outside Pulumi shows in `refresh`; dev and prod stacks of one program coexist in one
+ * store; invalid inputs fail `up` with CheckFailures naming the property and leave the store as it
+ * was; deleting a group still used outside the program is refused with the list of users. Runs against the
+ * embedded store and, in the jest project e2e-server, against `microseg serve` on PostgreSQL.
  */
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { EngineEvent } from '@pulumi/pulumi/automation';
-import { MicrosegResource, ROOT, eventLog, inlineStack, storedObjects, storedOwners, testEnv, TestEnv } from './harness';
+import { backendTestEnv, BackendTestEnv, MicrosegResource, eventLog, inlineStack } from './harness';
 
 jest.setTimeout(300_000);
 
-let env: TestEnv;
-beforeAll(() => {
-  env = testEnv();
-});
-afterAll(() => env.cleanup());
-
-/**
- * Runs `body` in a separate Node process against the store of `dataDir`, with `service` (a
- * BackendService of `environment`, validated by the engine as the provider's is) in scope. This is
- * what the microseg CLI or another tool does: write the same store outside Pulumi.
- */
-function outOfBand(dataDir: string, environment: string, body: string): string {
-  const src = (p: string) => JSON.stringify(join(ROOT, 'provider', 'src', p));
-  const script = `
-    const { openSqliteStore } = require(${src('store/index.ts')});
-    const { BackendService } = require(${src('service/index.ts')});
-    const { engineValidator } = require(${src('backend/embedded.ts')});
-    (async () => {
-      const store = await openSqliteStore({ dataDir: ${JSON.stringify(dataDir)} });
-      const service = new BackendService({ store, environment: ${JSON.stringify(environment)}, validator: engineValidator });
-      try { ${body} } finally { await store.close(); }
-    })().catch((e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });`;
-  return execFileSync(process.execPath, ['-r', join(ROOT, 'test', 'store', 'fixtures', 'register.js'), '-e', script], {
-    encoding: 'utf8',
-    env: { ...process.env, NODE_NO_WARNINGS: '1' },
-  });
-}
+// Out-of-band writes (what the microseg CLI or another team does outside Pulumi) go through the backend the
+// stacks use: the embedded store of the data directory, or the server's API (jest project e2e-server).
+let env: BackendTestEnv;
+beforeAll(async () => {
+  env = await backendTestEnv();
+}, 180_000);
+afterAll(() => env?.cleanup());
 
 const microsegSteps = (events: EngineEvent[]) => events.flatMap((e) => (e.resourcePreEvent && e.resourcePreEvent.metadata.type.startsWith('microseg:index:') ? [e.resourcePreEvent.metadata] : []));
 const shortName = (urn: string) => urn.split('::').pop()!;
@@ -68,11 +47,9 @@ describe('drift', () => {
     expect((await stack.up()).summary.result).toBe('succeeded');
 
     // Someone turns rule db-out into a drop outside Pulumi.
-    outOfBand(env.dataDir, 'drift', `
-      const p = await service.get('FirewallPolicy', 'app');
-      const spec = JSON.parse(JSON.stringify(p.spec));
-      spec.rules[1].action = 'drop';
-      await service.update('FirewallPolicy', 'app', spec);`);
+    const spec = structuredClone((await env.backend.get('drift', 'FirewallPolicy', 'app'))!.spec) as { rules: { action: string }[] };
+    spec.rules[1].action = 'drop';
+    await env.backend.update('drift', 'FirewallPolicy', 'app', spec);
 
     const log = eventLog();
     const refresh = await stack.refresh({ onEvent: log.onEvent });
@@ -89,14 +66,14 @@ describe('drift', () => {
     const update = microsegSteps(plog.events).find((s) => s.op === 'update')!;
     expect(Object.entries(update.detailedDiff ?? {}).map(([p, d]) => [p, d.diffKind])).toEqual([['rules[1].action', 'update']]);
     expect((await stack.up()).summary.resourceChanges).toMatchObject({ update: 1 });
-    expect(outOfBand(env.dataDir, 'drift', `process.stdout.write((await service.get('FirewallPolicy', 'app')).spec.rules[1].action);`)).toBe('allow');
+    expect(((await env.backend.get('drift', 'FirewallPolicy', 'app'))!.spec as { rules: { action: string }[] }).rules[1].action).toBe('allow');
   });
 
   test('an object deleted outside Pulumi disappears from the stack on refresh', async () => {
     const stack = await inlineStack(env, 'drift', segmentation(), { 'microseg:environment': 'drift' });
-    outOfBand(env.dataDir, 'drift', `await service.create('VirtualMachine', 'stray', { name: 'stray', interfaces: [{ ip: '10.3.0.1' }] });`);
+    await env.backend.create('drift', 'VirtualMachine', 'stray', { name: 'stray', interfaces: [{ ip: '10.3.0.1' }] });
     // web-1 is used by nothing by name (groups select by label), so it can go.
-    outOfBand(env.dataDir, 'drift', `await service.delete('VirtualMachine', 'web-1');`);
+    await env.backend.delete('drift', 'VirtualMachine', 'web-1');
     const refresh = await stack.refresh();
     expect(refresh.summary.resourceChanges).toMatchObject({ delete: 1 });
     const preview = await stack.preview();
@@ -104,12 +81,12 @@ describe('drift', () => {
     await stack.up();
     await stack.destroy();
     // Objects Pulumi never managed are left alone.
-    expect(await storedObjects(env.dataDir, 'drift', true)).toEqual(['VirtualMachine/stray@1']);
+    expect(await env.backend.objects('drift', true)).toEqual(['VirtualMachine/stray@1']);
   });
 });
 
 describe('stack per environment', () => {
-  test('dev and prod stacks of one program share a data dir without seeing each other', async () => {
+  test('dev and prod stacks of one program share one store without seeing each other', async () => {
     const program = async () => {
       const a = new MicrosegResource('VirtualMachine', 'a', { name: 'a', interfaces: [{ ip: '10.5.0.1' }], labels: { app: 'a' } });
       const b = new MicrosegResource('VirtualMachine', 'b', { name: 'b', interfaces: [{ ip: '10.5.0.2' }], labels: { app: 'b' } });
@@ -131,15 +108,15 @@ describe('stack per environment', () => {
     expect(devUp.outputs.verdict.value).toBe('allow');
     expect(prodUp.outputs.verdict.value).toBe('drop');
     const objects = ['ConnectivityAssertion/probe@1', 'SecurityGroup/all@1', 'VirtualMachine/a@1', 'VirtualMachine/b@1'];
-    expect(await storedObjects(env.dataDir, 'dev', true)).toEqual(objects);
-    expect(await storedObjects(env.dataDir, 'prod', true)).toEqual(objects);
+    expect(await env.backend.objects('dev', true)).toEqual(objects);
+    expect(await env.backend.objects('prod', true)).toEqual(objects);
 
     // Neither sees the other: no changes on either, and destroying dev leaves prod whole.
     expect((await dev.preview()).changeSummary).toEqual({ same: 5 });
     expect((await prod.refresh()).summary.resourceChanges).toEqual({ same: 5 });
     await dev.destroy();
-    expect(await storedObjects(env.dataDir, 'dev', true)).toEqual([]);
-    expect(await storedObjects(env.dataDir, 'prod', true)).toEqual(objects);
+    expect(await env.backend.objects('dev', true)).toEqual([]);
+    expect(await env.backend.objects('prod', true)).toEqual(objects);
     expect((await prod.preview()).changeSummary).toEqual({ same: 5 });
     await prod.destroy();
   });
@@ -148,16 +125,16 @@ describe('stack per environment', () => {
 describe('stacks as environments', () => {
   const objects = ['FirewallPolicy/app', 'SecurityGroup/db', 'SecurityGroup/web', 'VirtualMachine/db-1', 'VirtualMachine/web-1'];
 
-  test('two stacks of one project with no microseg:environment deploy side by side into one data directory', async () => {
+  test('two stacks of one project with no microseg:environment deploy side by side into one store', async () => {
     const alpha = await inlineStack(env, 'alpha', segmentation());
     const beta = await inlineStack(env, 'beta', segmentation());
     expect((await alpha.up()).summary.result).toBe('succeeded');
     expect((await beta.up()).summary.result).toBe('succeeded');
     // Each stack's objects live in the environment named after it, owned by its own resources.
-    expect(await storedObjects(env.dataDir, 'alpha')).toEqual(objects);
-    expect(await storedObjects(env.dataDir, 'beta')).toEqual(objects);
-    expect((await storedOwners(env.dataDir, 'alpha'))['VirtualMachine/web-1']).toBe('urn:pulumi:alpha::microseg-e2e::microseg:index:VirtualMachine::web-1');
-    expect((await storedOwners(env.dataDir, 'beta'))['VirtualMachine/web-1']).toBe('urn:pulumi:beta::microseg-e2e::microseg:index:VirtualMachine::web-1');
+    expect(await env.backend.objects('alpha')).toEqual(objects);
+    expect(await env.backend.objects('beta')).toEqual(objects);
+    expect((await env.backend.owners('alpha'))['VirtualMachine/web-1']).toBe('urn:pulumi:alpha::microseg-e2e::microseg:index:VirtualMachine::web-1');
+    expect((await env.backend.owners('beta'))['VirtualMachine/web-1']).toBe('urn:pulumi:beta::microseg-e2e::microseg:index:VirtualMachine::web-1');
     expect((await alpha.preview()).changeSummary).toEqual({ same: 6 });
     expect((await beta.preview()).changeSummary).toEqual({ same: 6 });
   });
@@ -165,7 +142,7 @@ describe('stacks as environments', () => {
   test('a name collision with objects of another stack fails in preview, naming the owner and how to import, and writes nothing', async () => {
     // A third stack pointed at alpha's environment declares the same names.
     const intruder = await inlineStack(env, 'gamma', segmentation(), { 'microseg:environment': 'alpha' });
-    const before = await storedObjects(env.dataDir, 'alpha', true);
+    const before = await env.backend.objects('alpha', true);
     const log = eventLog();
     await expect(intruder.preview({ onEvent: log.onEvent })).rejects.toThrow();
     const diags = log.diagnostics().join('\n');
@@ -174,14 +151,14 @@ describe('stacks as environments', () => {
     expect(refused).not.toBeNull();
     expect(diags).toContain(`pulumi import microseg:index:${refused![1]} <resource name> ${refused![2]}`);
     await expect(intruder.up()).rejects.toThrow(/already exists in environment "alpha"/);
-    expect(await storedObjects(env.dataDir, 'alpha', true)).toEqual(before);
+    expect(await env.backend.objects('alpha', true)).toEqual(before);
     await intruder.workspace.removeStack('gamma', { force: true });
 
     const alpha = await inlineStack(env, 'alpha', segmentation());
     const beta = await inlineStack(env, 'beta', segmentation());
     await alpha.destroy();
-    expect(await storedObjects(env.dataDir, 'alpha')).toEqual([]);
-    expect(await storedObjects(env.dataDir, 'beta')).toEqual(objects);
+    expect(await env.backend.objects('alpha')).toEqual([]);
+    expect(await env.backend.objects('beta')).toEqual(objects);
     await beta.destroy();
   });
 });
@@ -223,7 +200,7 @@ describe('bad input', () => {
     const good = segmentation();
     const stack = await inlineStack(env, 'bad', good, { 'microseg:environment': 'bad' });
     await stack.up();
-    const before = await storedObjects(env.dataDir, 'bad', true);
+    const before = await env.backend.objects('bad', true);
     expect(before).toHaveLength(5);
 
     const bad = await inlineStack(env, 'bad', invalidProgram, { 'microseg:environment': 'bad' });
@@ -238,13 +215,13 @@ describe('bad input', () => {
     expect(diags).not.toContain('{<nil>}');
     expect(reported.length).toBeGreaterThan(0);
     for (const r of reported) expect(expected).toContain(r);
-    expect(await storedObjects(env.dataDir, 'bad', true)).toEqual(before);
+    expect(await env.backend.objects('bad', true)).toEqual(before);
   });
 
   // The engine stops at the first CheckFailure (even with --continue-on-error), so each invalid
   // resource gets its own update, three stacks at a time.
   test('every invalid resource fails up with a CheckFailure naming its property; the store stays as it was', async () => {
-    const before = await storedObjects(env.dataDir, 'bad', true);
+    const before = await env.backend.objects('bad', true);
     const cases = [...INVALID_UPDATES, ...INVALID];
     const failuresSeen: string[] = [];
     const lanes = [0, 1, 2].map(async (lane) => {
@@ -263,7 +240,7 @@ describe('bad input', () => {
     });
     await Promise.all(lanes);
     expect(failuresSeen.sort()).toEqual(cases.map(([kind, , , path]) => `${kind}.${path}`).sort());
-    expect(await storedObjects(env.dataDir, 'bad', true)).toEqual(before);
+    expect(await env.backend.objects('bad', true)).toEqual(before);
 
     // With the valid program back, nothing is pending.
     const again = await inlineStack(env, 'bad', segmentation(), { 'microseg:environment': 'bad' });
@@ -278,16 +255,15 @@ describe('references outside the program', () => {
       new MicrosegResource('SecurityGroup', 'shared', { name: 'shared', ipBlocks: [{ cidr: '10.7.0.0/16' }] });
     }, { 'microseg:environment': 'shared' });
     await stack.up();
-    outOfBand(env.dataDir, 'shared', `
-      await service.create('FirewallPolicy', 'other-team', { name: 'other-team', appliedTo: ['shared'], rules: [{ name: 'in', action: 'allow', sources: [{ group: 'shared' }] }] });`);
+    await env.backend.create('shared', 'FirewallPolicy', 'other-team', { name: 'other-team', appliedTo: ['shared'], rules: [{ name: 'in', action: 'allow', sources: [{ group: 'shared' }] }] });
     const log = eventLog();
     await expect(stack.destroy({ onEvent: log.onEvent })).rejects.toThrow();
     const diags = log.diagnostics().join('\n');
     expect(diags).toContain('SecurityGroup "shared" is still used by FirewallPolicy "other-team"');
     // The group is still there, and still in the stack.
-    expect(await storedObjects(env.dataDir, 'shared', true)).toEqual(['FirewallPolicy/other-team@1', 'SecurityGroup/shared@1']);
+    expect(await env.backend.objects('shared', true)).toEqual(['FirewallPolicy/other-team@1', 'SecurityGroup/shared@1']);
     expect((await stack.preview()).changeSummary).toEqual({ same: 2 });
-    outOfBand(env.dataDir, 'shared', `await service.delete('FirewallPolicy', 'other-team');`);
+    await env.backend.delete('shared', 'FirewallPolicy', 'other-team');
     expect((await stack.destroy()).summary.result).toBe('succeeded');
   });
 });

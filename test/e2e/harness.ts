@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { EngineEvent, LocalWorkspace, PulumiFn, Stack } from '@pulumi/pulumi/automation';
 import { openSqliteStore } from '../../provider/src/store';
+import { startE2eBackend, type E2eBackend } from '../support/e2e-backend';
 
 /** A microseg resource registered by token, so tests need no generated SDK. */
 export class MicrosegResource extends pulumi.CustomResource {
@@ -43,7 +44,14 @@ export interface TestEnv {
   dir: string;
   dataDir: string;
   envVars: Record<string, string>;
-  cleanup(): void;
+  /** The backend the stacks deploy into (backendTestEnv); absent: the embedded store of `dataDir`. */
+  backend?: E2eBackend;
+  cleanup(): void | Promise<void>;
+}
+
+export interface BackendTestEnv extends TestEnv {
+  backend: E2eBackend;
+  cleanup(): Promise<void>;
 }
 
 export function testEnv(): TestEnv {
@@ -64,6 +72,38 @@ export function testEnv(): TestEnv {
   return { dir, dataDir, envVars, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * A test environment whose stacks deploy into the backend of this run (test/support/e2e-backend.ts: the
+ * embedded store, or `microseg serve` on PostgreSQL under the jest project e2e-server), started once for
+ * the test file. Stacks made with inlineStack or configured with configureBackend get its configuration.
+ */
+export async function backendTestEnv(): Promise<BackendTestEnv> {
+  const env = testEnv();
+  let backend: E2eBackend;
+  try {
+    backend = await startE2eBackend(env.dataDir);
+  } catch (err) {
+    await env.cleanup();
+    throw err;
+  }
+  return {
+    ...env,
+    backend,
+    cleanup: async () => {
+      try {
+        await backend.close();
+      } finally {
+        await env.cleanup();
+      }
+    },
+  };
+}
+
+/** Sets the provider configuration that points a stack at the test environment's backend (none for the embedded store). */
+export async function configureBackend(stack: Stack, env: TestEnv): Promise<void> {
+  for (const [key, { value, secret }] of Object.entries(env.backend?.stackConfig ?? {})) await stack.setConfig(key, { value, ...(secret ? { secret: true } : {}) });
+}
+
 /** A stack of an inline program; `config` is stack config (`microseg:environment` etc.). */
 export async function inlineStack(env: TestEnv, stackName: string, program: PulumiFn, config: Record<string, string> = {}): Promise<Stack> {
   const stack = await LocalWorkspace.createOrSelectStack(
@@ -78,6 +118,7 @@ export async function inlineStack(env: TestEnv, stackName: string, program: Pulu
       },
     },
   );
+  await configureBackend(stack, env);
   for (const [k, v] of Object.entries(config)) await stack.setConfig(k, { value: v });
   return stack;
 }

@@ -3,11 +3,12 @@
  * cluster, namespaces, workloads and the policy; traceflow and getKubernetesManifests (invokes in the same
  * program) reflect it; one field changed previews exactly that path and moves the verdict; refresh shows no
  * drift; a fresh stack imports the policy by id; destroy removes it. resources.test.ts covers the other
- * kinds' lifecycle; this file is about the NetworkPolicy and the verdicts and export it drives.
+ * kinds' lifecycle; this file is about the NetworkPolicy and the verdicts and export it drives. Runs against
+ * the embedded store and, in the jest project e2e-server, against `microseg serve` on PostgreSQL.
  */
 import * as pulumi from '@pulumi/pulumi';
 import { EngineEvent, Stack } from '@pulumi/pulumi/automation';
-import { MicrosegResource, eventLog, inlineStack, storedObjects, testEnv, TestEnv } from './harness';
+import { backendTestEnv, BackendTestEnv, MicrosegResource, eventLog, inlineStack } from './harness';
 
 jest.setTimeout(600_000);
 
@@ -77,12 +78,12 @@ function adoptProgram(): () => Promise<void> {
 const shortName = (urn: string) => urn.split('::').pop()!;
 const policyEvents = (events: EngineEvent[]) => events.flatMap((e) => (e.resourcePreEvent && e.resourcePreEvent.metadata.type === 'microseg:index:KubernetesNetworkPolicy' ? [e.resourcePreEvent.metadata] : []));
 
-let env: TestEnv;
+let env: BackendTestEnv;
 let main: Stack;
-beforeAll(() => {
-  env = testEnv();
-});
-afterAll(() => env.cleanup());
+beforeAll(async () => {
+  env = await backendTestEnv();
+}, 180_000);
+afterAll(() => env?.cleanup());
 
 test('up creates the policy; traceflow and the export reflect it', async () => {
   main = await inlineStack(env, 'main', program('v1'), CONFIG);
@@ -105,7 +106,7 @@ test('up creates the policy; traceflow and the export reflect it', async () => {
       },
     },
   ]);
-  expect(await storedObjects(env.dataDir, ENVIRONMENT)).toContain(`KubernetesNetworkPolicy/${POLICY_ID}`);
+  expect(await env.backend.objects(ENVIRONMENT)).toContain(`KubernetesNetworkPolicy/${POLICY_ID}`);
 });
 
 test('changing the rule port previews exactly that path as an update', async () => {
@@ -148,5 +149,5 @@ test('destroy deletes the policy with everything else', async () => {
   const destroy = await main.destroy();
   expect(destroy.summary.result).toBe('succeeded');
   expect(destroy.summary.resourceChanges).toEqual({ delete: 6 });
-  expect(await storedObjects(env.dataDir, ENVIRONMENT)).toEqual([]);
+  expect(await env.backend.objects(ENVIRONMENT)).toEqual([]);
 });

@@ -4,13 +4,14 @@
  * up → import by id into fresh stacks (the `import` resource option, and `pulumi import`) → destroy.
  *
  * One program holds a valid instance of each kind, wired by outputs so Pulumi orders the creations.
+ * Runs against the embedded store and, in the jest project e2e-server, against `microseg serve` on
+ * PostgreSQL (test/support/e2e-backend.ts): both must behave exactly alike.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineEvent, LocalWorkspace, Stack } from '@pulumi/pulumi/automation';
-import { openSqliteStore } from '../../provider/src/store';
-import { MicrosegResource, eventLog, inlineStack, storedOwners, testEnv, TestEnv } from './harness';
+import { backendTestEnv, BackendTestEnv, configureBackend, MicrosegResource, eventLog, inlineStack } from './harness';
 
 jest.setTimeout(600_000);
 
@@ -41,16 +42,6 @@ export const RESOURCES: Record<string, [string, string]> = {
 /** The backend id of a resource in a variant of the program (v2 moves `worker` to namespace ops). */
 export function idOf(name: string, variant: Variant): string {
   return name === 'worker' && variant === 'v2' ? 'c1/ops/worker' : RESOURCES[name][1];
-}
-
-/** Every object of an environment in the store of a data directory, as `Kind/name`. */
-async function storedObjects(dataDir: string, environment = ENVIRONMENT): Promise<string[]> {
-  const store = await openSqliteStore({ dataDir });
-  try {
-    return (await store.list(environment)).map((o) => `${o.kind}/${o.name}`).sort();
-  } finally {
-    await store.close();
-  }
 }
 
 /**
@@ -171,12 +162,12 @@ const microsegEvents = (events: EngineEvent[]) => events.flatMap((e) => (e.resou
 const ENVIRONMENT = 'resources';
 const CONFIG = { 'microseg:environment': ENVIRONMENT };
 
-let env: TestEnv;
+let env: BackendTestEnv;
 let main: Stack;
-beforeAll(() => {
-  env = testEnv();
-});
-afterAll(() => env.cleanup());
+beforeAll(async () => {
+  env = await backendTestEnv();
+}, 180_000);
+afterAll(() => env?.cleanup());
 
 const ALL = Object.keys(RESOURCES).length;
 
@@ -189,7 +180,7 @@ test('up creates every resource kind and the assertion passes', async () => {
   const state = await main.exportStack();
   const ids = Object.fromEntries((state.deployment.resources as { urn: string; id?: string; type: string }[]).filter((res) => res.type.startsWith('microseg:index:')).map((res) => [shortName(res.urn), [res.type.split(':')[2], res.id]]));
   expect(ids).toEqual(RESOURCES);
-  expect(await storedObjects(env.dataDir)).toEqual(Object.values(RESOURCES).map(([k, id]) => `${k}/${id}`).sort());
+  expect(await env.backend.objects(ENVIRONMENT)).toEqual(Object.values(RESOURCES).map(([k, id]) => `${k}/${id}`).sort());
 });
 
 test('a second preview shows no changes (no perpetual diff)', async () => {
@@ -255,6 +246,7 @@ test('pulumi import adopts every resource by id (Read with the id alone returns 
   mkdirSync(workDir, { recursive: true });
   writeFileSync(join(workDir, 'Pulumi.yaml'), 'name: microseg-e2e\nruntime: yaml\n');
   const stack = await LocalWorkspace.createOrSelectStack({ stackName: 'cli-import', workDir }, { envVars: env.envVars, pulumiHome: env.envVars.PULUMI_HOME });
+  await configureBackend(stack, env);
   await stack.setConfig('microseg:environment', { value: ENVIRONMENT });
   const result = await stack.import({
     resources: Object.entries(RESOURCES).map(([name, [kind]]) => ({ type: `microseg:index:${kind}`, name, id: idOf(name, 'v2') })),
@@ -270,7 +262,7 @@ test('pulumi import adopts every resource by id (Read with the id alone returns 
   expect(byName('app').inputs).toMatchObject({ name: 'app', rules: [expect.objectContaining({ name: 'api-to-db', logged: true }), expect.objectContaining({ name: 'web-to-db' })] });
   expect(byName('lb').outputs).toMatchObject({ allocatedVip: expect.stringMatching(/^192\.0\.2\./) });
   // The importing resources now own the objects.
-  const owners = await storedOwners(env.dataDir, ENVIRONMENT);
+  const owners = await env.backend.owners(ENVIRONMENT);
   expect(owners[`VirtualMachine/${idOf('db', 'v2')}`]).toBe(byName('db').urn);
   await stack.workspace.removeStack('cli-import', { force: true });
 });
@@ -280,6 +272,7 @@ test('pulumi import of an id that does not exist fails with "does not exist" and
   mkdirSync(workDir, { recursive: true });
   writeFileSync(join(workDir, 'Pulumi.yaml'), 'name: microseg-e2e\nruntime: yaml\n');
   const stack = await LocalWorkspace.createOrSelectStack({ stackName: 'phantom-import', workDir }, { envVars: env.envVars, pulumiHome: env.envVars.PULUMI_HOME });
+  await configureBackend(stack, env);
   const failure = await stack
     .import({ resources: [{ type: 'microseg:index:SecurityGroup', name: 'phantom', id: 'no-such-group' }], protect: false, generateCode: false })
     .then(
@@ -297,5 +290,7 @@ test('destroy deletes everything from the store', async () => {
   const destroy = await main.destroy();
   expect(destroy.summary.result).toBe('succeeded');
   expect(destroy.summary.resourceChanges).toEqual({ delete: ALL + 1 });
-  expect(await storedObjects(env.dataDir)).toEqual([]);
+  expect(await env.backend.objects(ENVIRONMENT)).toEqual([]);
+  // In team mode nothing of the stack ever lands in the machine's own data directory.
+  if (env.backend.name === 'server') expect(existsSync(env.dataDir)).toBe(false);
 });

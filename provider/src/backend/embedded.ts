@@ -8,6 +8,7 @@ import { BackendService, ConflictError, InUseError, InvalidError, NotFoundError,
 import { openSqliteStore, secretKeySource, Store, StoredObject, StoreError } from '../store';
 import { checkAssertions, compare, describeBroken, describeImpact, snapshot } from './impact';
 import { describeUnrealized, pointRealization, readStatuses, REALIZED_KINDS, realizationOf, realizationOutputs, revisionOf, affectedPoints, type PointRealization } from './realization';
+import { deleteWaitingForUsers, InUseBackendError } from './in-use';
 import { referencesOf } from './references';
 
 /** The engine's validation and reference extraction, as the service layer consumes them. */
@@ -59,10 +60,6 @@ export function describeOwner(owner: string | undefined): string {
   return owner;
 }
 
-/** A delete refused because other objects still reference the object. */
-class InUseBackendError extends BackendError {}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * The bundled in-process enforcement backend: the durable store (through the service layer) plus the
@@ -431,23 +428,8 @@ export class EmbeddedBackend implements Backend {
     });
   }
 
-  async delete(kind: string, name: string, context?: OperationContext): Promise<void> {
-    const wait = this.options.waitForUsersMs ?? 0;
-    const deadline = Date.now() + wait;
-    for (;;) {
-      try {
-        return await this.deleteOnce(kind, name, context);
-      } catch (err) {
-        if (!(err instanceof InUseBackendError)) throw err;
-        if (Date.now() >= deadline || context?.signal?.aborted) {
-          if (wait === 0) throw err;
-          throw new BackendError(
-            `${err.message}. If ${err.problems.length === 1 ? 'that object is' : 'those objects are'} managed in the same Pulumi program and name${err.problems.length === 1 ? 's' : ''} ${kind} "${name}" literally (e.g. \`group: ${name}\`), refer to the resource instead (\`\${<resource>.name}\` in YAML, \`<resource>.name\` in code): Pulumi then knows the dependency and deletes the users first`,
-          );
-        }
-        await sleep(250);
-      }
-    }
+  delete(kind: string, name: string, context?: OperationContext): Promise<void> {
+    return deleteWaitingForUsers(() => this.deleteOnce(kind, name, context), kind, name, this.options.waitForUsersMs ?? 0, context);
   }
 
   private deleteOnce(kind: string, name: string, context?: OperationContext): Promise<void> {

@@ -1,4 +1,4 @@
 /** The bundled in-process backend: service layer + engine. */
-export { EmbeddedBackend, openEmbeddedBackend, resolveEnvironment, describeOwner, engineValidator, runFunction, type EmbeddedBackendOptions } from './embedded';
+export { EmbeddedBackend, openEmbeddedBackend, PROVIDER_WAIT_FOR_USERS_MS, resolveEnvironment, describeOwner, engineValidator, runFunction, type EmbeddedBackendOptions } from './embedded';
 export { referencesOf } from './references';
 export { RemoteBackend, type RemoteBackendOptions } from './remote';

@@ -18,6 +18,7 @@ import axios, { type AxiosInstance, type AxiosResponse, type Method } from 'axio
 import { z } from 'zod';
 import { Backend, BackendError, type BackendErrorReason, type BackendResult, type OperationContext } from '../provider/backend';
 import type { PropertyMap } from '../provider/values';
+import { deleteWaitingForUsers, InUseBackendError } from './in-use';
 
 export interface RemoteBackendOptions {
   /** Server URL, or several replicas' URLs separated by commas (tried in turn on connection failures). */
@@ -34,6 +35,8 @@ export interface RemoteBackendOptions {
   readonly retryBudgetMs?: number;
   /** First backoff step (ms, default 100). */
   readonly backoffMs?: number;
+  /** How long a delete refused because other objects still use the object waits for them to go (as the embedded backend's waitForUsersMs; default: no wait). */
+  readonly waitForUsersMs?: number;
 }
 
 const jsonMap = z.record(z.string(), z.unknown());
@@ -87,7 +90,6 @@ export class RemoteBackend implements Backend {
       responseType: 'text',
       transformResponse: [(d: unknown) => d],
       headers: {
-        'content-type': 'application/json',
         'x-microseg-session': this.session,
         ...(options.defaultAction ? { 'x-microseg-default-action': options.defaultAction } : {}),
         ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
@@ -140,9 +142,10 @@ export class RemoteBackend implements Backend {
     await this.call('POST', `/v1/environments/${this.env}/claim/${kind}/${encodeName(name)}`, { owner }, { retry: 'always', what: `import of ${kind} "${name}"` });
   }
 
-  async delete(kind: string, name: string, context?: OperationContext): Promise<void> {
+  delete(kind: string, name: string, context?: OperationContext): Promise<void> {
     // Deleting is idempotent: a resent delete that finds nothing means the first one worked.
-    await this.call('DELETE', `/v1/environments/${this.env}/objects/${kind}/${encodeName(name)}`, undefined, { retry: 'always', what: `delete of ${kind} "${name}"`, accept404: true, context });
+    const once = async () => void (await this.call('DELETE', `/v1/environments/${this.env}/objects/${kind}/${encodeName(name)}`, undefined, { retry: 'always', what: `delete of ${kind} "${name}"`, accept404: true, context }));
+    return deleteWaitingForUsers(once, kind, name, this.options.waitForUsersMs ?? 0, context);
   }
 
   async invoke(fn: string, args: PropertyMap): Promise<PropertyMap> {
@@ -205,7 +208,9 @@ export class RemoteBackend implements Backend {
 
   private async once(method: Method, path: string, body: unknown, headers?: Record<string, string>, signal?: AbortSignal): Promise<Attempt> {
     try {
-      const response = await this.http.request({ method, url: `${this.endpoint}${path}`, ...(body !== undefined ? { data: JSON.stringify(body) } : {}), ...(headers ? { headers } : {}), ...(signal ? { signal } : {}) });
+      // Content-Type only with a body: the server refuses a JSON content type on an empty body (a DELETE).
+      const sent = body !== undefined ? { data: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } } : headers ? { headers } : {};
+      const response = await this.http.request({ method, url: `${this.endpoint}${path}`, ...sent, ...(signal ? { signal } : {}) });
       return { ok: true, response };
     } catch (err) {
       const e = err as { code?: string; message?: string; cause?: { code?: string } };
@@ -252,6 +257,8 @@ export class RemoteBackend implements Backend {
     }
     const message = body?.error.message ?? `HTTP ${r.status}`;
     const problems = body?.error.problems ?? [];
+    // A delete refused because others still use the object: the caller may wait for them to go.
+    if (r.status === 409 && body?.error.code === 'in-use') return new InUseBackendError(message, problems);
     const reason: BackendErrorReason =
       r.status === 401 ? 'unauthenticated' : r.status === 403 ? 'forbidden' : r.status === 409 || r.status === 412 ? 'conflict' : r.status === 404 ? 'not-found' : 'invalid';
     switch (reason) {

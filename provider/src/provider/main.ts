@@ -1,7 +1,7 @@
 import { functions, identityOf, isKind, providerConfig, ProviderConfig, resources } from '../model';
 import { microsegSchemaJson } from '../schema';
 import { version } from '../version';
-import { engineValidator, openEmbeddedBackend, resolveEnvironment } from '../backend';
+import { engineValidator, openEmbeddedBackend, PROVIDER_WAIT_FOR_USERS_MS, resolveEnvironment } from '../backend';
 import { RemoteBackend } from '../backend/remote';
 import { BackendError } from './backend';
 import { ProviderCore } from './core';
@@ -29,6 +29,7 @@ export function createProviderCore(): ProviderCore<ProviderConfig> {
             token: config.token,
             caCert: config.caCert,
             environment: resolveEnvironment(config, context.stack),
+            waitForUsersMs: PROVIDER_WAIT_FOR_USERS_MS,
             ...(config.defaultAction !== undefined ? { defaultAction: config.defaultAction } : {}),
           })
         : openEmbeddedBackend(config, context);

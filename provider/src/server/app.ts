@@ -306,7 +306,8 @@ export async function buildApp(options: AppOptions): Promise<MicrosegApp> {
       const live = o ? await host(env, request.headers['x-microseg-default-action']).get(kind, name) : undefined;
       if (!o || !live) throw new HttpError(404, 'not-found', `${kind} ${JSON.stringify(name)} does not exist in environment ${JSON.stringify(env)}`);
       void reply.header('etag', `"${o.revision}"`);
-      return { ...view(o), spec: live.spec, ...(live.secretPaths?.length ? { secretPaths: [...live.secretPaths] } : {}) };
+      // The outputs are the backend's too: realization status is observed now, not what was stored with the write.
+      return { ...view(o), spec: live.spec, outputs: live.outputs, ...(live.secretPaths?.length ? { secretPaths: [...live.secretPaths] } : {}) };
     },
   );
 
