@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import { endpointsOfPoint, enforcementPointModel, pointName, PointModelCache } from '../engine';
-import { compilePoint, elementJson, elementKeyTexts, elementTexts, renderText, replaceTableText, type NamedSet, type Table, type Verdict } from '../realize/nftables';
+import { CompileCache, compilePoint, elementJson, elementKeyTexts, elementTexts, renderText, replaceTableText, type NamedSet, type Table, type Verdict } from '../realize/nftables';
 import { FlowCollector, type ConntrackEntry, type ConntrackReader, type PointFlows } from './flows';
 import type { DesiredState, FlowSink, NftExecutor, NftListing, RealizationStatus, RuleHits, StatusSink } from './ports';
 
@@ -63,6 +63,7 @@ export class RealizationAgent {
     const unknown: string[] = [];
     const flowPoints: PointFlows[] = [];
     const shared = new PointModelCache(world); // the world is fixed for this pass
+    const cache = new CompileCache(); // with the models' shared rule objects
     for (const ref of this.options.points) {
       const eps = endpointsOfPoint(world, ref);
       if (!eps) {
@@ -70,7 +71,7 @@ export class RealizationAgent {
         continue;
       }
       for (const ep of eps) {
-        const compiled = compilePoint(enforcementPointModel(world, ep, shared));
+        const compiled = compilePoint(enforcementPointModel(world, ep, shared), { cache });
         const { status, listings } = await this.realize(pointName(ep), compiled.table, compiled.stats, seq);
         statuses.push(status);
         flowPoints.push({ point: status.point, ip: ep.ip.s, marks: compiled.marks, flowSets: compiled.flowSets, listings });

@@ -128,6 +128,19 @@ export class PointModelCache {
   readonly atomSnats = new Map<Atom, boolean>();
   /** Per endpoint id: {@link leavesAsOther}. */
   readonly snats = new Map<number, boolean>();
+  /**
+   * Peer regions that do not depend on the point (destinations, and sources none of whose members may
+   * arrive SNATed), per direction: a group named by the rules of thousands of points is listed once.
+   */
+  readonly regions = { in: new WeakMap<PeerSet, AddressRegion>(), out: new WeakMap<PeerSet, AddressRegion>() };
+  /**
+   * Point rules that do not depend on the point beyond its own side (checked per point before the
+   * lookup): every `out` rule, and `in` rules with a shared region and no named port. Null: the rule
+   * matches nothing. Sharing the objects also lets the compiler reuse work per rule list.
+   */
+  readonly rules = { in: new WeakMap<CompiledRule, PointRule | null>(), out: new WeakMap<CompiledRule, PointRule | null>() };
+  /** Per region and port name: {@link PeerContext.endpointsWithNamedPort}. */
+  readonly namedIn = new WeakMap<AddressRegion, Map<string, Endpoint[]>>();
 
   constructor(readonly world: World) {}
 }
@@ -167,8 +180,8 @@ export function enforcementPointModel(world: World, ep: Endpoint, shared: PointM
 
 /** Per-point caches: peer regions are shared by many rules (one group, many rules). */
 class PeerContext {
-  readonly regions = new Map<string, AddressRegion>();
-  readonly sets = new WeakMap<PeerSet, AddressRegion>();
+  /** Per direction: regions of this point only (a member may arrive SNATed). */
+  readonly sets = { in: new WeakMap<PeerSet, AddressRegion>(), out: new WeakMap<PeerSet, AddressRegion>() };
   /** Per atom: its members' addresses as they arrive here as sources (in rules). */
   readonly atomsIn = new Map<Atom, AtomAddresses>();
   /** Per cluster: does traffic from its pods to this endpoint stay inside it (no SNAT)? */
@@ -201,6 +214,14 @@ class PeerContext {
    * of a few pods must not scan 100,000 endpoints having `http`).
    */
   endpointsWithNamedPort(name: string, region: AddressRegion): Endpoint[] {
+    let perName = this.shared.namedIn.get(region);
+    if (!perName) this.shared.namedIn.set(region, (perName = new Map()));
+    let found = perName.get(name);
+    if (!found) perName.set(name, (found = this.scanNamedPort(name, region)));
+    return found;
+  }
+
+  private scanNamedPort(name: string, region: AddressRegion): Endpoint[] {
     if (!this.shared.byNamedPort) {
       const by = new Map<string, Endpoint[]>();
       for (const e of this.world.membership.endpoints.values()) {
@@ -243,17 +264,33 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
   const selfSet = dir === 'in' ? r.dst : r.src;
   const selfNegated = dir === 'in' ? r.dstNegated : r.srcNegated;
   if (selfSet ? peerSetMatches(selfSet, self) === selfNegated : selfNegated) return undefined;
+  const cache = ctx.shared.rules[dir];
+  const hit = cache.get(r);
+  if (hit !== undefined) return hit ?? undefined;
+  const built = peerSideOf(ctx, r, dir);
+  if (built.shared) cache.set(r, built.rule ?? null);
+  return built.rule;
+}
+
+/**
+ * The peer side of a rule whose own side matches this point: its region and ports. `shared`: the result
+ * does not depend on the point (see {@link PointModelCache.rules}).
+ */
+function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): { rule: PointRule | undefined; shared: boolean } {
+  let shared = true;
+  const done = (rule: PointRule | undefined) => ({ rule, shared });
   const peerSet = dir === 'in' ? r.src : r.dst;
   const peerNegated = dir === 'in' ? r.srcNegated : r.dstNegated;
   let peer: AddressRegion;
   if (!peerSet) {
-    if (peerNegated) return undefined; // "not any": matches nothing
+    if (peerNegated) return done(undefined); // "not any": matches nothing
     peer = FULL;
   } else {
+    if (dir === 'in' && !regionIsShared(ctx, peerSet)) shared = false;
     const base = regionOfSet(ctx, peerSet, dir);
     peer = peerNegated ? complement(base) : base;
   }
-  if (peer.v4.length === 0 && peer.v6.length === 0) return undefined;
+  if (peer.v4.length === 0 && peer.v6.length === 0) return done(undefined);
   const ports: PortMatch[] = [];
   const other: OtherMatch[] = [];
   if (!r.services || r.services.length === 0) {
@@ -275,6 +312,7 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
       for (const p of protos) for (let i = 0; i < s.ranges.length; i += 2) ports.push({ protocol: p, lo: s.ranges[i]!, hi: s.ranges[i + 1]! });
       for (const n of s.named) {
         // A named port matches a flow whose protocol and port are those of the destination's port of that name.
+        if (dir === 'in') shared = false; // this point's own port of that name
         const targets = dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(n, peer);
         for (const t of targets) {
           const np = t.namedPorts?.get(n);
@@ -284,8 +322,8 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
         }
       }
     }
-  if (ports.length === 0 && other.length === 0) return undefined;
-  return {
+  if (ports.length === 0 && other.length === 0) return done(undefined);
+  return done({
     id: `${r.policy.name}/${r.name}`,
     category: r.policy.category as PointRule['category'], // rule lists hold FirewallPolicy rules only (never the NetworkPolicy layer's)
     policy: r.policy.name,
@@ -296,7 +334,7 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
     peer,
     ports,
     other,
-  };
+  });
 }
 
 const FULL: AddressRegion = { v4: [{ lo: 0n, hi: V4_MAX }], v6: [{ lo: 0n, hi: V6_MAX }] };
@@ -349,7 +387,8 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
 
 /** Addresses of a peer set as packets carry them at this point (see the module comment). */
 function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): AddressRegion {
-  const cached = ctx.sets.get(set);
+  const cache = dir === 'out' || regionIsShared(ctx, set) ? ctx.shared.regions[dir] : ctx.sets[dir];
+  const cached = cache.get(set);
   if (cached) return cached;
   // IPv4 members as numbers, sorted and merged into runs before any bigint is made: a set of thousands
   // of pods becomes a few ranges, and this was most of a point's model (bigint ranges per member). Each
@@ -398,8 +437,20 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
     list.push(...pieces);
   }
   const r = { v4: set.blocks.length ? normalize(v4) : v4, v6: normalize(v6) };
-  ctx.sets.set(set, r);
+  cache.set(set, r);
   return r;
+}
+
+/** Is a set's region as sources the same at every point (no member may arrive SNATed)? */
+function regionIsShared(ctx: PeerContext, set: PeerSet): boolean {
+  for (const a of set.atoms) if (atomMaySnat(ctx, a)) return false;
+  return true;
+}
+
+function atomMaySnat(ctx: PeerContext, a: Atom): boolean {
+  let snats = ctx.shared.atomSnats.get(a);
+  if (snats === undefined) ctx.shared.atomSnats.set(a, (snats = memberMaySnat(ctx, a)));
+  return snats;
 }
 
 /**
@@ -411,10 +462,7 @@ function atomAddresses(ctx: PeerContext, a: Atom, dir: 'in' | 'out'): AtomAddres
   const { shared } = ctx;
   let out = shared.atomsOut.get(a);
   if (!out) shared.atomsOut.set(a, (out = listAddresses(ctx, a, undefined)));
-  if (dir === 'out') return out;
-  let snats = shared.atomSnats.get(a);
-  if (snats === undefined) shared.atomSnats.set(a, (snats = memberMaySnat(ctx, a)));
-  if (!snats) return out;
+  if (dir === 'out' || !atomMaySnat(ctx, a)) return out;
   let inn = ctx.atomsIn.get(a);
   if (!inn) ctx.atomsIn.set(a, (inn = listAddresses(ctx, a, (m) => ctx.arrives(m))));
   return inn;

@@ -1,5 +1,5 @@
 import type { AddressRange, EnforcementPointModel, PointRule } from '../../engine';
-import { firstMatch, portPlan } from './boxes';
+import { firstMatch, portPlan, type PortPlan } from './boxes';
 import type { Chain, Family, NamedSet, Rule, Table, Verdict } from './ir';
 
 /**
@@ -41,6 +41,31 @@ const PORT_PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
 export interface CompileOptions {
   /** Table name; default `microseg_<point>` sanitised. */
   readonly tableName?: string;
+  /** Work shared with other points compiled from models of one world (see {@link CompileCache}). */
+  readonly cache?: CompileCache;
+}
+
+/**
+ * First-match plans shared by the points of one world: models built with one engine PointModelCache
+ * share their point-independent rule objects, so a category whose decisive rules are the same objects
+ * in the same order (VM interfaces with equal rule lists, every `out` side of one list) has the same
+ * plan. Keyed by rule identity, so it never outlives the models' world: make a new one with the model cache.
+ */
+export class CompileCache {
+  private readonly ids = new WeakMap<PointRule, number>();
+  private nextId = 0;
+  readonly plans = new Map<string, PortPlan<bigint>>();
+
+  /** The key of a rule list in a family. */
+  keyOf(v: Family, rules: readonly PointRule[]): string {
+    let k = `${v}`;
+    for (const r of rules) {
+      let id = this.ids.get(r);
+      if (id === undefined) this.ids.set(r, (id = this.nextId++));
+      k += `,${id}`;
+    }
+    return k;
+  }
 }
 
 /** The rule a flow record names: direction and rule id (`policy/rule`, or `default`). */
@@ -180,7 +205,14 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
       }
       const decisive = inCat.filter((x) => !x.staged);
       // Two-level lookup (see the module comment): port → address class chain → address → rule chain.
-      const plan = portPlan(decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: v === 4 ? r.peer.v4 : r.peer.v6 })), v);
+      const planOf = () => portPlan(decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: v === 4 ? r.peer.v4 : r.peer.v6 })), v);
+      let plan: PortPlan<bigint>;
+      if (options.cache && decisive.length) {
+        const key = options.cache.keyOf(v, decisive);
+        const known = options.cache.plans.get(key);
+        if (known) plan = known;
+        else options.cache.plans.set(key, (plan = planOf()));
+      } else plan = planOf();
       plan.classes.forEach((c, k) => {
         const name = `${dir}_${cat}_c${k}`;
         usedNames.add(name);

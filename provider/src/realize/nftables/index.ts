@@ -3,10 +3,10 @@
  * the agent (provider/src/agent) applies the output with `nft`.
  */
 import { endpointsOfPoint, enforcementPointModel, PointModelCache, type World } from '../../engine';
-import { compilePoint, type CompiledPoint, type CompileOptions } from './compile';
+import { CompileCache, compilePoint, type CompiledPoint, type CompileOptions } from './compile';
 import { renderJson, renderText } from './render';
 
-export { compilePoint, tableNameOf, flowMark, CATEGORIES, type CompiledPoint, type CompileOptions, type FlowRule } from './compile';
+export { compilePoint, CompileCache, tableNameOf, flowMark, CATEGORIES, type CompiledPoint, type CompileOptions, type FlowRule } from './compile';
 export { renderJson, renderText, replaceTable, replaceTableText, elementJson, elementTexts, elementKeyTexts, setJson } from './render';
 export type { Table, Chain, Rule, Match, Verdict, AddressSet, ServiceMap, PortMap, AddressMap, NamedSet, FlowSet, AddrKey, ServiceKey } from './ir';
 
@@ -21,9 +21,10 @@ export function realizePoints(world: World, ref: string, options: CompileOptions
   const eps = endpointsOfPoint(world, ref);
   if (!eps) return undefined;
   const shared = new PointModelCache(world);
+  const cache = options.cache ?? new CompileCache();
   return eps.map((ep) => {
     const model = enforcementPointModel(world, ep, shared);
-    const c = compilePoint(model, options);
+    const c = compilePoint(model, { ...options, cache });
     return { ...c, point: model.name, text: renderText(c.table), json: renderJson(c.table) };
   });
 }
