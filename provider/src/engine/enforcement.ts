@@ -128,21 +128,28 @@ export class PointModelCache {
   readonly atomSnats = new Map<Atom, boolean>();
   /** Per endpoint id: {@link leavesAsOther}. */
   readonly snats = new Map<number, boolean>();
+  /** Peer regions as destinations (the same at every point), and the `out` point rules built from them. */
+  readonly regionsOut = new WeakMap<PeerSet, AddressRegion>();
+  readonly rulesOut = new WeakMap<CompiledRule, PointRule | null>();
   /**
-   * Peer regions that do not depend on the point (destinations, and sources none of whose members may
-   * arrive SNATed), per direction: a group named by the rules of thousands of points is listed once.
+   * What sources look like at a point depends on the point only through the clusters whose traffic to it
+   * stays inside (no SNAT): per such set of clusters ({@link PeerContext.arrivalKey}), the sources' regions,
+   * atoms' addresses and the `in` point rules without named ports are shared (every VM outside the
+   * clusters' networks has one key). Null rule: the rule matches nothing.
    */
-  readonly regions = { in: new WeakMap<PeerSet, AddressRegion>(), out: new WeakMap<PeerSet, AddressRegion>() };
-  /**
-   * Point rules that do not depend on the point beyond its own side (checked per point before the
-   * lookup): every `out` rule, and `in` rules with a shared region and no named port. Null: the rule
-   * matches nothing. Sharing the objects also lets the compiler reuse work per rule list.
-   */
-  readonly rules = { in: new WeakMap<CompiledRule, PointRule | null>(), out: new WeakMap<CompiledRule, PointRule | null>() };
+  readonly arrivals = new Map<string, Arrival>();
+  /** Names of the clusters having endpoints. */
+  clusters?: string[];
   /** Per region and port name: {@link PeerContext.endpointsWithNamedPort}. */
   readonly namedIn = new WeakMap<AddressRegion, Map<string, Endpoint[]>>();
 
   constructor(readonly world: World) {}
+}
+
+interface Arrival {
+  readonly regions: WeakMap<PeerSet, AddressRegion>;
+  readonly rules: WeakMap<CompiledRule, PointRule | null>;
+  readonly atoms: Map<Atom, AtomAddresses>;
 }
 
 interface AtomAddresses {
@@ -180,12 +187,10 @@ export function enforcementPointModel(world: World, ep: Endpoint, shared: PointM
 
 /** Per-point caches: peer regions are shared by many rules (one group, many rules). */
 class PeerContext {
-  /** Per direction: regions of this point only (a member may arrive SNATed). */
-  readonly sets = { in: new WeakMap<PeerSet, AddressRegion>(), out: new WeakMap<PeerSet, AddressRegion>() };
-  /** Per atom: its members' addresses as they arrive here as sources (in rules). */
-  readonly atomsIn = new Map<Atom, AtomAddresses>();
-  /** Per cluster: does traffic from its pods to this endpoint stay inside it (no SNAT)? */
-  readonly inside = new Map<string, boolean>();
+  /** Clusters whose traffic to this endpoint stays inside (no SNAT). */
+  readonly inside = new Set<string>();
+  /** Source-side caches shared with points of the same {@link inside} clusters. */
+  readonly arrival: Arrival;
   /** Reused buffer of IPv4 member addresses. */
   scratch = new Float64Array(1024);
 
@@ -193,16 +198,28 @@ class PeerContext {
     readonly world: World,
     readonly ep: Endpoint,
     readonly shared: PointModelCache,
-  ) {}
+  ) {
+    if (!shared.clusters) {
+      const names = new Set<string>();
+      for (const e of world.membership.endpoints.values()) if (e.cluster !== undefined) names.add(e.cluster);
+      shared.clusters = [...names].sort();
+    }
+    for (const c of shared.clusters) {
+      const cluster = world.clusterState(c);
+      if (cluster && staysInside(cluster, { cluster: c }, ep)) this.inside.add(c);
+    }
+    const key = [...this.inside].join('\n');
+    let arrival = shared.arrivals.get(key);
+    if (!arrival) shared.arrivals.set(key, (arrival = { regions: new WeakMap(), rules: new WeakMap(), atoms: new Map() }));
+    this.arrival = arrival;
+  }
 
   /** {@link arrivesAsItself} with its two parts cached: per source, and per source cluster here. */
   arrives(src: Endpoint): boolean {
     if (src.kind !== 'pod') return true;
     const cluster = this.world.clusterState(src.cluster!);
     if (!cluster) return true;
-    let inside = this.inside.get(src.cluster!);
-    if (inside === undefined) this.inside.set(src.cluster!, (inside = staysInside(cluster, src, this.ep)));
-    if (inside) return true;
+    if (this.inside.has(src.cluster!)) return true;
     let snat = this.shared.snats.get(src.id);
     if (snat === undefined) this.shared.snats.set(src.id, (snat = leavesAsOther(this.world, src, cluster)));
     return !snat;
@@ -264,7 +281,7 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
   const selfSet = dir === 'in' ? r.dst : r.src;
   const selfNegated = dir === 'in' ? r.dstNegated : r.srcNegated;
   if (selfSet ? peerSetMatches(selfSet, self) === selfNegated : selfNegated) return undefined;
-  const cache = ctx.shared.rules[dir];
+  const cache = dir === 'out' ? ctx.shared.rulesOut : ctx.arrival.rules;
   const hit = cache.get(r);
   if (hit !== undefined) return hit ?? undefined;
   const built = peerSideOf(ctx, r, dir);
@@ -286,7 +303,6 @@ function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): { rul
     if (peerNegated) return done(undefined); // "not any": matches nothing
     peer = FULL;
   } else {
-    if (dir === 'in' && !regionIsShared(ctx, peerSet)) shared = false;
     const base = regionOfSet(ctx, peerSet, dir);
     peer = peerNegated ? complement(base) : base;
   }
@@ -387,7 +403,7 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
 
 /** Addresses of a peer set as packets carry them at this point (see the module comment). */
 function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): AddressRegion {
-  const cache = dir === 'out' || regionIsShared(ctx, set) ? ctx.shared.regions[dir] : ctx.sets[dir];
+  const cache = dir === 'out' ? ctx.shared.regionsOut : ctx.arrival.regions;
   const cached = cache.get(set);
   if (cached) return cached;
   // IPv4 members as numbers, sorted and merged into runs before any bigint is made: a set of thousands
@@ -441,12 +457,6 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
   return r;
 }
 
-/** Is a set's region as sources the same at every point (no member may arrive SNATed)? */
-function regionIsShared(ctx: PeerContext, set: PeerSet): boolean {
-  for (const a of set.atoms) if (atomMaySnat(ctx, a)) return false;
-  return true;
-}
-
 function atomMaySnat(ctx: PeerContext, a: Atom): boolean {
   let snats = ctx.shared.atomSnats.get(a);
   if (snats === undefined) ctx.shared.atomSnats.set(a, (snats = memberMaySnat(ctx, a)));
@@ -463,8 +473,8 @@ function atomAddresses(ctx: PeerContext, a: Atom, dir: 'in' | 'out'): AtomAddres
   let out = shared.atomsOut.get(a);
   if (!out) shared.atomsOut.set(a, (out = listAddresses(ctx, a, undefined)));
   if (dir === 'out' || !atomMaySnat(ctx, a)) return out;
-  let inn = ctx.atomsIn.get(a);
-  if (!inn) ctx.atomsIn.set(a, (inn = listAddresses(ctx, a, (m) => ctx.arrives(m))));
+  let inn = ctx.arrival.atoms.get(a);
+  if (!inn) ctx.arrival.atoms.set(a, (inn = listAddresses(ctx, a, (m) => ctx.arrives(m))));
   return inn;
 }
 
@@ -509,7 +519,7 @@ export function arrivesAsItself(world: World, src: Endpoint, dst: Endpoint): boo
 type ClusterOf = NonNullable<ReturnType<World['clusterState']>>;
 
 /** Does traffic from pod `src` of `cluster` to `dst` stay inside the cluster (pod or service network)? */
-function staysInside(cluster: ClusterOf, src: Endpoint, dst: Endpoint): boolean {
+function staysInside(cluster: ClusterOf, src: Pick<Endpoint, 'cluster'>, dst: Endpoint): boolean {
   return (dst.kind === 'pod' && dst.cluster === src.cluster) || !!(cluster.podCidr && cidrContains(cluster.podCidr, dst.ip)) || !!(cluster.serviceCidr && cidrContains(cluster.serviceCidr, dst.ip));
 }
 
