@@ -254,22 +254,24 @@ class PeerContext {
     }
     const all = this.shared.byNamedPort.get(name) ?? [];
     const out: Endpoint[] = [];
+    // First index in `all` whose address (family v) is at or after x; IPv4 compared as numbers (no
+    // bigint per endpoint: regions of large groups scan thousands of endpoints).
+    const lowerBound = (v: 4 | 6, x: bigint): number => {
+      const x4 = v === 4 ? Number(x) : 0;
+      let lo = 0;
+      let hi = all.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const ip = all[mid]!.ip;
+        if (ip.v < v || (ip.v === v && (v === 4 ? (ip.n as number) < x4 : BigInt(ip.n) < x))) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
     for (const [v, ranges] of [[4, region.v4], [6, region.v6]] as const)
       for (const r of ranges) {
-        // First endpoint of family v at or after r.lo.
-        let lo = 0;
-        let hi = all.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          const e = all[mid]!;
-          if (e.ip.v < v || (e.ip.v === v && BigInt(e.ip.n) < r.lo)) lo = mid + 1;
-          else hi = mid;
-        }
-        for (let i = lo; i < all.length; i++) {
-          const e = all[i]!;
-          if (e.ip.v !== v || BigInt(e.ip.n) > r.hi) break;
-          out.push(e);
-        }
+        const end = lowerBound(v, r.hi + 1n);
+        for (let i = lowerBound(v, r.lo); i < end; i++) out.push(all[i]!);
       }
     return out;
   }
