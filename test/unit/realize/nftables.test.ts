@@ -141,6 +141,22 @@ describe('nftables compiler', () => {
     );
   });
 
+  test('a group that is a source of one rule and a destination of another keeps its SNATed pods as destinations', () => {
+    // api's pods leave c1 SNATed: as sources at ops they are not themselves, as destinations they are.
+    const w = world([
+      ...objects,
+      ['FirewallPolicy', 'both', { category: 'application', priority: 2, rules: [
+        { name: 'from-api', action: 'allow', direction: 'in', sources: [{ group: 'api' }], destinations: [{ vm: 'ops' }], services: [{ protocol: 'tcp', ports: [22] }] },
+        { name: 'to-api', action: 'allow', direction: 'out', sources: [{ vm: 'ops' }], destinations: [{ group: 'api' }], services: [{ protocol: 'tcp', ports: [9090] }] },
+      ] }],
+    ]);
+    const api = BigInt(w.endpointsOf('c1/shop/api')[0]!.ip.n);
+    const model = enforcementPointModel(w, endpointsOfPoint(w, 'vm:ops')![0]!);
+    const toApi = model.out.find((r) => r.id === 'both/to-api');
+    expect(toApi?.peer.v4.some((x) => x.lo <= api && api <= x.hi)).toBe(true);
+    expect(model.in.find((r) => r.id === 'both/from-api')).toBeUndefined();
+  });
+
   test('models built with one cache shared by every point equal models built alone (random worlds, SNAT included)', () => {
     const text = (x: unknown) => JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
     fc.assert(
