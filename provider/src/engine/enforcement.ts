@@ -138,7 +138,7 @@ export class PointModelCache {
    * clusters' networks has one key). Null rule: the rule matches nothing.
    */
   readonly arrivals = new Map<string, Arrival>();
-  /** Names of the clusters having endpoints. */
+  /** Names of the clusters (sorted). */
   clusters?: string[];
   /** Per region and port name: {@link PeerContext.endpointsWithNamedPort}. */
   readonly namedIn = new WeakMap<AddressRegion, Map<string, Endpoint[]>>();
@@ -199,11 +199,7 @@ class PeerContext {
     readonly ep: Endpoint,
     readonly shared: PointModelCache,
   ) {
-    if (!shared.clusters) {
-      const names = new Set<string>();
-      for (const e of world.membership.endpoints.values()) if (e.cluster !== undefined) names.add(e.cluster);
-      shared.clusters = [...names].sort();
-    }
+    shared.clusters ??= world.names('KubernetesCluster').sort();
     for (const c of shared.clusters) {
       const cluster = world.clusterState(c);
       if (cluster && staysInside(cluster, { cluster: c }, ep)) this.inside.add(c);
@@ -249,7 +245,7 @@ class PeerContext {
           l.push(e);
         }
       }
-      for (const l of by.values()) l.sort((a, b) => (a.ip.v !== b.ip.v ? a.ip.v - b.ip.v : a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0));
+      for (const [n, l] of by) by.set(n, sortedByAddress(l));
       this.shared.byNamedPort = by;
     }
     const all = this.shared.byNamedPort.get(name) ?? [];
@@ -275,6 +271,25 @@ class PeerContext {
       }
     return out;
   }
+}
+
+/**
+ * Endpoints with distinct addresses sorted by address, IPv4 before IPv6. IPv4 through one typed-array
+ * sort of (address, index) packed in a double: a comparator over 100,000 endpoints was most of a
+ * single point's model.
+ */
+function sortedByAddress(l: readonly Endpoint[]): Endpoint[] {
+  const byIp = (a: Endpoint, b: Endpoint) => (a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0);
+  const v4 = l.filter((e) => e.ip.v === 4);
+  const v6 = l.filter((e) => e.ip.v === 6).sort(byIp);
+  const SLOTS = 1 << 20; // address * SLOTS + index < 2^53
+  if (v4.length >= SLOTS) return [...v4.sort(byIp), ...v6];
+  const keys = new Float64Array(v4.length);
+  for (let i = 0; i < v4.length; i++) keys[i] = (v4[i]!.ip.n as number) * SLOTS + i;
+  keys.sort();
+  const out: Endpoint[] = new Array<Endpoint>(v4.length);
+  for (let i = 0; i < keys.length; i++) out[i] = v4[keys[i]! % SLOTS]!;
+  return out.concat(v6);
 }
 
 function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointRule | undefined {
