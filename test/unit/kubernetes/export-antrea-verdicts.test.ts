@@ -25,7 +25,7 @@ const FLOWS: SimFlow[] = [
 ];
 
 function compare(world: World, cluster: string, outsideIps: readonly string[]): { checked: number; disagreements: string[] } {
-  const r = getKubernetesManifests(world, { cluster, flavor: 'antrea' });
+  const r = getKubernetesManifests(world, { cluster, flavor: 'antrea', podsOnly: true });
   expect(r.refusals).toEqual([]);
   const namespaces = new Map(
     world
