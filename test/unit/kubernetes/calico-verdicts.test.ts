@@ -39,7 +39,7 @@ function endpoints(w: World, cluster: string, hostEndpoints: boolean): { pods: C
 
 /** Compares every enforced side of every flow; returns the disagreements and the number of sides compared. */
 function compare(w: World, cluster: string, services: readonly ['tcp' | 'udp', number][], hostEndpoints = false): { compared: number; disagreements: string[] } {
-  const exported = getKubernetesManifests(w, { cluster, flavor: 'calico', hostEndpoints });
+  const exported = getKubernetesManifests(w, { cluster, flavor: 'calico', hostEndpoints, podsOnly: true });
   expect(exported.refusals).toEqual([]);
   const { pods, enforced, refs } = endpoints(w, cluster, hostEndpoints);
   const calico = new CalicoModel(exported.manifests, pods);

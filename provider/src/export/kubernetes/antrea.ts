@@ -1,7 +1,7 @@
 import type { World } from '../../engine';
 import { formatIp, parseCidr, parseRange } from '../../engine/ip';
 import { cidrsMayOverlap, podSelsMayOverlap, servicesMayOverlap } from './antrea-overlap';
-import { externalIngressPolicies, type ExternalIngressRule } from './external-ingress';
+import { externalIngressPolicies, nodeSources, type ExternalIngressRule } from './external-ingress';
 import type { KubernetesExport, Refusal } from './flavor';
 import { networkPolicyManifest } from './networkpolicy';
 import { orderedPolicyRules, type Category, type OrderedPolicy, type RuleSpec } from './policy-rules';
@@ -67,17 +67,6 @@ function decodeBlock(text: string): IpBlock | undefined {
 
 const selectorObject = (p: PodSel): Obj =>
   isEmptySelector(p.podSelector) ? { namespaceSelector: p.namespaceSelector } : { podSelector: p.podSelector, ...(isEmptySelector(p.namespaceSelector) ? {} : { namespaceSelector: p.namespaceSelector }) };
-
-/** Whether an IP peer (`cidr!except,…`, as the selection encodes IP blocks) holds the address. */
-function blockHolds(text: string, ip: string): boolean {
-  const [cidr, rest] = text.split('!') as [string, string | undefined];
-  const holds = (c: string) => {
-    const x = parseCidr(c);
-    const a = parseCidr(ip);
-    return !!x && !!a && x.v === a.v && x.lo <= a.lo && a.hi <= x.hi;
-  };
-  return holds(cidr) && !(rest ? rest.split(',') : []).some(holds);
-}
 
 export function antreaExport(world: World, options: { cluster: string; podsOnly?: boolean }): KubernetesExport {
   const { cluster } = options;
@@ -296,10 +285,7 @@ export function antreaExport(world: World, options: { cluster: string; podsOnly?
           };
           (side.dir === 'ingress' ? ingress : egress).push(rule);
           if (side.dir === 'ingress') {
-            // Peers hold pods (never a node) and IP blocks; a negated list holds IP peers only.
-            const blocks = side.peers.any && !side.peersNegated ? undefined : sel.peers(list).cidrs;
-            const matches = (ip: string) => (blocks ? blocks.some((c) => blockHolds(c, ip)) !== side.peersNegated : true);
-            const cidrs = nodeIps.filter(matches).map((ip) => `${ip}/32`);
+            const cidrs = nodeSources(side.peersNegated ? sel.peers(list) : side.peers, side.peersNegated, nodeIps);
             if (cidrs.length) nodeRules.push({ construct, category: p.category, action: r.action === 'reject' ? 'drop' : r.action, subjects: side.subjects, cidrs, services: r.services });
           }
         }

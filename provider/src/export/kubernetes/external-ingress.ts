@@ -3,7 +3,7 @@ import { parseCidr } from '../../engine/ip';
 import { policyTypesOf } from '../../engine/netpol';
 import type { Refusal } from './flavor';
 import type { Category } from './policy-rules';
-import { matchesLabels, NAME_LABEL, Refused, type LabelSelector, type PodSel, type Service } from './selection';
+import { matchesLabels, NAME_LABEL, Refused, type LabelSelector, type PodSel, type Selection, type Service } from './selection';
 
 /**
  * Ingress to pods from sources outside the cluster (VMs, IP blocks, "any source"), realized with
@@ -37,6 +37,26 @@ import { matchesLabels, NAME_LABEL, Refused, type LabelSelector, type PodSel, ty
  * NetworkPolicies are namespaced: the classes are built for the namespaces microseg knows (Namespace
  * objects and the namespaces of workloads) and must be exported again when a namespace is added.
  */
+
+/**
+ * The node addresses (`ip/32`) an ingress rule's sources match, for the node check of flavors that write the
+ * other rules themselves: every node for any source; else the nodes its IP peers (`cidr`, or `cidr!e1,e2` as
+ * flavor antrea encodes an except) hold, or, when the sources are negated, the nodes they do not hold. Pod
+ * peers never match a node.
+ */
+export function nodeSources(peers: Selection, negated: boolean, nodeIps: readonly string[]): string[] {
+  if (peers.any) return negated ? [] : nodeIps.map((ip) => `${ip}/32`);
+  const holds = (text: string, ip: string): boolean => {
+    const [cidr, rest] = text.split('!') as [string, string | undefined];
+    const inside = (c: string) => {
+      const x = parseCidr(c);
+      const a = parseCidr(ip);
+      return !!x && !!a && x.v === a.v && x.lo <= a.lo && a.hi <= x.hi;
+    };
+    return inside(cidr) && !(rest ? rest.split(',') : []).some(inside);
+  };
+  return nodeIps.filter((ip) => peers.cidrs.some((c) => holds(c, ip)) !== negated).map((ip) => `${ip}/32`);
+}
 
 /** One ingress rule's part that matches sources outside the pod CIDR, in evaluation order. */
 export interface ExternalIngressRule {
