@@ -4,13 +4,13 @@ import * as path from 'node:path';
 import * as ipaddr from 'ipaddr.js';
 import { parse, stringify } from 'yaml';
 import { runFunction } from '../../../provider/src/backend/embedded';
-import { CliError, memoryIo } from '../../../provider/src/cli/io';
 import { runExport } from '../../../provider/src/cli/k8s-commands';
 import { World } from '../../../provider/src/engine';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { selectorsMayOverlap, servicesMayOverlap } from '../../../provider/src/export/kubernetes/antrea-overlap';
 import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { ANTREA_STATIC_TIERS, antreaSchemaErrors } from '../../support/antrea-schemas';
+import { runCli, type MemoryIo } from '../../support/cli';
 import { estate, put } from '../engine/helpers';
 
 /**
@@ -550,18 +550,7 @@ describe('the getKubernetesManifests function (Pulumi invoke)', () => {
 });
 
 describe('microseg export --flavor antrea', () => {
-  async function cli(fn: (io: ReturnType<typeof memoryIo>) => Promise<number>, cwd = ROOT) {
-    const io = memoryIo({ cwd });
-    let code: number;
-    try {
-      code = await fn(io);
-    } catch (err) {
-      if (!(err instanceof CliError)) throw err;
-      io.stderr(`microseg: ${err.message}\n`);
-      code = err.exitCode;
-    }
-    return { code, out: io.out(), err: io.err() };
-  }
+  const cli = (fn: (io: MemoryIo) => Promise<number>, cwd = ROOT) => runCli(fn, { cwd });
 
   it('prints the objects of a topology file as multi-document YAML', async () => {
     const r = await cli((io) => runExport({ cluster: 'ake', flavor: 'antrea', topology: 'examples/topologies/kubernetes-networkpolicies.yaml' }, io));
