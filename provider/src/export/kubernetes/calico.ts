@@ -2,7 +2,7 @@ import type { World } from '../../engine';
 import { calicoSelector } from './calico-selector';
 import { subtractCidrs } from './cidr';
 import type { KubernetesExport, Refusal } from './flavor';
-import { networkPolicyManifest } from './networkpolicy';
+import { clusterNetworkPolicyManifests } from './networkpolicy';
 import { orderedPolicyRules, type Category as AnyCategory, type RuleSpec } from './policy-rules';
 import { ALL_PODS, intersect, matchesLabels, nameAllocator, Refused, selectorsFor, type LabelSelector, type Peer, type PodSel, type Service } from './selection';
 
@@ -332,12 +332,6 @@ export function calicoExport(world: World, options: CalicoOptions): KubernetesEx
     );
   }
   manifests.push(...policies);
-  const nps = world
-    .names('KubernetesNetworkPolicy')
-    .sort()
-    .map((n) => world.get('KubernetesNetworkPolicy', n)!)
-    .filter((np) => np.cluster === cluster)
-    .map(networkPolicyManifest);
-  manifests.push(...(nps as unknown as Record<string, unknown>[]));
+  manifests.push(...(clusterNetworkPolicyManifests(world, cluster) as unknown as Record<string, unknown>[]));
   return { manifests, refusals };
 }
