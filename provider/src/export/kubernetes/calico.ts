@@ -55,7 +55,7 @@ type Category = Exclude<AnyCategory, 'kubernetes'>;
 const API = 'projectcalico.org/v3';
 const MANAGED = { 'app.kubernetes.io/managed-by': 'microseg' } as const;
 /** Tier names and orders (Calico's own tiers, per Calico's tiered-policy docs: kube-admin 1,000, default 1,000,000, kube-baseline 10,000,000). */
-export const CALICO_TIERS: Readonly<Record<Category | 'default', { name: string; order: number }>> = {
+const CALICO_TIERS: Readonly<Record<Category | 'default', { name: string; order: number }>> = {
   emergency: { name: 'microseg-emergency', order: 100 },
   infrastructure: { name: 'microseg-infrastructure', order: 200 },
   environment: { name: 'microseg-environment', order: 300 },
