@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -11,6 +11,7 @@ import { calicoSelector } from '../../../provider/src/export/kubernetes/calico-s
 import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { CALICO_BUILTIN_TIERS, calicoObjectErrors } from '../../support/calico-schemas';
 import { decided, estate, put, trace } from '../engine/helpers';
+import { expectGolden } from '../../support/golden';
 
 /**
  * Export to Calico (flavor `calico`: projectcalico.org/v3 Tier, GlobalNetworkPolicy,
@@ -59,9 +60,7 @@ describe('the example cluster (examples/topologies/kubernetes-networkpolicies.ya
   it('exports with no refusal (Calico peers can be any address) and matches the golden file', () => {
     expect(exported.refusals).toEqual([]);
     const text = exported.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-    const golden = path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.calico.yaml');
-    if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-    expect(text).toBe(readFileSync(golden, 'utf8'));
+    expectGolden(path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.calico.yaml'), text);
   });
 
   it('every Calico object validates against the Calico API statement (test/support/calico-schemas.ts)', () => {
@@ -401,9 +400,7 @@ describe('the getKubernetesManifests function, the CLI and the flagship', () => 
       if (hostEndpoints) continue;
       // What `microseg export --cluster vcci --flavor calico` prints after `npm run demo` (docs/kubernetes.md).
       const text = r.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-      const golden = path.join(ROOT, 'test/data/golden/vcci.calico.yaml');
-      if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-      expect(text).toBe(readFileSync(golden, 'utf8'));
+      expectGolden(path.join(ROOT, 'test/data/golden/vcci.calico.yaml'), text);
     }
   }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as ipaddr from 'ipaddr.js';
@@ -12,6 +12,7 @@ import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { ANTREA_STATIC_TIERS, antreaSchemaErrors } from '../../support/antrea-schemas';
 import { runCli, type MemoryIo } from '../../support/cli';
 import { estate, put } from '../engine/helpers';
+import { expectGolden } from '../../support/golden';
 
 /**
  * Export to Antrea (flavor `antrea`: crd.antrea.io/v1beta1 ClusterNetworkPolicy in the static tiers,
@@ -103,9 +104,7 @@ describe('the example cluster (examples/topologies/kubernetes-networkpolicies.ya
   it('exports with no refusal and matches the golden file', () => {
     expect(exported.refusals).toEqual([]);
     const text = exported.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-    const golden = path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.antrea.yaml');
-    if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-    expect(text).toBe(readFileSync(golden, 'utf8'));
+    expectGolden(path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.antrea.yaml'), text);
   });
 
   it("every object validates against microseg's Antrea schemas and the webhook rules", () => {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import * as ipaddr from 'ipaddr.js';
@@ -9,6 +9,7 @@ import { getKubernetesManifests } from '../../../provider/src/export/kubernetes'
 import { subtractCidrs } from '../../../provider/src/export/kubernetes/cidr';
 import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { estate, put } from '../engine/helpers';
+import { expectGolden } from '../../support/golden';
 
 /**
  * Export to Kubernetes (flavor `kubernetes`: ClusterNetworkPolicy v1alpha2 + NetworkPolicy): golden
@@ -103,9 +104,7 @@ describe('the example cluster (examples/topologies/kubernetes-networkpolicies.ya
   it('exports with no refusal and matches the golden file', () => {
     expect(exported.refusals).toEqual([]);
     const text = exported.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-    const golden = path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.kubernetes.yaml');
-    if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-    expect(text).toBe(readFileSync(golden, 'utf8'));
+    expectGolden(path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.kubernetes.yaml'), text);
   });
 
   it('every ClusterNetworkPolicy validates against the CRD schema and its CEL rules', () => {
