@@ -8,9 +8,9 @@ import { runExport } from '../../../provider/src/cli/k8s-commands';
 import { World } from '../../../provider/src/engine';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { calicoSelector } from '../../../provider/src/export/kubernetes/calico-selector';
-import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { CALICO_BUILTIN_TIERS, calicoObjectErrors } from '../../support/calico-schemas';
 import { decided, estate, put, trace } from '../engine/helpers';
+import { exampleTopologyWorld } from '../../support/example-topology';
 import { expectGolden } from '../../support/golden';
 
 /**
@@ -34,11 +34,6 @@ function schemaErrors(m: Obj): string[] {
   return m.apiVersion === 'networking.k8s.io/v1' ? [] : calicoObjectErrors(m);
 }
 
-function topologyWorld(file: string): World {
-  const loaded = loadTopology(readFileSync(path.join(ROOT, 'examples/topologies', file), 'utf8'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  return buildWorld(loaded.topology).world;
-}
 const calico = (w: World, hostEndpoints = false) => getKubernetesManifests(w, { cluster: 'c1', flavor: 'calico', hostEndpoints });
 const objects = (ms: readonly Obj[]) => ms as unknown as Manifest[];
 const gnps = (ms: readonly Obj[]) => objects(ms).filter((m) => m.kind === 'GlobalNetworkPolicy');
@@ -55,7 +50,7 @@ function withPolicy(spec: Record<string, unknown>, name = 'app'): World {
 }
 
 describe('the example cluster (examples/topologies/kubernetes-networkpolicies.yaml)', () => {
-  const exported = getKubernetesManifests(topologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'calico' });
+  const exported = getKubernetesManifests(exampleTopologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'calico' });
 
   it('exports with no refusal (Calico peers can be any address) and matches the golden file', () => {
     expect(exported.refusals).toEqual([]);

@@ -8,10 +8,10 @@ import { runExport } from '../../../provider/src/cli/k8s-commands';
 import { World } from '../../../provider/src/engine';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { selectorsMayOverlap, servicesMayOverlap } from '../../../provider/src/export/kubernetes/antrea-overlap';
-import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { ANTREA_STATIC_TIERS, antreaSchemaErrors } from '../../support/antrea-schemas';
 import { runCli, type MemoryIo } from '../../support/cli';
 import { estate, put } from '../engine/helpers';
+import { exampleTopologyWorld } from '../../support/example-topology';
 import { expectGolden } from '../../support/golden';
 
 /**
@@ -88,18 +88,12 @@ function validationErrors(objects: readonly Obj[]): string[] {
   return [...antreaSchemaErrors(objects), ...webhookErrors(objects)];
 }
 
-function topologyWorld(file: string): World {
-  const loaded = loadTopology(readFileSync(path.join(ROOT, 'examples/topologies', file), 'utf8'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  return buildWorld(loaded.topology).world;
-}
-
 const exportOf = (w: World) => getKubernetesManifests(w, { cluster: 'c1', flavor: 'antrea' });
 const named = (objects: readonly Obj[], kind: string, name: string): Obj => objects.find((m) => m.kind === kind && (m.metadata as { name: string }).name === name)!;
 const specOf = (objects: readonly Obj[], name: string) => named(objects, 'ClusterNetworkPolicy', name).spec as { tier: string; priority: number; ingress?: Obj[]; egress?: Obj[] };
 
 describe('the example cluster (examples/topologies/kubernetes-networkpolicies.yaml)', () => {
-  const exported = getKubernetesManifests(topologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'antrea' });
+  const exported = getKubernetesManifests(exampleTopologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'antrea' });
 
   it('exports with no refusal and matches the golden file', () => {
     expect(exported.refusals).toEqual([]);
