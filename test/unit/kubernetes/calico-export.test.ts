@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -8,9 +8,10 @@ import { runExport } from '../../../provider/src/cli/k8s-commands';
 import { World } from '../../../provider/src/engine';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { calicoSelector } from '../../../provider/src/export/kubernetes/calico-selector';
-import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { CALICO_BUILTIN_TIERS, calicoObjectErrors } from '../../support/calico-schemas';
 import { decided, estate, put, trace } from '../engine/helpers';
+import { exampleTopologyWorld } from '../../support/example-topology';
+import { expectGolden } from '../../support/golden';
 
 /**
  * Export to Calico (flavor `calico`: projectcalico.org/v3 Tier, GlobalNetworkPolicy,
@@ -33,11 +34,6 @@ function schemaErrors(m: Obj): string[] {
   return m.apiVersion === 'networking.k8s.io/v1' ? [] : calicoObjectErrors(m);
 }
 
-function topologyWorld(file: string): World {
-  const loaded = loadTopology(readFileSync(path.join(ROOT, 'examples/topologies', file), 'utf8'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  return buildWorld(loaded.topology).world;
-}
 const calico = (w: World, hostEndpoints = false) => getKubernetesManifests(w, { cluster: 'c1', flavor: 'calico', hostEndpoints });
 const objects = (ms: readonly Obj[]) => ms as unknown as Manifest[];
 const gnps = (ms: readonly Obj[]) => objects(ms).filter((m) => m.kind === 'GlobalNetworkPolicy');
@@ -54,14 +50,12 @@ function withPolicy(spec: Record<string, unknown>, name = 'app'): World {
 }
 
 describe('the example cluster (examples/topologies/kubernetes-networkpolicies.yaml)', () => {
-  const exported = getKubernetesManifests(topologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'calico', podsOnly: true });
+  const exported = getKubernetesManifests(exampleTopologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'calico', podsOnly: true });
 
   it('exports with no refusal with podsOnly (Calico peers can be any address) and matches the golden file', () => {
     expect(exported.refusals).toEqual([]);
     const text = exported.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-    const golden = path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.calico.yaml');
-    if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-    expect(text).toBe(readFileSync(golden, 'utf8'));
+    expectGolden(path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.calico.yaml'), text);
   });
 
   it('every Calico object validates against the Calico API statement (test/support/calico-schemas.ts)', () => {
@@ -425,9 +419,7 @@ describe('the getKubernetesManifests function, the CLI and the flagship', () => 
       if (hostEndpoints) continue;
       // What `microseg export --cluster vcci --flavor calico` prints after `npm run demo` (docs/kubernetes.md).
       const text = r.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-      const golden = path.join(ROOT, 'test/data/golden/vcci.calico.yaml');
-      if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-      expect(text).toBe(readFileSync(golden, 'utf8'));
+      expectGolden(path.join(ROOT, 'test/data/golden/vcci.calico.yaml'), text);
     }
   }, 120_000);
 });

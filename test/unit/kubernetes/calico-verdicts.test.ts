@@ -2,10 +2,8 @@ import type { World } from '../../../provider/src/engine';
 import type { Observation } from '../../../provider/src/engine/traceflow';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { CalicoModel, parseSelector, type CalicoEndpoint } from '../../support/calico-evaluator';
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { estate, put } from '../engine/helpers';
+import { exampleTopologyWorld } from '../../support/example-topology';
 
 /**
  * The calico flavor keeps microseg's verdicts: for every pair of endpoints and a set of services, each side
@@ -138,9 +136,7 @@ it('a crafted world: pass from emergency and infrastructure, baseline, negation,
 });
 
 it('the NetworkPolicy example (examples/topologies/kubernetes-networkpolicies.yaml): pass from application into the NetworkPolicies (Calico default tier), baseline for pods they do not select', () => {
-  const loaded = loadTopology(readFileSync(path.join(__dirname, '..', '..', '..', 'examples/topologies/kubernetes-networkpolicies.yaml'), 'utf8'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  const w = buildWorld(loaded.topology).world;
+  const w = exampleTopologyWorld('kubernetes-networkpolicies.yaml');
   put(w, 'Workload', 'ake/shop/blocked-one', { name: 'blocked-one', cluster: 'ake', namespace: 'shop', labels: { app: 'cart', blocked: 'yes' }, replicas: 1 });
   const r = compare(w, 'ake', SERVICES);
   expect(r.disagreements).toEqual([]);

@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
 import { parseIp, type World } from '../../../provider/src/engine';
 import type { Endpoint } from '../../../provider/src/engine/membership';
 import type { Addr } from '../../../provider/src/engine/rules';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
-import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { estate, put } from '../engine/helpers';
 import { AntreaSimulator, type SimFlow, type SimPeer, type SimPod } from './antrea-simulator';
+import { exampleTopologyWorld } from '../../support/example-topology';
 
 /**
  * Flavor `antrea` keeps microseg's verdicts: for every pod of a cluster, both directions, every other pod,
@@ -17,7 +15,6 @@ import { AntreaSimulator, type SimFlow, type SimPeer, type SimPod } from './antr
  * wherever microseg drops them, so the nodes are compared too, as ingress from each pod's own node.
  */
 
-const ROOT = path.join(__dirname, '..', '..', '..');
 const FLOWS: SimFlow[] = [
   ...[22, 53, 80, 443, 5432, 8080, 8848, 9000, 9090, 9100].map((port) => ({ protocol: 'tcp' as const, port })),
   { protocol: 'udp', port: 53 },
@@ -85,9 +82,7 @@ it('the flagship cluster, with a quarantined pod and the default rule drop', asy
 }, 120_000);
 
 it('the example cluster with NetworkPolicies, a pass into them and a baseline', () => {
-  const loaded = loadTopology(readFileSync(path.join(ROOT, 'examples/topologies/kubernetes-networkpolicies.yaml'), 'utf8'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  const { disagreements } = compare(buildWorld(loaded.topology).world, 'ake', ['203.0.113.10']);
+  const { disagreements } = compare(exampleTopologyWorld('kubernetes-networkpolicies.yaml'), 'ake', ['203.0.113.10']);
   expect(disagreements).toEqual([]);
 });
 

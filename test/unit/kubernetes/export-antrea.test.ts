@@ -1,17 +1,18 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as ipaddr from 'ipaddr.js';
 import { parse, stringify } from 'yaml';
 import { runFunction } from '../../../provider/src/backend/embedded';
-import { CliError, memoryIo } from '../../../provider/src/cli/io';
 import { runExport } from '../../../provider/src/cli/k8s-commands';
 import { World } from '../../../provider/src/engine';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { selectorsMayOverlap, servicesMayOverlap } from '../../../provider/src/export/kubernetes/antrea-overlap';
-import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { ANTREA_STATIC_TIERS, antreaSchemaErrors } from '../../support/antrea-schemas';
+import { runCli, type MemoryIo } from '../../support/cli';
 import { estate, put } from '../engine/helpers';
+import { exampleTopologyWorld } from '../../support/example-topology';
+import { expectGolden } from '../../support/golden';
 
 /**
  * Export to Antrea (flavor `antrea`: crd.antrea.io/v1beta1 ClusterNetworkPolicy in the static tiers,
@@ -87,25 +88,17 @@ function validationErrors(objects: readonly Obj[]): string[] {
   return [...antreaSchemaErrors(objects), ...webhookErrors(objects)];
 }
 
-function topologyWorld(file: string): World {
-  const loaded = loadTopology(readFileSync(path.join(ROOT, 'examples/topologies', file), 'utf8'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  return buildWorld(loaded.topology).world;
-}
-
 const exportOf = (w: World, podsOnly = false) => getKubernetesManifests(w, { cluster: 'c1', flavor: 'antrea', podsOnly });
 const named = (objects: readonly Obj[], kind: string, name: string): Obj => objects.find((m) => m.kind === kind && (m.metadata as { name: string }).name === name)!;
 const specOf = (objects: readonly Obj[], name: string) => named(objects, 'ClusterNetworkPolicy', name).spec as { tier: string; priority: number; ingress?: Obj[]; egress?: Obj[] };
 
 describe('the example cluster (examples/topologies/kubernetes-networkpolicies.yaml)', () => {
-  const exported = getKubernetesManifests(topologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'antrea', podsOnly: true });
+  const exported = getKubernetesManifests(exampleTopologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'antrea', podsOnly: true });
 
   it('exports with no refusal and matches the golden file', () => {
     expect(exported.refusals).toEqual([]);
     const text = exported.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-    const golden = path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.antrea.yaml');
-    if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-    expect(text).toBe(readFileSync(golden, 'utf8'));
+    expectGolden(path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.antrea.yaml'), text);
   });
 
   it("every object validates against microseg's Antrea schemas and the webhook rules", () => {
@@ -576,18 +569,7 @@ describe('the getKubernetesManifests function (Pulumi invoke)', () => {
 });
 
 describe('microseg export --flavor antrea', () => {
-  async function cli(fn: (io: ReturnType<typeof memoryIo>) => Promise<number>, cwd = ROOT) {
-    const io = memoryIo({ cwd });
-    let code: number;
-    try {
-      code = await fn(io);
-    } catch (err) {
-      if (!(err instanceof CliError)) throw err;
-      io.stderr(`microseg: ${err.message}\n`);
-      code = err.exitCode;
-    }
-    return { code, out: io.out(), err: io.err() };
-  }
+  const cli = (fn: (io: MemoryIo) => Promise<number>, cwd = ROOT) => runCli(fn, { cwd });
 
   it('prints the objects of a topology file as multi-document YAML', async () => {
     const r = await cli((io) => runExport({ cluster: 'ake', flavor: 'antrea', podsOnly: true, topology: 'examples/topologies/kubernetes-networkpolicies.yaml' }, io));

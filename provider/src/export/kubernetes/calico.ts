@@ -3,7 +3,7 @@ import { calicoSelector } from './calico-selector';
 import { subtractCidrs } from './cidr';
 import { externalIngressPolicies, nodeSources, type ExternalIngressRule } from './external-ingress';
 import type { KubernetesExport, Refusal } from './flavor';
-import { networkPolicyManifest } from './networkpolicy';
+import { clusterNetworkPolicyManifests } from './networkpolicy';
 import { orderedPolicyRules, type Category as AnyCategory, type RuleSpec } from './policy-rules';
 import { ALL_PODS, intersect, matchesLabels, nameAllocator, overlaps, Refused, selectorsFor, type LabelSelector, type Peer, type PodSel, type Service } from './selection';
 
@@ -63,7 +63,7 @@ type Category = Exclude<AnyCategory, 'kubernetes'>;
 const API = 'projectcalico.org/v3';
 const MANAGED = { 'app.kubernetes.io/managed-by': 'microseg' } as const;
 /** Tier names and orders (Calico's own tiers, per Calico's tiered-policy docs: kube-admin 1,000, default 1,000,000, kube-baseline 10,000,000). */
-export const CALICO_TIERS: Readonly<Record<Category | 'default', { name: string; order: number }>> = {
+const CALICO_TIERS: Readonly<Record<Category | 'default', { name: string; order: number }>> = {
   emergency: { name: 'microseg-emergency', order: 100 },
   infrastructure: { name: 'microseg-infrastructure', order: 200 },
   environment: { name: 'microseg-environment', order: 300 },
@@ -352,13 +352,7 @@ export function calicoExport(world: World, options: CalicoOptions): KubernetesEx
     );
   }
   manifests.push(...policies);
-  const nps = world
-    .names('KubernetesNetworkPolicy')
-    .sort()
-    .map((n) => world.get('KubernetesNetworkPolicy', n)!)
-    .filter((np) => np.cluster === cluster)
-    .map(networkPolicyManifest);
-  manifests.push(...(nps as unknown as Record<string, unknown>[]));
+  manifests.push(...(clusterNetworkPolicyManifests(world, cluster) as unknown as Record<string, unknown>[]));
   if (!options.podsOnly) {
     const nodeAdmission = "Calico admits traffic from a host to its local pods (kubelet probes, host-network pods) ahead of every policy";
     if (byAddress.length)
