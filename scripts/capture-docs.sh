@@ -25,7 +25,7 @@ node dist/scripts/demo.js dev 2>&1 | norm | grep -v '^@ ' | sed -n '/^Resources:
 microseg traceflow -e dev --from vcci/shop/apigateway --to rating --port 8080 2>&1 | norm > "$out/traceflow-gateway-rating"
 microseg traceflow -e dev --from vcci/shop/frontend --to database --port 5432 2>&1 | norm > "$out/traceflow-frontend-database"
 microseg members -e dev backend-egress-ip 2>&1 | norm > "$out/members-egress"
-microseg export -e dev --cluster vcci --flavor antrea 2>&1 | norm > "$out/export-antrea-vcci"
+microseg export -e dev --cluster vcci --flavor antrea --pods-only 2>&1 | norm > "$out/export-antrea-vcci"
 microseg test examples/topologies/east-west-to-pod.yaml 2>&1 | norm > "$out/test-east-west" || true
 # Team mode (docs/team-mode.md): a throw-away PostgreSQL, tokens, microseg serve, the dev stack through it.
 node dist/scripts/team-capture.js "$out"

@@ -31,7 +31,7 @@ export interface GetKubernetesManifestsArgs {
      */
     hostEndpoints?: boolean;
     /**
-     * Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
+     * Every flavor: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes, Antrea and Calico do, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
      */
     podsOnly?: boolean;
 }
@@ -73,7 +73,7 @@ export interface GetKubernetesManifestsOutputArgs {
      */
     hostEndpoints?: pulumi.Input<boolean | undefined>;
     /**
-     * Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
+     * Every flavor: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes, Antrea and Calico do, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
      */
     podsOnly?: pulumi.Input<boolean | undefined>;
 }

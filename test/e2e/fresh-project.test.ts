@@ -161,7 +161,10 @@ describe('the installed plugin', () => {
       expect(app.status).toBe(200);
       expect((await app.text()).length).toBeGreaterThan(100_000); // Cytoscape.js is bundled in
     } finally {
+      // Wait for the exit, so no server outlives the test.
+      const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
+      await exited;
     }
   });
 

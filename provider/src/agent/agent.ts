@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import { endpointsOfPoint, enforcementPointModel, pointName, PointModelCache } from '../engine';
-import { CompileCache, compilePoint, elementJson, elementKeyTexts, elementTexts, renderText, replaceTableText, type NamedSet, type Table, type Verdict } from '../realize/nftables';
+import { CompileCache, compilePoint, elementKeyTexts, elementTexts, renderText, replaceTableText, type NamedSet, type Table, type Verdict } from '../realize/nftables';
 import { FlowCollector, type ConntrackEntry, type ConntrackReader, type PointFlows } from './flows';
 import type { DesiredState, FlowSink, NftExecutor, NftListing, RealizationStatus, RuleHits, StatusSink } from './ports';
 
@@ -230,24 +230,7 @@ function changedElements(before: Table, after: Table): { old: NamedSet; now: Nam
   return out;
 }
 
-/** One `nft -j` transaction adding and deleting the elements that differ between two tables of equal skeleton. */
-export function elementDelta(before: Table, after: Table): { nftables: unknown[] } {
-  const cmds: unknown[] = [];
-  const adds: unknown[] = [];
-  for (const { old, now, removed, added } of changedElements(before, after)) {
-    const target = { family: after.family, table: after.name, name: now.name };
-    const keys = removed.map((i) => {
-      const e = elementJson(old, i);
-      return old.kind === 'port-map' || old.kind === 'addr-map' ? (e as unknown[])[0] : e;
-    });
-    if (keys.length) cmds.push({ delete: { element: { ...target, elem: keys } } });
-    if (added.length) adds.push({ add: { element: { ...target, elem: added.map((i) => elementJson(now, i)) } } });
-  }
-  // Deletions first: a map key may move to another rule, and interval keys must not overlap meanwhile.
-  return { nftables: [...cmds, ...adds] };
-}
-
-/** {@link elementDelta} as `nft -f` text (what the agent applies). */
+/** One `nft -f` text transaction (what the agent applies) deleting and adding the elements that differ between two tables of equal skeleton. */
 export function elementDeltaText(before: Table, after: Table): string {
   const dels: string[] = [];
   const adds: string[] = [];

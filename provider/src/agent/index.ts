@@ -1,4 +1,4 @@
-export { RealizationAgent, hitsOf, elementDelta, elementDeltaText, type AgentOptions, type ReconcileResult } from './agent';
+export { RealizationAgent, hitsOf, elementDeltaText, type AgentOptions, type ReconcileResult } from './agent';
 export { NftCli, NftError, preflight, type NftCliOptions } from './nft';
 export { StoreDesiredState, StoreStatusSink, StoreFlowSink, readStatuses, REALIZATION_KIND } from './store-adapters';
 export { AgentServerClient, HttpDesiredState, HttpFlowSink, HttpStatusSink, FLOW_POST_BATCH, type AgentServerOptions } from './http-adapters';

@@ -156,7 +156,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
       .description("the pod side of a cluster's policy as Kubernetes manifests (refused, with reasons, when a verdict cannot be kept)")
       .requiredOption('--cluster <name>', 'KubernetesCluster to export')
       .addOption(new Option('--flavor <flavor>', 'kubernetes: ClusterNetworkPolicy v1alpha2 + NetworkPolicy; antrea: Antrea ClusterNetworkPolicy, ClusterGroup, Egress + NetworkPolicy; calico: projectcalico.org/v3 Tier, GlobalNetworkPolicy, GlobalNetworkSet + NetworkPolicy').default('kubernetes'))
-      .option('--pods-only', "flavor kubernetes: accept that ingress from a pod's own node is always admitted (Kubernetes does; microseg may drop it)")
+      .option('--pods-only', "accept that ingress from a pod's own node is always admitted (Kubernetes, Antrea and Calico do; microseg may drop it)")
       .option('--host-endpoints', 'flavor calico: also write VM interfaces as HostEndpoints and apply the VM side of the rules to them')
       .option('--topology <file>', 'export from a topology file instead of the store')
       .option('--json', 'print JSON instead of multi-document YAML'),

@@ -116,7 +116,7 @@ export const getKubernetesManifests = defineFunction({
   inputs: z.object({
     cluster: z.string().min(1).describe('Name of the KubernetesCluster.'),
     flavor: z.enum(['kubernetes', 'antrea', 'calico']).default('kubernetes').describe('Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy), antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy) or calico (projectcalico.org/v3 tiers and GlobalNetworkPolicies + NetworkPolicy).'),
-    podsOnly: z.boolean().default(false).describe("Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing."),
+    podsOnly: z.boolean().default(false).describe("Every flavor: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes, Antrea and Calico do, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way."),
     hostEndpoints: z.boolean().default(false).describe('Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.'),
   }),
   outputs: z.object({

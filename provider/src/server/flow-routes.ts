@@ -21,9 +21,9 @@ import type { Operation } from './roles';
 /** Records per ingest request: an agent sends larger passes in several batches. */
 export const MAX_FLOW_BATCH = 5000;
 /** Records a flow read returns when it names no limit. */
-export const DEFAULT_FLOW_LIMIT = 10_000;
+const DEFAULT_FLOW_LIMIT = 10_000;
 /** Bytes per ingest request: a batch of MAX_FLOW_BATCH records of long pod names fits. */
-export const FLOW_BODY_LIMIT = 8 * 1024 * 1024;
+const FLOW_BODY_LIMIT = 8 * 1024 * 1024;
 
 export interface FlowRouteDeps {
   /** The store without auditing: flow records are observations, not policy changes. */

@@ -24,7 +24,7 @@ export interface FlowFilter {
 }
 
 /** The filter keys, in the order their errors are reported. */
-export const FLOW_FILTER_KEYS = ['from', 'to', 'verdict', 'rule', 'point', 'since', 'until', 'limit'] as const;
+const FLOW_FILTER_KEYS = ['from', 'to', 'verdict', 'rule', 'point', 'since', 'until', 'limit'] as const;
 
 /** A filter value that cannot be used; `option` is the filter key (`since`, `from`...). */
 export class FlowFilterError extends Error {

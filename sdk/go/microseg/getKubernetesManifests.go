@@ -29,7 +29,7 @@ type GetKubernetesManifestsArgs struct {
 	Flavor *string `pulumi:"flavor"`
 	// Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.
 	HostEndpoints *bool `pulumi:"hostEndpoints"`
-	// Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
+	// Every flavor: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes, Antrea and Calico do, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
 	PodsOnly *bool `pulumi:"podsOnly"`
 }
 
@@ -78,7 +78,7 @@ type GetKubernetesManifestsOutputArgs struct {
 	Flavor pulumi.StringPtrInput `pulumi:"flavor"`
 	// Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.
 	HostEndpoints pulumi.BoolPtrInput `pulumi:"hostEndpoints"`
-	// Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
+	// Every flavor: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes, Antrea and Calico do, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
 	PodsOnly pulumi.BoolPtrInput `pulumi:"podsOnly"`
 }
 

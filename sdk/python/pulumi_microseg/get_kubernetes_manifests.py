@@ -69,7 +69,7 @@ def get_kubernetes_manifests(cluster: Optional[_builtins.str] = None,
     :param _builtins.str cluster: Name of the KubernetesCluster.
     :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy), antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy) or calico (projectcalico.org/v3 tiers and GlobalNetworkPolicies + NetworkPolicy). One of `kubernetes`, `antrea`, `calico`.
     :param _builtins.bool host_endpoints: Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.
-    :param _builtins.bool pods_only: Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
+    :param _builtins.bool pods_only: Every flavor: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes, Antrea and Calico do, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
     """
     __args__ = dict()
     __args__['cluster'] = cluster
@@ -93,7 +93,7 @@ def get_kubernetes_manifests_output(cluster: pulumi.Input[Optional[_builtins.str
     :param _builtins.str cluster: Name of the KubernetesCluster.
     :param _builtins.str flavor: Target API: kubernetes (ClusterNetworkPolicy + NetworkPolicy), antrea (Antrea ClusterNetworkPolicy in the static tiers, ClusterGroup, Egress + NetworkPolicy) or calico (projectcalico.org/v3 tiers and GlobalNetworkPolicies + NetworkPolicy). One of `kubernetes`, `antrea`, `calico`.
     :param _builtins.bool host_endpoints: Flavor calico: also write each VM interface as a HostEndpoint (for a Calico node on the VM) and apply the VM side of the rules to it; otherwise VMs appear as addresses only.
-    :param _builtins.bool pods_only: Flavor kubernetes: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes does, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way. Flavor calico needs it for nothing.
+    :param _builtins.bool pods_only: Every flavor: accept that ingress from a pod's own node (kubelet probes, host-network pods) is always admitted, as Kubernetes, Antrea and Calico do, where microseg would drop it; otherwise the export refuses. Pod and outside sources are exported exactly either way.
     """
     __args__ = dict()
     __args__['cluster'] = cluster

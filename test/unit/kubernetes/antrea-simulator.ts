@@ -10,7 +10,8 @@ import * as ipaddr from 'ipaddr.js';
  * leaves them all for the NetworkPolicies; then the NetworkPolicies (a pod a policy selects for the
  * direction is allowed by a matching rule of one of them, else dropped); then the baseline tier; then allow.
  * It covers what the exporter writes (appliedTo and peers by selectors, ClusterGroups, ipBlock with except,
- * ports with endPort and named ports, icmp), not the rest of Antrea.
+ * ports with endPort and named ports, icmp), not the rest of Antrea. Ingress from the pod's own node
+ * (kubelet probes, host-network pods) is allowed ahead of every policy, as Antrea does.
  */
 
 export type Labels = Readonly<Record<string, string>>;
@@ -23,8 +24,8 @@ export interface SimPod {
   readonly ip: string;
   readonly namedPorts: ReadonlyMap<string, { port: number; protocol: string }>;
 }
-/** The other end of a flow: a pod of the cluster (known by labels), or an address. */
-export type SimPeer = { readonly pod: SimPod } | { readonly ip: string };
+/** The other end of a flow: a pod of the cluster (known by labels), an address, or the pod's own node (by its address). */
+export type SimPeer = { readonly pod: SimPod } | { readonly ip: string; readonly ownNode?: true };
 export interface SimFlow {
   readonly protocol: 'tcp' | 'udp' | 'sctp' | 'icmp';
   readonly port?: number;
@@ -162,6 +163,7 @@ export class AntreaSimulator {
 
   /** What the exported objects decide for `at` in one direction: Allow, Drop or Reject. */
   decide(at: SimPod, dir: 'ingress' | 'egress', peer: SimPeer, flow: SimFlow): string {
+    if (dir === 'ingress' && 'ownNode' in peer && peer.ownNode) return 'Allow'; // before every tier and NetworkPolicy
     const tiered = this.firstMatch(this.tiered, at, dir, peer, flow);
     if (tiered && tiered !== 'Pass') return tiered;
     const np = this.networkPolicies(at, dir, peer, flow);

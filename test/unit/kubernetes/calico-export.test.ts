@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -8,9 +8,10 @@ import { runExport } from '../../../provider/src/cli/k8s-commands';
 import { World } from '../../../provider/src/engine';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { calicoSelector } from '../../../provider/src/export/kubernetes/calico-selector';
-import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { CALICO_BUILTIN_TIERS, calicoObjectErrors } from '../../support/calico-schemas';
 import { decided, estate, put, trace } from '../engine/helpers';
+import { exampleTopologyWorld } from '../../support/example-topology';
+import { expectGolden } from '../../support/golden';
 
 /**
  * Export to Calico (flavor `calico`: projectcalico.org/v3 Tier, GlobalNetworkPolicy,
@@ -33,11 +34,6 @@ function schemaErrors(m: Obj): string[] {
   return m.apiVersion === 'networking.k8s.io/v1' ? [] : calicoObjectErrors(m);
 }
 
-function topologyWorld(file: string): World {
-  const loaded = loadTopology(readFileSync(path.join(ROOT, 'examples/topologies', file), 'utf8'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  return buildWorld(loaded.topology).world;
-}
 const calico = (w: World, hostEndpoints = false) => getKubernetesManifests(w, { cluster: 'c1', flavor: 'calico', hostEndpoints });
 const objects = (ms: readonly Obj[]) => ms as unknown as Manifest[];
 const gnps = (ms: readonly Obj[]) => objects(ms).filter((m) => m.kind === 'GlobalNetworkPolicy');
@@ -54,14 +50,12 @@ function withPolicy(spec: Record<string, unknown>, name = 'app'): World {
 }
 
 describe('the example cluster (examples/topologies/kubernetes-networkpolicies.yaml)', () => {
-  const exported = getKubernetesManifests(topologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'calico' });
+  const exported = getKubernetesManifests(exampleTopologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'calico', podsOnly: true });
 
-  it('exports with no refusal (Calico peers can be any address) and matches the golden file', () => {
+  it('exports with no refusal with podsOnly (Calico peers can be any address) and matches the golden file', () => {
     expect(exported.refusals).toEqual([]);
     const text = exported.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-    const golden = path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.calico.yaml');
-    if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-    expect(text).toBe(readFileSync(golden, 'utf8'));
+    expectGolden(path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.calico.yaml'), text);
   });
 
   it('every Calico object validates against the Calico API statement (test/support/calico-schemas.ts)', () => {
@@ -336,6 +330,28 @@ describe('HostEndpoints (hostEndpoints: true)', () => {
 });
 
 describe('refusals name the construct and the reason', () => {
+  it("ingress from the nodes that microseg drops, which Calico admits from a host to its local pods ahead of every policy", () => {
+    const w = withPolicy({ rules: [{ name: 'api-closed', action: 'drop', direction: 'in', destinations: [{ group: 'api' }] }] });
+    expect(calico(w).refusals).toEqual([
+      {
+        construct: 'ingress from the nodes of cluster c1',
+        reason: expect.stringMatching(/^Calico admits traffic from a host to its local pods .* ahead of every policy, but microseg drops it for pods \{"matchLabels":\{"app":"api"\}\} in ops \(FirewallPolicy app\/api-closed\).*accept that with --pods-only$/),
+      },
+    ]);
+  });
+
+  it('podsOnly accepts that; a drop whose sources leave the nodes out needs nothing', () => {
+    const closed = withPolicy({ rules: [{ name: 'api-closed', action: 'drop', direction: 'in', destinations: [{ group: 'api' }] }] });
+    expect(getKubernetesManifests(closed, { cluster: 'c1', flavor: 'calico', podsOnly: true }).refusals).toEqual([]);
+    const notNodes = withPolicy({ rules: [{ name: 'not-nodes', action: 'drop', direction: 'in', sources: [{ cidr: '192.168.0.0/24' }], sourcesExcluded: true, destinations: [{ group: 'api' }] }] });
+    expect(calico(notNodes).refusals).toEqual([]);
+  });
+
+  it('without podsOnly, a rule applied to pods by address makes the node check impossible', () => {
+    const w = withPolicy({ rules: [{ name: 'by-ip', action: 'allow', direction: 'in', destinations: [{ cidr: '10.1.0.0/24' }] }] });
+    expect(calico(w).refusals).toEqual([{ construct: 'ingress from the nodes of cluster c1', reason: expect.stringContaining('FirewallPolicy app/by-ip apply to pods by address') }]);
+  });
+
   it('reject has no Calico form', () => {
     const r = calico(withPolicy({ rules: [{ name: 'rst', action: 'reject', direction: 'in', sources: [{ group: 'web' }] }] }));
     expect(r.refusals).toEqual([{ construct: 'FirewallPolicy app/rst', reason: expect.stringContaining('action reject: Calico rule actions are Allow, Deny, Pass and Log') }]);
@@ -367,13 +383,13 @@ describe('refusals name the construct and the reason', () => {
 describe('the getKubernetesManifests function, the CLI and the flagship', () => {
   it('microseg export --flavor calico prints the manifests of a topology file; a refusal exits 1 naming the flavor', async () => {
     const io = memoryIo({ cwd: ROOT });
-    expect(await runExport({ cluster: 'ake', flavor: 'calico', topology: 'examples/topologies/kubernetes-networkpolicies.yaml' }, io)).toBe(0);
+    expect(await runExport({ cluster: 'ake', flavor: 'calico', podsOnly: true, topology: 'examples/topologies/kubernetes-networkpolicies.yaml' }, io)).toBe(0);
     expect(io.out()).toBe(readFileSync(path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.calico.yaml'), 'utf8'));
     const dir = mkdtempSync(path.join(tmpdir(), 'microseg-calico-'));
     try {
       const file = path.join(dir, 'reject.yaml');
       writeFileSync(file, readFileSync(path.join(ROOT, 'examples/topologies/kubernetes-networkpolicies.yaml'), 'utf8').replace(/action: drop/, 'action: reject'));
-      const err = await runExport({ cluster: 'ake', flavor: 'calico', topology: file }, memoryIo({ cwd: ROOT })).then(
+      const err = await runExport({ cluster: 'ake', flavor: 'calico', podsOnly: true, topology: file }, memoryIo({ cwd: ROOT })).then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -386,7 +402,7 @@ describe('the getKubernetesManifests function, the CLI and the flagship', () => 
   });
 
   it('the Pulumi invoke passes the flavor and hostEndpoints through', () => {
-    const r = runFunction(estate({ defaultAction: 'drop' }), 'getKubernetesManifests', { cluster: 'c1', flavor: 'calico', hostEndpoints: true }) as { manifests: { kind: string }[]; yaml: string };
+    const r = runFunction(estate({ defaultAction: 'drop' }), 'getKubernetesManifests', { cluster: 'c1', flavor: 'calico', hostEndpoints: true, podsOnly: true }) as { manifests: { kind: string }[]; yaml: string };
     expect(r.manifests.map((m) => m.kind)).toEqual(['Tier', 'HostEndpoint', 'HostEndpoint', 'GlobalNetworkPolicy', 'GlobalNetworkPolicy']);
     expect(parse(r.yaml.split('---\n')[0]!)).toEqual(r.manifests[0]);
   });
@@ -395,15 +411,15 @@ describe('the getKubernetesManifests function, the CLI and the flagship', () => 
     const { vcciWorld } = await import('../../support/vcci-world');
     const w = await vcciWorld();
     for (const hostEndpoints of [false, true]) {
-      const r = getKubernetesManifests(w, { cluster: 'vcci', flavor: 'calico', hostEndpoints });
+      const r = getKubernetesManifests(w, { cluster: 'vcci', flavor: 'calico', hostEndpoints, podsOnly: true });
       expect(r.refusals).toEqual([]);
+      // Without podsOnly only the nodes are refused: microseg's default rule drops them, Calico admits a host's own pods.
+      expect(getKubernetesManifests(w, { cluster: 'vcci', flavor: 'calico', hostEndpoints }).refusals.map((x) => x.construct)).toEqual(['ingress from the nodes of cluster vcci']);
       for (const m of r.manifests) expect(schemaErrors(m)).toEqual([]);
       if (hostEndpoints) continue;
       // What `microseg export --cluster vcci --flavor calico` prints after `npm run demo` (docs/kubernetes.md).
       const text = r.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-      const golden = path.join(ROOT, 'test/data/golden/vcci.calico.yaml');
-      if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-      expect(text).toBe(readFileSync(golden, 'utf8'));
+      expectGolden(path.join(ROOT, 'test/data/golden/vcci.calico.yaml'), text);
     }
   }, 120_000);
 });

@@ -2,10 +2,8 @@ import type { World } from '../../../provider/src/engine';
 import type { Observation } from '../../../provider/src/engine/traceflow';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { CalicoModel, parseSelector, type CalicoEndpoint } from '../../support/calico-evaluator';
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { estate, put } from '../engine/helpers';
+import { exampleTopologyWorld } from '../../support/example-topology';
 
 /**
  * The calico flavor keeps microseg's verdicts: for every pair of endpoints and a set of services, each side
@@ -39,7 +37,7 @@ function endpoints(w: World, cluster: string, hostEndpoints: boolean): { pods: C
 
 /** Compares every enforced side of every flow; returns the disagreements and the number of sides compared. */
 function compare(w: World, cluster: string, services: readonly ['tcp' | 'udp', number][], hostEndpoints = false): { compared: number; disagreements: string[] } {
-  const exported = getKubernetesManifests(w, { cluster, flavor: 'calico', hostEndpoints });
+  const exported = getKubernetesManifests(w, { cluster, flavor: 'calico', hostEndpoints, podsOnly: true });
   expect(exported.refusals).toEqual([]);
   const { pods, enforced, refs } = endpoints(w, cluster, hostEndpoints);
   const calico = new CalicoModel(exported.manifests, pods);
@@ -138,9 +136,7 @@ it('a crafted world: pass from emergency and infrastructure, baseline, negation,
 });
 
 it('the NetworkPolicy example (examples/topologies/kubernetes-networkpolicies.yaml): pass from application into the NetworkPolicies (Calico default tier), baseline for pods they do not select', () => {
-  const loaded = loadTopology(readFileSync(path.join(__dirname, '..', '..', '..', 'examples/topologies/kubernetes-networkpolicies.yaml'), 'utf8'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  const w = buildWorld(loaded.topology).world;
+  const w = exampleTopologyWorld('kubernetes-networkpolicies.yaml');
   put(w, 'Workload', 'ake/shop/blocked-one', { name: 'blocked-one', cluster: 'ake', namespace: 'shop', labels: { app: 'cart', blocked: 'yes' }, replicas: 1 });
   const r = compare(w, 'ake', SERVICES);
   expect(r.disagreements).toEqual([]);

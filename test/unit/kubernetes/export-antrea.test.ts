@@ -1,17 +1,18 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as ipaddr from 'ipaddr.js';
 import { parse, stringify } from 'yaml';
 import { runFunction } from '../../../provider/src/backend/embedded';
-import { CliError, memoryIo } from '../../../provider/src/cli/io';
 import { runExport } from '../../../provider/src/cli/k8s-commands';
 import { World } from '../../../provider/src/engine';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { selectorsMayOverlap, servicesMayOverlap } from '../../../provider/src/export/kubernetes/antrea-overlap';
-import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { ANTREA_STATIC_TIERS, antreaSchemaErrors } from '../../support/antrea-schemas';
+import { runCli, type MemoryIo } from '../../support/cli';
 import { estate, put } from '../engine/helpers';
+import { exampleTopologyWorld } from '../../support/example-topology';
+import { expectGolden } from '../../support/golden';
 
 /**
  * Export to Antrea (flavor `antrea`: crd.antrea.io/v1beta1 ClusterNetworkPolicy in the static tiers,
@@ -87,25 +88,17 @@ function validationErrors(objects: readonly Obj[]): string[] {
   return [...antreaSchemaErrors(objects), ...webhookErrors(objects)];
 }
 
-function topologyWorld(file: string): World {
-  const loaded = loadTopology(readFileSync(path.join(ROOT, 'examples/topologies', file), 'utf8'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  return buildWorld(loaded.topology).world;
-}
-
-const exportOf = (w: World) => getKubernetesManifests(w, { cluster: 'c1', flavor: 'antrea' });
+const exportOf = (w: World, podsOnly = false) => getKubernetesManifests(w, { cluster: 'c1', flavor: 'antrea', podsOnly });
 const named = (objects: readonly Obj[], kind: string, name: string): Obj => objects.find((m) => m.kind === kind && (m.metadata as { name: string }).name === name)!;
 const specOf = (objects: readonly Obj[], name: string) => named(objects, 'ClusterNetworkPolicy', name).spec as { tier: string; priority: number; ingress?: Obj[]; egress?: Obj[] };
 
 describe('the example cluster (examples/topologies/kubernetes-networkpolicies.yaml)', () => {
-  const exported = getKubernetesManifests(topologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'antrea' });
+  const exported = getKubernetesManifests(exampleTopologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'antrea', podsOnly: true });
 
   it('exports with no refusal and matches the golden file', () => {
     expect(exported.refusals).toEqual([]);
     const text = exported.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-    const golden = path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.antrea.yaml');
-    if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-    expect(text).toBe(readFileSync(golden, 'utf8'));
+    expectGolden(path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.antrea.yaml'), text);
   });
 
   it("every object validates against microseg's Antrea schemas and the webhook rules", () => {
@@ -127,7 +120,7 @@ describe("the validation is strict: a good export, mutated, fails microseg's Ant
       ],
     });
     w.upsert('EgressIp', 'pooled', { cluster: 'c1', pool: '192.168.0.192/28', podSelector: { podSelector: { matchLabels: { app: 'api' } } } }, { allocatedIp: '192.168.0.192' });
-    const r = exportOf(w);
+    const r = exportOf(w, true);
     expect(r.refusals).toEqual([]);
     return structuredClone(r.manifests) as Obj[];
   };
@@ -272,7 +265,7 @@ describe('order', () => {
   it('a dropping default rule is the last baseline policy, dropping in and out for every pod', () => {
     const w = estate({ defaultAction: 'drop' });
     put(w, 'FirewallPolicy', 'base', { category: 'baseline', priority: 1, rules: [{ name: 'ops', action: 'allow', direction: 'in', destinations: [{ group: 'api' }] }] });
-    const r = exportOf(w);
+    const r = exportOf(w, true);
     expect(r.refusals).toEqual([]);
     expect(specOf(r.manifests, 'base').priority).toBe(1);
     expect(specOf(r.manifests, 'microseg-default-deny')).toEqual({
@@ -335,7 +328,7 @@ describe('rule mapping', () => {
         { name: 'not-to-db', action: 'reject', direction: 'in', sources: [{ group: 'web' }], destinations: [{ vm: 'db' }], destinationsExcluded: true },
       ],
     });
-    const r = exportOf(w);
+    const r = exportOf(w, true);
     expect(r.refusals).toEqual([]);
     const spec = specOf(r.manifests, 'p');
     expect(spec.ingress![0]!.from).toEqual([{ ipBlock: { cidr: '0.0.0.0/0', except: ['172.16.0.20/32'] } }, { ipBlock: { cidr: '::/0', except: ['2001:db8::/32'] } }]);
@@ -426,7 +419,7 @@ describe('rule mapping', () => {
     const w = estate({ defaultAction: 'allow' });
     put(w, 'FirewallPolicy', 'env', { category: 'environment', priority: 1, rules: [{ name: 'to-np', action: 'pass', direction: 'in', destinations: [{ podSelector: { namespaces: ['ops'] } }] }] });
     put(w, 'FirewallPolicy', 'app', { category: 'application', priority: 1, rules: [{ name: 'shop-only', action: 'drop', direction: 'in', destinations: [{ podSelector: { namespaces: ['shop'] } }] }] });
-    const r = exportOf(w);
+    const r = exportOf(w, true);
     expect(r.refusals).toEqual([]);
     expect(specOf(r.manifests, 'env').ingress![0]!.action).toBe('Pass');
   });
@@ -461,6 +454,32 @@ describe('rule mapping', () => {
 });
 
 describe('refusals name the construct and the reason', () => {
+  it("ingress from the nodes that microseg drops, which Antrea admits from a pod's own node ahead of every policy", () => {
+    const w = estate({ defaultAction: 'allow' });
+    put(w, 'FirewallPolicy', 'app', { category: 'application', priority: 1, rules: [{ name: 'api-closed', action: 'drop', direction: 'in', destinations: [{ group: 'api' }] }] });
+    expect(exportOf(w).refusals).toEqual([
+      {
+        construct: 'ingress from the nodes of cluster c1',
+        reason: expect.stringMatching(/^Antrea admits traffic from a pod's own node .* ahead of every policy, but microseg drops it for pods \{"matchLabels":\{"app":"api"\}\} in ops \(FirewallPolicy app\/api-closed\).*accept that with --pods-only$/),
+      },
+    ]);
+  });
+
+  it('podsOnly accepts that; a drop whose sources leave the nodes out needs nothing', () => {
+    const w = estate({ defaultAction: 'allow' });
+    put(w, 'FirewallPolicy', 'app', { category: 'application', priority: 1, rules: [{ name: 'api-closed', action: 'drop', direction: 'in', destinations: [{ group: 'api' }] }] });
+    const r = exportOf(w, true);
+    expect(r.refusals).toEqual([]);
+    expect(specOf(r.manifests, 'app').ingress).toEqual([{ name: 'api-closed', action: 'Drop', appliedTo: [{ group: expect.any(String) }] }]);
+    // Negated sources that hold the nodes: they are not dropped, and nothing is refused without podsOnly.
+    put(w, 'FirewallPolicy', 'app', {
+      category: 'application',
+      priority: 1,
+      rules: [{ name: 'not-nodes', action: 'drop', direction: 'in', sources: [{ cidr: '192.168.0.0/24' }], sourcesExcluded: true, destinations: [{ group: 'api' }] }],
+    });
+    expect(exportOf(w).refusals).toEqual([]);
+  });
+
   it('a pass before application that may skip an application rule', () => {
     const w = estate({ defaultAction: 'allow' });
     put(w, 'FirewallPolicy', 'env', { category: 'environment', priority: 1, rules: [{ name: 'delegate', action: 'pass', direction: 'in', destinations: [{ group: 'api' }] }] });
@@ -543,28 +562,17 @@ describe('the overlap tests behind the refusals are sound', () => {
 describe('the getKubernetesManifests function (Pulumi invoke)', () => {
   it('passes the flavor through', () => {
     const w = estate({ defaultAction: 'drop' });
-    const r = runFunction(w, 'getKubernetesManifests', { cluster: 'c1', flavor: 'antrea' }) as { manifests: Obj[]; yaml: string };
+    const r = runFunction(w, 'getKubernetesManifests', { cluster: 'c1', flavor: 'antrea', podsOnly: true }) as { manifests: Obj[]; yaml: string };
     expect(r.manifests.map((m) => `${String(m.apiVersion)} ${String(m.kind)}`)).toEqual(['crd.antrea.io/v1beta1 ClusterNetworkPolicy']);
     expect(parse(r.yaml)).toEqual(r.manifests[0]);
   });
 });
 
 describe('microseg export --flavor antrea', () => {
-  async function cli(fn: (io: ReturnType<typeof memoryIo>) => Promise<number>, cwd = ROOT) {
-    const io = memoryIo({ cwd });
-    let code: number;
-    try {
-      code = await fn(io);
-    } catch (err) {
-      if (!(err instanceof CliError)) throw err;
-      io.stderr(`microseg: ${err.message}\n`);
-      code = err.exitCode;
-    }
-    return { code, out: io.out(), err: io.err() };
-  }
+  const cli = (fn: (io: MemoryIo) => Promise<number>, cwd = ROOT) => runCli(fn, { cwd });
 
   it('prints the objects of a topology file as multi-document YAML', async () => {
-    const r = await cli((io) => runExport({ cluster: 'ake', flavor: 'antrea', topology: 'examples/topologies/kubernetes-networkpolicies.yaml' }, io));
+    const r = await cli((io) => runExport({ cluster: 'ake', flavor: 'antrea', podsOnly: true, topology: 'examples/topologies/kubernetes-networkpolicies.yaml' }, io));
     expect(r).toEqual({ code: 0, out: readFileSync(path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.antrea.yaml'), 'utf8'), err: '' });
   });
 
@@ -597,7 +605,7 @@ describe('the flagship cluster (examples/vcci-app)', () => {
   it('exports whole in flavor antrea (no refusal) and every object validates', async () => {
     const { vcciWorld } = await import('../../support/vcci-world');
     const w = await vcciWorld();
-    const r = getKubernetesManifests(w, { cluster: 'vcci', flavor: 'antrea' });
+    const r = getKubernetesManifests(w, { cluster: 'vcci', flavor: 'antrea', podsOnly: true });
     expect(r.refusals).toEqual([]);
     expect(validationErrors(r.manifests)).toEqual([]);
     const kinds = r.manifests.map((m) => m.kind);
@@ -609,5 +617,7 @@ describe('the flagship cluster (examples/vcci-app)', () => {
     // The VM peers the standard ClusterNetworkPolicy refuses are ipBlocks here.
     expect(JSON.stringify(r.manifests)).toContain('"cidr":"192.168.28.213/32"');
     expect(JSON.stringify(r.manifests)).toContain('"cidr":"192.168.28.99/32"');
+    // Without podsOnly only the nodes are refused: microseg's default rule drops them, Antrea admits a pod's own node.
+    expect(getKubernetesManifests(w, { cluster: 'vcci', flavor: 'antrea' }).refusals.map((x) => x.construct)).toEqual(['ingress from the nodes of cluster vcci']);
   }, 120_000);
 });

@@ -1,14 +1,14 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import * as ipaddr from 'ipaddr.js';
 import { parse, stringify } from 'yaml';
 import { runFunction } from '../../../provider/src/backend/embedded';
-import { World } from '../../../provider/src/engine';
 import { getKubernetesManifests } from '../../../provider/src/export/kubernetes';
 import { subtractCidrs } from '../../../provider/src/export/kubernetes/cidr';
-import { buildWorld, loadTopology } from '../../../provider/src/topology';
 import { estate, put } from '../engine/helpers';
+import { exampleTopologyWorld } from '../../support/example-topology';
+import { expectGolden } from '../../support/golden';
 
 /**
  * Export to Kubernetes (flavor `kubernetes`: ClusterNetworkPolicy v1alpha2 + NetworkPolicy): golden
@@ -90,22 +90,14 @@ function schemaErrors(m: Record<string, unknown>): string[] {
   return [...(ok ? [] : (validate.errors ?? []).map((e) => `${channel}: ${e.instancePath} ${e.message}`)), ...celErrors(schemas[channel], m, '')];
 }
 
-function topologyWorld(file: string): World {
-  const loaded = loadTopology(readFileSync(path.join(ROOT, 'examples/topologies', file), 'utf8'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  return buildWorld(loaded.topology).world;
-}
-
 describe('the example cluster (examples/topologies/kubernetes-networkpolicies.yaml)', () => {
-  const world = topologyWorld('kubernetes-networkpolicies.yaml');
+  const world = exampleTopologyWorld('kubernetes-networkpolicies.yaml');
   const exported = getKubernetesManifests(world, { cluster: 'ake', flavor: 'kubernetes', podsOnly: true });
 
   it('exports with no refusal and matches the golden file', () => {
     expect(exported.refusals).toEqual([]);
     const text = exported.manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
-    const golden = path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.kubernetes.yaml');
-    if (process.env.MICROSEG_UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
-    expect(text).toBe(readFileSync(golden, 'utf8'));
+    expectGolden(path.join(ROOT, 'test/data/golden/kubernetes-networkpolicies.kubernetes.yaml'), text);
   });
 
   it('every ClusterNetworkPolicy validates against the CRD schema and its CEL rules', () => {
@@ -146,12 +138,12 @@ describe('the example cluster (examples/topologies/kubernetes-networkpolicies.ya
 
 describe('refusals name the construct and the reason', () => {
   it('traffic from nodes that microseg drops needs podsOnly: Kubernetes always admits a pod\'s own node', () => {
-    const r = getKubernetesManifests(topologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'kubernetes' });
+    const r = getKubernetesManifests(exampleTopologyWorld('kubernetes-networkpolicies.yaml'), { cluster: 'ake', flavor: 'kubernetes' });
     expect(r.refusals).toEqual([{ construct: 'ingress from the nodes of cluster ake', reason: expect.stringContaining('always admits traffic from a pod\'s own node') }]);
   });
 
   it('ingress from a VM is exported as an ipBlock NetworkPolicy, here on the named port of the pods (east-west-to-pod)', () => {
-    const r = getKubernetesManifests(topologyWorld('east-west-to-pod.yaml'), { cluster: 'ake', flavor: 'kubernetes', podsOnly: true });
+    const r = getKubernetesManifests(exampleTopologyWorld('east-west-to-pod.yaml'), { cluster: 'ake', flavor: 'kubernetes', podsOnly: true });
     expect(r.refusals).toEqual([]);
     const backend = r.manifests.find((m) => m.kind === 'NetworkPolicy' && JSON.stringify((m.spec as { podSelector: unknown }).podSelector) === '{"matchLabels":{"app":"backend"}}')!;
     expect((backend.spec as { ingress: unknown }).ingress).toEqual([{ from: [{ ipBlock: { cidr: '192.168.28.213/32' } }], ports: [{ protocol: 'TCP', port: 'http' }] }]);

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { endpointsOfPoint, enforcementPointModel, enforcementPoints, parseIp, PointModelCache, World, type Trace } from '../../../provider/src/engine';
 import type { Kind } from '../../../provider/src/model';
 import { compilePoint, flowMark, realizePoints, renderJson, renderText } from '../../../provider/src/realize/nftables';
+import { expectGolden } from '../../support/golden';
 import { tracePacket, type TracePacket } from '../../support/nft-tracer';
 import { buildWorld, worldArb } from '../../support/random-world';
 
@@ -53,9 +54,7 @@ function world(order: readonly Obj[] = objects): World {
 }
 
 function golden(file: string, actual: string): void {
-  const p = path.join(GOLDEN, file);
-  if (process.env.UPDATE_GOLDEN === '1' || !fs.existsSync(p)) fs.writeFileSync(p, actual);
-  expect(actual).toBe(fs.readFileSync(p, 'utf8'));
+  expectGolden(path.join(GOLDEN, file), actual);
 }
 
 describe('nftables compiler', () => {

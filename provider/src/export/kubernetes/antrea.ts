@@ -1,6 +1,7 @@
 import type { World } from '../../engine';
 import { formatIp, parseCidr, parseRange } from '../../engine/ip';
 import { cidrsMayOverlap, podSelsMayOverlap, servicesMayOverlap } from './antrea-overlap';
+import { externalIngressPolicies, nodeSources, type ExternalIngressRule } from './external-ingress';
 import type { KubernetesExport, Refusal } from './flavor';
 import { networkPolicyManifest } from './networkpolicy';
 import { orderedPolicyRules, type Category, type OrderedPolicy, type RuleSpec } from './policy-rules';
@@ -28,6 +29,10 @@ import { intersect, isEmptySelector, nameAllocator, Refused, selectorsFor, type 
  * skips the application tier too); in baseline it is the default rule's action (Antrea rejects Pass
  * there, microseg goes on to the default rule). Staged policies are refused: an Antrea-native rule
  * always decides (`enableLogging` only logs the decision), so there is no count-but-do-not-decide form.
+ *
+ * Antrea admits ingress from a pod's own node (kubelet probes, host-network pods) ahead of every policy,
+ * as Kubernetes does: where microseg drops it the export refuses unless `podsOnly` accepts that (the same
+ * check as flavor `kubernetes`, external-ingress.ts, fed with the node addresses each ingress rule matches).
  */
 
 /** microseg category → Antrea static tier (the NetworkPolicy layer, `kubernetes`, is exported as NetworkPolicies). */
@@ -63,7 +68,7 @@ function decodeBlock(text: string): IpBlock | undefined {
 const selectorObject = (p: PodSel): Obj =>
   isEmptySelector(p.podSelector) ? { namespaceSelector: p.namespaceSelector } : { podSelector: p.podSelector, ...(isEmptySelector(p.namespaceSelector) ? {} : { namespaceSelector: p.namespaceSelector }) };
 
-export function antreaExport(world: World, options: { cluster: string }): KubernetesExport {
+export function antreaExport(world: World, options: { cluster: string; podsOnly?: boolean }): KubernetesExport {
   const { cluster } = options;
   const refusals: Refusal[] = [];
   const clusterSpec = world.get('KubernetesCluster', cluster);
@@ -218,6 +223,10 @@ export function antreaExport(world: World, options: { cluster: string }): Kubern
       }
     }
 
+  // Ingress rules in evaluation order with the node addresses their sources match, for the node check.
+  const nodeIps = clusterSpec.nodes.map((n) => n.ip);
+  const nodeRules: ExternalIngressRule[] = [];
+
   const policyName = nameAllocator();
   const priorities: Record<string, number> = {};
   const policies: Obj[] = [];
@@ -275,6 +284,10 @@ export function antreaExport(world: World, options: { cluster: string }): Kubern
             ...(r.logged ? { enableLogging: true } : {}),
           };
           (side.dir === 'ingress' ? ingress : egress).push(rule);
+          if (side.dir === 'ingress') {
+            const cidrs = nodeSources(side.peersNegated ? sel.peers(list) : side.peers, side.peersNegated, nodeIps);
+            if (cidrs.length) nodeRules.push({ construct, category: p.category, action: r.action === 'reject' ? 'drop' : r.action, subjects: side.subjects, cidrs, services: r.services });
+          }
         }
       } catch (err) {
         if (!(err instanceof Refused)) throw err;
@@ -368,5 +381,16 @@ export function antreaExport(world: World, options: { cluster: string }): Kubern
     .map((n) => world.get('KubernetesNetworkPolicy', n)!)
     .filter((np) => np.cluster === cluster)
     .map((np) => networkPolicyManifest(np) as unknown as Obj);
+  if (!options.podsOnly) {
+    const nodes = externalIngressPolicies(world, {
+      cluster,
+      rules: nodeRules,
+      podBaseline: [],
+      podsOnly: false,
+      nodesOnly: true,
+      nodeAdmission: "Antrea admits traffic from a pod's own node (kubelet probes, host-network pods) ahead of every policy",
+    });
+    refusals.push(...nodes.refusals);
+  }
   return { manifests: [...groupObjects, ...ipPools.values(), ...egresses, ...policies, ...nps], refusals };
 }

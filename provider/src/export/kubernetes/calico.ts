@@ -1,10 +1,11 @@
 import type { World } from '../../engine';
 import { calicoSelector } from './calico-selector';
 import { subtractCidrs } from './cidr';
+import { externalIngressPolicies, nodeSources, type ExternalIngressRule } from './external-ingress';
 import type { KubernetesExport, Refusal } from './flavor';
-import { networkPolicyManifest } from './networkpolicy';
+import { clusterNetworkPolicyManifests } from './networkpolicy';
 import { orderedPolicyRules, type Category as AnyCategory, type RuleSpec } from './policy-rules';
-import { ALL_PODS, intersect, matchesLabels, nameAllocator, Refused, selectorsFor, type LabelSelector, type Peer, type PodSel, type Service } from './selection';
+import { ALL_PODS, intersect, matchesLabels, nameAllocator, overlaps, Refused, selectorsFor, type LabelSelector, type Peer, type PodSel, type Service } from './selection';
 
 /**
  * Flavor `calico` of the export (pure): `projectcalico.org/v3` Tier, GlobalNetworkPolicy,
@@ -37,6 +38,11 @@ import { ALL_PODS, intersect, matchesLabels, nameAllocator, Refused, selectorsFo
  * Refused, with the construct and the reason: reject (Calico has no per-rule reject), peers Calico cannot
  * select (static workload members, pods of other clusters), negated pods or sets mixed with IPv6, and an
  * IPv6 block with except inside a group (a GlobalNetworkSet has no except).
+ *
+ * Calico admits traffic from a host to its local pods ahead of every policy (for pod health checks; the
+ * Calico project's description of its iptables dataplane, projectcalico/vpp-dataplane
+ * docs/policy_description.md, "Host to endpoints"): where microseg drops ingress from a node the export
+ * refuses unless `podsOnly` accepts that, with the `kubernetes` flavor's check (external-ingress.ts).
  */
 export interface CalicoOptions {
   readonly cluster: string;
@@ -48,6 +54,8 @@ export interface CalicoOptions {
    * ports stay open on host endpoints unless the node's FelixConfiguration empties them (docs/kubernetes.md).
    */
   readonly hostEndpoints?: boolean;
+  /** Accept that ingress from a pod's own node is always admitted (Calico does) where microseg drops it. */
+  readonly podsOnly?: boolean;
 }
 
 /** The FirewallPolicy categories (the Kubernetes layer is Calico's own `default` tier). */
@@ -55,7 +63,7 @@ type Category = Exclude<AnyCategory, 'kubernetes'>;
 const API = 'projectcalico.org/v3';
 const MANAGED = { 'app.kubernetes.io/managed-by': 'microseg' } as const;
 /** Tier names and orders (Calico's own tiers, per Calico's tiered-policy docs: kube-admin 1,000, default 1,000,000, kube-baseline 10,000,000). */
-export const CALICO_TIERS: Readonly<Record<Category | 'default', { name: string; order: number }>> = {
+const CALICO_TIERS: Readonly<Record<Category | 'default', { name: string; order: number }>> = {
   emergency: { name: 'microseg-emergency', order: 100 },
   infrastructure: { name: 'microseg-infrastructure', order: 200 },
   environment: { name: 'microseg-environment', order: 300 },
@@ -222,6 +230,11 @@ export function calicoExport(world: World, options: CalicoOptions): KubernetesEx
 
   // Drafts per tier, in evaluation order; pass rules of emergency/infrastructure kept for the later tiers.
   const drafts = new Map<Category, Draft[]>();
+  // Ingress rules in evaluation order with the node addresses their sources match, for the node check;
+  // rules that apply to pods by address (their pods are no label selector) make the check impossible.
+  const nodeIps = clusterSpec.nodes.map((n) => n.ip);
+  const nodeRules: ExternalIngressRule[] = [];
+  const byAddress: string[] = [];
   const passCopies: { from: Category; draft: Draft }[] = [];
   for (const p of orderedPolicyRules(world)) {
     if (p.category === 'kubernetes') continue; // NetworkPolicies are exported as they are, below
@@ -248,6 +261,13 @@ export function calicoExport(world: World, options: CalicoOptions): KubernetesEx
           const subjects = podsOnly ? intersect(appliedPods, localAlts.map((a) => a.pods!)).map(podSubject) : [...appliedPods.map(podSubject), ...vmSubject(appliedVms)];
           const rules = calicoRules(r, action, podsOnly ? (dir === 'ingress' ? 'destination' : 'source') : undefined);
           if (subjects.length && rules.length) parts.push({ dir, subjects, rules }); // else: applies to nothing / matches nothing
+        }
+        if (!p.staged && r.direction !== 'out') {
+          const local = sel.peers(r.destinations);
+          const pods = r.destinationsExcluded ? (local.any ? [] : appliedPods) : local.any ? appliedPods : intersect(appliedPods, local.pods);
+          if ((r.destinationsExcluded && !local.any && local.pods.length) || (!local.any && local.cidrs.some((c) => overlaps(c, clusterSpec.podCidr)))) byAddress.push(construct);
+          const cidrs = nodeSources(sel.peers(r.sources), r.sourcesExcluded, nodeIps);
+          if (pods.length && cidrs.length) nodeRules.push({ construct, category: p.category, action: r.action, subjects: pods, cidrs, services: r.services });
         }
         const same = parts.length === 2 && JSON.stringify(parts[0]!.subjects) === JSON.stringify(parts[1]!.subjects);
         const group = same ? [parts] : parts.map((x) => [x]);
@@ -332,12 +352,12 @@ export function calicoExport(world: World, options: CalicoOptions): KubernetesEx
     );
   }
   manifests.push(...policies);
-  const nps = world
-    .names('KubernetesNetworkPolicy')
-    .sort()
-    .map((n) => world.get('KubernetesNetworkPolicy', n)!)
-    .filter((np) => np.cluster === cluster)
-    .map(networkPolicyManifest);
-  manifests.push(...(nps as unknown as Record<string, unknown>[]));
+  manifests.push(...(clusterNetworkPolicyManifests(world, cluster) as unknown as Record<string, unknown>[]));
+  if (!options.podsOnly) {
+    const nodeAdmission = "Calico admits traffic from a host to its local pods (kubelet probes, host-network pods) ahead of every policy";
+    if (byAddress.length)
+      refusals.push({ construct: `ingress from the nodes of cluster ${cluster}`, reason: `${nodeAdmission}, and ${byAddress.slice(0, 3).join(', ')} apply to pods by address, so where microseg drops it cannot be checked; accept that with --pods-only` });
+    else refusals.push(...externalIngressPolicies(world, { cluster, rules: nodeRules, podBaseline: [], podsOnly: false, nodesOnly: true, nodeAdmission }).refusals);
+  }
   return { manifests, refusals };
 }

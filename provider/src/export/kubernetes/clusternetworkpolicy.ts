@@ -1,7 +1,7 @@
 import type { World } from '../../engine';
 import { externalIngressPolicies, type ExternalIngressRule, type PodBaselineRule } from './external-ingress';
 import type { KubernetesExport, Refusal } from './flavor';
-import { networkPolicyManifest, type NetworkPolicyManifest } from './networkpolicy';
+import { clusterNetworkPolicyManifests } from './networkpolicy';
 import { orderedPolicyRules } from './policy-rules';
 import { ALL_PODS, intersect, isEmptySelector, nameAllocator, overlaps, Refused, selectorsFor, type Peer, type PodSel, type Selection, type Service } from './selection';
 
@@ -162,13 +162,7 @@ export function clusterNetworkPolicyExport(world: World, options: { cluster: str
       manifests.push(cnp('microseg-default-deny-egress', 'Baseline', priorities.Baseline, ALL_PODS, 'egress', { name: 'default', action: 'Deny', to: [{ networks: ['0.0.0.0/0', '::/0'] }] }));
     }
   }
-  const nps: NetworkPolicyManifest[] = world
-    .names('KubernetesNetworkPolicy')
-    .sort()
-    .map((n) => world.get('KubernetesNetworkPolicy', n)!)
-    .filter((np) => np.cluster === cluster)
-    .map(networkPolicyManifest);
-  manifests.push(...(nps as unknown as Record<string, unknown>[]));
+  manifests.push(...(clusterNetworkPolicyManifests(world, cluster) as unknown as Record<string, unknown>[]));
   const outside = externalIngressPolicies(world, { cluster, rules: external, podBaseline, podsOnly: options.podsOnly ?? false });
   manifests.push(...outside.manifests);
   refusals.push(...outside.refusals);

@@ -3,7 +3,7 @@ import { parseCidr } from '../../engine/ip';
 import { policyTypesOf } from '../../engine/netpol';
 import type { Refusal } from './flavor';
 import type { Category } from './policy-rules';
-import { matchesLabels, NAME_LABEL, Refused, type LabelSelector, type PodSel, type Service } from './selection';
+import { matchesLabels, NAME_LABEL, Refused, type LabelSelector, type PodSel, type Selection, type Service } from './selection';
 
 /**
  * Ingress to pods from sources outside the cluster (VMs, IP blocks, "any source"), realized with
@@ -31,11 +31,32 @@ import { matchesLabels, NAME_LABEL, Refused, type LabelSelector, type PodSel, ty
  * One thing Kubernetes decides on its own: ingress from a pod's own node (kubelet probes, host-network
  * pods) is always admitted, whether the pod is isolated or not, and no standard ClusterNetworkPolicy
  * ingress peer selects nodes. When microseg would drop such a flow the export refuses unless `podsOnly`
- * accepts it.
+ * accepts it. Flavor `antrea` runs the same check alone (`nodesOnly`): Antrea admits that traffic ahead of
+ * every policy too.
  *
  * NetworkPolicies are namespaced: the classes are built for the namespaces microseg knows (Namespace
  * objects and the namespaces of workloads) and must be exported again when a namespace is added.
  */
+
+/**
+ * The node addresses (`ip/32`) an ingress rule's sources match, for the node check of flavors that write the
+ * other rules themselves: every node for any source; else the nodes its IP peers (`cidr`, or `cidr!e1,e2` as
+ * flavor antrea encodes an except) hold, or, when the sources are negated, the nodes they do not hold. Pod
+ * peers never match a node.
+ */
+export function nodeSources(peers: Selection, negated: boolean, nodeIps: readonly string[]): string[] {
+  if (peers.any) return negated ? [] : nodeIps.map((ip) => `${ip}/32`);
+  const holds = (text: string, ip: string): boolean => {
+    const [cidr, rest] = text.split('!') as [string, string | undefined];
+    const inside = (c: string) => {
+      const x = parseCidr(c);
+      const a = parseCidr(ip);
+      return !!x && !!a && x.v === a.v && x.lo <= a.lo && a.hi <= x.hi;
+    };
+    return inside(cidr) && !(rest ? rest.split(',') : []).some(inside);
+  };
+  return nodeIps.filter((ip) => peers.cidrs.some((c) => holds(c, ip)) !== negated).map((ip) => `${ip}/32`);
+}
 
 /** One ingress rule's part that matches sources outside the pod CIDR, in evaluation order. */
 export interface ExternalIngressRule {
@@ -63,7 +84,16 @@ export interface ExternalIngressInput {
   readonly rules: readonly ExternalIngressRule[];
   readonly podBaseline: readonly PodBaselineRule[];
   readonly podsOnly: boolean;
+  /**
+   * Only check ingress from the nodes (for a flavor that writes the other rules itself): no NetworkPolicies,
+   * and no refusals but the node one. `rules` then need to hold only the rules' node addresses.
+   */
+  readonly nodesOnly?: boolean;
+  /** Why the target admits ingress from a pod's own node, for the refusal (default: Kubernetes' reason). */
+  readonly nodeAdmission?: string;
 }
+
+const KUBERNETES_NODE_ADMISSION = "Kubernetes always admits traffic from a pod's own node (kubelet probes, host-network pods) and no standard ClusterNetworkPolicy ingress peer selects nodes";
 
 export interface ExternalIngressOutput {
   readonly manifests: Record<string, unknown>[];
@@ -285,7 +315,7 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
   for (const n of nodes) if (n.ip) [n.ip[0], n.ip[1] + 1].forEach((x) => v4Cuts.add(x));
   for (const r of input.rules) {
     try {
-      if (!pod) throw new Refused(`pod CIDR ${clusterSpec.podCidr} is not IPv4: sources outside it are not exported`);
+      if (!pod && !input.nodesOnly) throw new Refused(`pod CIDR ${clusterSpec.podCidr} is not IPv4: sources outside it are not exported`);
       const v4: Interval[] = [];
       let v6 = false;
       for (const c of r.cidrs) {
@@ -306,7 +336,7 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
       compiled.push({ source: r, v4, v6, svc: ports.matches, named: ports.named, numbered: ports.numbered, names: new Set([...ports.names].flatMap(([p, ns]) => [...ns].map((n) => `${p}/${n}`))), subjectIdx: [] });
     } catch (err) {
       if (!(err instanceof Refused)) throw err;
-      refuse(r.construct, err.reason);
+      refuse(r.construct, input.nodesOnly ? `checking ingress from the nodes: ${err.reason}` : err.reason);
     }
   }
   const cuts = [...v4Cuts].sort((a, b) => a - b);
@@ -372,7 +402,8 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
     const userIdx = userNps.filter((u) => u.namespace === ns).map((u) => ({ ...u, idx: idx(u.podSelector) }));
     const construct = `pods of namespace ${ns}`;
     if (table.length > MAX_SELECTORS_PER_NAMESPACE) {
-      refuse(construct, `${table.length} different rule subjects and NetworkPolicies select them: more than ${MAX_SELECTORS_PER_NAMESPACE} is too many classes to write as NetworkPolicies`);
+      if (input.nodesOnly) refuse(`ingress from the nodes of cluster ${cluster}`, `${table.length} different rule subjects and NetworkPolicies select pods of namespace ${ns}: more than ${MAX_SELECTORS_PER_NAMESPACE} is too many classes to check what microseg decides for the nodes; accept that with --pods-only`);
+      else refuse(construct, `${table.length} different rule subjects and NetworkPolicies select them: more than ${MAX_SELECTORS_PER_NAMESPACE} is too many classes to write as NetworkPolicies`);
       continue;
     }
     const reqs = table.map(requirements);
@@ -422,6 +453,7 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
         const drop = ipAtoms.filter(isNode).flatMap((a) => classSvcAtoms.map((s) => decide(a, s, true))).find((d) => d.action === 'drop');
         if (drop && nodeDrops.length < 3) nodeDrops.push(`pods ${describe()} in ${ns} (${drop.by})`);
       }
+      if (input.nodesOnly) continue;
       // What the class admits from outside, per address atom.
       const admitted = new Map<string, { atoms: IpAtom[]; svcs: SvcAtom[] }>();
       let everything = true;
@@ -502,7 +534,7 @@ export function externalIngressPolicies(world: World, input: ExternalIngressInpu
   if (nodeDrops.length)
     refuse(
       `ingress from the nodes of cluster ${cluster}`,
-      `Kubernetes always admits traffic from a pod's own node (kubelet probes, host-network pods) and no standard ClusterNetworkPolicy ingress peer selects nodes, but microseg drops it for ${nodeDrops.join('; ')}; accept that with --pods-only`,
+      `${input.nodeAdmission ?? KUBERNETES_NODE_ADMISSION}, but microseg drops it for ${nodeDrops.join('; ')}; accept that with --pods-only`,
     );
   return { manifests, refusals };
 }

@@ -1,3 +1,4 @@
+import type { World } from '../../engine';
 import type { SpecOf } from '../../model';
 
 /** A `networking.k8s.io/v1` NetworkPolicy object as kubectl applies it. */
@@ -30,4 +31,14 @@ export function networkPolicyManifest(spec: SpecOf['KubernetesNetworkPolicy']): 
       ...(spec.egress !== undefined ? { egress: spec.egress } : {}),
     },
   };
+}
+
+/** The cluster's KubernetesNetworkPolicies as objects, by name: every flavor exports them as declared. */
+export function clusterNetworkPolicyManifests(world: World, cluster: string): NetworkPolicyManifest[] {
+  return world
+    .names('KubernetesNetworkPolicy')
+    .sort()
+    .map((n) => world.get('KubernetesNetworkPolicy', n)!)
+    .filter((np) => np.cluster === cluster)
+    .map(networkPolicyManifest);
 }
