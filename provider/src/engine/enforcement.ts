@@ -245,7 +245,7 @@ class PeerContext {
           l.push(e);
         }
       }
-      for (const [n, l] of by) by.set(n, sortedByAddress(l));
+      for (const l of by.values()) l.sort((a, b) => (a.ip.v !== b.ip.v ? a.ip.v - b.ip.v : a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0));
       this.shared.byNamedPort = by;
     }
     const all = this.shared.byNamedPort.get(name) ?? [];
@@ -271,25 +271,6 @@ class PeerContext {
       }
     return out;
   }
-}
-
-/**
- * Endpoints with distinct addresses sorted by address, IPv4 before IPv6. IPv4 through one typed-array
- * sort of (address, index) packed in a double: a comparator over 100,000 endpoints was most of a
- * single point's model.
- */
-function sortedByAddress(l: readonly Endpoint[]): Endpoint[] {
-  const byIp = (a: Endpoint, b: Endpoint) => (a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0);
-  const v4 = l.filter((e) => e.ip.v === 4);
-  const v6 = l.filter((e) => e.ip.v === 6).sort(byIp);
-  const SLOTS = 1 << 20; // address * SLOTS + index < 2^53
-  if (v4.length >= SLOTS) return [...v4.sort(byIp), ...v6];
-  const keys = new Float64Array(v4.length);
-  for (let i = 0; i < v4.length; i++) keys[i] = (v4[i]!.ip.n as number) * SLOTS + i;
-  keys.sort();
-  const out: Endpoint[] = new Array<Endpoint>(v4.length);
-  for (let i = 0; i < keys.length; i++) out[i] = v4[keys[i]! % SLOTS]!;
-  return out.concat(v6);
 }
 
 function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointRule | undefined {
