@@ -181,6 +181,21 @@ export interface FamilyRuleBoxes {
 }
 
 /**
+ * IPv6 (bigint) addresses compressed to ranks: the sorted edges of every range and single address, so the
+ * number-based first match runs on indices; `coords[i]` maps a rank back to its address.
+ */
+function coordinates(rules: readonly FamilyRuleBoxes[]): { coords: bigint[]; rank: Map<bigint, number> } {
+  const edges = new Set<bigint>();
+  for (const r of rules)
+    for (const p of r.ports) {
+      if (p.ip !== undefined) edges.add(p.ip).add(p.ip + 1n);
+      else for (const x of r.ranges) edges.add(x.lo).add(x.hi + 1n);
+    }
+  const coords = [...edges].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return { coords, rank: new Map(coords.map((c, i) => [c, i] as const)) };
+}
+
+/**
  * {@link firstMatchV4} for either family: addresses are first compressed to the ranks of every range
  * edge (IPv6 bounds do not fit a double), then mapped back. Returns disjoint pieces per rule.
  */
@@ -194,14 +209,7 @@ export function firstMatch(rules: readonly FamilyRuleBoxes[], family: 4 | 6 = 6)
     }
     return firstMatchV4(boxes).map((x) => ({ ...x, lo: BigInt(x.lo), hi: BigInt(x.hi) }));
   }
-  const edges = new Set<bigint>();
-  for (const r of rules)
-    for (const p of r.ports) {
-      if (p.ip !== undefined) edges.add(p.ip).add(p.ip + 1n);
-      else for (const x of r.ranges) edges.add(x.lo).add(x.hi + 1n);
-    }
-  const coords = [...edges].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const rank = new Map(coords.map((c, i) => [c, i] as const));
+  const { coords, rank } = coordinates(rules);
   const boxes: RuleBox[] = [];
   for (const r of rules) {
     const ranges = r.ranges.map((x) => [rank.get(x.lo)!, rank.get(x.hi + 1n)! - 1] as const);
@@ -340,14 +348,7 @@ export function portPlan(rules: readonly SignedFamilyRuleBoxes[], family: 4 | 6)
     const plan = portPlanV4(boxes);
     return { ports: plan.ports, classes: plan.classes.map((c) => ({ sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: BigInt(x.lo), hi: BigInt(x.hi) })) })) };
   }
-  const edges = new Set<bigint>();
-  for (const r of rules)
-    for (const p of r.ports) {
-      if (p.ip !== undefined) edges.add(p.ip).add(p.ip + 1n);
-      else for (const x of r.ranges) edges.add(x.lo).add(x.hi + 1n);
-    }
-  const coords = [...edges].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const rank = new Map(coords.map((c, i) => [c, i] as const));
+  const { coords, rank } = coordinates(rules);
   const boxes: SignedRuleBox[] = [];
   for (const r of rules) {
     const ranges = r.ranges.map((x) => [rank.get(x.lo)!, rank.get(x.hi + 1n)! - 1] as const);
