@@ -3,7 +3,7 @@ import { formatIp, parseCidr, parseRange } from '../../engine/ip';
 import { cidrsMayOverlap, podSelsMayOverlap, servicesMayOverlap } from './antrea-overlap';
 import { externalIngressPolicies, nodeSources, type ExternalIngressRule } from './external-ingress';
 import type { KubernetesExport, Refusal } from './flavor';
-import { networkPolicyManifest } from './networkpolicy';
+import { clusterNetworkPolicyManifests } from './networkpolicy';
 import { orderedPolicyRules, type Category, type OrderedPolicy, type RuleSpec } from './policy-rules';
 import { intersect, isEmptySelector, nameAllocator, Refused, selectorsFor, type Peer, type PodSel, type Selection, type Service } from './selection';
 
@@ -375,12 +375,7 @@ export function antreaExport(world: World, options: { cluster: string; podsOnly?
     });
   }
 
-  const nps = world
-    .names('KubernetesNetworkPolicy')
-    .sort()
-    .map((n) => world.get('KubernetesNetworkPolicy', n)!)
-    .filter((np) => np.cluster === cluster)
-    .map((np) => networkPolicyManifest(np) as unknown as Obj);
+  const nps = clusterNetworkPolicyManifests(world, cluster).map((np) => np as unknown as Obj);
   if (!options.podsOnly) {
     const nodes = externalIngressPolicies(world, {
       cluster,

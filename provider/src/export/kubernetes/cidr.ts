@@ -21,21 +21,23 @@ export function subtractCidrs(cidr: string, except: readonly string[]): string[]
     }
     ranges = next;
   }
+  return ranges.flatMap(([lo, hi]) => rangeCidrs(lo, hi));
+}
+
+/** The fewest IPv4 CIDRs covering exactly the addresses lo..hi (numbers). */
+export function rangeCidrs(lo0: number, hi: number): string[] {
   const out: string[] = [];
-  for (const [lo0, hi] of ranges) {
-    let lo = lo0;
-    while (lo <= hi) {
-      // The largest aligned block starting at lo that fits in [lo, hi].
-      let size = 32;
-      while (size > 0) {
-        const block = 2 ** (33 - size);
-        if (lo % block !== 0 || lo + block - 1 > hi) break;
-        size--;
-      }
-      const prefix = size;
-      out.push(`${[lo >>> 24, (lo >>> 16) & 255, (lo >>> 8) & 255, lo & 255].join('.')}/${prefix}`);
-      lo += 2 ** (32 - prefix);
+  let lo = lo0;
+  while (lo <= hi) {
+    // The largest aligned block starting at lo that fits in [lo, hi].
+    let prefix = 32;
+    while (prefix > 0) {
+      const block = 2 ** (33 - prefix);
+      if (lo % block !== 0 || lo + block - 1 > hi) break;
+      prefix--;
     }
+    out.push(`${[lo >>> 24, (lo >>> 16) & 255, (lo >>> 8) & 255, lo & 255].join('.')}/${prefix}`);
+    lo += 2 ** (32 - prefix);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import type { World } from '../../engine';
 import { parseCidr } from '../../engine/ip';
 import { policyTypesOf } from '../../engine/netpol';
+import { rangeCidrs } from './cidr';
 import type { Refusal } from './flavor';
 import type { Category } from './policy-rules';
 import { matchesLabels, NAME_LABEL, Refused, type LabelSelector, type PodSel, type Selection, type Service } from './selection';
@@ -177,23 +178,6 @@ function selectorOf(reqs: readonly Req[]): LabelSelector {
 function v4Interval(cidr: string): Interval | undefined {
   const c = parseCidr(cidr);
   return c && c.v === 4 ? [c.lo, c.hi] : undefined;
-}
-
-/** The CIDRs covering exactly [lo, hi]. */
-export function rangeCidrs(lo0: number, hi: number): string[] {
-  const out: string[] = [];
-  let lo = lo0;
-  while (lo <= hi) {
-    let prefix = 32;
-    while (prefix > 0) {
-      const block = 2 ** (33 - prefix);
-      if (lo % block !== 0 || lo + block - 1 > hi) break;
-      prefix--;
-    }
-    out.push(`${[lo >>> 24, (lo >>> 16) & 255, (lo >>> 8) & 255, lo & 255].join('.')}/${prefix}`);
-    lo += 2 ** (32 - prefix);
-  }
-  return out;
 }
 
 function mergeIntervals(list: readonly Interval[]): Interval[] {
