@@ -3,12 +3,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { NftCli, RealizationAgent, readStatuses, StoreDesiredState, StoreStatusSink, type NftExecutor } from '../../provider/src/agent';
 import { engineValidator } from '../../provider/src/backend/embedded';
-import { validateSpec, type World } from '../../provider/src/engine';
+import type { World } from '../../provider/src/engine';
 import type { Kind } from '../../provider/src/model';
 import { BackendService } from '../../provider/src/service';
 import { openSqliteStore, type Store } from '../../provider/src/store';
 import { requireRootAndNft } from './differential';
 import { Lab, nsExec } from './lab';
+import { putSpec } from '../support/service-put';
 
 /**
  * `microseg agent` against the kernel: the desired state lives in a real SQLite store, the agent applies
@@ -24,13 +25,7 @@ let store: Store;
 let service: BackendService;
 let lab: Lab | undefined;
 
-async function put(kind: Kind, name: string, spec: Record<string, unknown>): Promise<void> {
-  const r = validateSpec(kind, spec.name === undefined && kind !== 'Namespace' && kind !== 'Workload' ? { ...spec, name } : spec);
-  if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  const value = r.value as Record<string, unknown>;
-  if (await service.find(kind, name)) await service.update(kind, name, value);
-  else await service.create(kind, name, value);
-}
+const put = (kind: Kind, name: string, spec: Record<string, unknown>): Promise<void> => putSpec(service, kind, name, spec);
 
 /** v1 allows tcp/8080 from the client and the web pods; v2 also tcp/8081 from the client. Both drop 9090. */
 async function policy(version: 1 | 2): Promise<void> {

@@ -4,12 +4,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConntrackCli, NftCli, RealizationAgent, readStatuses, StoreDesiredState, StoreFlowSink, StoreStatusSink } from '../../provider/src/agent';
 import { engineValidator } from '../../provider/src/backend/embedded';
-import { validateSpec, type World } from '../../provider/src/engine';
+import type { World } from '../../provider/src/engine';
 import type { Kind } from '../../provider/src/model';
 import { BackendService } from '../../provider/src/service';
 import { openSqliteStore, type FlowRecord, type Store } from '../../provider/src/store';
 import { requireRootAndNft } from './differential';
 import { Lab, nsExec } from './lab';
+import { putSpec } from '../support/service-put';
 import { FLOW_LAB_CLIENT, FLOW_LAB_OBJECTS, FLOW_LAB_PORTS, FLOW_LAB_SERVER } from '../support/flow-lab';
 
 /**
@@ -27,13 +28,7 @@ let store: Store;
 let service: BackendService;
 let lab: Lab | undefined;
 
-async function put(kind: Kind, name: string, spec: Record<string, unknown>): Promise<void> {
-  const r = validateSpec(kind, spec.name === undefined && kind !== 'Namespace' && kind !== 'Workload' ? { ...spec, name } : spec);
-  if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  const value = r.value as Record<string, unknown>;
-  if (await service.find(kind, name)) await service.update(kind, name, value);
-  else await service.create(kind, name, value);
-}
+const put = (kind: Kind, name: string, spec: Record<string, unknown>): Promise<void> => putSpec(service, kind, name, spec);
 
 const serverNs = () => lab!.hosts.get(SERVER)!.ns;
 
