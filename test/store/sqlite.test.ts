@@ -75,8 +75,9 @@ describe('data directory', () => {
   const asRoot = process.getuid?.() === 0;
   (asRoot ? test : test.skip)('a data directory without permission is a PERMISSION error naming it', async () => {
     const dir = tempDir();
-    fs.chmodSync(dir, 0o700); // owned by root: the unprivileged child may not enter it
-    const child = spawnTs('open-worker.ts', [path.join(dir, 'data')], { uid: 65534, gid: 65534 });
+    fs.chownSync(dir, 65534, 65534);
+    fs.chmodSync(dir, 0o700); // owned by nobody: a child without CAP_DAC_OVERRIDE may not enter it
+    const child = spawnTs('open-worker.ts', [path.join(dir, 'data')], { withoutCapabilities: true });
     child.stdin?.end();
     const { stdout, stderr } = await collect(child);
     const result = JSON.parse(stdout || JSON.stringify({ stderr })) as { code?: string; message?: string };
