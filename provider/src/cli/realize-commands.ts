@@ -158,13 +158,13 @@ async function agentLoop(
     ...ports,
     log: (line) => io.stderr(`${new Date().toISOString()} ${line}\n`),
   });
-  io.stderr(`${new Date().toISOString()} agent for ${options.points.join(', ')} in environment "${environment}": writing to the kernel through ${options.nft.description ?? 'a custom executor'}\n`);
   if (options.once) {
     const r = await agent.reconcile();
     for (const u of r.unknown) io.stderr(`microseg: ${u}: not an enforcement point of environment "${environment}"; expected ${POINT_FORMS}\n`);
     io.stdout(statusTable(r.statuses));
     return r.unknown.length === 0 && r.statuses.every((s) => s.state === 'realized') ? EXIT_OK : EXIT_FAILED;
   }
+  io.stderr(`${new Date().toISOString()} agent for ${options.points.join(', ')} in environment "${environment}": writing to the kernel through ${options.nft.description ?? 'a custom executor'}\n`);
   const ac = new AbortController();
   const stop = () => ac.abort();
   signal?.addEventListener('abort', stop);
