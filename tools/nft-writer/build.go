@@ -8,7 +8,6 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
-	"math/big"
 	"net/netip"
 	"time"
 
@@ -68,23 +67,6 @@ type builder struct {
 	setIDs map[string]uint32
 	nextID uint32
 	sets   map[string]*NamedSet
-}
-
-func addrBytes(v int, n *big.Int) []byte {
-	size := 4
-	if v == 6 {
-		size = 16
-	}
-	return n.FillBytes(make([]byte, size))
-}
-
-func maxAddr(v int) *big.Int {
-	bits := uint(32)
-	if v == 6 {
-		bits = 128
-	}
-	m := new(big.Int).Lsh(big.NewInt(1), bits)
-	return m.Sub(m, big.NewInt(1))
 }
 
 // replaceBatch: add the table (so the delete cannot fail), delete it, add the new one with everything in it.
@@ -193,10 +175,14 @@ func (bd *builder) addSet(s *NamedSet) error {
 			})
 		}
 	})
-	if len(s.Elements) == 0 {
+	if s.Kind == "flow-set" {
 		return nil
 	}
-	return bd.elements(msgNewSetElem, s, s.Elements, id, true)
+	elems, err := parseElements(s.Kind, s.V, s.E)
+	if err != nil || len(elems) == 0 {
+		return err
+	}
+	return bd.elements(msgNewSetElem, s, elems, id, true)
 }
 
 // elements adds NEWSETELEM/DELSETELEM messages for elems of s, split below the attribute size limit.
@@ -264,58 +250,32 @@ func verdictData(e *enc, v *Verdict) error {
 // neighbours: an end and a start at the same key (adjacent intervals) are distinct kernel elements.
 // Concatenated intervals (service-set) carry key and key end in one element.
 func encodeElement(e *enc, s *NamedSet, el *Element, withData bool) error {
-	var lo, hi, top []byte
-	var verdict *Verdict
-	switch s.Kind {
-	case "set":
-		if el.Lo == nil || el.Hi == nil {
-			return fmt.Errorf("set %s: element without lo/hi", s.Name)
-		}
-		lo, hi = addrBytes(s.V, &el.Lo.Int), addrBytes(s.V, &el.Hi.Int)
-		top = addrBytes(s.V, maxAddr(s.V))
-	case "addr-map":
-		if el.Addr == nil || el.Verdict == nil {
-			return fmt.Errorf("map %s: element without addr/verdict", s.Name)
-		}
-		lo, hi = addrBytes(s.V, &el.Addr.Lo.Int), addrBytes(s.V, &el.Addr.Hi.Int)
-		top = addrBytes(s.V, maxAddr(s.V))
-		verdict = el.Verdict
-	case "port-map":
-		if el.Lo == nil || el.Hi == nil || el.Verdict == nil {
-			return fmt.Errorf("map %s: element without lo/hi/verdict", s.Name)
-		}
-		lo = binary.BigEndian.AppendUint16(nil, uint16(el.Lo.Int64()))
-		hi = binary.BigEndian.AppendUint16(nil, uint16(el.Hi.Int64()))
-		top = []byte{0xff, 0xff}
-		verdict = el.Verdict
-	case "service-set":
-		if el.Addr == nil || el.Service == nil {
-			return fmt.Errorf("set %s: element without addr/service", s.Name)
-		}
-		p, ok := protoNumbers[el.Service.Protocol]
-		if !ok {
-			return fmt.Errorf("set %s: unknown protocol %q", s.Name, el.Service.Protocol)
-		}
+	if s.Kind == "service-set" {
 		// Each field padded to 4 bytes (registers).
-		key := func(a *big.Int, port int) []byte {
-			k := addrBytes(s.V, a)
-			k = append(k, p, 0, 0, 0)
-			return append(binary.BigEndian.AppendUint16(k, uint16(port)), 0, 0)
+		key := func(a []byte, port uint16) []byte {
+			k := make([]byte, 0, len(a)+8)
+			k = append(k, a...)
+			k = append(k, el.Proto, 0, 0, 0)
+			return append(binary.BigEndian.AppendUint16(k, port), 0, 0)
 		}
 		e.nest(attrListElem, func() {
-			e.nest(unix.NFTA_SET_ELEM_KEY, func() { e.attr(unix.NFTA_DATA_VALUE, key(&el.Addr.Lo.Int, el.Service.Lo)) })
-			e.nest(attrSetElemKeyEnd, func() { e.attr(unix.NFTA_DATA_VALUE, key(&el.Addr.Hi.Int, el.Service.Hi)) })
+			e.nest(unix.NFTA_SET_ELEM_KEY, func() { e.attr(unix.NFTA_DATA_VALUE, key(el.Lo, el.PLo)) })
+			e.nest(attrSetElemKeyEnd, func() { e.attr(unix.NFTA_DATA_VALUE, key(el.Hi, el.PHi)) })
 		})
 		return nil
-	default:
-		return fmt.Errorf("set %s of kind %s has no static elements", s.Name, s.Kind)
 	}
-	open := string(hi) == string(top)
+	open := true
+	for _, b := range el.Hi {
+		if b != 0xff {
+			open = false
+			break
+		}
+	}
 	var err error
 	e.nest(attrListElem, func() {
-		e.nest(unix.NFTA_SET_ELEM_KEY, func() { e.attr(unix.NFTA_DATA_VALUE, lo) })
-		if withData && verdict != nil {
-			err = verdictData(e, verdict)
+		e.nest(unix.NFTA_SET_ELEM_KEY, func() { e.attr(unix.NFTA_DATA_VALUE, el.Lo) })
+		if withData && el.Verdict != nil {
+			err = verdictData(e, el.Verdict)
 		}
 		if open {
 			e.attr(unix.NFTA_SET_ELEM_USERDATA, udataElemOpen)
@@ -324,11 +284,17 @@ func encodeElement(e *enc, s *NamedSet, el *Element, withData bool) error {
 	if err != nil || open {
 		return err
 	}
-	end := new(big.Int).SetBytes(hi)
-	end.Add(end, big.NewInt(1))
+	// hi + 1, big-endian (hi is not the top, so no overflow).
+	end := append(make([]byte, 0, len(el.Hi)), el.Hi...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			break
+		}
+	}
 	e.nest(attrListElem, func() {
 		e.u32(unix.NFTA_SET_ELEM_FLAGS, elemFlagIntervalEnd)
-		e.nest(unix.NFTA_SET_ELEM_KEY, func() { e.attr(unix.NFTA_DATA_VALUE, end.FillBytes(make([]byte, len(hi)))) })
+		e.nest(unix.NFTA_SET_ELEM_KEY, func() { e.attr(unix.NFTA_DATA_VALUE, end) })
 	})
 	return nil
 }
@@ -618,19 +584,21 @@ func (bd *builder) addRule(chain string, index int, r *Rule) error {
 // must not overlap itself meanwhile).
 func elementsBatch(table string, changes []SetChange) (*batch, error) {
 	bd := &builder{b: &batch{}, table: table}
-	for i := range changes {
-		c := &changes[i]
-		if len(c.Delete) > 0 {
-			if err := bd.elements(msgDelSetElem, &c.Set, c.Delete, 0, false); err != nil {
-				return nil, err
+	for _, del := range []bool{true, false} {
+		for i := range changes {
+			c := &changes[i]
+			str, typ := c.Add, uint16(msgNewSetElem)
+			if del {
+				str, typ = c.Delete, msgDelSetElem
 			}
-		}
-	}
-	for i := range changes {
-		c := &changes[i]
-		if len(c.Add) > 0 {
-			if err := bd.elements(msgNewSetElem, &c.Set, c.Add, 0, true); err != nil {
-				return nil, err
+			elems, err := parseElements(c.Set.Kind, c.Set.V, str)
+			if err != nil {
+				return nil, fmt.Errorf("set %s: %w", c.Set.Name, err)
+			}
+			if len(elems) > 0 {
+				if err := bd.elements(typ, &c.Set, elems, 0, !del); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

@@ -5,9 +5,9 @@
 // It runs in the network namespace it was started in and speaks newline-delimited JSON on stdin/stdout,
 // one response line per request line:
 //
-//	{"id":1,"op":"replace","table":{...Table of ir.ts, bigints as decimal strings...}}
-//	{"id":2,"op":"elements","table":"NAME","changes":[{"set":{"kind":..,"name":..,"v":..},"delete":[..],"add":[..]}]}
-//	{"id":3,"op":"list","table":"NAME"}
+//	{"id":1,"op":"replace","table":{...Table of ir.ts, each set's elements as one string (see NamedSet)...}}
+//	{"id":2,"op":"elements","name":"TABLE","changes":[{"set":{"kind":..,"name":..,"v":..},"delete":"..","add":".."}]}
+//	{"id":3,"op":"list","name":"TABLE"}
 //	→ {"id":N,"ok":true,"cpuMs":..,...} or {"id":N,"ok":false,"error":"..."}
 //
 // replace and elements are one netlink batch each: the kernel applies all of it or nothing.
@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -26,17 +27,21 @@ type response struct {
 	OK    bool    `json:"ok"`
 	Error string  `json:"error,omitempty"`
 	CPUMs float64 `json:"cpuMs"`
+	// The kernel's share of CPUMs (system time: netlink processing happens in the sending process).
+	SysMs float64 `json:"sysMs"`
 	// list
 	Listing *Listing `json:"listing,omitempty"`
 }
 
-func cpuMs() float64 {
+func cpuMs() (total, sys float64) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6, float64(ru.Stime.Nano()) / 1e6
 }
 
 func main() {
+	// Short-lived garbage (a swap's messages): fewer collections for a little more memory.
+	debug.SetGCPercent(400)
 	c, err := dial()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "microseg-nft:", err)
@@ -47,9 +52,10 @@ func main() {
 	for {
 		line, err := in.ReadBytes('\n')
 		if len(line) > 0 {
-			start := cpuMs()
+			start, startSys := cpuMs()
 			resp := handle(c, line)
-			resp.CPUMs = cpuMs() - start
+			end, endSys := cpuMs()
+			resp.CPUMs, resp.SysMs = end-start, endSys-startSys
 			b, _ := json.Marshal(resp)
 			out.Write(b)
 			out.WriteByte('\n')
@@ -70,11 +76,10 @@ func handle(c *conn, line []byte) (resp response) {
 	fail := func(err error) response { resp.Error = err.Error(); return resp }
 	switch req.Op {
 	case "replace":
-		var t Table
-		if err := json.Unmarshal(req.Table, &t); err != nil {
-			return fail(fmt.Errorf("bad table: %w", err))
+		if req.Table == nil {
+			return fail(fmt.Errorf("replace: no table"))
 		}
-		b, err := replaceBatch(&t)
+		b, err := replaceBatch(req.Table)
 		if err != nil {
 			return fail(err)
 		}
@@ -82,11 +87,7 @@ func handle(c *conn, line []byte) (resp response) {
 			return fail(err)
 		}
 	case "elements":
-		var name string
-		if err := json.Unmarshal(req.Table, &name); err != nil {
-			return fail(fmt.Errorf("bad table name: %w", err))
-		}
-		b, err := elementsBatch(name, req.Changes)
+		b, err := elementsBatch(req.Name, req.Changes)
 		if err != nil {
 			return fail(err)
 		}
@@ -94,11 +95,7 @@ func handle(c *conn, line []byte) (resp response) {
 			return fail(err)
 		}
 	case "list":
-		var name string
-		if err := json.Unmarshal(req.Table, &name); err != nil {
-			return fail(fmt.Errorf("bad table name: %w", err))
-		}
-		l, err := list(c, name)
+		l, err := list(c, req.Name)
 		if err != nil {
 			return fail(err)
 		}
