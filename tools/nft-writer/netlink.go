@@ -129,6 +129,8 @@ func dial() (*conn, error) {
 	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
 	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+	// Never wait forever for the kernel's answer (the agent would hang with it).
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 120})
 	return &conn{fd: fd, seq: 1, rbuf: make([]byte, 1<<20)}, nil
 }
 
@@ -191,7 +193,9 @@ func (c *conn) commit(b *batch) error {
 				}
 				errs = append(errs, fmt.Sprintf("%s: %s%s", w, errnoText(code), extAckText(m.data)))
 			}
-			if m.seq == last {
+			// The ack (or error) of the last message, or an error about the whole batch (the kernel
+			// could not even queue the per-message answers).
+			if m.seq == last || (m.seq == begin && code != 0) {
 				done = true
 			}
 		}
@@ -250,8 +254,11 @@ type rmsg struct {
 func (c *conn) recv(flags int) ([]rmsg, error) {
 	n, _, err := unix.Recvfrom(c.fd, c.rbuf, flags)
 	if err != nil {
-		if errors.Is(err, unix.EAGAIN) {
+		if errors.Is(err, unix.EAGAIN) && flags&unix.MSG_DONTWAIT != 0 {
 			return nil, nil
+		}
+		if errors.Is(err, unix.EAGAIN) {
+			return nil, errors.New("netlink receive: no answer from the kernel within 120 s")
 		}
 		return nil, fmt.Errorf("netlink receive: %w", err)
 	}
