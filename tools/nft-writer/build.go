@@ -78,8 +78,8 @@ func replaceBatch(t *Table) (*batch, error) {
 	bd.b.add(msgNewTable, 0, "add table "+t.Name, func(e *enc) { e.str(unix.NFTA_TABLE_NAME, t.Name); e.u32(unix.NFTA_TABLE_FLAGS, 0) })
 	bd.b.add(msgDelTable, 0, "delete table "+t.Name, func(e *enc) { e.str(unix.NFTA_TABLE_NAME, t.Name) })
 	bd.b.add(msgNewTable, 0, "add table "+t.Name, func(e *enc) { e.str(unix.NFTA_TABLE_NAME, t.Name); e.u32(unix.NFTA_TABLE_FLAGS, 0) })
-	// Chains first (verdict map elements jump to them), then the sets with their elements, then the rules:
-	// nft's order for a table block, so the kernel's handles come out the same.
+	// Chains first (verdict map elements jump to them), then the sets, then the rules: nft's order for a
+	// table block, so the kernel's handles come out the same.
 	for _, c := range t.Chains {
 		c := c
 		bd.b.add(msgNewChain, nlmFCreate, "add chain "+c.Name, func(e *enc) {
@@ -109,6 +109,25 @@ func replaceBatch(t *Table) (*batch, error) {
 	for _, c := range t.Chains {
 		for i, r := range c.Rules {
 			if err := bd.addRule(c.Name, i, &r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// The named sets' elements after the rules (nft sends them right after each set): the kernel binds a
+	// rule's set by walking its transaction list back to the set's creation, and thousands of element
+	// transactions on that path cost more than the rules themselves. Handles (chains, sets, rules) and what
+	// the kernel holds at commit are the same either way.
+	for i := range t.Sets {
+		s := &t.Sets[i]
+		if s.Kind == "flow-set" {
+			continue
+		}
+		elems, err := parseElements(s.Kind, s.V, s.E)
+		if err != nil {
+			return nil, fmt.Errorf("set %s: %w", s.Name, err)
+		}
+		if len(elems) > 0 {
+			if err := bd.elements(msgNewSetElem, s, elems, bd.setIDs[s.Name], true); err != nil {
 				return nil, err
 			}
 		}
@@ -175,14 +194,7 @@ func (bd *builder) addSet(s *NamedSet) error {
 			})
 		}
 	})
-	if s.Kind == "flow-set" {
-		return nil
-	}
-	elems, err := parseElements(s.Kind, s.V, s.E)
-	if err != nil || len(elems) == 0 {
-		return err
-	}
-	return bd.elements(msgNewSetElem, s, elems, id, true)
+	return nil
 }
 
 // elements adds NEWSETELEM/DELSETELEM messages for elems of s, split below the attribute size limit.

@@ -37,6 +37,7 @@ interface WriterResponse {
   readonly ok: boolean;
   readonly error?: string;
   readonly cpuMs: number;
+  readonly sysMs: number;
   readonly listing?: WriterListing;
 }
 
@@ -87,6 +88,8 @@ export class NetlinkNft implements NftExecutor {
   readonly description: string;
   /** CPU time (user + system, ms) the writer spent on the last request, as it measured it. */
   lastCpuMs = 0;
+  /** The kernel's share of {@link lastCpuMs} (system time: netlink batches are processed in the sender). */
+  lastSysMs = 0;
   private proc: ChildProcessWithoutNullStreams | undefined;
   private stderr = '';
   private nextId = 1;
@@ -153,6 +156,7 @@ export class NetlinkNft implements NftExecutor {
       proc.stdin.write(`{"id":${id},${body}}\n`);
     }).then((r) => {
       this.lastCpuMs = r.cpuMs;
+      this.lastSysMs = r.sysMs;
       if (!r.ok) throw new NftError(r.error ?? 'microseg-nft refused the request');
       return r;
     });
