@@ -115,41 +115,116 @@ export function endpointsOfPoint(world: World, ref: string): Endpoint[] | undefi
 }
 
 /**
- * Work shared by the models of several points of one world that does not change meanwhile (one pass of
- * the agent, `realize` of several points, the bench's every-VM loop): the named-port index, each atom's
- * addresses as destinations, and which sources leave their cluster under another address. Make a new
- * one after the world changes.
+ * What the models of enforcement points share, kept while the world changes (the agent keeps one for its
+ * life; `realize` and the bench make one per run): per atom its members' addresses (as destinations, and
+ * as sources arriving at points of one set of inside clusters), per peer set its address region, per
+ * compiled rule its point rule, the named-port index. Every entry records the versions it was computed
+ * from (atom member versions, the world's endpoint, egress-member and topology versions) and is
+ * recomputed when they moved, so pod churn recomputes only the regions of the atoms it touched and the
+ * point rules built from them; rule objects that did not change stay the same objects, which is what
+ * lets realize/nftables reuse first-match plans ({@link CompileCache}).
  */
 export class PointModelCache {
-  /** Per port name, the endpoints having it, sorted by address. */
-  byNamedPort?: Map<string, Endpoint[]>;
-  readonly atomsOut = new Map<Atom, AtomAddresses>();
+  private topology: number;
+  private egress: number;
+  /** Per port name, the endpoints having it, sorted by address; for peers given by address (blocks, IPs, negation). */
+  private namedIndex?: { readonly version: number; readonly byName: Map<string, Endpoint[]> };
+  /** Per atom: its members' addresses as destinations (the same at every point). */
+  readonly atomsOut = new Map<Atom, Versioned<AtomAddresses>>();
+  /** Per atom: its members having each port name (the IP's owner), for `out` rules naming a port. */
+  readonly atomsNamed = new Map<Atom, Versioned<Map<string, readonly Endpoint[]>>>();
   /** Per atom: does a member leave its cluster SNATed (so in rules may not see it as itself)? */
-  readonly atomSnats = new Map<Atom, boolean>();
+  atomSnats = new Map<Atom, Versioned<boolean>>();
   /** Per endpoint id: {@link leavesAsOther}. */
-  readonly snats = new Map<number, boolean>();
+  snats = new Map<number, boolean>();
   /** Peer regions as destinations (the same at every point), and the `out` point rules built from them. */
-  readonly regionsOut = new WeakMap<PeerSet, AddressRegion>();
-  readonly rulesOut = new WeakMap<CompiledRule, PointRule | null>();
+  readonly regionsOut = new WeakMap<PeerSet, Versioned<AddressRegion>>();
+  readonly rulesOut = new WeakMap<CompiledRule, RuleEntry>();
   /**
    * What sources look like at a point depends on the point only through the clusters whose traffic to it
    * stays inside (no SNAT): per such set of clusters ({@link PeerContext.arrivalKey}), the sources' regions,
-   * atoms' addresses and the `in` point rules without named ports are shared (every VM outside the
-   * clusters' networks has one key). Null rule: the rule matches nothing.
+   * atoms' addresses and the `in` point rules are shared (every VM outside the clusters' networks has one key).
    */
-  readonly arrivals = new Map<string, Arrival>();
+  arrivals = new Map<string, Arrival>();
   /** Names of the clusters (sorted). */
   clusters?: string[];
-  /** Per region and port name: {@link PeerContext.endpointsWithNamedPort}. */
+  /** Per region and port name: endpoints found through the named-port index. */
   readonly namedIn = new WeakMap<AddressRegion, Map<string, Endpoint[]>>();
 
-  constructor(readonly world: World) {}
+  constructor(readonly world: World) {
+    this.topology = world.topologyVersion;
+    this.egress = world.egressMembersVersion();
+  }
+
+  /**
+   * Drops what the world's last changes made stale before a model is built: everything after a topology
+   * change (clusters, egress IPs, load balancers, namespaces), the source side after a change of which pods
+   * leave by an egress IP. The rest is checked entry by entry against atom versions.
+   */
+  sync(): void {
+    const topology = this.world.topologyVersion;
+    const egress = this.world.egressMembersVersion();
+    if (topology !== this.topology) {
+      this.topology = topology;
+      this.atomsOut.clear();
+      this.atomsNamed.clear();
+      this.clusters = undefined;
+      this.namedIndex = undefined;
+      this.resetSources();
+      // Regions and rules keyed by peer set or compiled rule: their versions no longer tell; forget them.
+      Object.assign(this, { regionsOut: new WeakMap(), rulesOut: new WeakMap(), namedIn: new WeakMap() });
+    } else if (egress !== this.egress) this.resetSources();
+    this.egress = egress;
+  }
+
+  private resetSources(): void {
+    this.arrivals = new Map();
+    this.atomSnats = new Map();
+    this.snats = new Map();
+  }
+
+  /** {@link namedIndex}, rebuilt when endpoints were added or removed. */
+  byNamedPort(): Map<string, Endpoint[]> {
+    const version = this.world.membership.endpointsVersion;
+    if (this.namedIndex?.version === version) return this.namedIndex.byName;
+    const by = new Map<string, Endpoint[]>();
+    for (const e of this.world.membership.endpoints.values()) {
+      if (!e.namedPorts || this.world.endpointByIp(e.ip.s) !== e) continue;
+      for (const n of e.namedPorts.keys()) {
+        let l = by.get(n);
+        if (!l) by.set(n, (l = []));
+        l.push(e);
+      }
+    }
+    const key = (e: Endpoint) => (e.ip.v === 4 ? (e.ip.n as number) : 0);
+    for (const l of by.values()) l.sort((a, b) => (a.ip.v !== b.ip.v ? a.ip.v - b.ip.v : a.ip.v === 4 ? key(a) - key(b) : a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0));
+    this.namedIndex = { version, byName: by };
+    return by;
+  }
+}
+
+/** A cached value and the version sum it was computed from. */
+interface Versioned<T> {
+  readonly key: number;
+  readonly value: T;
+}
+
+/**
+ * A cached point rule: valid while its peer region is the same object (region entries are replaced when
+ * their atoms' members change) and, for rules that looked up named ports by address, the endpoints are
+ * the same. `byPort`: `in` rules naming ports, per this point's values of those names.
+ */
+interface RuleEntry {
+  readonly region: AddressRegion | undefined;
+  readonly endpoints: number | undefined;
+  readonly rule: PointRule | null;
+  readonly byPort?: Map<string, PointRule | null>;
 }
 
 interface Arrival {
-  readonly regions: WeakMap<PeerSet, AddressRegion>;
-  readonly rules: WeakMap<CompiledRule, PointRule | null>;
-  readonly atoms: Map<Atom, AtomAddresses>;
+  readonly regions: WeakMap<PeerSet, Versioned<AddressRegion>>;
+  readonly rules: WeakMap<CompiledRule, RuleEntry>;
+  readonly atoms: Map<Atom, Versioned<AtomAddresses>>;
 }
 
 interface AtomAddresses {
@@ -160,6 +235,7 @@ interface AtomAddresses {
 /** The model of one endpoint's enforcement point (`shared`: see {@link PointModelCache}). */
 export function enforcementPointModel(world: World, ep: Endpoint, shared: PointModelCache = new PointModelCache(world)): EnforcementPointModel {
   if (shared.world !== world) throw new Error('enforcementPointModel: the shared cache belongs to another world');
+  shared.sync();
   const rules = world.rulesAt(ep).all;
   const ctx = new PeerContext(world, ep, shared);
   const inRules: PointRule[] = [];
@@ -222,11 +298,21 @@ class PeerContext {
   }
 
   /**
-   * Endpoints inside a region that a packet addressed to their IP reaches (the IP's owner) and that have
-   * a named port: per name, the endpoints sorted by address, searched per range of the region (a region
-   * of a few pods must not scan 100,000 endpoints having `http`).
+   * Endpoints that a packet addressed to a destination in a peer set reaches (the IP's owner) and that
+   * have a named port. Through the set's atoms (each atom's answer cached with its member version) when
+   * the set is atoms and IPs; else (IP blocks, a negated set) through the named-port index, per range
+   * of the region (a region of a few pods must not scan 100,000 endpoints having `http`).
    */
-  endpointsWithNamedPort(name: string, region: AddressRegion): Endpoint[] {
+  endpointsWithNamedPort(name: string, region: AddressRegion, set: PeerSet | undefined): Endpoint[] {
+    if (set && set.blocks.length === 0) {
+      const found = new Set<Endpoint>();
+      for (const a of set.atoms) for (const e of this.atomNamed(a).get(name) ?? []) found.add(e);
+      for (const s of set.ips) {
+        const owner = this.world.endpointByIp(s);
+        if (owner?.namedPorts?.has(name)) found.add(owner);
+      }
+      return [...found];
+    }
     let perName = this.shared.namedIn.get(region);
     if (!perName) this.shared.namedIn.set(region, (perName = new Map()));
     let found = perName.get(name);
@@ -234,21 +320,28 @@ class PeerContext {
     return found;
   }
 
-  private scanNamedPort(name: string, region: AddressRegion): Endpoint[] {
-    if (!this.shared.byNamedPort) {
-      const by = new Map<string, Endpoint[]>();
-      for (const e of this.world.membership.endpoints.values()) {
-        if (!e.namedPorts || this.world.endpointByIp(e.ip.s) !== e) continue;
-        for (const n of e.namedPorts.keys()) {
-          let l = by.get(n);
-          if (!l) by.set(n, (l = []));
-          l.push(e);
-        }
+  /** An atom's members' addresses' owners, per port name they have. */
+  private atomNamed(a: Atom): Map<string, readonly Endpoint[]> {
+    const hit = this.shared.atomsNamed.get(a);
+    if (hit?.key === a.version) return hit.value;
+    const byName = new Map<string, Endpoint[]>();
+    for (const id of a.members) {
+      const m = this.world.endpoint(id);
+      if (!m) continue;
+      const owner = m.namedPorts ? (this.world.endpointByIp(m.ip.s) ?? m) : this.world.endpointByIp(m.ip.s);
+      if (!owner?.namedPorts || this.world.endpointByIp(owner.ip.s) !== owner) continue;
+      for (const n of owner.namedPorts.keys()) {
+        let l = byName.get(n);
+        if (!l) byName.set(n, (l = []));
+        l.push(owner);
       }
-      for (const l of by.values()) l.sort((a, b) => (a.ip.v !== b.ip.v ? a.ip.v - b.ip.v : a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0));
-      this.shared.byNamedPort = by;
     }
-    const all = this.shared.byNamedPort.get(name) ?? [];
+    this.shared.atomsNamed.set(a, { key: a.version, value: byName });
+    return byName;
+  }
+
+  private scanNamedPort(name: string, region: AddressRegion): Endpoint[] {
+    const all = this.shared.byNamedPort().get(name) ?? [];
     const out: Endpoint[] = [];
     // First index in `all` whose address (family v) is at or after x; IPv4 compared as numbers (no
     // bigint per endpoint: regions of large groups scan thousands of endpoints).
@@ -273,6 +366,13 @@ class PeerContext {
   }
 }
 
+/** The port names a compiled rule's services use (empty for most rules). */
+function namesOf(r: CompiledRule): string[] {
+  const out: string[] = [];
+  for (const s of r.services ?? []) out.push(...s.named);
+  return out;
+}
+
 function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointRule | undefined {
   const self = { ip: ctx.ep.ip, ep: ctx.ep };
   // This endpoint's own side: the destination of in rules, the source of out rules.
@@ -280,30 +380,39 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
   const selfNegated = dir === 'in' ? r.dstNegated : r.srcNegated;
   if (selfSet ? peerSetMatches(selfSet, self) === selfNegated : selfNegated) return undefined;
   const cache = dir === 'out' ? ctx.shared.rulesOut : ctx.arrival.rules;
-  const hit = cache.get(r);
-  if (hit !== undefined) return hit ?? undefined;
-  const built = peerSideOf(ctx, r, dir);
-  if (built.shared) cache.set(r, built.rule ?? null);
+  const peerSet = dir === 'in' ? r.src : r.dst;
+  const region = peerSet ? regionOfSet(ctx, peerSet, dir) : undefined;
+  // An `in` rule naming ports is the same at every point whose ports of those names are the same.
+  const names = dir === 'in' ? namesOf(r) : [];
+  const portKey = names.length ? names.map((n) => { const p = ctx.ep.namedPorts?.get(n); return p ? `${p.protocol}/${p.port}` : '-'; }).join(',') : undefined;
+  let hit = cache.get(r);
+  if (hit && (hit.region !== region || (hit.endpoints !== undefined && hit.endpoints !== ctx.world.membership.endpointsVersion))) hit = undefined;
+  if (hit) {
+    if (portKey === undefined) return hit.rule ?? undefined;
+    const known = hit.byPort?.get(portKey);
+    if (known !== undefined) return known ?? undefined;
+  }
+  const built = peerSideOf(ctx, r, dir, region);
+  const entry: RuleEntry = hit ?? { region, endpoints: built.byAddress ? ctx.world.membership.endpointsVersion : undefined, rule: built.rule ?? null, ...(portKey !== undefined ? { byPort: new Map() } : {}) };
+  if (portKey !== undefined) entry.byPort!.set(portKey, built.rule ?? null);
+  if (!hit) cache.set(r, entry);
   return built.rule;
 }
 
 /**
- * The peer side of a rule whose own side matches this point: its region and ports. `shared`: the result
- * does not depend on the point (see {@link PointModelCache.rules}).
+ * The peer side of a rule whose own side matches this point: its region and ports. `byAddress`: named
+ * ports were found through the named-port index, so the result holds only while no endpoint comes or goes.
  */
-function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): { rule: PointRule | undefined; shared: boolean } {
-  let shared = true;
-  const done = (rule: PointRule | undefined) => ({ rule, shared });
+function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out', base: AddressRegion | undefined): { rule: PointRule | undefined; byAddress: boolean } {
+  let byAddress = false;
+  const done = (rule: PointRule | undefined) => ({ rule, byAddress });
   const peerSet = dir === 'in' ? r.src : r.dst;
   const peerNegated = dir === 'in' ? r.srcNegated : r.dstNegated;
   let peer: AddressRegion;
-  if (!peerSet) {
+  if (!peerSet || !base) {
     if (peerNegated) return done(undefined); // "not any": matches nothing
     peer = FULL;
-  } else {
-    const base = regionOfSet(ctx, peerSet, dir);
-    peer = peerNegated ? complement(base) : base;
-  }
+  } else peer = peerNegated ? complement(base) : base;
   if (peer.v4.length === 0 && peer.v6.length === 0) return done(undefined);
   const ports: PortMatch[] = [];
   const other: OtherMatch[] = [];
@@ -326,8 +435,9 @@ function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): { rul
       for (const p of protos) for (let i = 0; i < s.ranges.length; i += 2) ports.push({ protocol: p, lo: s.ranges[i]!, hi: s.ranges[i + 1]! });
       for (const n of s.named) {
         // A named port matches a flow whose protocol and port are those of the destination's port of that name.
-        if (dir === 'in') shared = false; // this point's own port of that name
-        const targets = dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(n, peer);
+        const byIndex = !peerSet || peerNegated || peerSet.blocks.length > 0;
+        if (dir === 'out' && byIndex) byAddress = true;
+        const targets = dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(n, peer, byIndex ? undefined : peerSet);
         for (const t of targets) {
           const np = t.namedPorts?.get(n);
           if (!np || !protos.includes(np.protocol as PortProtocol)) continue;
@@ -366,7 +476,8 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
   const mk = (policy: string, rule: string, action: 'allow' | 'drop', peer: AddressRegion, ports: readonly PortMatch[], other: readonly OtherMatch[]): PointRule => ({ id: `${policy}/${rule}`, category: 'kubernetes', policy, rule, action, staged: false, logged: false, peer, ports, other });
   for (const np of nps) {
     for (const r of (dir === 'in' ? np.ingress : np.egress)!.rules) {
-      const peer = r.peers ? regionOfSet(ctx, { atoms: r.peers.flatMap((p) => (p.atom ? [p.atom] : [])), blocks: r.peers.flatMap((p) => (p.block ? [p.block] : [])), ips: new Set() }, dir) : FULL;
+      const peerSet: PeerSet | undefined = r.peers ? { atoms: r.peers.flatMap((p) => (p.atom ? [p.atom] : [])), blocks: r.peers.flatMap((p) => (p.block ? [p.block] : [])), ips: new Set() } : undefined;
+      const peer = peerSet ? regionOfSet(ctx, peerSet, dir) : FULL;
       if (peer.v4.length === 0 && peer.v6.length === 0) continue;
       const ports: PortMatch[] = [];
       if (r.ports)
@@ -376,7 +487,7 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
             continue;
           }
           // A named port is the destination's: this pod for ingress, each possible destination for egress.
-          for (const t of dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(p.named, peer)) {
+          for (const t of dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(p.named, peer, peerSet && peerSet.blocks.length === 0 ? peerSet : undefined)) {
             const np2 = t.namedPorts?.get(p.named);
             if (!np2 || np2.protocol !== p.protocol) continue;
             if (dir === 'in') ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port });
@@ -402,8 +513,10 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
 /** Addresses of a peer set as packets carry them at this point (see the module comment). */
 function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): AddressRegion {
   const cache = dir === 'out' ? ctx.shared.regionsOut : ctx.arrival.regions;
+  let key = 0;
+  for (const a of set.atoms) key += a.version;
   const cached = cache.get(set);
-  if (cached) return cached;
+  if (cached?.key === key) return cached.value;
   // IPv4 members as numbers, sorted and merged into runs before any bigint is made: a set of thousands
   // of pods becomes a few ranges, and this was most of a point's model (bigint ranges per member). Each
   // atom's addresses are listed once per point and direction (many sets share atoms).
@@ -451,13 +564,15 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
     list.push(...pieces);
   }
   const r = { v4: set.blocks.length ? normalize(v4) : v4, v6: normalize(v6) };
-  cache.set(set, r);
+  cache.set(set, { key, value: r });
   return r;
 }
 
 function atomMaySnat(ctx: PeerContext, a: Atom): boolean {
-  let snats = ctx.shared.atomSnats.get(a);
-  if (snats === undefined) ctx.shared.atomSnats.set(a, (snats = memberMaySnat(ctx, a)));
+  const hit = ctx.shared.atomSnats.get(a);
+  if (hit?.key === a.version) return hit.value;
+  const snats = memberMaySnat(ctx, a);
+  ctx.shared.atomSnats.set(a, { key: a.version, value: snats });
   return snats;
 }
 
@@ -469,11 +584,11 @@ function atomMaySnat(ctx: PeerContext, a: Atom): boolean {
 function atomAddresses(ctx: PeerContext, a: Atom, dir: 'in' | 'out'): AtomAddresses {
   const { shared } = ctx;
   let out = shared.atomsOut.get(a);
-  if (!out) shared.atomsOut.set(a, (out = listAddresses(ctx, a, undefined)));
-  if (dir === 'out' || !atomMaySnat(ctx, a)) return out;
+  if (out?.key !== a.version) shared.atomsOut.set(a, (out = { key: a.version, value: listAddresses(ctx, a, undefined) }));
+  if (dir === 'out' || !atomMaySnat(ctx, a)) return out.value;
   let inn = ctx.arrival.atoms.get(a);
-  if (!inn) ctx.arrival.atoms.set(a, (inn = listAddresses(ctx, a, (m) => ctx.arrives(m))));
-  return inn;
+  if (inn?.key !== a.version) ctx.arrival.atoms.set(a, (inn = { key: a.version, value: listAddresses(ctx, a, (m) => ctx.arrives(m)) }));
+  return inn.value;
 }
 
 /** Does some member leave its cluster under another address (towards a point outside the cluster)? */

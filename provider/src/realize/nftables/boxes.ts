@@ -139,12 +139,18 @@ function find(next: Int32Array, x: number): number {
  * box, its ranges as segment index pairs [first, end).
  */
 function segmentsOf(boxes: readonly RuleBox[]): { coords: Float64Array; segs: Int32Array[] } {
+  // Boxes of one rule (its protocols and port ranges) share one range list: each list is cut once.
+  const lists = new Map<RuleBox['ranges'], Int32Array | undefined>();
   let n = 0;
-  for (const b of boxes) n += b.ranges.length;
+  for (const b of boxes)
+    if (!lists.has(b.ranges)) {
+      lists.set(b.ranges, undefined);
+      n += b.ranges.length;
+    }
   const all = new Float64Array(2 * n);
   let e = 0;
-  for (const b of boxes)
-    for (const [lo, hi] of b.ranges) {
+  for (const ranges of lists.keys())
+    for (const [lo, hi] of ranges) {
       all[e++] = lo;
       all[e++] = hi + 1;
     }
@@ -152,8 +158,8 @@ function segmentsOf(boxes: readonly RuleBox[]): { coords: Float64Array; segs: In
   let m = 0;
   for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[m - 1]) all[m++] = all[i]!;
   const coords = all.slice(0, m);
-  const indexOf = (v: number) => {
-    let lo = 0;
+  const indexOf = (v: number, from: number) => {
+    let lo = from;
     let hi = m - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
@@ -163,21 +169,44 @@ function segmentsOf(boxes: readonly RuleBox[]): { coords: Float64Array; segs: In
     return lo;
   };
   const segs = boxes.map((b) => {
-    const s = new Int32Array(2 * b.ranges.length);
+    let s = lists.get(b.ranges);
+    if (s) return s;
+    s = new Int32Array(2 * b.ranges.length);
+    // Ranges are sorted: each bound is searched from the previous one's position.
+    let at = 0;
     b.ranges.forEach(([lo, hi], i) => {
-      s[2 * i] = indexOf(lo);
-      s[2 * i + 1] = indexOf(hi + 1);
+      s![2 * i] = at = indexOf(lo, at);
+      s![2 * i + 1] = at = indexOf(hi + 1, at);
     });
+    lists.set(b.ranges, s);
     return s;
   });
   return { coords, segs };
 }
 
-/** A rule's port matches over its address ranges, in one family, as the compiler hands them over. */
+/**
+ * A rule's port matches over its address ranges, in one family, as the compiler hands them over. A port
+ * match with its own `ranges` holds only for those addresses (sorted, disjoint): the destinations whose
+ * named port has that number (an `out` rule naming a port). One box per port number, not per
+ * destination: at bench scale a rule to a named port of a large group made tens of thousands of
+ * single-address boxes.
+ */
 export interface FamilyRuleBoxes {
   readonly rule: number;
-  readonly ports: readonly { readonly protocol: PortProtocol; readonly lo: number; readonly hi: number; readonly ip?: bigint }[];
+  readonly ports: readonly { readonly protocol: PortProtocol; readonly lo: number; readonly hi: number; readonly ranges?: readonly AddressRange[] }[];
   readonly ranges: readonly AddressRange[];
+}
+
+/**
+ * IPv4 ranges as number pairs, made once per range list: the engine's regions are shared by the points
+ * and rules naming one peer set, and converting ~100,000 bigint bounds per large point was a large part
+ * of its compile.
+ */
+const v4Pairs = new WeakMap<readonly AddressRange[], (readonly [number, number])[]>();
+function pairsV4(xs: readonly AddressRange[]): (readonly [number, number])[] {
+  let out = v4Pairs.get(xs);
+  if (!out) v4Pairs.set(xs, (out = xs.map((x) => [Number(x.lo), Number(x.hi)] as const)));
+  return out;
 }
 
 /**
@@ -187,10 +216,7 @@ export interface FamilyRuleBoxes {
 function coordinates(rules: readonly FamilyRuleBoxes[]): { coords: bigint[]; rank: Map<bigint, number> } {
   const edges = new Set<bigint>();
   for (const r of rules)
-    for (const p of r.ports) {
-      if (p.ip !== undefined) edges.add(p.ip).add(p.ip + 1n);
-      else for (const x of r.ranges) edges.add(x.lo).add(x.hi + 1n);
-    }
+    for (const p of r.ports) for (const x of p.ranges ?? r.ranges) edges.add(x.lo).add(x.hi + 1n);
   const coords = [...edges].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return { coords, rank: new Map(coords.map((c, i) => [c, i] as const)) };
 }
@@ -203,17 +229,14 @@ export function firstMatch(rules: readonly FamilyRuleBoxes[], family: 4 | 6 = 6)
   if (family === 4) {
     // IPv4 addresses are exact doubles: no compression needed.
     const boxes: RuleBox[] = [];
-    for (const r of rules) {
-      const ranges = r.ranges.map((x) => [Number(x.lo), Number(x.hi)] as const);
-      for (const p of r.ports) boxes.push({ rule: r.rule, protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: p.ip !== undefined ? [[Number(p.ip), Number(p.ip)]] : ranges });
-    }
+    for (const r of rules) for (const p of r.ports) boxes.push({ rule: r.rule, protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: pairsV4(p.ranges ?? r.ranges) });
     return firstMatchV4(boxes).map((x) => ({ ...x, lo: BigInt(x.lo), hi: BigInt(x.hi) }));
   }
   const { coords, rank } = coordinates(rules);
   const boxes: RuleBox[] = [];
   for (const r of rules) {
     const ranges = r.ranges.map((x) => [rank.get(x.lo)!, rank.get(x.hi + 1n)! - 1] as const);
-    for (const p of r.ports) boxes.push({ rule: r.rule, protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: p.ip !== undefined ? [[rank.get(p.ip)!, rank.get(p.ip)!]] : ranges });
+    for (const p of r.ports) boxes.push({ rule: r.rule, protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: p.ranges ? p.ranges.map((x) => [rank.get(x.lo)!, rank.get(x.hi + 1n)! - 1] as const) : ranges });
   }
   return firstMatchV4(boxes, coords.length - 2).map((x) => ({ ...x, lo: coords[x.lo]!, hi: coords[x.hi + 1]! - 1n }));
 }
@@ -235,49 +258,102 @@ export interface SignedRuleBox extends RuleBox {
  * intervals share one class (one address map) whatever their port numbers. The signature depends only
  * on the rules' ports (and the addresses of named-port boxes), not on their peers' members, so pod churn
  * changes the classes' runs, not which classes exist: an element update, not a new table.
+ *
+ * Classes over a *base*: the boxes covering every port of the protocol (rules without ports, the common
+ * case) cover every interval, so each class would repeat their runs. Instead the protocol's base boxes
+ * make one class of their own, and any other class holds only the addresses where one of its port-
+ * specific boxes wins, with `base` naming the class to look up otherwise. That is exact: where the first
+ * matching rule of an interval has a base box holding the address, it is also the first base rule
+ * holding it (base boxes cover every interval). At bench scale this removed most elements of a large
+ * point's `out` side (each named-port class repeated ~7,000 runs).
  */
 export interface PortPlan<A> {
   /** In order of first use: tcp ports ascending, then udp, then sctp. */
-  readonly classes: readonly { readonly sig: string; readonly runs: readonly { readonly rule: number; readonly lo: A; readonly hi: A }[] }[];
+  readonly classes: readonly { readonly sig: string; readonly runs: readonly { readonly rule: number; readonly lo: A; readonly hi: A }[]; readonly base?: number }[];
   /** Per protocol, ascending, disjoint; adjacent intervals of one class merged. */
   readonly ports: readonly { readonly protocol: PortProtocol; readonly plo: number; readonly phi: number; readonly cls: number }[];
 }
 
 export function portPlanV4(boxes: readonly SignedRuleBox[], fullHi = 0xffffffff): PortPlan<number> {
-  const classes: { sig: string; runs: { rule: number; lo: number; hi: number }[] }[] = [];
+  const classes: { sig: string; runs: { rule: number; lo: number; hi: number }[]; base?: number }[] = [];
   const bySig = new Map<string, number>();
   const ports: { protocol: PortProtocol; plo: number; phi: number; cls: number }[] = [];
+  const isAll = (b: RuleBox) => b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi;
+  // Boxes without addresses can never match (a peer of the other family only). One address painter for
+  // the three protocols: a rule without ports has the same ranges in each, cut into segments once.
+  // Boxes under an earlier catch-all of their protocol are left out before any segment is made.
+  const sorted = boxes.filter((b) => b.ranges.length > 0).sort((a, b) => a.rule - b.rule);
+  const kept = new Set<RuleBox>();
+  for (const protocol of ['tcp', 'udp', 'sctp'] as const) for (const b of unshadowed(sorted.filter((x) => x.protocol === protocol), fullHi)) kept.add(b);
+  const all = sorted.filter((b) => kept.has(b));
+  let painter: Painter | undefined;
   for (const protocol of ['tcp', 'udp', 'sctp'] as const) {
-    // Boxes without addresses can never match (a peer of the other family only).
-    const mine = unshadowed(
-      boxes.filter((b) => b.protocol === protocol && b.ranges.length > 0).sort((a, b) => a.rule - b.rule),
-      fullHi,
-    ) as SignedRuleBox[];
+    const mine: number[] = [];
+    all.forEach((b, i) => {
+      if (b.protocol === protocol) mine.push(i);
+    });
     if (!mine.length) continue;
     const edges = new Set<number>();
-    for (const b of mine) edges.add(b.plo).add(b.phi + 1);
+    for (const bi of mine) edges.add(all[bi]!.plo).add(all[bi]!.phi + 1);
     const starts = [...edges].filter((e) => e <= 65535).sort((a, b) => a - b);
-    let painter: ReturnType<typeof painterOf> | undefined;
+    // The protocol's base: boxes of every port, in rule order, up to the first catch-all.
+    const baseBoxes: number[] = [];
+    let baseSig = '';
+    for (const bi of mine) {
+      const b = all[bi]!;
+      if (b.plo !== 0 || b.phi !== 65535) continue;
+      baseBoxes.push(bi);
+      baseSig += `${b.sig},`;
+      if (isAll(b)) break;
+    }
+    const isBase = new Set(baseBoxes);
+    let baseCls: number | undefined;
+    const baseClass = (): number => {
+      if (baseCls !== undefined) return baseCls;
+      painter ??= painterOf(all);
+      // Painting the base also records its owners for the classes over it.
+      const runs = painter.setBase(baseBoxes);
+      let cls = bySig.get(baseSig);
+      if (cls === undefined) {
+        cls = classes.length;
+        bySig.set(baseSig, cls);
+        classes.push({ sig: baseSig, runs });
+      }
+      return (baseCls = cls);
+    };
     const covering: number[] = [];
+    const specific: number[] = [];
     for (let k = 0; k < starts.length; k++) {
       const plo = starts[k]!;
       const phi = (k + 1 < starts.length ? starts[k + 1]! : 65536) - 1;
       covering.length = 0;
+      specific.length = 0;
       let sig = '';
-      for (let bi = 0; bi < mine.length; bi++) {
-        const b = mine[bi]!;
+      for (const bi of mine) {
+        const b = all[bi]!;
         if (b.plo > plo || b.phi < phi) continue;
         covering.push(bi);
+        if (!isBase.has(bi)) specific.push(bi);
         sig += `${b.sig},`;
-        if (b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi) break;
+        if (isAll(b)) break;
       }
       if (!covering.length) continue;
-      let cls = bySig.get(sig);
+      // A class over a base is named by both: its runs depend on the base's owners too (the same
+      // signature can be a base class in one protocol and over a base in another).
+      const key = !baseBoxes.length || sig === baseSig ? sig : `${baseSig}|${sig}`;
+      let cls = bySig.get(key);
       if (cls === undefined) {
-        painter ??= painterOf(mine);
-        cls = classes.length;
-        bySig.set(sig, cls);
-        classes.push({ sig, runs: painter(covering) });
+        painter ??= painterOf(all);
+        if (key === sig) {
+          cls = classes.length;
+          bySig.set(key, cls);
+          classes.push({ sig: key, runs: painter.paint(covering) });
+        } else {
+          const base = baseClass();
+          cls = classes.length;
+          bySig.set(key, cls);
+          classes.push({ sig: key, runs: painter.paintOverBase(specific), base });
+        }
       }
       const last = ports[ports.length - 1];
       if (last && last.protocol === protocol && last.cls === cls && last.phi + 1 === plo) last.phi = phi;
@@ -287,18 +363,29 @@ export function portPlanV4(boxes: readonly SignedRuleBox[], fullHi = 0xffffffff)
   return { classes, ports };
 }
 
+interface Painter {
+  /** Each segment to the first box holding it (boxes in rule order); the maximal runs of one rule, ascending. */
+  paint(which: readonly number[]): { rule: number; lo: number; hi: number }[];
+  /** {@link paint}, recording the owner of every segment for {@link paintOverBase}. */
+  setBase(which: readonly number[]): { rule: number; lo: number; hi: number }[];
+  /** The runs where one of these boxes holds a segment before its base owner (a smaller rule, or no base owner). */
+  paintOverBase(which: readonly number[]): { rule: number; lo: number; hi: number }[];
+}
+
 /**
  * Paints the address segments of some boxes (indexes into `boxes`, in rule order): each segment goes to
- * the first box holding it; returns the maximal runs of one rule, ascending.
+ * the first box holding it.
  */
-function painterOf(boxes: readonly RuleBox[]): (which: readonly number[]) => { rule: number; lo: number; hi: number }[] {
+function painterOf(boxes: readonly RuleBox[]): Painter {
   const { coords, segs } = segmentsOf(boxes);
   const nSeg = Math.max(0, coords.length - 1);
   const owner = new Int32Array(nSeg).fill(-1);
   const next = new Int32Array(nSeg + 1);
   for (let i = 0; i <= nSeg; i++) next[i] = i;
   const painted = new Int32Array(nSeg);
-  return (which) => {
+  const baseOwner = new Int32Array(nSeg).fill(-1);
+  /** Paints `which` in order, a box painting only segments whose base owner is a later rule (or none) when `overBase`. */
+  const run = (which: readonly number[], overBase: boolean, keep: boolean) => {
     let n = 0;
     for (const bi of which) {
       if (n >= nSeg) break;
@@ -307,6 +394,10 @@ function painterOf(boxes: readonly RuleBox[]): (which: readonly number[]) => { r
       for (let r = 0; r < sb.length; r += 2) {
         const end = sb[r + 1]!;
         for (let x = find(next, sb[r]!); x < end; x = find(next, x + 1)) {
+          if (overBase) {
+            const b = baseOwner[x]!;
+            if (b !== -1 && b <= rule) continue;
+          }
           owner[x] = rule;
           next[x] = x + 1;
           painted[n++] = x;
@@ -323,11 +414,20 @@ function painterOf(boxes: readonly RuleBox[]): (which: readonly number[]) => { r
       runs.push({ rule, lo: coords[x]!, hi: coords[done[j - 1]! + 1]! - 1 });
       i = j;
     }
+    if (keep) for (let i = 0; i < n; i++) baseOwner[done[i]!] = owner[done[i]!]!;
     for (let i = 0; i < n; i++) {
       owner[done[i]!] = -1;
       next[done[i]!] = done[i]!;
     }
     return runs;
+  };
+  return {
+    paint: (which) => run(which, false, false),
+    setBase: (which) => {
+      baseOwner.fill(-1);
+      return run(which, false, true);
+    },
+    paintOverBase: (which) => run(which, true, false),
   };
 }
 
@@ -338,22 +438,20 @@ export interface SignedFamilyRuleBoxes extends FamilyRuleBoxes {
 
 /** {@link portPlanV4} for either family (IPv6 addresses compressed to ranks, as in {@link firstMatch}). */
 export function portPlan(rules: readonly SignedFamilyRuleBoxes[], family: 4 | 6): PortPlan<bigint> {
-  const sigOf = (r: SignedFamilyRuleBoxes, ip: bigint | undefined) => (ip === undefined ? r.sig : `${r.sig}@${ip}`);
+  // A box restricted to some destinations is named by its port: one rule's boxes of one port number have equal addresses.
+  const sigOf = (r: SignedFamilyRuleBoxes, p: SignedFamilyRuleBoxes['ports'][number]) => (p.ranges === undefined ? r.sig : `${r.sig}@${p.protocol}/${p.lo}-${p.hi}`);
   if (family === 4) {
     const boxes: SignedRuleBox[] = [];
-    for (const r of rules) {
-      const ranges = r.ranges.map((x) => [Number(x.lo), Number(x.hi)] as const);
-      for (const p of r.ports) boxes.push({ rule: r.rule, sig: sigOf(r, p.ip), protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: p.ip !== undefined ? [[Number(p.ip), Number(p.ip)]] : ranges });
-    }
+    for (const r of rules) for (const p of r.ports) boxes.push({ rule: r.rule, sig: sigOf(r, p), protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: pairsV4(p.ranges ?? r.ranges) });
     const plan = portPlanV4(boxes);
-    return { ports: plan.ports, classes: plan.classes.map((c) => ({ sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: BigInt(x.lo), hi: BigInt(x.hi) })) })) };
+    return { ports: plan.ports, classes: plan.classes.map((c) => ({ sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: BigInt(x.lo), hi: BigInt(x.hi) })), ...(c.base !== undefined ? { base: c.base } : {}) })) };
   }
   const { coords, rank } = coordinates(rules);
   const boxes: SignedRuleBox[] = [];
   for (const r of rules) {
     const ranges = r.ranges.map((x) => [rank.get(x.lo)!, rank.get(x.hi + 1n)! - 1] as const);
-    for (const p of r.ports) boxes.push({ rule: r.rule, sig: sigOf(r, p.ip), protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: p.ip !== undefined ? [[rank.get(p.ip)!, rank.get(p.ip)!]] : ranges });
+    for (const p of r.ports) boxes.push({ rule: r.rule, sig: sigOf(r, p), protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: p.ranges ? p.ranges.map((x) => [rank.get(x.lo)!, rank.get(x.hi + 1n)! - 1] as const) : ranges });
   }
   const plan = portPlanV4(boxes, coords.length - 2);
-  return { ports: plan.ports, classes: plan.classes.map((c) => ({ sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: coords[x.lo]!, hi: coords[x.hi + 1]! - 1n })) })) };
+  return { ports: plan.ports, classes: plan.classes.map((c) => ({ sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: coords[x.lo]!, hi: coords[x.hi + 1]! - 1n })), ...(c.base !== undefined ? { base: c.base } : {}) })) };
 }

@@ -46,25 +46,34 @@ export interface CompileOptions {
 }
 
 /**
- * First-match plans shared by the points of one world: models built with one engine PointModelCache
- * share their point-independent rule objects, so a category whose decisive rules are the same objects
- * in the same order (VM interfaces with equal rule lists, every `out` side of one list) has the same
- * plan. Keyed by rule identity, so it never outlives the models' world: make a new one with the model cache.
+ * First-match plans shared by points and kept across changes: models built with one engine
+ * PointModelCache share their point-independent rule objects (and keep them while their peers do not
+ * change), so a category whose decisive rules are the same objects in the same order (VM interfaces
+ * with equal rule lists, every `out` side of one list, the same point after an unrelated change) has the
+ * same plan. Held weakly by the category's first rule, so plans of rules that are gone are collected.
  */
 export class CompileCache {
   private readonly ids = new WeakMap<PointRule, number>();
   private nextId = 0;
-  readonly plans = new Map<string, PortPlan<bigint>>();
+  private readonly plans = new WeakMap<PointRule, Map<string, PortPlan<bigint>>>();
 
-  /** The key of a rule list in a family. */
-  keyOf(v: Family, rules: readonly PointRule[]): string {
+  /** The plan of a rule list in a family, made by `make` unless known. */
+  plan(v: Family, rules: readonly PointRule[], make: () => PortPlan<bigint>): PortPlan<bigint> {
     let k = `${v}`;
     for (const r of rules) {
       let id = this.ids.get(r);
       if (id === undefined) this.ids.set(r, (id = this.nextId++));
       k += `,${id}`;
     }
-    return k;
+    let byKey = this.plans.get(rules[0]!);
+    if (!byKey) this.plans.set(rules[0]!, (byKey = new Map()));
+    let plan = byKey.get(k);
+    if (!plan) {
+      // Lists sharing a first rule but not the rest are kept a while (a long-lived agent sees many).
+      if (byKey.size >= 64) byKey.delete(byKey.keys().next().value!);
+      byKey.set(k, (plan = make()));
+    }
+    return plan;
   }
 }
 
@@ -206,19 +215,13 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
       const decisive = inCat.filter((x) => !x.staged);
       // Two-level lookup (see the module comment): port → address class chain → address → rule chain.
       const planOf = () => portPlan(decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: v === 4 ? r.peer.v4 : r.peer.v6 })), v);
-      let plan: PortPlan<bigint>;
-      if (options.cache && decisive.length) {
-        const key = options.cache.keyOf(v, decisive);
-        const known = options.cache.plans.get(key);
-        if (known) plan = known;
-        else options.cache.plans.set(key, (plan = planOf()));
-      } else plan = planOf();
+      const plan = options.cache && decisive.length ? options.cache.plan(v, decisive, planOf) : planOf();
       plan.classes.forEach((c, k) => {
         const name = `${dir}_${cat}_c${k}`;
         usedNames.add(name);
         sets.push({ kind: 'addr-map', name, v, elements: c.runs.map((x) => ({ addr: { v, lo: x.lo, hi: x.hi }, verdict: { kind: 'goto', target: ruleChainOf.get(decisive[x.rule]!)! } })) });
         elements += c.runs.length;
-        classChains.push({ name, rules: [{ match: [], vmap: { key: 'addr', v, field, map: name } }, { match: [], verdict: { kind: 'goto', target: next } }] });
+        classChains.push({ name, rules: [{ match: [], vmap: { key: 'addr', v, field, map: name } }, { match: [], verdict: { kind: 'goto', target: c.base !== undefined ? `${dir}_${cat}_c${c.base}` : next } }] });
       });
       for (const protocol of PORT_PROTOCOLS) {
         const mine = plan.ports.filter((p) => p.protocol === protocol);
@@ -295,14 +298,54 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
   return { table, ruleChains, marks, flowSets, stats: { rules: ruleCount, elements, sets: sets.length } };
 }
 
-function portsOf(r: PointRule, fam: Family): { protocol: 'tcp' | 'udp' | 'sctp'; lo: number; hi: number; ip?: bigint }[] {
-  const out: { protocol: 'tcp' | 'udp' | 'sctp'; lo: number; hi: number; ip?: bigint }[] = [];
+type FamilyPorts = { protocol: 'tcp' | 'udp' | 'sctp'; lo: number; hi: number; ranges?: AddressRange[] }[];
+const portsCache = { 4: new WeakMap<PointRule, FamilyPorts>(), 6: new WeakMap<PointRule, FamilyPorts>() };
+
+/**
+ * A rule's port matches in a family; matches restricted to one destination (a named port of each
+ * destination endpoint) are grouped per protocol and port number into one match over the runs of those
+ * addresses. Kept per rule object (rules are shared by points and passes).
+ */
+function portsOf(r: PointRule, fam: Family): FamilyPorts {
+  const hit = portsCache[fam].get(r);
+  if (hit) return hit;
+  const out: FamilyPorts = [];
+  let named: Map<string, { protocol: 'tcp' | 'udp' | 'sctp'; lo: number; hi: number; v4: number[]; v6: bigint[] }> | undefined;
   for (const p of r.ports) {
     if (p.ip === undefined) out.push({ protocol: p.protocol, lo: p.lo, hi: p.hi });
-    else if (p.ip.v === fam) out.push({ protocol: p.protocol, lo: p.lo, hi: p.hi, ip: BigInt(p.ip.n) });
+    else if (p.ip.v === fam) {
+      named ??= new Map();
+      const k = `${p.protocol}/${p.lo}-${p.hi}`;
+      let g = named.get(k);
+      if (!g) named.set(k, (g = { protocol: p.protocol, lo: p.lo, hi: p.hi, v4: [], v6: [] }));
+      if (fam === 4) g.v4.push(p.ip.n as number);
+      else g.v6.push(BigInt(p.ip.n));
+    }
   }
+  if (named)
+    for (const g of named.values()) {
+      const ranges: AddressRange[] = [];
+      if (fam === 4) {
+        // As numbers until the runs are known: one bigint pair per run, not per address.
+        const xs = Float64Array.from(g.v4).sort();
+        for (let i = 0; i < xs.length; ) {
+          let j = i;
+          while (j + 1 < xs.length && xs[j + 1]! <= xs[j]! + 1) j++;
+          ranges.push({ lo: BigInt(xs[i]!), hi: BigInt(xs[j]!) });
+          i = j + 1;
+        }
+      } else {
+        const xs = [...new Set(g.v6)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        for (const x of xs) {
+          const last = ranges[ranges.length - 1];
+          if (last && x === last.hi + 1n) ranges[ranges.length - 1] = { lo: last.lo, hi: x };
+          else ranges.push({ lo: x, hi: x });
+        }
+      }
+      out.push({ protocol: g.protocol, lo: g.lo, hi: g.hi, ranges });
+    }
+  portsCache[fam].set(r, out);
   return out;
 }
-
 
 export type { AddressRange };
