@@ -149,7 +149,7 @@ export class PointModelCache {
   /** Names of the clusters (sorted). */
   clusters?: string[];
   /** Per region and port name: endpoints found through the named-port index. */
-  readonly namedIn = new WeakMap<AddressRegion, Map<string, Endpoint[]>>();
+  readonly namedIn = new WeakMap<AddressRegion, Versioned<Map<string, Endpoint[]>>>();
 
   constructor(readonly world: World) {
     this.topology = world.topologyVersion;
@@ -313,10 +313,12 @@ class PeerContext {
       }
       return [...found];
     }
+    // Endpoints found by address change whenever one comes or goes (a region such as "everything" is one object).
+    const version = this.world.membership.endpointsVersion;
     let perName = this.shared.namedIn.get(region);
-    if (!perName) this.shared.namedIn.set(region, (perName = new Map()));
-    let found = perName.get(name);
-    if (!found) perName.set(name, (found = this.scanNamedPort(name, region)));
+    if (perName?.key !== version) this.shared.namedIn.set(region, (perName = { key: version, value: new Map() }));
+    let found = perName.value.get(name);
+    if (!found) perName.value.set(name, (found = this.scanNamedPort(name, region)));
     return found;
   }
 
