@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { firstMatchV4, portPlanV4, type RuleBox } from '../../../provider/src/realize/nftables/boxes';
+import { firstMatchV4, portPlanV4, repaintPlanV4, type RuleBox, type SignedRuleBox } from '../../../provider/src/realize/nftables/boxes';
 
 /** Small coordinates so every (port, address) point can be checked against the definition. */
 const ADDR_HI = 40;
@@ -143,5 +143,38 @@ describe('first match compiled into disjoint boxes', () => {
       { rule: 0, lo: 0, hi: 9 },
       { rule: 2, lo: 20, hi: 29 },
     ]);
+  });
+
+  test('a plan repainted after the rules\' addresses changed equals the plan made from scratch', () => {
+    // Rules keep their ports (the structure); their address ranges change, as pod churn changes peers.
+    const ruleArb = fc.record({
+      protocol: fc.constantFrom('tcp' as const, 'udp' as const),
+      ports: fc.array(fc.tuple(fc.integer({ min: 0, max: PORT_HI }), fc.integer({ min: 0, max: PORT_HI })), { minLength: 1, maxLength: 2 }),
+      every: fc.boolean(),
+      all: fc.boolean(),
+      before: fc.array(rangeArb, { minLength: 1, maxLength: 4 }),
+      after: fc.array(rangeArb, { minLength: 1, maxLength: 4 }),
+    });
+    let repaints = 0;
+    fc.assert(
+      fc.property(fc.array(ruleArb, { minLength: 1, maxLength: 8 }), (rules) => {
+        const boxesOf = (which: 'before' | 'after'): SignedRuleBox[] =>
+          rules.flatMap((r, rule) => {
+            const ranges = r.all ? [[0, ADDR_HI] as const] : normalize(r[which]);
+            const ports = r.every ? [[0, 65535] as const] : r.ports.map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as const);
+            return ports.map(([plo, phi]) => ({ rule, sig: String(rule), protocol: r.protocol, plo, phi, ranges }));
+          });
+        const prev = portPlanV4(boxesOf('before'), ADDR_HI);
+        const next = boxesOf('after');
+        const repainted = repaintPlanV4(prev, next, ADDR_HI);
+        const fresh = portPlanV4(next, ADDR_HI);
+        // No repaint only where a box became or stopped being a catch-all (or ownable): a new structure.
+        if (!repainted) return;
+        repaints++;
+        expect({ classes: repainted.classes, ports: repainted.ports }).toEqual({ classes: fresh.classes, ports: fresh.ports });
+      }),
+      { numRuns: 500 },
+    );
+    expect(repaints).toBeGreaterThan(250);
   });
 });

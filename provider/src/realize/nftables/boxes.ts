@@ -274,18 +274,23 @@ export interface PortPlan<A> {
   readonly ports: readonly { readonly protocol: PortProtocol; readonly plo: number; readonly phi: number; readonly cls: number }[];
 }
 
-export function portPlanV4(boxes: readonly SignedRuleBox[], fullHi = 0xffffffff): PortPlan<number> {
+/** A plan over IPv4 numbers with what {@link repaintPlan} needs: the boxes it was made of and each class's covering boxes. */
+export interface PlanV4 extends PortPlan<number> {
+  /** The boxes that can own anything, in rule order. */
+  readonly boxes: readonly SignedRuleBox[];
+  /** Per class, its covering boxes (indexes into `boxes`); for a class over a base, its base's are those of the base class. */
+  readonly covering: readonly (readonly number[])[];
+}
+
+export function portPlanV4(boxes: readonly SignedRuleBox[], fullHi = 0xffffffff): PlanV4 {
   const classes: { sig: string; runs: { rule: number; lo: number; hi: number }[]; base?: number }[] = [];
+  const covers: number[][] = [];
   const bySig = new Map<string, number>();
   const ports: { protocol: PortProtocol; plo: number; phi: number; cls: number }[] = [];
   const isAll = (b: RuleBox) => b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi;
   // Boxes without addresses can never match (a peer of the other family only). One address painter for
   // the three protocols: a rule without ports has the same ranges in each, cut into segments once.
-  // Boxes under an earlier catch-all of their protocol are left out before any segment is made.
-  const sorted = boxes.filter((b) => b.ranges.length > 0).sort((a, b) => a.rule - b.rule);
-  const kept = new Set<RuleBox>();
-  for (const protocol of ['tcp', 'udp', 'sctp'] as const) for (const b of unshadowed(sorted.filter((x) => x.protocol === protocol), fullHi)) kept.add(b);
-  const all = sorted.filter((b) => kept.has(b));
+  const all = ownable(boxes, fullHi);
   let painter: Painter | undefined;
   for (const protocol of ['tcp', 'udp', 'sctp'] as const) {
     const mine: number[] = [];
@@ -318,6 +323,7 @@ export function portPlanV4(boxes: readonly SignedRuleBox[], fullHi = 0xffffffff)
         cls = classes.length;
         bySig.set(baseSig, cls);
         classes.push({ sig: baseSig, runs });
+        covers.push([...baseBoxes]);
       }
       return (baseCls = cls);
     };
@@ -354,13 +360,25 @@ export function portPlanV4(boxes: readonly SignedRuleBox[], fullHi = 0xffffffff)
           bySig.set(key, cls);
           classes.push({ sig: key, runs: painter.paintOverBase(specific), base });
         }
+        covers[cls] = [...covering];
       }
       const last = ports[ports.length - 1];
       if (last && last.protocol === protocol && last.cls === cls && last.phi + 1 === plo) last.phi = phi;
       else ports.push({ protocol, plo, phi, cls });
     }
   }
-  return { classes, ports };
+  return { classes, ports, boxes: all, covering: covers };
+}
+
+/**
+ * The boxes that can own an address, in rule order: not empty, and not under an earlier catch-all of
+ * their protocol (left out before any segment is made).
+ */
+function ownable<B extends RuleBox>(boxes: readonly B[], fullHi: number): B[] {
+  const sorted = boxes.filter((b) => b.ranges.length > 0).sort((a, b) => a.rule - b.rule);
+  const kept = new Set<RuleBox>();
+  for (const protocol of ['tcp', 'udp', 'sctp'] as const) for (const b of unshadowed(sorted.filter((x) => x.protocol === protocol), fullHi)) kept.add(b);
+  return sorted.filter((b) => kept.has(b));
 }
 
 interface Painter {
@@ -437,14 +455,15 @@ export interface SignedFamilyRuleBoxes extends FamilyRuleBoxes {
 }
 
 /** {@link portPlanV4} for either family (IPv6 addresses compressed to ranks, as in {@link firstMatch}). */
-export function portPlan(rules: readonly SignedFamilyRuleBoxes[], family: 4 | 6): PortPlan<bigint> {
-  // A box restricted to some destinations is named by its port: one rule's boxes of one port number have equal addresses.
-  const sigOf = (r: SignedFamilyRuleBoxes, p: SignedFamilyRuleBoxes['ports'][number]) => (p.ranges === undefined ? r.sig : `${r.sig}@${p.protocol}/${p.lo}-${p.hi}`);
+/** A plan over addresses of a family; IPv4 plans keep their number form for {@link repaintPlan}. */
+export interface FamilyPlan extends PortPlan<bigint> {
+  readonly v4?: PlanV4;
+}
+
+export function portPlan(rules: readonly SignedFamilyRuleBoxes[], family: 4 | 6): FamilyPlan {
   if (family === 4) {
-    const boxes: SignedRuleBox[] = [];
-    for (const r of rules) for (const p of r.ports) boxes.push({ rule: r.rule, sig: sigOf(r, p), protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: pairsV4(p.ranges ?? r.ranges) });
-    const plan = portPlanV4(boxes);
-    return { ports: plan.ports, classes: plan.classes.map((c) => ({ sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: BigInt(x.lo), hi: BigInt(x.hi) })), ...(c.base !== undefined ? { base: c.base } : {}) })) };
+    const v4 = portPlanV4(boxesV4(rules));
+    return { ports: v4.ports, classes: v4.classes.map(bigRuns), v4 };
   }
   const { coords, rank } = coordinates(rules);
   const boxes: SignedRuleBox[] = [];
@@ -454,4 +473,191 @@ export function portPlan(rules: readonly SignedFamilyRuleBoxes[], family: 4 | 6)
   }
   const plan = portPlanV4(boxes, coords.length - 2);
   return { ports: plan.ports, classes: plan.classes.map((c) => ({ sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: coords[x.lo]!, hi: coords[x.hi + 1]! - 1n })), ...(c.base !== undefined ? { base: c.base } : {}) })) };
+}
+
+/**
+ * The plan of rules whose addresses changed since `prev` was made for the same category of the same
+ * point (IPv4): repainted where addresses changed ({@link repaintPlanV4}), undefined when it cannot be.
+ */
+export function repaintPlan(prev: FamilyPlan, rules: readonly SignedFamilyRuleBoxes[]): FamilyPlan | undefined {
+  if (!prev.v4) return undefined;
+  const v4 = repaintPlanV4(prev.v4, boxesV4(rules));
+  return v4 && { ports: v4.ports, classes: v4.classes.map(bigRuns), v4 };
+}
+
+// A box restricted to some destinations is named by its port: one rule's boxes of one port number have equal addresses.
+const sigOf = (r: SignedFamilyRuleBoxes, p: SignedFamilyRuleBoxes['ports'][number]) => (p.ranges === undefined ? r.sig : `${r.sig}@${p.protocol}/${p.lo}-${p.hi}`);
+
+function boxesV4(rules: readonly SignedFamilyRuleBoxes[]): SignedRuleBox[] {
+  const boxes: SignedRuleBox[] = [];
+  for (const r of rules) for (const p of r.ports) boxes.push({ rule: r.rule, sig: sigOf(r, p), protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: pairsV4(p.ranges ?? r.ranges) });
+  return boxes;
+}
+
+/** A class with bigint bounds, converted once per runs list (a repaint keeps the lists of unchanged classes). */
+const bigClasses = new WeakMap<PlanV4['classes'][number], PortPlan<bigint>['classes'][number]>();
+function bigRuns(c: PlanV4['classes'][number]): PortPlan<bigint>['classes'][number] {
+  let out = bigClasses.get(c);
+  if (!out) bigClasses.set(c, (out = { sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: BigInt(x.lo), hi: BigInt(x.hi) })), ...(c.base !== undefined ? { base: c.base } : {}) }));
+  return out;
+}
+
+/** A run of addresses owned by one rule. */
+type Run = { rule: number; lo: number; hi: number };
+
+/**
+ * A plan made again after the boxes' addresses changed but not their rules, signatures or ports (pod
+ * churn, group membership): only the addresses where some box gained or lost a range are painted again,
+ * and only in the classes whose boxes changed. Returns undefined when the structure differs (a box came,
+ * went, or became a catch-all): then a full {@link portPlanV4} is needed. Equal to the full plan.
+ */
+export function repaintPlanV4(prev: PlanV4, boxes: readonly SignedRuleBox[], fullHi = 0xffffffff): PlanV4 | undefined {
+  const isAll = (b: RuleBox) => b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi;
+  const sorted = ownable(boxes, fullHi);
+  if (sorted.length !== prev.boxes.length) return undefined;
+  const windows: [number, number][] = [];
+  const changed = new Uint8Array(sorted.length);
+  for (let i = 0; i < sorted.length; i++) {
+    const [b, p] = [sorted[i]!, prev.boxes[i]!];
+    if (b.rule !== p.rule || b.sig !== p.sig || b.protocol !== p.protocol || b.plo !== p.plo || b.phi !== p.phi || isAll(b) !== isAll(p)) return undefined;
+    if (b.ranges === p.ranges) continue;
+    const d = differences(p.ranges, b.ranges);
+    if (d.length) {
+      changed[i] = 1;
+      windows.push(...d);
+    }
+  }
+  if (!windows.length) return { ...prev, boxes: sorted };
+  const w = mergeRanges(windows);
+  const classes = prev.classes.map((c, k) => {
+    const covering = prev.covering[k]!;
+    if (!covering.some((bi) => changed[bi])) return c;
+    const inside = paintWindows(sorted, covering, w);
+    const own = c.base === undefined ? inside : overBase(inside, paintWindows(sorted, prev.covering[c.base]!, w));
+    return { ...c, runs: splice(c.runs, w, own) };
+  });
+  return { ...prev, classes, boxes: sorted };
+}
+
+/** Sorted, disjoint windows where two sorted, disjoint range lists differ (a linear sweep). */
+function differences(a: RuleBox['ranges'], b: RuleBox['ranges']): [number, number][] {
+  const out: [number, number][] = [];
+  let i = 0;
+  let j = 0;
+  let inA = false;
+  let inB = false;
+  let start = 0;
+  // The next boundary of a list: the start of its current range, or the end + 1 once inside it.
+  const nextOf = (xs: RuleBox['ranges'], k: number, inside: boolean) => (k >= xs.length ? Infinity : inside ? xs[k]![1] + 1 : xs[k]![0]);
+  for (;;) {
+    const x = Math.min(nextOf(a, i, inA), nextOf(b, j, inB));
+    if (x === Infinity) break;
+    const before = inA !== inB;
+    if (nextOf(a, i, inA) === x) {
+      if (inA) i++;
+      inA = !inA;
+    }
+    if (nextOf(b, j, inB) === x) {
+      if (inB) j++;
+      inB = !inB;
+    }
+    const after = inA !== inB;
+    if (!before && after) start = x;
+    else if (before && !after) out.push([start, x - 1]);
+  }
+  return out;
+}
+
+function mergeRanges(xs: [number, number][]): [number, number][] {
+  xs.sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const [lo, hi] of xs) {
+    const last = out[out.length - 1];
+    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+/** First match inside the windows only: per window, each box in order claims what is still free. */
+function paintWindows(boxes: readonly RuleBox[], covering: readonly number[], windows: readonly [number, number][]): Run[] {
+  const out: Run[] = [];
+  for (const [a, b] of windows) {
+    let free: [number, number][] = [[a, b]];
+    for (const bi of covering) {
+      if (!free.length) break;
+      const box = boxes[bi]!;
+      const rs = box.ranges;
+      // First range ending at or after a.
+      let lo = 0;
+      let hi = rs.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (rs[mid]![1] < a) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let k = lo; k < rs.length && rs[k]![0] <= b && free.length; k++) {
+        const [rlo, rhi] = rs[k]!;
+        const rest: [number, number][] = [];
+        for (const [flo, fhi] of free) {
+          const x = Math.max(flo, rlo);
+          const y = Math.min(fhi, rhi);
+          if (x > y) {
+            rest.push([flo, fhi]);
+            continue;
+          }
+          out.push({ rule: box.rule, lo: x, hi: y });
+          if (flo < x) rest.push([flo, x - 1]);
+          if (y < fhi) rest.push([y + 1, fhi]);
+        }
+        free = rest;
+      }
+    }
+  }
+  return out.sort((p, q) => p.lo - q.lo);
+}
+
+/** The parts of `own` whose rule differs from the base's at the same addresses (what a class over a base holds). */
+function overBase(own: readonly Run[], base: readonly Run[]): Run[] {
+  const out: Run[] = [];
+  let j = 0;
+  for (const r of own) {
+    let x = r.lo;
+    while (j < base.length && base[j]!.hi < r.lo) j++;
+    for (let k = j; k < base.length && base[k]!.lo <= r.hi; k++) {
+      const bb = base[k]!;
+      if (bb.rule !== r.rule) continue;
+      const lo = Math.max(bb.lo, r.lo);
+      const hi = Math.min(bb.hi, r.hi);
+      if (x < lo) out.push({ rule: r.rule, lo: x, hi: lo - 1 });
+      x = hi + 1;
+    }
+    if (x <= r.hi) out.push({ rule: r.rule, lo: x, hi: r.hi });
+  }
+  return out;
+}
+
+/** Old runs outside the windows, new runs inside, merged where one rule's runs meet (as a full paint makes them). */
+function splice(old: readonly Run[], windows: readonly [number, number][], inside: readonly Run[]): Run[] {
+  const pieces: Run[] = [];
+  let w = 0;
+  for (const r of old) {
+    let x = r.lo;
+    while (w < windows.length && windows[w]![1] < r.lo) w++;
+    for (let k = w; k < windows.length && windows[k]![0] <= r.hi; k++) {
+      const [wl, wh] = windows[k]!;
+      if (x < wl) pieces.push({ rule: r.rule, lo: x, hi: Math.min(r.hi, wl - 1) });
+      x = Math.max(x, wh + 1);
+    }
+    if (x <= r.hi) pieces.push({ rule: r.rule, lo: x, hi: r.hi });
+  }
+  pieces.push(...inside);
+  pieces.sort((p, q) => p.lo - q.lo);
+  const out: Run[] = [];
+  for (const p of pieces) {
+    const last = out[out.length - 1];
+    if (last && last.rule === p.rule && last.hi + 1 === p.lo) out[out.length - 1] = { rule: last.rule, lo: last.lo, hi: p.hi };
+    else out.push(p);
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import type { AddressRange, EnforcementPointModel, PointRule } from '../../engine';
-import { firstMatch, portPlan, type PortPlan } from './boxes';
+import { firstMatch, portPlan, repaintPlan, type FamilyPlan } from './boxes';
 import type { Chain, Family, NamedSet, Rule, Table, Verdict } from './ir';
 
 /**
@@ -55,10 +55,16 @@ export interface CompileOptions {
 export class CompileCache {
   private readonly ids = new WeakMap<PointRule, number>();
   private nextId = 0;
-  private readonly plans = new WeakMap<PointRule, Map<string, PortPlan<bigint>>>();
+  private readonly plans = new WeakMap<PointRule, Map<string, FamilyPlan>>();
+  /** The last plan of each category of each point (`point|dir|category`), to repaint after its peers changed. */
+  private readonly last = new Map<string, FamilyPlan>();
 
-  /** The plan of a rule list in a family, made by `make` unless known. */
-  plan(v: Family, rules: readonly PointRule[], make: () => PortPlan<bigint>): PortPlan<bigint> {
+  /**
+   * The plan of a rule list in a family: a known one; else the last plan of the same category of the same
+   * point repainted where its rules' addresses changed (pod churn: the rules are new objects with other
+   * peers, the same ports); else `make()`.
+   */
+  plan(v: Family, rules: readonly PointRule[], slot: string, make: () => FamilyPlan, repaint: (prev: FamilyPlan) => FamilyPlan | undefined): FamilyPlan {
     let k = `${v}`;
     for (const r of rules) {
       let id = this.ids.get(r);
@@ -69,10 +75,13 @@ export class CompileCache {
     if (!byKey) this.plans.set(rules[0]!, (byKey = new Map()));
     let plan = byKey.get(k);
     if (!plan) {
+      const prev = this.last.get(slot);
+      plan = (prev && repaint(prev)) ?? make();
       // Lists sharing a first rule but not the rest are kept a while (a long-lived agent sees many).
       if (byKey.size >= 64) byKey.delete(byKey.keys().next().value!);
-      byKey.set(k, (plan = make()));
+      byKey.set(k, plan);
     }
+    this.last.set(slot, plan);
     return plan;
   }
 }
@@ -214,8 +223,9 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
       }
       const decisive = inCat.filter((x) => !x.staged);
       // Two-level lookup (see the module comment): port → address class chain → address → rule chain.
-      const planOf = () => portPlan(decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: v === 4 ? r.peer.v4 : r.peer.v6 })), v);
-      const plan = options.cache && decisive.length ? options.cache.plan(v, decisive, planOf) : planOf();
+      const boxes = () => decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: v === 4 ? r.peer.v4 : r.peer.v6 }));
+      const planOf = () => portPlan(boxes(), v);
+      const plan = options.cache && decisive.length ? options.cache.plan(v, decisive, `${model.name}|${dir}|${cat}`, planOf, (prev) => repaintPlan(prev, boxes())) : planOf();
       plan.classes.forEach((c, k) => {
         const name = `${dir}_${cat}_c${k}`;
         usedNames.add(name);
