@@ -127,8 +127,6 @@ export function endpointsOfPoint(world: World, ref: string): Endpoint[] | undefi
 export class PointModelCache {
   private topology: number;
   private egress: number;
-  /** Per port name, the endpoints having it, sorted by address; for peers given by address (blocks, IPs, negation). */
-  private namedIndex?: { readonly version: number; readonly byName: Map<string, Endpoint[]> };
   /** Per atom: its members' addresses as destinations (the same at every point). */
   readonly atomsOut = new Map<Atom, Versioned<AtomAddresses>>();
   /** Per atom: its members having each port name (the IP's owner), for `out` rules naming a port. */
@@ -169,7 +167,6 @@ export class PointModelCache {
       this.atomsOut.clear();
       this.atomsNamed.clear();
       this.clusters = undefined;
-      this.namedIndex = undefined;
       this.resetSources();
       // Regions and rules keyed by peer set or compiled rule: their versions no longer tell; forget them.
       Object.assign(this, { regionsOut: new WeakMap(), rulesOut: new WeakMap(), namedIn: new WeakMap() });
@@ -183,24 +180,6 @@ export class PointModelCache {
     this.snats = new Map();
   }
 
-  /** {@link namedIndex}, rebuilt when endpoints were added or removed. */
-  byNamedPort(): Map<string, Endpoint[]> {
-    const version = this.world.membership.endpointsVersion;
-    if (this.namedIndex?.version === version) return this.namedIndex.byName;
-    const by = new Map<string, Endpoint[]>();
-    for (const e of this.world.membership.endpoints.values()) {
-      if (!e.namedPorts || this.world.endpointByIp(e.ip.s) !== e) continue;
-      for (const n of e.namedPorts.keys()) {
-        let l = by.get(n);
-        if (!l) by.set(n, (l = []));
-        l.push(e);
-      }
-    }
-    const key = (e: Endpoint) => (e.ip.v === 4 ? (e.ip.n as number) : 0);
-    for (const l of by.values()) l.sort((a, b) => (a.ip.v !== b.ip.v ? a.ip.v - b.ip.v : a.ip.v === 4 ? key(a) - key(b) : a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0));
-    this.namedIndex = { version, byName: by };
-    return by;
-  }
 }
 
 /** A cached value and the version sum it was computed from. */
@@ -343,7 +322,7 @@ class PeerContext {
   }
 
   private scanNamedPort(name: string, region: AddressRegion): Endpoint[] {
-    const all = this.shared.byNamedPort().get(name) ?? [];
+    const all = this.world.membership.byNamedPort.get(name) ?? [];
     const out: Endpoint[] = [];
     // First index in `all` whose address (family v) is at or after x; IPv4 compared as numbers (no
     // bigint per endpoint: regions of large groups scan thousands of endpoints).
@@ -362,7 +341,11 @@ class PeerContext {
     for (const [v, ranges] of [[4, region.v4], [6, region.v6]] as const)
       for (const r of ranges) {
         const end = lowerBound(v, r.hi + 1n);
-        for (let i = lowerBound(v, r.lo); i < end; i++) out.push(all[i]!);
+        for (let i = lowerBound(v, r.lo); i < end; i++) {
+          // Only the address's owner receives what is sent to it (duplicates are a validation error).
+          const e = all[i]!;
+          if (this.world.endpointByIp(e.ip.s) === e) out.push(e);
+        }
       }
     return out;
   }

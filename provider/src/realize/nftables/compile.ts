@@ -1,6 +1,6 @@
 import type { AddressRange, EnforcementPointModel, PointRule } from '../../engine';
 import { firstMatch, portPlan, repaintPlan, type FamilyPlan } from './boxes';
-import type { Chain, Family, NamedSet, Rule, Table, Verdict } from './ir';
+import type { AddressMap, AddressSet, Chain, Family, NamedSet, Rule, Table, Verdict } from './ir';
 
 /**
  * Compiles one enforcement point to one nftables table (pure: no I/O).
@@ -137,6 +137,10 @@ function comment(s: string): string {
   return Buffer.byteLength(s) <= 127 ? s : `${s.slice(0, 100)}…${fnv(s)}`;
 }
 
+/** Element lists kept per plan class and per peer range list, so equal inputs give the same list objects. */
+const classElements = new WeakMap<FamilyPlan['classes'][number], { readonly key: string; readonly elements: AddressMap['elements'] }>();
+const peerElements = new WeakMap<readonly AddressRange[], AddressSet['elements']>();
+
 export function compilePoint(model: EnforcementPointModel, options: CompileOptions = {}): CompiledPoint {
   const sets: NamedSet[] = [];
   const chains: Chain[] = [];
@@ -226,10 +230,16 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
       const boxes = () => decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: v === 4 ? r.peer.v4 : r.peer.v6 }));
       const planOf = () => portPlan(boxes(), v);
       const plan = options.cache && decisive.length ? options.cache.plan(v, decisive, `${model.name}|${dir}|${cat}`, planOf, (prev) => repaintPlan(prev, boxes())) : planOf();
+      // The rule chains a class's runs name, as one key: a class of an earlier compile whose rules have the
+      // same chains keeps its element list (an unchanged list is what the agent skips over when diffing).
+      const targets = decisive.map((r) => ruleChainOf.get(r)!);
+      const targetKey = targets.join(' ');
       plan.classes.forEach((c, k) => {
         const name = `${dir}_${cat}_c${k}`;
         usedNames.add(name);
-        sets.push({ kind: 'addr-map', name, v, elements: c.runs.map((x) => ({ addr: { v, lo: x.lo, hi: x.hi }, verdict: { kind: 'goto', target: ruleChainOf.get(decisive[x.rule]!)! } })) });
+        let made = classElements.get(c);
+        if (made?.key !== targetKey) classElements.set(c, (made = { key: targetKey, elements: c.runs.map((x) => ({ addr: { v, lo: x.lo, hi: x.hi }, verdict: { kind: 'goto', target: targets[x.rule]! } })) }));
+        sets.push({ kind: 'addr-map', name, v, elements: made.elements });
         elements += c.runs.length;
         classChains.push({ name, rules: [{ match: [], vmap: { key: 'addr', v, field, map: name } }, { match: [], verdict: { kind: 'goto', target: c.base !== undefined ? `${dir}_${cat}_c${c.base}` : next } }] });
       });
@@ -291,7 +301,9 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
           if (!setName) {
             setName = unique(`p_${d}_${h}_v${fam}`);
             peerSets.set(content, setName);
-            sets.push({ kind: 'set', name: setName, v: fam, elements: ranges.map((x) => ({ v: fam, lo: x.lo, hi: x.hi })) });
+            let keys = peerElements.get(ranges);
+            if (!keys) peerElements.set(ranges, (keys = ranges.map((x) => ({ v: fam, lo: x.lo, hi: x.hi }))));
+            sets.push({ kind: 'set', name: setName, v: fam, elements: keys });
             elements += ranges.length;
           }
           peerMatch = [{ m: 'addr-set', v: fam, field: f, set: setName }];
