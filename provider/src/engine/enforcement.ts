@@ -30,12 +30,15 @@ export interface AddressRegion {
 
 export type PortProtocol = 'tcp' | 'udp' | 'sctp';
 
-/** Packets of a port protocol to ports [lo, hi]; `ip` restricts the peer to one address (a named port of that endpoint). */
+/**
+ * Packets of a port protocol to ports [lo, hi]; `to` restricts the peer to some destinations: those whose
+ * named port has this number (an `out` rule naming a port; one match per number, not per destination).
+ */
 export interface PortMatch {
   readonly protocol: PortProtocol;
   readonly lo: number;
   readonly hi: number;
-  readonly ip?: Ip;
+  readonly to?: AddressRegion;
 }
 
 /** Packets of a protocol without ports: icmp/icmpv6 (optionally one type and code) or `any` other protocol. */
@@ -146,6 +149,8 @@ export class PointModelCache {
   arrivals = new Map<string, Arrival>();
   /** Names of the clusters (sorted). */
   clusters?: string[];
+  /** Per port name: the endpoints having it sorted by address, made again after endpoints came or went. */
+  readonly namedSorted = new Map<string, Versioned<Endpoint[]>>();
   /** Per region and port name: endpoints found through the named-port index. */
   readonly namedIn = new WeakMap<AddressRegion, Versioned<Map<string, Endpoint[]>>>();
 
@@ -166,6 +171,7 @@ export class PointModelCache {
       this.topology = topology;
       this.atomsOut.clear();
       this.atomsNamed.clear();
+      this.namedSorted.clear();
       this.clusters = undefined;
       this.resetSources();
       // Regions and rules keyed by peer set or compiled rule: their versions no longer tell; forget them.
@@ -322,7 +328,19 @@ class PeerContext {
   }
 
   private scanNamedPort(name: string, region: AddressRegion): Endpoint[] {
-    const all = this.world.membership.byNamedPort.get(name) ?? [];
+    const having = this.world.membership.byNamedPort.get(name);
+    if (!having) return [];
+    // Only the address's owner receives what is sent to it (duplicates are a validation error).
+    const owns = (e: Endpoint) => this.world.endpointByIp(e.ip.s) === e;
+    if (region === FULL) return [...having].filter(owns);
+    const version = this.world.membership.endpointsVersion;
+    let sorted = this.shared.namedSorted.get(name);
+    if (sorted?.key !== version) {
+      const key = (e: Endpoint) => (e.ip.v === 4 ? (e.ip.n as number) : 0);
+      const list = [...having].sort((a, b) => (a.ip.v !== b.ip.v ? a.ip.v - b.ip.v : a.ip.v === 4 ? key(a) - key(b) : a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0));
+      this.shared.namedSorted.set(name, (sorted = { key: version, value: list }));
+    }
+    const all = sorted.value;
     const out: Endpoint[] = [];
     // First index in `all` whose address (family v) is at or after x; IPv4 compared as numbers (no
     // bigint per endpoint: regions of large groups scan thousands of endpoints).
@@ -341,11 +359,7 @@ class PeerContext {
     for (const [v, ranges] of [[4, region.v4], [6, region.v6]] as const)
       for (const r of ranges) {
         const end = lowerBound(v, r.hi + 1n);
-        for (let i = lowerBound(v, r.lo); i < end; i++) {
-          // Only the address's owner receives what is sent to it (duplicates are a validation error).
-          const e = all[i]!;
-          if (this.world.endpointByIp(e.ip.s) === e) out.push(e);
-        }
+        for (let i = lowerBound(v, r.lo); i < end; i++) if (owns(all[i]!)) out.push(all[i]!);
       }
     return out;
   }
@@ -422,13 +436,11 @@ function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out', base: 
         // A named port matches a flow whose protocol and port are those of the destination's port of that name.
         const byIndex = !peerSet || peerNegated || peerSet.blocks.length > 0;
         if (dir === 'out' && byIndex) byAddress = true;
-        const targets = dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(n, peer, byIndex ? undefined : peerSet);
-        for (const t of targets) {
-          const np = t.namedPorts?.get(n);
-          if (!np || !protos.includes(np.protocol as PortProtocol)) continue;
-          if (dir === 'in') ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port });
-          else ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port, ip: t.ip });
-        }
+        const accepts = (protocol: string) => protos.includes(protocol as PortProtocol);
+        if (dir === 'in') {
+          const np = ctx.ep.namedPorts?.get(n);
+          if (np && accepts(np.protocol)) ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port });
+        } else ports.push(...namedPortMatches(ctx.endpointsWithNamedPort(n, peer, byIndex ? undefined : peerSet), n, accepts));
       }
     }
   if (ports.length === 0 && other.length === 0) return done(undefined);
@@ -444,6 +456,37 @@ function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out', base: 
     ports,
     other,
   });
+}
+
+/**
+ * `out` matches of a named port: the destinations grouped per protocol and port number, each group one
+ * match restricted to its destinations' addresses (as runs), in port order.
+ */
+function namedPortMatches(targets: readonly Endpoint[], name: string, accepts: (protocol: string) => boolean): PortMatch[] {
+  const groups = new Map<string, { protocol: PortProtocol; port: number; v4: number[]; v6: bigint[] }>();
+  for (const t of targets) {
+    const np = t.namedPorts?.get(name);
+    if (!np || !accepts(np.protocol)) continue;
+    const k = `${np.protocol}/${np.port}`;
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = { protocol: np.protocol as PortProtocol, port: np.port, v4: [], v6: [] }));
+    if (t.ip.v === 4) g.v4.push(t.ip.n as number);
+    else g.v6.push(BigInt(t.ip.n));
+  }
+  const out: PortMatch[] = [];
+  for (const g of [...groups.values()].sort((a, b) => (a.protocol !== b.protocol ? (a.protocol < b.protocol ? -1 : 1) : a.port - b.port))) {
+    // IPv4 as numbers until the runs are known: one bigint pair per run, not per destination.
+    const xs = Float64Array.from(g.v4).sort();
+    const v4: AddressRange[] = [];
+    for (let i = 0; i < xs.length; ) {
+      let j = i;
+      while (j + 1 < xs.length && xs[j + 1]! <= xs[j]! + 1) j++;
+      v4.push({ lo: BigInt(xs[i]!), hi: BigInt(xs[j]!) });
+      i = j + 1;
+    }
+    out.push({ protocol: g.protocol, lo: g.port, hi: g.port, to: { v4, v6: normalize(g.v6.map((x) => ({ lo: x, hi: x }))) } });
+  }
+  return out;
 }
 
 const FULL: AddressRegion = { v4: [{ lo: 0n, hi: V4_MAX }], v6: [{ lo: 0n, hi: V6_MAX }] };
@@ -472,12 +515,11 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
             continue;
           }
           // A named port is the destination's: this pod for ingress, each possible destination for egress.
-          for (const t of dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(p.named, peer, peerSet && peerSet.blocks.length === 0 ? peerSet : undefined)) {
-            const np2 = t.namedPorts?.get(p.named);
-            if (!np2 || np2.protocol !== p.protocol) continue;
-            if (dir === 'in') ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port });
-            else ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port, ip: t.ip });
-          }
+          const accepts = (protocol: string) => protocol === p.protocol;
+          if (dir === 'in') {
+            const np2 = ctx.ep.namedPorts?.get(p.named);
+            if (np2 && accepts(np2.protocol)) ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port });
+          } else ports.push(...namedPortMatches(ctx.endpointsWithNamedPort(p.named, peer, peerSet && peerSet.blocks.length === 0 ? peerSet : undefined), p.named, accepts));
         }
       const other: OtherMatch[] = r.ports ? [] : [{ protocol: 'any' }];
       if (!r.ports) ports.push(...EVERY_PORT);

@@ -31,10 +31,10 @@ export class Membership {
   /** Pods per `cluster/namespace`, for namespace-selector atoms. */
   private readonly byClusterNs = new Map<string, Set<Endpoint>>();
   /**
-   * Per port name, the endpoints having it, sorted by address (IPv4 first), kept up to date by add and
-   * remove: enforcement points look up which destinations of an address range have a named port.
+   * Per port name, the endpoints having it, kept up to date by add and remove: enforcement points look
+   * up which destinations of an address range have a named port (enforcement.ts sorts them when needed).
    */
-  readonly byNamedPort = new Map<string, Endpoint[]>();
+  readonly byNamedPort = new Map<string, Set<Endpoint>>();
   /** Bumped when an endpoint is added or removed (caches of endpoints by address check it). */
   endpointsVersion = 0;
   /** Called with every endpoint whose membership changed, so its cached rules are dropped. */
@@ -45,11 +45,7 @@ export class Membership {
   add(ep: Endpoint): void {
     this.endpoints.set(ep.id, ep);
     this.endpointsVersion++;
-    for (const n of ep.namedPorts?.keys() ?? []) {
-      let l = this.byNamedPort.get(n);
-      if (!l) this.byNamedPort.set(n, (l = []));
-      l.splice(addressRank(l, ep), 0, ep);
-    }
+    for (const n of ep.namedPorts?.keys() ?? []) addTo(this.byNamedPort, n, ep);
     (ep.kind === 'pod' ? this.pods : this.vms).add(ep);
     const prefix = ep.kind === 'pod' ? 'p' : 'v';
     for (const [k, v] of Object.entries(ep.labels)) {
@@ -71,15 +67,7 @@ export class Membership {
   remove(ep: Endpoint): void {
     this.endpoints.delete(ep.id);
     this.endpointsVersion++;
-    for (const n of ep.namedPorts?.keys() ?? []) {
-      const l = this.byNamedPort.get(n);
-      if (!l) continue;
-      for (let i = addressRank(l, ep); i < l.length && compareAddress(l[i]!, ep) === 0; i++)
-        if (l[i] === ep) {
-          l.splice(i, 1);
-          break;
-        }
-    }
+    for (const n of ep.namedPorts?.keys() ?? []) this.byNamedPort.get(n)?.delete(ep);
     (ep.kind === 'pod' ? this.pods : this.vms).delete(ep);
     const prefix = ep.kind === 'pod' ? 'p' : 'v';
     for (const [k, v] of Object.entries(ep.labels)) this.labelIndex.get(`${prefix}:${k}`)?.get(v)?.delete(ep);
@@ -276,24 +264,6 @@ function selectorKeys(prefix: string, sel: Selector): string[] | undefined {
   if (sel.requiredKey === undefined) return undefined;
   if (!sel.requiredValues) return [`${prefix}:${sel.requiredKey}`];
   return [...sel.requiredValues].map((v) => `${prefix}:${sel.requiredKey}=${v}`);
-}
-
-/** Orders endpoints by address: IPv4 before IPv6, then numerically. */
-function compareAddress(a: Endpoint, b: Endpoint): number {
-  if (a.ip.v !== b.ip.v) return a.ip.v - b.ip.v;
-  return a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0;
-}
-
-/** The first index of a sorted list whose address is not below `ep`'s. */
-function addressRank(l: readonly Endpoint[], ep: Endpoint): number {
-  let lo = 0;
-  let hi = l.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareAddress(l[mid]!, ep) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
