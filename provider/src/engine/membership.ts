@@ -16,6 +16,9 @@ export type NamespaceLabels = (cluster: string, namespace: string) => Labels;
  * or label key they require, endpoints by label key/value, so a pod event only checks the atoms that
  * could select it and a new atom only scans the endpoints that could match it.
  */
+/** How many endpoint changes {@link Membership.endpointLog} keeps. */
+const ENDPOINT_LOG = 4096;
+
 export class Membership {
   readonly endpoints = new Map<number, Endpoint>();
   readonly atoms = new Map<string, Atom>();
@@ -37,6 +40,12 @@ export class Membership {
   readonly byNamedPort = new Map<string, Set<Endpoint>>();
   /** Bumped when an endpoint is added or removed (caches of endpoints by address check it). */
   endpointsVersion = 0;
+  /**
+   * The endpoints added or removed, the last {@link ENDPOINT_LOG} of them: entry i is version
+   * `endpointLogStart + i + 1`. Caches catch up from it instead of starting over (too old: start over).
+   */
+  readonly endpointLog: { readonly ep: Endpoint; readonly added: boolean }[] = [];
+  endpointLogStart = 0;
   /** Called with every endpoint whose membership changed, so its cached rules are dropped. */
   onChange: (ep: Endpoint) => void = () => {};
 
@@ -44,7 +53,7 @@ export class Membership {
 
   add(ep: Endpoint): void {
     this.endpoints.set(ep.id, ep);
-    this.endpointsVersion++;
+    this.logEndpoint(ep, true);
     for (const n of ep.namedPorts?.keys() ?? []) addTo(this.byNamedPort, n, ep);
     (ep.kind === 'pod' ? this.pods : this.vms).add(ep);
     const prefix = ep.kind === 'pod' ? 'p' : 'v';
@@ -66,7 +75,7 @@ export class Membership {
 
   remove(ep: Endpoint): void {
     this.endpoints.delete(ep.id);
-    this.endpointsVersion++;
+    this.logEndpoint(ep, false);
     for (const n of ep.namedPorts?.keys() ?? []) this.byNamedPort.get(n)?.delete(ep);
     (ep.kind === 'pod' ? this.pods : this.vms).delete(ep);
     const prefix = ep.kind === 'pod' ? 'p' : 'v';
@@ -82,6 +91,16 @@ export class Membership {
     }
     ep.atoms.clear();
     ep.atomIds = undefined;
+  }
+
+  private logEndpoint(ep: Endpoint, added: boolean): void {
+    this.endpointsVersion++;
+    this.endpointLog.push({ ep, added });
+    if (this.endpointLog.length > 2 * ENDPOINT_LOG) {
+      const drop = this.endpointLog.length - ENDPOINT_LOG;
+      this.endpointLog.splice(0, drop);
+      this.endpointLogStart += drop;
+    }
   }
 
   /** Re-evaluates the atoms that could select `ep` (after a namespace relabel, for instance). */
