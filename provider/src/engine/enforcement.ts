@@ -472,7 +472,7 @@ class PeerContext {
     const having = this.world.membership.byNamedPort.get(name);
     if (!having) return [];
     // Only the address's owner receives what is sent to it (duplicates are a validation error).
-    const owns = (e: Endpoint) => this.world.endpointByIp(e.ip.s) === e;
+    const owns = this.world.addressesUnique() ? () => true : (e: Endpoint) => this.world.endpointByIp(e.ip.s) === e;
     if (region === FULL) return [...having].filter(owns);
     const all = this.namedSorted(name, having);
     const out: Endpoint[] = [];

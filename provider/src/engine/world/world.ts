@@ -255,6 +255,11 @@ export class World {
 
   // ---------------------------------------------------------------- lookups used by queries
 
+  /** No two endpoints share an address (then every endpoint owns its address: lookups can skip the check). */
+  addressesUnique(): boolean {
+    return this.parts.inventory.byIp.size === this.membership.endpoints.size;
+  }
+
   endpointByIp(ip: string): Endpoint | undefined {
     return this.parts.inventory.byIp.get(ip);
   }
