@@ -2,6 +2,8 @@ import { cidrContains, formatIp, parseIp, type Ip } from './ip';
 import type { Atom, Endpoint } from './membership';
 import { peerSetMatches, type CompiledRule, type PeerSet } from './rules';
 import type { World } from './world';
+import { NamedPortGroups, namedPortMatches, sortedNamed } from './named-ports';
+import { complement, normalize, subtractRange, V4_MAX, V6_MAX, type AddressRange, type AddressRegion, type EnforcementPointModel, type OtherMatch, type PointRule, type PortMatch, type PortProtocol } from './point-model';
 
 /**
  * What one enforcement point must enforce, in addresses and ports instead of identities: the input of
@@ -16,68 +18,8 @@ import type { World } from './world';
  *   destination endpoint for `out` rules (a port box restricted to that endpoint's address).
  */
 
-/** An inclusive address interval of one family (IPv4 as 0..2^32-1), as bigints for both families. */
-export interface AddressRange {
-  readonly lo: bigint;
-  readonly hi: bigint;
-}
+export { V4_MAX, V6_MAX, normalize, addressText, type AddressRange, type AddressRegion, type PortProtocol, type PortMatch, type OtherMatch, type PointRule, type EnforcementPointModel } from './point-model';
 
-/** A peer region: sorted, disjoint, non-adjacent intervals per family. */
-export interface AddressRegion {
-  readonly v4: readonly AddressRange[];
-  readonly v6: readonly AddressRange[];
-}
-
-export type PortProtocol = 'tcp' | 'udp' | 'sctp';
-
-/**
- * Packets of a port protocol to ports [lo, hi]; `to` restricts the peer to some destinations: those whose
- * named port has this number (an `out` rule naming a port; one match per number, not per destination).
- */
-export interface PortMatch {
-  readonly protocol: PortProtocol;
-  readonly lo: number;
-  readonly hi: number;
-  readonly to?: AddressRegion;
-}
-
-/** Packets of a protocol without ports: icmp/icmpv6 (optionally one type and code) or `any` other protocol. */
-export interface OtherMatch {
-  readonly protocol: 'icmp' | 'icmpv6' | 'any';
-  readonly icmpType?: number;
-  readonly icmpCode?: number;
-}
-
-export interface PointRule {
-  /** Stable id: `policy/rule`. */
-  readonly id: string;
-  /** `kubernetes`: the NetworkPolicy layer of a pod (its policies' allows, the node exception, isolation). */
-  readonly category: 'emergency' | 'infrastructure' | 'environment' | 'application' | 'kubernetes' | 'baseline';
-  readonly policy: string;
-  readonly rule: string;
-  readonly action: 'allow' | 'drop' | 'reject' | 'pass';
-  readonly staged: boolean;
-  readonly logged: boolean;
-  /** The varying peer: the source of `in` rules, the destination of `out` rules. */
-  readonly peer: AddressRegion;
-  readonly ports: readonly PortMatch[];
-  readonly other: readonly OtherMatch[];
-}
-
-export interface EnforcementPointModel {
-  /** `vm:NAME#i` or `pod:CLUSTER/NAMESPACE/POD`. */
-  readonly name: string;
-  readonly kind: 'vm-interface' | 'pod';
-  readonly owner: string;
-  readonly ip: string;
-  readonly defaultAction: 'allow' | 'drop';
-  /** Rules in evaluation order (staged included, disabled left out), per direction. */
-  readonly in: readonly PointRule[];
-  readonly out: readonly PointRule[];
-}
-
-export const V4_MAX = (1n << 32n) - 1n;
-export const V6_MAX = (1n << 128n) - 1n;
 const PORT_PROTOCOLS: readonly PortProtocol[] = ['tcp', 'udp', 'sctp'];
 
 /** The enforcement-point name of an endpoint. */
@@ -188,115 +130,6 @@ export class PointModelCache {
     this.atomSnats = new Map();
     this.snats = new Map();
   }
-
-}
-
-/**
- * Every destination having a named port, grouped per protocol and port number, each group's addresses
- * kept sorted as endpoints come and go (caught up from the membership's endpoint log): what an `out` rule
- * to any destination naming a port matches. Rebuilding it from 100,000 endpoints made every pod add cost
- * tens of milliseconds at each point having such a rule.
- */
-class NamedPortGroups {
-  private version: number;
-  private readonly groups = new Map<string, { protocol: PortProtocol; port: number; v4: number[]; v6: bigint[]; region?: AddressRegion }>();
-
-  constructor(
-    private readonly world: World,
-    private readonly name: string,
-  ) {
-    this.version = world.membership.endpointsVersion;
-    for (const e of world.membership.byNamedPort.get(name) ?? []) this.place(e.ip);
-  }
-
-  /** Catches up; false when the log no longer reaches back to this cache's version (then make a new one). */
-  sync(): boolean {
-    const m = this.world.membership;
-    if (this.version === m.endpointsVersion) return true;
-    if (this.version < m.endpointLogStart) return false;
-    for (let i = this.version - m.endpointLogStart; i < m.endpointLog.length; i++) this.place(m.endpointLog[i]!.ep.ip);
-    this.version = m.endpointsVersion;
-    return true;
-  }
-
-  /** Puts an address in the group of its owner's port of this name (or in none): the state now, whatever happened before. */
-  private place(ip: Ip): void {
-    for (const g of this.groups.values()) if (remove(g, ip)) g.region = undefined;
-    const owner = this.world.endpointByIp(ip.s);
-    const np = owner?.namedPorts?.get(this.name);
-    if (!owner || !np) return;
-    const k = `${np.protocol}/${np.port}`;
-    let g = this.groups.get(k);
-    if (!g) this.groups.set(k, (g = { protocol: np.protocol as PortProtocol, port: np.port, v4: [], v6: [] }));
-    insert(g, ip);
-    g.region = undefined;
-  }
-
-  /** The matches, in port order; a group's region is the same object while its addresses do not change. */
-  matches(accepts: (protocol: string) => boolean): PortMatch[] {
-    const out: PortMatch[] = [];
-    for (const g of [...this.groups.values()].sort((a, b) => (a.protocol !== b.protocol ? (a.protocol < b.protocol ? -1 : 1) : a.port - b.port))) {
-      if (!accepts(g.protocol) || (!g.v4.length && !g.v6.length)) continue;
-      g.region ??= { v4: runsOf(g.v4), v6: normalize(g.v6.map((x) => ({ lo: x, hi: x }))) };
-      out.push({ protocol: g.protocol, lo: g.port, hi: g.port, to: g.region });
-    }
-    return out;
-  }
-}
-
-/** Orders endpoints by address: IPv4 before IPv6, then numerically. */
-function compareAddress(a: Endpoint, b: Endpoint): number {
-  if (a.ip.v !== b.ip.v) return a.ip.v - b.ip.v;
-  return a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0;
-}
-
-/** The first index of an address-sorted list whose address is not below `ep`'s. */
-function addressRank(l: readonly Endpoint[], ep: Endpoint): number {
-  let lo = 0;
-  let hi = l.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareAddress(l[mid]!, ep) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function lowerBoundOf<T>(xs: readonly T[], x: T): number {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (xs[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function insert(g: { v4: number[]; v6: bigint[] }, ip: Ip): void {
-  const xs: (number | bigint)[] = ip.v === 4 ? g.v4 : g.v6;
-  const i = lowerBoundOf(xs, ip.n);
-  if (xs[i] !== ip.n) xs.splice(i, 0, ip.n);
-}
-
-function remove(g: { v4: number[]; v6: bigint[] }, ip: Ip): boolean {
-  const xs: (number | bigint)[] = ip.v === 4 ? g.v4 : g.v6;
-  const i = lowerBoundOf(xs, ip.n);
-  if (xs[i] !== ip.n) return false;
-  xs.splice(i, 1);
-  return true;
-}
-
-/** Sorted unique IPv4 numbers as ranges. */
-function runsOf(xs: readonly number[]): AddressRange[] {
-  const out: AddressRange[] = [];
-  for (let i = 0; i < xs.length; ) {
-    let j = i;
-    while (j + 1 < xs.length && xs[j + 1]! === xs[j]! + 1) j++;
-    out.push({ lo: BigInt(xs[i]!), hi: BigInt(xs[j]!) });
-    i = j + 1;
-  }
-  return out;
 }
 
 /** A cached value and the version sum it was computed from. */
@@ -445,36 +278,14 @@ class PeerContext {
     return byName;
   }
 
-  /** The endpoints having a port name sorted by address, caught up from the endpoint log (sorting 100,000 per pod add was most of one). */
-  private namedSorted(name: string, having: ReadonlySet<Endpoint>): Endpoint[] {
-    const m = this.world.membership;
-    const known = this.shared.namedSorted.get(name);
-    if (known?.key === m.endpointsVersion) return known.value;
-    if (known && known.key >= m.endpointLogStart) {
-      const list = known.value;
-      for (let i = known.key - m.endpointLogStart; i < m.endpointLog.length; i++) {
-        const { ep, added } = m.endpointLog[i]!;
-        if (!ep.namedPorts?.has(name)) continue;
-        let at = addressRank(list, ep);
-        while (at < list.length && list[at] !== ep && compareAddress(list[at]!, ep) === 0) at++;
-        if (added && list[at] !== ep) list.splice(at, 0, ep);
-        else if (!added && list[at] === ep) list.splice(at, 1);
-      }
-      this.shared.namedSorted.set(name, { key: m.endpointsVersion, value: list });
-      return list;
-    }
-    const list = [...having].sort(compareAddress);
-    this.shared.namedSorted.set(name, { key: m.endpointsVersion, value: list });
-    return list;
-  }
-
   private scanNamedPort(name: string, region: AddressRegion): Endpoint[] {
     const having = this.world.membership.byNamedPort.get(name);
     if (!having) return [];
     // Only the address's owner receives what is sent to it (duplicates are a validation error).
     const owns = this.world.addressesUnique() ? () => true : (e: Endpoint) => this.world.endpointByIp(e.ip.s) === e;
-    if (region === FULL) return [...having].filter(owns);
-    const all = this.namedSorted(name, having);
+    const known = this.shared.namedSorted.get(name);
+    const all = sortedNamed(this.world.membership, name, having, known);
+    this.shared.namedSorted.set(name, { key: this.world.membership.endpointsVersion, value: all });
     const out: Endpoint[] = [];
     // First index in `all` whose address (family v) is at or after x; IPv4 compared as numbers (no
     // bigint per endpoint: regions of large groups scan thousands of endpoints).
@@ -591,37 +402,6 @@ function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out', base: 
     ports,
     other,
   });
-}
-
-/**
- * `out` matches of a named port: the destinations grouped per protocol and port number, each group one
- * match restricted to its destinations' addresses (as runs), in port order.
- */
-function namedPortMatches(targets: readonly Endpoint[], name: string, accepts: (protocol: string) => boolean): PortMatch[] {
-  const groups = new Map<string, { protocol: PortProtocol; port: number; v4: number[]; v6: bigint[] }>();
-  for (const t of targets) {
-    const np = t.namedPorts?.get(name);
-    if (!np || !accepts(np.protocol)) continue;
-    const k = `${np.protocol}/${np.port}`;
-    let g = groups.get(k);
-    if (!g) groups.set(k, (g = { protocol: np.protocol as PortProtocol, port: np.port, v4: [], v6: [] }));
-    if (t.ip.v === 4) g.v4.push(t.ip.n as number);
-    else g.v6.push(BigInt(t.ip.n));
-  }
-  const out: PortMatch[] = [];
-  for (const g of [...groups.values()].sort((a, b) => (a.protocol !== b.protocol ? (a.protocol < b.protocol ? -1 : 1) : a.port - b.port))) {
-    // IPv4 as numbers until the runs are known: one bigint pair per run, not per destination.
-    const xs = Float64Array.from(g.v4).sort();
-    const v4: AddressRange[] = [];
-    for (let i = 0; i < xs.length; ) {
-      let j = i;
-      while (j + 1 < xs.length && xs[j + 1]! <= xs[j]! + 1) j++;
-      v4.push({ lo: BigInt(xs[i]!), hi: BigInt(xs[j]!) });
-      i = j + 1;
-    }
-    out.push({ protocol: g.protocol, lo: g.port, hi: g.port, to: { v4, v6: normalize(g.v6.map((x) => ({ lo: x, hi: x }))) } });
-  }
-  return out;
 }
 
 const FULL: AddressRegion = { v4: [{ lo: 0n, hi: V4_MAX }], v6: [{ lo: 0n, hi: V6_MAX }] };
@@ -803,55 +583,4 @@ function staysInside(cluster: ClusterOf, src: Pick<Endpoint, 'cluster'>, dst: En
 function leavesAsOther(world: World, src: Endpoint, cluster: ClusterOf): boolean {
   if (world.egressFor(src)) return true;
   return cluster.spec.networkMode === 'overlay' && !!cluster.nodeIps.get(src.node!);
-}
-
-/** Sorts and merges overlapping or adjacent intervals. */
-export function normalize(xs: AddressRange[]): AddressRange[] {
-  if (xs.length <= 1) return xs;
-  const s = [...xs].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
-  const out: AddressRange[] = [];
-  let cur = { lo: s[0]!.lo, hi: s[0]!.hi };
-  for (let i = 1; i < s.length; i++) {
-    const x = s[i]!;
-    if (x.lo <= cur.hi + 1n) {
-      if (x.hi > cur.hi) cur.hi = x.hi;
-    } else {
-      out.push(cur);
-      cur = { lo: x.lo, hi: x.hi };
-    }
-  }
-  out.push(cur);
-  return out;
-}
-
-function subtractRange(xs: AddressRange[], e: AddressRange): AddressRange[] {
-  const out: AddressRange[] = [];
-  for (const x of xs) {
-    if (e.hi < x.lo || e.lo > x.hi) out.push(x);
-    else {
-      if (x.lo < e.lo) out.push({ lo: x.lo, hi: e.lo - 1n });
-      if (x.hi > e.hi) out.push({ lo: e.hi + 1n, hi: x.hi });
-    }
-  }
-  return out;
-}
-
-function complementOf(xs: readonly AddressRange[], max: bigint): AddressRange[] {
-  const out: AddressRange[] = [];
-  let next = 0n;
-  for (const x of xs) {
-    if (x.lo > next) out.push({ lo: next, hi: x.lo - 1n });
-    next = x.hi + 1n;
-  }
-  if (next <= max) out.push({ lo: next, hi: max });
-  return out;
-}
-
-function complement(r: AddressRegion): AddressRegion {
-  return { v4: complementOf(r.v4, V4_MAX), v6: complementOf(r.v6, V6_MAX) };
-}
-
-/** Text of an address of a family (for compilers). */
-export function addressText(v: 4 | 6, n: bigint): string {
-  return formatIp(v, v === 4 ? Number(n) : n);
 }
