@@ -2,7 +2,7 @@ import { cidrContains, formatIp, parseIp, type Ip } from './ip';
 import type { Atom, Endpoint } from './membership';
 import { peerSetMatches, type CompiledRule, type PeerSet } from './rules';
 import type { World } from './world';
-import { NamedPortGroups, namedPortMatches, sortedNamed } from './named-ports';
+import { NamedPortGroups, namedPortMatches } from './named-ports';
 import { complement, normalize, subtractRange, V4_MAX, V6_MAX, type AddressRange, type AddressRegion, type EnforcementPointModel, type OtherMatch, type PointRule, type PortMatch, type PortProtocol } from './point-model';
 
 /**
@@ -91,12 +91,10 @@ export class PointModelCache {
   arrivals = new Map<string, Arrival>();
   /** Names of the clusters (sorted). */
   clusters?: string[];
-  /** Per port name: every destination having it, grouped per port number ({@link NamedPortGroups}). */
-  readonly namedGroups = new Map<string, NamedPortGroups>();
-  /** Per port name: the endpoints having it sorted by address, made again after endpoints came or went. */
-  readonly namedSorted = new Map<string, Versioned<Endpoint[]>>();
-  /** Per region and port name: endpoints found through the named-port index. */
-  readonly namedIn = new WeakMap<AddressRegion, Versioned<Map<string, Endpoint[]>>>();
+  /** Per region and port name: the destinations there having it, grouped per port number ({@link NamedPortGroups}). */
+  readonly namedGroups = new WeakMap<AddressRegion, Map<string, NamedPortGroups>>();
+  /** The complement of a region (a negated peer set), the same object while the region is. */
+  readonly complements = new WeakMap<AddressRegion, AddressRegion>();
 
   constructor(readonly world: World) {
     this.topology = world.topologyVersion;
@@ -115,12 +113,10 @@ export class PointModelCache {
       this.topology = topology;
       this.atomsOut.clear();
       this.atomsNamed.clear();
-      this.namedSorted.clear();
-      this.namedGroups.clear();
       this.clusters = undefined;
       this.resetSources();
       // Regions and rules keyed by peer set or compiled rule: their versions no longer tell; forget them.
-      Object.assign(this, { regionsOut: new WeakMap(), rulesOut: new WeakMap(), namedIn: new WeakMap() });
+      Object.assign(this, { regionsOut: new WeakMap(), rulesOut: new WeakMap(), namedGroups: new WeakMap() });
     } else if (egress !== this.egress) this.resetSources();
     this.egress = egress;
   }
@@ -227,34 +223,29 @@ class PeerContext {
   }
 
   /**
-   * Endpoints that a packet addressed to a destination in a peer set reaches (the IP's owner) and that
-   * have a named port. Through the set's atoms (each atom's answer cached with its member version) when
-   * the set is atoms and IPs; else (IP blocks, a negated set) through the named-port index, per range
-   * of the region (a region of a few pods must not scan 100,000 endpoints having `http`).
+   * Endpoints that a packet addressed to a destination in a peer set of atoms and IPs reaches (the IP's
+   * owner) and that have a named port, through the set's atoms (each atom's answer cached with its
+   * member version).
    */
-  endpointsWithNamedPort(name: string, region: AddressRegion, set: PeerSet | undefined): Endpoint[] {
-    if (set && set.blocks.length === 0) {
-      const found = new Set<Endpoint>();
-      for (const a of set.atoms) for (const e of this.atomNamed(a).get(name) ?? []) found.add(e);
-      for (const s of set.ips) {
-        const owner = this.world.endpointByIp(s);
-        if (owner?.namedPorts?.has(name)) found.add(owner);
-      }
-      return [...found];
+  endpointsWithNamedPort(name: string, set: PeerSet): Endpoint[] {
+    const found = new Set<Endpoint>();
+    for (const a of set.atoms) for (const e of this.atomNamed(a).get(name) ?? []) found.add(e);
+    for (const s of set.ips) {
+      const owner = this.world.endpointByIp(s);
+      if (owner?.namedPorts?.has(name)) found.add(owner);
     }
-    // Endpoints found by address change whenever one comes or goes (a region such as "everything" is one object).
-    const version = this.world.membership.endpointsVersion;
-    let perName = this.shared.namedIn.get(region);
-    if (perName?.key !== version) this.shared.namedIn.set(region, (perName = { key: version, value: new Map() }));
-    let found = perName.value.get(name);
-    if (!found) perName.value.set(name, (found = this.scanNamedPort(name, region)));
-    return found;
+    return [...found];
   }
 
-  /** `out` matches of a named port towards any destination, kept up to date as endpoints come and go. */
-  anyDestinationNamed(name: string, accepts: (protocol: string) => boolean): PortMatch[] {
-    let groups = this.shared.namedGroups.get(name);
-    if (!groups?.sync()) this.shared.namedGroups.set(name, (groups = new NamedPortGroups(this.world, name)));
+  /**
+   * `out` matches of a named port towards destinations given by address (any destination, IP blocks, a
+   * negated set): per region and name, kept up to date as endpoints come and go ({@link NamedPortGroups}).
+   */
+  namedByAddress(name: string, region: AddressRegion, accepts: (protocol: string) => boolean): PortMatch[] {
+    let perName = this.shared.namedGroups.get(region);
+    if (!perName) this.shared.namedGroups.set(region, (perName = new Map()));
+    let groups = perName.get(name);
+    if (!groups?.sync()) perName.set(name, (groups = new NamedPortGroups(this.world, name, region === FULL ? undefined : region)));
     return groups.matches(accepts);
   }
 
@@ -276,37 +267,6 @@ class PeerContext {
     }
     this.shared.atomsNamed.set(a, { key: a.version, value: byName });
     return byName;
-  }
-
-  private scanNamedPort(name: string, region: AddressRegion): Endpoint[] {
-    const having = this.world.membership.byNamedPort.get(name);
-    if (!having) return [];
-    // Only the address's owner receives what is sent to it (duplicates are a validation error).
-    const owns = this.world.addressesUnique() ? () => true : (e: Endpoint) => this.world.endpointByIp(e.ip.s) === e;
-    const known = this.shared.namedSorted.get(name);
-    const all = sortedNamed(this.world.membership, name, having, known);
-    this.shared.namedSorted.set(name, { key: this.world.membership.endpointsVersion, value: all });
-    const out: Endpoint[] = [];
-    // First index in `all` whose address (family v) is at or after x; IPv4 compared as numbers (no
-    // bigint per endpoint: regions of large groups scan thousands of endpoints).
-    const lowerBound = (v: 4 | 6, x: bigint): number => {
-      const x4 = v === 4 ? Number(x) : 0;
-      let lo = 0;
-      let hi = all.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        const ip = all[mid]!.ip;
-        if (ip.v < v || (ip.v === v && (v === 4 ? (ip.n as number) < x4 : BigInt(ip.n) < x))) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo;
-    };
-    for (const [v, ranges] of [[4, region.v4], [6, region.v6]] as const)
-      for (const r of ranges) {
-        const end = lowerBound(v, r.hi + 1n);
-        for (let i = lowerBound(v, r.lo); i < end; i++) if (owns(all[i]!)) out.push(all[i]!);
-      }
-    return out;
   }
 }
 
@@ -356,7 +316,11 @@ function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out', base: 
   if (!peerSet || !base) {
     if (peerNegated) return done(undefined); // "not any": matches nothing
     peer = FULL;
-  } else peer = peerNegated ? complement(base) : base;
+  } else if (peerNegated) {
+    let c = ctx.shared.complements.get(base);
+    if (!c) ctx.shared.complements.set(base, (c = complement(base)));
+    peer = c;
+  } else peer = base;
   if (peer.v4.length === 0 && peer.v6.length === 0) return done(undefined);
   const ports: PortMatch[] = [];
   const other: OtherMatch[] = [];
@@ -385,8 +349,8 @@ function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out', base: 
         if (dir === 'in') {
           const np = ctx.ep.namedPorts?.get(n);
           if (np && accepts(np.protocol)) ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port });
-        } else if (peer === FULL) ports.push(...ctx.anyDestinationNamed(n, accepts));
-        else ports.push(...namedPortMatches(ctx.endpointsWithNamedPort(n, peer, byIndex ? undefined : peerSet), n, accepts));
+        } else if (byIndex) ports.push(...ctx.namedByAddress(n, peer, accepts));
+        else ports.push(...namedPortMatches(ctx.endpointsWithNamedPort(n, peerSet), n, accepts));
       }
     }
   if (ports.length === 0 && other.length === 0) return done(undefined);
@@ -434,8 +398,8 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
           if (dir === 'in') {
             const np2 = ctx.ep.namedPorts?.get(p.named);
             if (np2 && accepts(np2.protocol)) ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port });
-          } else if (peer === FULL) ports.push(...ctx.anyDestinationNamed(p.named, accepts));
-          else ports.push(...namedPortMatches(ctx.endpointsWithNamedPort(p.named, peer, peerSet && peerSet.blocks.length === 0 ? peerSet : undefined), p.named, accepts));
+          } else if (!peerSet || peerSet.blocks.length > 0) ports.push(...ctx.namedByAddress(p.named, peer, accepts));
+          else ports.push(...namedPortMatches(ctx.endpointsWithNamedPort(p.named, peerSet), p.named, accepts));
         }
       const other: OtherMatch[] = r.ports ? [] : [{ protocol: 'any' }];
       if (!r.ports) ports.push(...EVERY_PORT);

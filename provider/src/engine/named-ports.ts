@@ -1,5 +1,5 @@
 import type { Ip } from './ip';
-import type { Endpoint, Membership } from './membership';
+import type { Endpoint } from './membership';
 import { normalize, type AddressRange, type AddressRegion, type PortMatch, type PortProtocol } from './point-model';
 import type { World } from './world';
 
@@ -22,6 +22,8 @@ export class NamedPortGroups {
   constructor(
     private readonly world: World,
     private readonly name: string,
+    /** Only destinations in this region (undefined: every address). */
+    private readonly region?: AddressRegion,
   ) {
     this.version = world.membership.endpointsVersion;
     for (const e of world.membership.byNamedPort.get(name) ?? []) this.place(e.ip);
@@ -40,6 +42,7 @@ export class NamedPortGroups {
   /** Puts an address in the group of its owner's port of this name (or in none): the state now, whatever happened before. */
   private place(ip: Ip): void {
     for (const g of this.groups.values()) if (remove(g, ip)) g.region = undefined;
+    if (this.region && !regionHas(this.region, ip)) return;
     const owner = this.world.endpointByIp(ip.s);
     const np = owner?.namedPorts?.get(this.name);
     if (!owner || !np) return;
@@ -62,22 +65,18 @@ export class NamedPortGroups {
   }
 }
 
-/** Orders endpoints by address: IPv4 before IPv6, then numerically. */
-function compareAddress(a: Endpoint, b: Endpoint): number {
-  if (a.ip.v !== b.ip.v) return a.ip.v - b.ip.v;
-  return a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0;
-}
-
-/** The first index of an address-sorted list whose address is not below `ep`'s. */
-function addressRank(l: readonly Endpoint[], ep: Endpoint): number {
+/** Is the address in the region (binary search over its sorted ranges)? */
+function regionHas(region: AddressRegion, ip: Ip): boolean {
+  const xs = ip.v === 4 ? region.v4 : region.v6;
+  const n = BigInt(ip.n);
   let lo = 0;
-  let hi = l.length;
+  let hi = xs.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareAddress(l[mid]!, ep) < 0) lo = mid + 1;
+    if (xs[mid]!.hi < n) lo = mid + 1;
     else hi = mid;
   }
-  return lo;
+  return lo < xs.length && xs[lo]!.lo <= n;
 }
 
 function lowerBoundOf<T>(xs: readonly T[], x: T): number {
@@ -147,27 +146,4 @@ export function namedPortMatches(targets: readonly Endpoint[], name: string, acc
     out.push({ protocol: g.protocol, lo: g.port, hi: g.port, to: { v4, v6: normalize(g.v6.map((x) => ({ lo: x, hi: x }))) } });
   }
   return out;
-}
-
-
-/**
- * The endpoints having a port name sorted by address: `known` (sorted at an earlier endpoint version)
- * caught up from the endpoint log, or sorted anew when it is too old (sorting 100,000 per pod add was
- * most of one). `known.value` is updated in place.
- */
-export function sortedNamed(m: Membership, name: string, having: ReadonlySet<Endpoint>, known: { readonly key: number; readonly value: Endpoint[] } | undefined): Endpoint[] {
-  if (known?.key === m.endpointsVersion) return known.value;
-  if (known && known.key >= m.endpointLogStart) {
-    const list = known.value;
-    for (let i = known.key - m.endpointLogStart; i < m.endpointLog.length; i++) {
-      const { ep, added } = m.endpointLog[i]!;
-      if (!ep.namedPorts?.has(name)) continue;
-      let at = addressRank(list, ep);
-      while (at < list.length && list[at] !== ep && compareAddress(list[at]!, ep) === 0) at++;
-      if (added && list[at] !== ep) list.splice(at, 0, ep);
-      else if (!added && list[at] === ep) list.splice(at, 1);
-    }
-    return list;
-  }
-  return [...having].sort(compareAddress);
 }
