@@ -17,7 +17,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { elementDeltaText } from '../provider/src/agent';
+import { changedElements, elementDeltaText, findNftWriter, NetlinkNft } from '../provider/src/agent';
 import { enforcementPointModel, PointModelCache, validateSpec, World, type Endpoint } from '../provider/src/engine';
 import { CompileCache, compilePoint, renderText, replaceTable, replaceTableText, type Table } from '../provider/src/realize/nftables';
 import { generate } from './engine';
@@ -235,6 +235,7 @@ async function kernelParts(world: World, label: string, target: Endpoint, table:
     nftApply(b, replaceTableText(before));
     record(`${label}: pod add → kernel elements (compile + delta + nft)`, wallOf(upd), 'ms', '≤ 10 ms p99 from the store write');
     record(`${label}: pod add → kernel elements: CPU (node + nft)`, cpuOf(upd), 'ms');
+    await writerParts(world, label, target, before, b);
 
     // Per-packet cost, same run, in alternating rounds (the machine's load drifts): no ruleset, a
     // conntrack-only table (ct state established accept, then accept: what any stateful ruleset costs),
@@ -277,6 +278,89 @@ async function kernelParts(world: World, label: string, target: Endpoint, table:
   } finally {
     for (const s of servers) s.kill();
     cleanup();
+  }
+}
+
+/**
+ * The same apply, element update and listing through microseg-nft (tools/nft-writer), the agent's netlink
+ * writer: wall time as the agent sees it (JSON to the writer's pipe and back included) and the writer's CPU
+ * time for the request (getrusage, reported by the writer), beside the nft figures above.
+ */
+async function writerParts(world: World, label: string, target: Endpoint, table: Table, ns: string): Promise<void> {
+  const binary = findNftWriter();
+  if (!binary) {
+    log('microseg-nft figures skipped: .tools/bin/microseg-nft is missing (scripts/setup.sh builds it)');
+    return;
+  }
+  const writer = new NetlinkNft({ binary, prefix: ['ip', 'netns', 'exec', ns] });
+  try {
+    await writer.listTable(table.name); // started
+    const swap: { wall: number; cpu: number; sys: number; node: number }[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const c = process.cpuUsage();
+      const t = now();
+      await writer.replaceTable(table);
+      const d = process.cpuUsage(c);
+      swap.push({ wall: now() - t, cpu: writer.lastCpuMs, sys: writer.lastSysMs, node: (d.user + d.system) / 1000 });
+    }
+    const wallOf = (xs: { wall: number }[]) => median(xs.map((x) => x.wall));
+    record(`${label}: microseg-nft table swap (netlink)`, wallOf(swap), 'ms', '≤ 200 ms');
+    record(`${label}: microseg-nft table swap: writer CPU`, median(swap.map((x) => x.cpu)), 'ms');
+    record(`${label}: microseg-nft table swap: of which the kernel (writer system time)`, median(swap.map((x) => x.sys)), 'ms');
+    record(`${label}: microseg-nft table swap: node CPU (JSON to the writer)`, median(swap.map((x) => x.node)), 'ms');
+
+    // A pod joins a group the point's rules name, as the agent does it with the writer: world change →
+    // recompile → changed elements → one netlink batch (no read-back of the sets). The workload: the
+    // point's own (its pods are in the groups its rules name) when a pod more changes its elements, else w0.
+    const own = target.kind === 'pod' ? target.owner : undefined;
+    let workload = 'c0/ns-0/w0';
+    if (own && world.get('Workload', own)) {
+      const spec = world.get('Workload', own)!;
+      world.restore('Workload', own, { ...spec, replicas: spec.replicas + 1 });
+      if (changedElements(table, compilePoint(enforcementPointModel(world, target)).table).length) workload = own;
+      world.restore('Workload', own, spec);
+    }
+    log(`${label}: microseg-nft pod add: a pod more of ${workload}`);
+    const upd: { wall: number; cpu: number; kernel: number; sys: number; n: number }[] = [];
+    let before = table;
+    for (let i = 0; i < RUNS * 4; i++) {
+      const spec = world.get('Workload', workload)!;
+      const c = process.cpuUsage();
+      const t = now();
+      world.restore('Workload', workload, { ...spec, replicas: spec.replicas + 1 });
+      const after = compilePoint(enforcementPointModel(world, target)).table;
+      const changes = changedElements(before, after);
+      const k = now();
+      await writer.updateElements(after, changes);
+      const kernel = now() - k;
+      const d = process.cpuUsage(c);
+      const n = changes.reduce((k, x) => k + x.added.length + x.removed.length, 0);
+      upd.push({ wall: now() - t, cpu: (d.user + d.system) / 1000 + (n ? writer.lastCpuMs : 0), kernel, sys: n ? writer.lastSysMs : 0, n });
+      before = after;
+    }
+    const p99 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)]!;
+    record(`${label}: pod add → kernel elements (compile + delta + microseg-nft)`, wallOf(upd), 'ms', '≤ 10 ms p99 from the store write');
+    record(`${label}: pod add → kernel elements: CPU (node + microseg-nft)`, median(upd.map((x) => x.cpu)), 'ms');
+    record(`${label}: pod add: microseg-nft element update alone (median / p99)`, median(upd.map((x) => x.kernel)), `ms (p99 ${p99(upd.map((x) => x.kernel)).toFixed(2)} ms)`, '≤ 10 ms p99');
+    record(`${label}: pod add: of which the kernel (writer system time)`, median(upd.map((x) => x.sys)), 'ms');
+    record(`${label}: pod add: set elements changed per pod (median)`, median(upd.map((x) => x.n)), 'elements');
+
+    // What the agent reads back after every pass (hit counters, flow sets): the writer's list against nft -j.
+    const lists: { wall: number; cpu: number }[] = [];
+    const nftLists: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const t = now();
+      await writer.listTable(table.name);
+      lists.push({ wall: now() - t, cpu: writer.lastCpuMs });
+      const u = now();
+      nsx(ns, 'nft', '-j', 'list', 'table', 'inet', table.name);
+      nftLists.push(now() - u);
+    }
+    record(`${label}: counters read-back, microseg-nft list`, wallOf(lists), 'ms');
+    record(`${label}: counters read-back, nft -j list table`, median(nftLists), 'ms');
+    await writer.replaceTable(before);
+  } finally {
+    writer.close();
   }
 }
 

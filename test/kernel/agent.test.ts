@@ -1,13 +1,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NftCli, RealizationAgent, readStatuses, StoreDesiredState, StoreStatusSink, type NftExecutor } from '../../provider/src/agent';
+import { RealizationAgent, readStatuses, StoreDesiredState, StoreStatusSink, type NftExecutor } from '../../provider/src/agent';
 import { engineValidator } from '../../provider/src/backend/embedded';
 import type { World } from '../../provider/src/engine';
 import type { Kind } from '../../provider/src/model';
 import { BackendService } from '../../provider/src/service';
 import { openSqliteStore, type Store } from '../../provider/src/store';
 import { requireRootAndNft } from './differential';
+import { kernelNft } from './kernel-nft';
 import { Lab, nsExec } from './lab';
 import { putSpec } from '../support/service-put';
 
@@ -24,6 +25,14 @@ let dir: string;
 let store: Store;
 let service: BackendService;
 let lab: Lab | undefined;
+const executors: NftExecutor[] = [];
+
+/** The server's kernel through the agent's executor (microseg-nft unless MICROSEG_TEST_NFT=nft). */
+function serverNft(): NftExecutor {
+  const nft = kernelNft(lab!.hosts.get(SERVER)!.ns);
+  executors.push(nft);
+  return nft;
+}
 
 const put = (kind: Kind, name: string, spec: Record<string, unknown>): Promise<void> => putSpec(service, kind, name, spec);
 
@@ -50,7 +59,7 @@ async function inKernelMaps(ip: string, port: number): Promise<boolean> {
   return cls !== undefined && (await get(cls, ip)) !== undefined;
 }
 
-function agent(nft: NftExecutor = new NftCli({ command: ['ip', 'netns', 'exec', lab!.hosts.get(SERVER)!.ns, 'nft'] })): RealizationAgent {
+function agent(nft: NftExecutor = serverNft()): RealizationAgent {
   return new RealizationAgent({ points: ['vm:server#0'], source: new StoreDesiredState(store, ENV, 'drop', 10), nft, status: new StoreStatusSink(store, ENV) });
 }
 
@@ -75,6 +84,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const e of executors) e.close?.();
   await lab?.destroy();
   await store?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -96,8 +106,12 @@ test('applies the ruleset, and reports it realized with the kernel hit counters'
 test('a re-apply is atomic: a prober never gets through what both rulesets drop while the agent swaps tables', async () => {
   await policy(1);
   let applies = 0;
-  const nft = new NftCli({ command: ['ip', 'netns', 'exec', lab!.hosts.get(SERVER)!.ns, 'nft'] });
-  const counting: NftExecutor = { apply: (doc) => (applies++, nft.apply(doc)), listTable: (n) => nft.listTable(n) };
+  const nft = serverNft();
+  const counting: NftExecutor = {
+    replaceTable: (t) => (applies++, nft.replaceTable(t)),
+    updateElements: (t, c) => (applies++, nft.updateElements(t, c)),
+    listTable: (n) => nft.listTable(n),
+  };
   const ac = new AbortController();
   const running = agent(counting).run(ac.signal, 60_000);
   const results: string[] = [];
@@ -129,12 +143,12 @@ test('a re-apply is atomic: a prober never gets through what both rulesets drop 
 
 test('a ruleset the kernel refuses leaves the last good one in place and reports the error', async () => {
   await policy(1);
-  const nft = new NftCli({ command: ['ip', 'netns', 'exec', lab!.hosts.get(SERVER)!.ns, 'nft'] });
+  const nft = serverNft();
   let corrupt = false;
   // A real refusal by the kernel: the same transaction plus a jump to a chain that does not exist.
   const faulty: NftExecutor = {
-    // The agent sends nft text (one `nft -f` transaction).
-    apply: (doc) => nft.apply(corrupt ? `${doc as string}add rule inet microseg_server_0 input jump no_such_chain\n` : doc),
+    replaceTable: (t) => nft.replaceTable(corrupt ? { ...t, chains: t.chains.map((c) => (c.name === 'input' ? { ...c, rules: [...c.rules, { match: [], verdict: { kind: 'goto', target: 'no_such_chain' } }] } : c)) } : t),
+    updateElements: (t, c) => nft.updateElements(t, c),
     listTable: (n) => nft.listTable(n),
   };
   const a = agent(faulty);

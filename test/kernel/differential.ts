@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { enforcementPointModel, type Trace, type World } from '../../provider/src/engine';
-import { realizePoints, replaceTable } from '../../provider/src/realize/nftables';
+import { realizePoints } from '../../provider/src/realize/nftables';
+import { kernelNft } from './kernel-nft';
 import { Lab, nsExec, type ProbeOp, type ProbeResult } from './lab';
 
 /** Fails with a clear message unless this process can build namespaces and load nftables rulesets. */
@@ -85,7 +86,14 @@ export async function applyAll(world: World, lab: Lab): Promise<void> {
       .map(async (h) => {
         const name = h.ep!.kind === 'pod' ? `pod:${h.ep!.name}` : `vm:${h.ep!.name}`;
         const [pt] = realizePoints(world, name)!;
-        await lab.applyJson(h.ip, replaceTable(pt!.table));
+        // Through the agent's executor (microseg-nft over netlink unless MICROSEG_TEST_NFT=nft): the
+        // packets then check the tables it writes.
+        const nft = kernelNft(h.ns);
+        try {
+          await nft.replaceTable(pt!.table);
+        } finally {
+          nft.close?.();
+        }
       }),
   );
 }

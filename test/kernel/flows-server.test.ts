@@ -5,7 +5,7 @@
  * server, which returns them (to an auditor, and through `microseg flows --endpoint`) with the rule the
  * kernel applied. A restarted agent that posts everything again counts nothing twice.
  */
-import { AgentServerClient, ConntrackCli, HttpDesiredState, NftCli } from '../../provider/src/agent';
+import { AgentServerClient, ConntrackCli, HttpDesiredState, type NftExecutor } from '../../provider/src/agent';
 import { memoryIo } from '../../provider/src/cli/io';
 import { runAgent } from '../../provider/src/cli/realize-commands';
 import { runFlows } from '../../provider/src/cli/flow-commands';
@@ -13,6 +13,7 @@ import type { FlowRecord } from '../../provider/src/store';
 import { FLOW_LAB_CLIENT as CLIENT, FLOW_LAB_OBJECTS, FLOW_LAB_PORTS, FLOW_LAB_SERVER as SERVER } from '../support/flow-lab';
 import { startTeam, type Team } from '../support/team';
 import { requireRootAndNft } from './differential';
+import { kernelNft } from './kernel-nft';
 import { Lab } from './lab';
 
 jest.setTimeout(180_000);
@@ -38,11 +39,19 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const e of executors) e.close?.();
   await lab?.destroy();
   await team?.close();
 });
 
 const serverNs = () => lab!.hosts.get(SERVER)!.ns;
+const executors: NftExecutor[] = [];
+/** The server's kernel through the agent's executor (microseg-nft unless MICROSEG_TEST_NFT=nft). */
+function serverNft(): NftExecutor {
+  const nft = kernelNft(serverNs());
+  executors.push(nft);
+  return nft;
+}
 const connect = (port: number) => lab!.probe(CLIENT, 'tcp', SERVER, port, undefined, 500).then((r) => r.result);
 
 /** One pass of a fresh `microseg agent --endpoint --once` on the server VM's namespace, as a restarted agent would run. */
@@ -53,7 +62,7 @@ async function agentPass(): Promise<string> {
       points: ['vm:server#0'],
       once: true,
       endpoint: team.server.url,
-      nft: new NftCli({ command: ['ip', 'netns', 'exec', serverNs(), 'nft'] }),
+      nft: serverNft(),
       conntrack: new ConntrackCli(['ip', 'netns', 'exec', serverNs()]),
     },
     io,

@@ -2,13 +2,14 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConntrackCli, NftCli, RealizationAgent, readStatuses, StoreDesiredState, StoreFlowSink, StoreStatusSink } from '../../provider/src/agent';
+import { ConntrackCli, RealizationAgent, type NftExecutor, readStatuses, StoreDesiredState, StoreFlowSink, StoreStatusSink } from '../../provider/src/agent';
 import { engineValidator } from '../../provider/src/backend/embedded';
 import type { World } from '../../provider/src/engine';
 import type { Kind } from '../../provider/src/model';
 import { BackendService } from '../../provider/src/service';
 import { openSqliteStore, type FlowRecord, type Store } from '../../provider/src/store';
 import { requireRootAndNft } from './differential';
+import { kernelNft } from './kernel-nft';
 import { Lab, nsExec } from './lab';
 import { putSpec } from '../support/service-put';
 import { FLOW_LAB_CLIENT, FLOW_LAB_OBJECTS, FLOW_LAB_PORTS, FLOW_LAB_SERVER } from '../support/flow-lab';
@@ -31,12 +32,19 @@ let lab: Lab | undefined;
 const put = (kind: Kind, name: string, spec: Record<string, unknown>): Promise<void> => putSpec(service, kind, name, spec);
 
 const serverNs = () => lab!.hosts.get(SERVER)!.ns;
+const executors: NftExecutor[] = [];
+/** The server's kernel through the agent's executor (microseg-nft unless MICROSEG_TEST_NFT=nft). */
+function serverNft(): NftExecutor {
+  const nft = kernelNft(serverNs());
+  executors.push(nft);
+  return nft;
+}
 
 function agent(): RealizationAgent {
   return new RealizationAgent({
     points: ['vm:server#0'],
     source: new StoreDesiredState(store, ENV, 'drop', 10),
-    nft: new NftCli({ command: ['ip', 'netns', 'exec', serverNs(), 'nft'] }),
+    nft: serverNft(),
     status: new StoreStatusSink(store, ENV),
     flows: { conntrack: new ConntrackCli(['ip', 'netns', 'exec', serverNs()]), sink: new StoreFlowSink(store, ENV) },
   });
@@ -56,6 +64,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const e of executors) e.close?.();
   await lab?.destroy();
   await store?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });

@@ -8,8 +8,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { NftExecutor, NftListing } from '../../provider/src/agent';
-import { readStatuses } from '../../provider/src/agent';
+import type { ElementChange, NftExecutor, NftListing } from '../../provider/src/agent';
+import { elementChangesText, readStatuses } from '../../provider/src/agent';
+import { replaceTableText, type Table } from '../../provider/src/realize/nftables';
 import { runAgent } from '../../provider/src/cli/realize-commands';
 import { memoryIo } from '../../provider/src/cli/io';
 import { startServer } from '../../provider/src/server/serve';
@@ -24,11 +25,14 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => team?.close());
 
-/** The kernel's nftables as far as the agent sees it: tables replaced by the documents applied. */
+/** The kernel's nftables as far as the agent sees it: each swap or element update kept as the `nft -f` text it stands for. */
 class KernelTables implements NftExecutor {
   readonly applied: unknown[] = [];
-  async apply(doc: unknown): Promise<void> {
-    this.applied.push(doc);
+  async replaceTable(table: Table): Promise<void> {
+    this.applied.push(replaceTableText(table));
+  }
+  async updateElements(table: Table, changes: readonly ElementChange[]): Promise<void> {
+    this.applied.push(elementChangesText(table, changes));
   }
   async listTable(): Promise<NftListing | undefined> {
     return undefined;

@@ -1,8 +1,9 @@
 import * as os from 'node:os';
 import { endpointsOfPoint, enforcementPointModel, pointName, PointModelCache } from '../engine';
-import { CompileCache, compilePoint, elementKeyTexts, elementTexts, renderText, replaceTableText, type NamedSet, type Table, type Verdict } from '../realize/nftables';
+import { CompileCache, compilePoint, renderText, type Table, type Verdict } from '../realize/nftables';
 import { FlowCollector, type ConntrackEntry, type ConntrackReader, type PointFlows } from './flows';
-import type { DesiredState, FlowSink, NftExecutor, NftListing, RealizationStatus, RuleHits, StatusSink } from './ports';
+import { elementChangesText } from './nft';
+import type { DesiredState, ElementChange, FlowSink, NftExecutor, NftListing, RealizationStatus, RuleHits, StatusSink } from './ports';
 
 /**
  * `microseg agent`: keeps the kernel's nftables tables equal to what the desired state says for some
@@ -10,7 +11,7 @@ import type { DesiredState, FlowSink, NftExecutor, NftListing, RealizationStatus
  *
  * - Every change of the desired state recompiles the points; a point whose ruleset text did not change
  *   costs nothing in the kernel.
- * - A changed ruleset reaches the kernel in one `nft` transaction: the table is swapped (add, delete,
+ * - A changed ruleset reaches the kernel in one transaction (netlink through microseg-nft, or `nft -f`): the table is swapped (add, delete,
  *   add new) so no packet ever meets a missing or half-built table; when only set or map elements
  *   changed (pod churn, group membership), the transaction adds and deletes those elements instead.
  * - A transaction the kernel refuses changes nothing there: the last good ruleset stays, the status
@@ -131,14 +132,14 @@ export class RealizationAgent {
     } else {
       // Elements only when the kernel holds our previous table and nothing but elements differ.
       const elementsOnly = st.applied !== undefined && st.error === undefined && st.applied.skeleton === skeleton;
-      const doc = elementsOnly ? elementDeltaText(st.applied!.table, table) : replaceTableText(withMarker(table, markerOf()));
       // A table swap starts the kernel's counters from zero and empties the dropped-flow sets: keep what
       // the counters counted (rule ids are stable), and read the sets first (a restarted agent's too).
       const before = elementsOnly ? undefined : await this.options.nft.listTable(table.name).catch(() => undefined);
       const carried = before ? hitsOf(before) : [];
       if (before && this.options.flows) listings.push(before);
       try {
-        await this.options.nft.apply(doc);
+        if (elementsOnly) await this.options.nft.updateElements(table, changedElements(st.applied!.table, table));
+        else await this.options.nft.replaceTable(withMarker(table, markerOf()));
         for (const h of carried) {
           const k = `${h.direction} ${h.rule}`;
           const b = st.carried.get(k) ?? { packets: 0, bytes: 0 };
@@ -225,8 +226,8 @@ function sameRuleset(known: { table: Table; skeleton: string }, table: Table, sk
 }
 
 /** Per set of `after`, the elements that differ from `before` (tables of equal skeleton). */
-function changedElements(before: Table, after: Table): { old: NamedSet; now: NamedSet; removed: number[]; added: number[] }[] {
-  const out: { old: NamedSet; now: NamedSet; removed: number[]; added: number[] }[] = [];
+export function changedElements(before: Table, after: Table): ElementChange[] {
+  const out: ElementChange[] = [];
   const beforeSets = new Map(before.sets.map((x) => [x.name, x] as const));
   for (const s of after.sets) {
     if (s.kind === 'flow-set') continue; // the kernel fills it
@@ -244,16 +245,9 @@ function changedElements(before: Table, after: Table): { old: NamedSet; now: Nam
   return out;
 }
 
-/** One `nft -f` text transaction (what the agent applies) deleting and adding the elements that differ between two tables of equal skeleton. */
+/** One `nft -f` text transaction (what the agent applies through nft) deleting and adding the elements that differ between two tables of equal skeleton. */
 export function elementDeltaText(before: Table, after: Table): string {
-  const dels: string[] = [];
-  const adds: string[] = [];
-  for (const { old, now, removed, added } of changedElements(before, after)) {
-    if (removed.length) dels.push(`delete element ${after.family} ${after.name} ${now.name} { ${elementKeyTexts(old, removed).join(', ')} }`);
-    if (added.length) adds.push(`add element ${after.family} ${after.name} ${now.name} { ${elementTexts(now, added).join(', ')} }`);
-  }
-  // Deletions first: a map key may move to another rule, and interval keys must not overlap meanwhile.
-  return [...dels, ...adds].map((l) => `${l}\n`).join('');
+  return elementChangesText(after, changedElements(before, after));
 }
 
 /** An element's identity (key and verdict), equal exactly when its `nft -j` JSON is equal. */

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { NftExecutor, NftListing } from './ports';
+import { elementKeyTexts, elementTexts, replaceTableText, type Table } from '../realize/nftables';
+import type { ElementChange, NftExecutor, NftListing } from './ports';
 
 /** A refusal by nft (or its absence), with nft's own message. */
 export class NftError extends Error {}
@@ -26,13 +27,25 @@ function run(cmd: readonly string[], args: readonly string[]): Promise<string> {
 /**
  * nft through its command line, one transaction per apply: `nft -f` for text, `nft -j -f` for a JSON
  * document. The agent sends text: nft parses it in about two thirds of the CPU time of the same ruleset
- * as JSON (bench/README.md, Realization).
+ * as JSON (bench/README.md, Realization). The fallback when microseg-nft (netlink.ts) is not installed:
+ * nft's parser and evaluator cost most of a large table's apply, and an element update reads the whole
+ * interval set back first.
  */
 export class NftCli implements NftExecutor {
+  readonly description = 'nft (text transactions)';
   private readonly command: readonly string[];
 
   constructor(options: NftCliOptions = {}) {
     this.command = options.command ?? ['nft'];
+  }
+
+  replaceTable(table: Table): Promise<void> {
+    return this.apply(replaceTableText(table));
+  }
+
+  async updateElements(table: Table, changes: readonly ElementChange[]): Promise<void> {
+    const text = elementChangesText(table, changes);
+    if (text) await this.apply(text);
   }
 
   async apply(doc: unknown): Promise<void> {
@@ -56,6 +69,17 @@ export class NftCli implements NftExecutor {
       throw err;
     }
   }
+}
+
+/** One `nft -f` text transaction deleting and adding the changed elements (deletions first: a map key may move to another rule, and interval keys must not overlap meanwhile). */
+export function elementChangesText(table: Table, changes: readonly ElementChange[]): string {
+  const dels: string[] = [];
+  const adds: string[] = [];
+  for (const { old, now, removed, added } of changes) {
+    if (removed.length) dels.push(`delete element ${table.family} ${table.name} ${now.name} { ${elementKeyTexts(old, removed).join(', ')} }`);
+    if (added.length) adds.push(`add element ${table.family} ${table.name} ${now.name} { ${elementTexts(now, added).join(', ')} }`);
+  }
+  return [...dels, ...adds].map((l) => `${l}\n`).join('');
 }
 
 /**

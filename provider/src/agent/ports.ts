@@ -1,4 +1,5 @@
 import type { World } from '../engine';
+import type { NamedSet, Table } from '../realize/nftables';
 import type { FlowRecord } from '../store';
 
 /**
@@ -17,15 +18,38 @@ export interface DesiredState {
   waitForChange(seq: number, maxWaitMs: number, signal: AbortSignal): Promise<void>;
 }
 
-/** nftables, one transaction per call. */
+/**
+ * The set elements that differ between the table in the kernel and the next one of the same skeleton
+ * (what a pod added, removed or relabelled changes): indexes into the set's elements before (`removed`)
+ * and now (`added`).
+ */
+export interface ElementChange {
+  readonly old: NamedSet;
+  readonly now: NamedSet;
+  readonly removed: readonly number[];
+  readonly added: readonly number[];
+}
+
+/**
+ * nftables, one transaction per call, at the level of the compiled table: `nft` text through the nft
+ * command line ({@link NftCli}, the fallback) or netlink messages through microseg-nft ({@link NetlinkNft}).
+ * A refused transaction rejects with the kernel's (or nft's) message and changes nothing in the kernel.
+ */
 export interface NftExecutor {
+  /** How this executor reaches the kernel, for the agent's log. */
+  readonly description?: string;
+  /** Replaces the table atomically (add, delete, add the new one: no packet meets a missing or half-built table). */
+  replaceTable(table: Table): Promise<void>;
+  /** Deletes and adds set elements of the table in the kernel (deletions first), in one transaction. */
+  updateElements(table: Table, changes: readonly ElementChange[]): Promise<void>;
   /**
-   * Applies one transaction atomically: `nft -f` text (a string, what the agent sends) or an `nft -j`
-   * document; rejects with nft's message when the kernel refuses it.
+   * The table as far as the agent reads it back, in the shape of `nft -j list table inet NAME` (at least
+   * the table's handle, every rule's chain, comment and counters, and the elements of the dropped-flow
+   * sets), or undefined when the table does not exist.
    */
-  apply(doc: unknown): Promise<void>;
-  /** `nft -j list table inet NAME`, or undefined when the table does not exist. */
   listTable(name: string): Promise<NftListing | undefined>;
+  /** Stops what the executor started (a writer process). */
+  close?(): void;
 }
 
 export interface NftListing {

@@ -176,7 +176,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
   withStoreOptions(
     program
       .command('agent')
-      .description('apply the enforcement points\' rulesets to this host\'s nftables and keep them realized (root)')
+      .description('apply the enforcement points\' rulesets to this host\'s nftables and keep them realized (root; through microseg-nft over netlink when installed, else nft; $MICROSEG_NFT_WRITER names the writer, =nft forces nft)')
       .requiredOption('--enforcement-point <point...>', 'vm:NAME#i, vm:NAME (every interface), pod:CLUSTER/NAMESPACE/POD')
       .option('--once', 'apply once, print the status and exit (1 unless every point is realized)')
       .option('--interval <ms>', 'report hit counters and flow records at least this often', '10000')

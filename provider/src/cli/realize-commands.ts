@@ -5,6 +5,8 @@ import {
   HttpDesiredState,
   HttpFlowSink,
   HttpStatusSink,
+  findNftWriter,
+  NetlinkNft,
   NftCli,
   preflight,
   RealizationAgent,
@@ -56,7 +58,7 @@ export async function runAgent(
     /** Team mode: URL of `microseg serve` (else $MICROSEG_ENDPOINT; absent: the local store). */
     endpoint?: string;
     caCert?: string;
-    /** The kernel; `nft` on this host unless a caller (a test without a kernel) passes its own. */
+    /** The kernel; microseg-nft (netlink) or else `nft` on this host unless a caller (a test without a kernel) passes its own. */
     nft?: NftExecutor;
     /** Connection tracking; `conntrack` on this host unless a caller (a test in a netns) passes its own. */
     conntrack?: ConntrackReader;
@@ -69,13 +71,27 @@ export async function runAgent(
   if (!(days > 0)) throw new CliError(`--flow-retention-days: "${options.flowRetentionDays}" is not a positive number of days`);
   const maxCount = Number(options.flowMaxRecords ?? 200_000);
   if (!Number.isInteger(maxCount) || maxCount < 1) throw new CliError(`--flow-max-records: "${options.flowMaxRecords}" is not a positive integer`);
+  // The kernel: microseg-nft (netlink, see agent/netlink.ts) when installed, else the nft command line.
+  const writer = options.nft ? undefined : findNftWriter(io.env);
   if (!options.nft) {
     try {
-      await preflight();
+      if (writer === undefined) await preflight();
+      else if (process.getuid?.() !== 0) throw new Error('microseg agent programs nftables and must run as root (CAP_NET_ADMIN); run it with sudo or as a root service');
     } catch (err) {
       throw new CliError((err as Error).message, EXIT_FAILED);
     }
   }
+  const nft: NftExecutor = options.nft ?? (writer !== undefined ? new NetlinkNft({ binary: writer }) : new NftCli());
+  try {
+    return await runAgentWith({ ...options, nft }, io, signal);
+  } finally {
+    if (!options.nft) nft.close?.();
+  }
+}
+
+async function runAgentWith(options: Parameters<typeof runAgent>[0] & { nft: NftExecutor }, io: CliIo, signal?: AbortSignal): Promise<number> {
+  const days = Number(options.flowRetentionDays ?? 7);
+  const maxCount = Number(options.flowMaxRecords ?? 200_000);
   const endpoint = options.endpoint ?? io.env.MICROSEG_ENDPOINT;
   if (endpoint) {
     // Team mode: desired state, status and flow records through the server. The server's retention
@@ -130,7 +146,7 @@ export async function runAgent(
 
 /** Runs the agent on its ports: once (print the statuses) or until SIGINT/SIGTERM or `signal`. */
 async function agentLoop(
-  options: { points: readonly string[]; once?: boolean; intervalMs?: number; nft?: NftExecutor },
+  options: { points: readonly string[]; once?: boolean; intervalMs?: number; nft: NftExecutor },
   io: CliIo,
   environment: string,
   ports: Pick<AgentOptions, 'source' | 'status' | 'flows'>,
@@ -138,7 +154,7 @@ async function agentLoop(
 ): Promise<number> {
   const agent = new RealizationAgent({
     points: options.points,
-    nft: options.nft ?? new NftCli(),
+    nft: options.nft,
     ...ports,
     log: (line) => io.stderr(`${new Date().toISOString()} ${line}\n`),
   });
@@ -148,6 +164,7 @@ async function agentLoop(
     io.stdout(statusTable(r.statuses));
     return r.unknown.length === 0 && r.statuses.every((s) => s.state === 'realized') ? EXIT_OK : EXIT_FAILED;
   }
+  io.stderr(`${new Date().toISOString()} agent for ${options.points.join(', ')} in environment "${environment}": writing to the kernel through ${options.nft.description ?? 'a custom executor'}\n`);
   const ac = new AbortController();
   const stop = () => ac.abort();
   signal?.addEventListener('abort', stop);

@@ -91,7 +91,7 @@ test('the agent refuses to start without nft, saying how to install it', async (
 });
 
 test('the agent against a server needs a token in MICROSEG_TOKEN and an http(s) endpoint, and says so before contacting anything', async () => {
-  const nft = { apply: async () => undefined, listTable: async () => undefined };
+  const nft = { replaceTable: async () => undefined, updateElements: async () => undefined, listTable: async () => undefined };
   await expect(runAgent({ points: ['vm:db'], once: true, endpoint: 'http://127.0.0.1:1', nft }, memoryIo({ env: {} }))).rejects.toThrow(/MICROSEG_TOKEN: set it to an agent token/);
   await expect(runAgent({ points: ['vm:db'], once: true, endpoint: 'ftp://x', nft }, memoryIo({ env: { MICROSEG_TOKEN: 't' } }))).rejects.toThrow(CliError);
   await expect(runAgent({ points: ['vm:db'], once: true, endpoint: 'ftp://x', nft }, memoryIo({ env: { MICROSEG_TOKEN: 't' } }))).rejects.toThrow('--endpoint: "ftp://x" is not an http(s) URL');
