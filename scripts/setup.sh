@@ -143,6 +143,12 @@ newest_src="$(find provider/src ui scripts bench test examples sdk/nodejs tsconf
 if [ ! -f dist/.build-stamp ] || [ -n "$newest_src" ]; then
   log "tsc"
   node node_modules/typescript/bin/tsc -p tsconfig.json
+  # tsc never deletes: a module moved or removed would stay in dist/ and could still be loaded
+  # (`require('./world')` prefers an old world.js over the world/ directory). Drop outputs without a source.
+  find dist -path dist/node_modules -prune -o -name '*.js' -print | while read -r out; do
+    src="${out#dist/}"; src="${src%.js}"
+    [ -f "$src.ts" ] || [ -f "$src.tsx" ] || [ -f "$src.js" ] || rm -f "$out" "$out.map" "${out%.js}.d.ts"
+  done
   # The generated nodejs SDK reads its version from its package.json at run time.
   cp sdk/nodejs/package.json dist/sdk/nodejs/package.json
   # The visibility page's script (Cytoscape.js included): one bundle, served by `microseg ui`, no CDN.

@@ -87,6 +87,35 @@ describe('data directory', () => {
   });
 });
 
+describe('watch', () => {
+  test('a commit through another connection to the same data directory calls the watcher, and stopping it ends the calls', async () => {
+    const dataDir = tempDir();
+    const [reader, writer] = [await openSqliteStore({ dataDir }), await openSqliteStore({ dataDir })];
+    try {
+      let calls = 0;
+      let heard: () => void = () => {};
+      const stop = reader.watch((): void => {
+        calls++;
+        heard();
+      });
+      const first = new Promise<void>((resolve) => (heard = resolve));
+      await writer.apply('dev', [{ op: 'put', kind: 'Group', name: 'g', spec: { a: 1 } }]);
+      await first;
+      expect(calls).toBeGreaterThan(0);
+      stop();
+      const before = calls;
+      await writer.apply('dev', [{ op: 'put', kind: 'Group', name: 'g', spec: { a: 2 } }]);
+      // A stopped watcher hears nothing more; let pending inotify events arrive before looking.
+      await new Promise((r) => setImmediate(r));
+      await writer.apply('dev', [{ op: 'put', kind: 'Group', name: 'h', spec: {} }]);
+      expect(calls).toBe(before);
+    } finally {
+      await reader.close();
+      await writer.close();
+    }
+  });
+});
+
 describe('migrations', () => {
   test('versions are consecutive from 1', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));

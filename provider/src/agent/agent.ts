@@ -30,10 +30,10 @@ export interface AgentOptions {
 }
 
 interface PointState {
-  desiredText?: string;
+  desired?: { table: Table; skeleton: string };
   desiredRevision: number;
   /** What the kernel holds (the last table applied successfully). */
-  applied?: { table: Table; text: string; skeleton: string; revision: number };
+  applied?: { table: Table; skeleton: string; revision: number };
   error?: string;
   lastApply?: RealizationStatus['lastApply'];
   /** Counts of tables swapped out, per `direction rule`, added to what the kernel counts now. */
@@ -110,19 +110,26 @@ export class RealizationAgent {
     const listings: NftListing[] = [];
     let st = this.states.get(point);
     if (!st) this.states.set(point, (st = { desiredRevision: seq, carried: new Map() }));
-    const text = renderText(table);
-    if (st.desiredText !== text) {
-      st.desiredText = text;
+    // Rulesets are compared by their skeleton (chains, rules, set declarations) and their element lists,
+    // which compiles that changed nothing share (see realize/nftables compile.ts): rendering a large point
+    // as text to compare it cost more than an element update.
+    const skeleton = skeletonOf(table);
+    if (!st.desired || !sameRuleset(st.desired, table, skeleton)) {
+      st.desired = { table, skeleton };
       st.desiredRevision = seq;
     }
-    const marker = `microseg ruleset ${fnv(text)}`;
-    if (!st.applied && (await this.kernelMarker(table.name)) === marker) {
+    const realized = () => st.applied !== undefined && sameRuleset(st.applied, table, skeleton);
+    let marker: string | undefined;
+    const markerOf = () => (marker ??= `microseg ruleset ${fnv(renderText(table))}`);
+    if (!st.applied && (await this.kernelMarker(table.name)) === markerOf()) {
       // A restarted agent finds its ruleset already in the kernel: adopt it, counters keep running.
-      st.applied = { table, text, skeleton: skeletonOf(table), revision: st.desiredRevision };
+      st.applied = { table, skeleton, revision: st.desiredRevision };
       st.lastApply = 'unchanged';
-    } else if (st.applied?.text === text) st.lastApply = 'unchanged';
-    else {
-      const skeleton = skeletonOf(table);
+    } else if (realized()) {
+      // Nothing to do; a changed revision with the same ruleset is realized as it is.
+      st.applied = { table, skeleton, revision: st.applied!.revision };
+      st.lastApply = 'unchanged';
+    } else {
       // Elements only when the kernel holds our previous table and nothing but elements differ.
       const elementsOnly = st.applied !== undefined && st.error === undefined && st.applied.skeleton === skeleton;
       // A table swap starts the kernel's counters from zero and empties the dropped-flow sets: keep what
@@ -132,13 +139,13 @@ export class RealizationAgent {
       if (before && this.options.flows) listings.push(before);
       try {
         if (elementsOnly) await this.options.nft.updateElements(table, changedElements(st.applied!.table, table));
-        else await this.options.nft.replaceTable(withMarker(table, marker));
+        else await this.options.nft.replaceTable(withMarker(table, markerOf()));
         for (const h of carried) {
           const k = `${h.direction} ${h.rule}`;
           const b = st.carried.get(k) ?? { packets: 0, bytes: 0 };
           st.carried.set(k, { packets: b.packets + h.packets, bytes: b.bytes + h.bytes });
         }
-        st.applied = { table, text, skeleton, revision: st.desiredRevision };
+        st.applied = { table, skeleton, revision: st.desiredRevision };
         st.error = undefined;
         st.lastApply = elementsOnly ? 'elements' : 'table';
         this.options.log?.(`${point}: ${elementsOnly ? 'updated set elements of' : 'applied'} table ${table.name} (${stats.rules} rules, ${stats.elements} elements), revision ${st.desiredRevision}`);
@@ -159,7 +166,7 @@ export class RealizationAgent {
       desiredRevision: st.desiredRevision,
       realizedRevision: st.applied?.revision ?? 0,
       observedRevision: seq,
-      state: st.error !== undefined ? 'error' : st.applied?.text === text ? 'realized' : 'pending',
+      state: st.error !== undefined ? 'error' : realized() ? 'realized' : 'pending',
       ...(st.error !== undefined ? { error: st.error } : {}),
       ...(st.lastApply ? { lastApply: st.lastApply } : {}),
       rules: stats.rules,
@@ -213,6 +220,11 @@ function skeletonOf(t: Table): string {
   return renderText({ ...t, sets: t.sets.map((s) => ({ ...s, elements: [] })) });
 }
 
+/** Equal rulesets: the same skeleton and, per set, the same elements (the same list, or equal ones). */
+function sameRuleset(known: { table: Table; skeleton: string }, table: Table, skeleton: string): boolean {
+  return known.skeleton === skeleton && changedElements(known.table, table).length === 0;
+}
+
 /** Per set of `after`, the elements that differ from `before` (tables of equal skeleton). */
 export function changedElements(before: Table, after: Table): ElementChange[] {
   const out: ElementChange[] = [];
@@ -220,6 +232,8 @@ export function changedElements(before: Table, after: Table): ElementChange[] {
   for (const s of after.sets) {
     if (s.kind === 'flow-set') continue; // the kernel fills it
     const old = beforeSets.get(s.name)!;
+    // Compiles share the element lists of what did not change: most sets are skipped here.
+    if (old.elements === s.elements) continue;
     // Elements compared by a key built from the model, and only the differing ones rendered: rendering
     // every element of both tables (twice) cost more than the nft call on a large point.
     const oldKeys = new Map(old.elements.map((_, i) => [elementKey(old, i), i] as const));

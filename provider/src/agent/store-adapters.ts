@@ -46,14 +46,30 @@ export class StoreDesiredState implements DesiredState {
       let after = Math.max(seq, this.scanned);
       let timer: NodeJS.Timeout | undefined;
       const deadline = Date.now() + maxWaitMs;
+      let finished = false;
       const done = () => {
+        if (finished) return;
+        finished = true;
         if (timer) clearTimeout(timer);
+        stopWatch?.();
         signal.removeEventListener('abort', done);
         resolve();
       };
       signal.addEventListener('abort', done);
-      const poll = async () => {
+      // A store that pushes (SQLite: the WAL file changed) makes the next look immediate; the timer stays
+      // as the fallback, and for stores that cannot push.
+      let polling = false;
+      let again = false;
+      const stopWatch = this.store.watch?.(() => {
+        if (polling) again = true;
+        else {
+          if (timer) clearTimeout(timer);
+          void poll();
+        }
+      });
+      const poll = async (): Promise<void> => {
         timer = undefined;
+        polling = true;
         if (signal.aborted) return done();
         try {
           const changes = await this.store.changes(this.environment, { afterSeq: after });
@@ -61,9 +77,16 @@ export class StoreDesiredState implements DesiredState {
           if (changes.length) after = changes[changes.length - 1]!.seq;
         } catch {
           // A busy or briefly unavailable store: try again at the next tick.
+        } finally {
+          polling = false;
         }
         if (Date.now() >= deadline) return done();
-        if (!signal.aborted) timer = setTimeout(() => void poll(), this.pollMs);
+        if (signal.aborted) return;
+        if (again) {
+          again = false;
+          return poll();
+        }
+        timer = setTimeout(() => void poll(), this.pollMs);
       };
       void poll();
     });

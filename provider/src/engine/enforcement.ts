@@ -2,6 +2,8 @@ import { cidrContains, formatIp, parseIp, type Ip } from './ip';
 import type { Atom, Endpoint } from './membership';
 import { peerSetMatches, type CompiledRule, type PeerSet } from './rules';
 import type { World } from './world';
+import { NamedPortGroups, namedPortMatches } from './named-ports';
+import { complement, normalize, subtractRange, V4_MAX, V6_MAX, type AddressRange, type AddressRegion, type EnforcementPointModel, type OtherMatch, type PointRule, type PortMatch, type PortProtocol } from './point-model';
 
 /**
  * What one enforcement point must enforce, in addresses and ports instead of identities: the input of
@@ -16,65 +18,8 @@ import type { World } from './world';
  *   destination endpoint for `out` rules (a port box restricted to that endpoint's address).
  */
 
-/** An inclusive address interval of one family (IPv4 as 0..2^32-1), as bigints for both families. */
-export interface AddressRange {
-  readonly lo: bigint;
-  readonly hi: bigint;
-}
+export { V4_MAX, V6_MAX, normalize, addressText, type AddressRange, type AddressRegion, type PortProtocol, type PortMatch, type OtherMatch, type PointRule, type EnforcementPointModel } from './point-model';
 
-/** A peer region: sorted, disjoint, non-adjacent intervals per family. */
-export interface AddressRegion {
-  readonly v4: readonly AddressRange[];
-  readonly v6: readonly AddressRange[];
-}
-
-export type PortProtocol = 'tcp' | 'udp' | 'sctp';
-
-/** Packets of a port protocol to ports [lo, hi]; `ip` restricts the peer to one address (a named port of that endpoint). */
-export interface PortMatch {
-  readonly protocol: PortProtocol;
-  readonly lo: number;
-  readonly hi: number;
-  readonly ip?: Ip;
-}
-
-/** Packets of a protocol without ports: icmp/icmpv6 (optionally one type and code) or `any` other protocol. */
-export interface OtherMatch {
-  readonly protocol: 'icmp' | 'icmpv6' | 'any';
-  readonly icmpType?: number;
-  readonly icmpCode?: number;
-}
-
-export interface PointRule {
-  /** Stable id: `policy/rule`. */
-  readonly id: string;
-  /** `kubernetes`: the NetworkPolicy layer of a pod (its policies' allows, the node exception, isolation). */
-  readonly category: 'emergency' | 'infrastructure' | 'environment' | 'application' | 'kubernetes' | 'baseline';
-  readonly policy: string;
-  readonly rule: string;
-  readonly action: 'allow' | 'drop' | 'reject' | 'pass';
-  readonly staged: boolean;
-  readonly logged: boolean;
-  /** The varying peer: the source of `in` rules, the destination of `out` rules. */
-  readonly peer: AddressRegion;
-  readonly ports: readonly PortMatch[];
-  readonly other: readonly OtherMatch[];
-}
-
-export interface EnforcementPointModel {
-  /** `vm:NAME#i` or `pod:CLUSTER/NAMESPACE/POD`. */
-  readonly name: string;
-  readonly kind: 'vm-interface' | 'pod';
-  readonly owner: string;
-  readonly ip: string;
-  readonly defaultAction: 'allow' | 'drop';
-  /** Rules in evaluation order (staged included, disabled left out), per direction. */
-  readonly in: readonly PointRule[];
-  readonly out: readonly PointRule[];
-}
-
-export const V4_MAX = (1n << 32n) - 1n;
-export const V6_MAX = (1n << 128n) - 1n;
 const PORT_PROTOCOLS: readonly PortProtocol[] = ['tcp', 'udp', 'sctp'];
 
 /** The enforcement-point name of an endpoint. */
@@ -115,41 +60,96 @@ export function endpointsOfPoint(world: World, ref: string): Endpoint[] | undefi
 }
 
 /**
- * Work shared by the models of several points of one world that does not change meanwhile (one pass of
- * the agent, `realize` of several points, the bench's every-VM loop): the named-port index, each atom's
- * addresses as destinations, and which sources leave their cluster under another address. Make a new
- * one after the world changes.
+ * What the models of enforcement points share, kept while the world changes (the agent keeps one for its
+ * life; `realize` and the bench make one per run): per atom its members' addresses (as destinations, and
+ * as sources arriving at points of one set of inside clusters), per peer set its address region, per
+ * compiled rule its point rule, the named-port index. Every entry records the versions it was computed
+ * from (atom member versions, the world's endpoint, egress-member and topology versions) and is
+ * recomputed when they moved, so pod churn recomputes only the regions of the atoms it touched and the
+ * point rules built from them; rule objects that did not change stay the same objects, which is what
+ * lets realize/nftables reuse first-match plans ({@link CompileCache}).
  */
 export class PointModelCache {
-  /** Per port name, the endpoints having it, sorted by address. */
-  byNamedPort?: Map<string, Endpoint[]>;
-  readonly atomsOut = new Map<Atom, AtomAddresses>();
+  private topology: number;
+  private egress: number;
+  /** Per atom: its members' addresses as destinations (the same at every point). */
+  readonly atomsOut = new Map<Atom, Versioned<AtomAddresses>>();
+  /** Per atom: its members having each port name (the IP's owner), for `out` rules naming a port. */
+  readonly atomsNamed = new Map<Atom, Versioned<Map<string, readonly Endpoint[]>>>();
   /** Per atom: does a member leave its cluster SNATed (so in rules may not see it as itself)? */
-  readonly atomSnats = new Map<Atom, boolean>();
+  atomSnats = new Map<Atom, Versioned<boolean>>();
   /** Per endpoint id: {@link leavesAsOther}. */
-  readonly snats = new Map<number, boolean>();
+  snats = new Map<number, boolean>();
   /** Peer regions as destinations (the same at every point), and the `out` point rules built from them. */
-  readonly regionsOut = new WeakMap<PeerSet, AddressRegion>();
-  readonly rulesOut = new WeakMap<CompiledRule, PointRule | null>();
+  readonly regionsOut = new WeakMap<PeerSet, Versioned<AddressRegion>>();
+  readonly rulesOut = new WeakMap<CompiledRule, RuleEntry>();
   /**
    * What sources look like at a point depends on the point only through the clusters whose traffic to it
    * stays inside (no SNAT): per such set of clusters ({@link PeerContext.arrivalKey}), the sources' regions,
-   * atoms' addresses and the `in` point rules without named ports are shared (every VM outside the
-   * clusters' networks has one key). Null rule: the rule matches nothing.
+   * atoms' addresses and the `in` point rules are shared (every VM outside the clusters' networks has one key).
    */
-  readonly arrivals = new Map<string, Arrival>();
+  arrivals = new Map<string, Arrival>();
   /** Names of the clusters (sorted). */
   clusters?: string[];
-  /** Per region and port name: {@link PeerContext.endpointsWithNamedPort}. */
-  readonly namedIn = new WeakMap<AddressRegion, Map<string, Endpoint[]>>();
+  /** Per region and port name: the destinations there having it, grouped per port number ({@link NamedPortGroups}). */
+  readonly namedGroups = new WeakMap<AddressRegion, Map<string, NamedPortGroups>>();
+  /** The complement of a region (a negated peer set), the same object while the region is. */
+  readonly complements = new WeakMap<AddressRegion, AddressRegion>();
 
-  constructor(readonly world: World) {}
+  constructor(readonly world: World) {
+    this.topology = world.topologyVersion;
+    this.egress = world.egressMembersVersion();
+  }
+
+  /**
+   * Drops what the world's last changes made stale before a model is built: everything after a topology
+   * change (clusters, egress IPs, load balancers, namespaces), the source side after a change of which pods
+   * leave by an egress IP. The rest is checked entry by entry against atom versions.
+   */
+  sync(): void {
+    const topology = this.world.topologyVersion;
+    const egress = this.world.egressMembersVersion();
+    if (topology !== this.topology) {
+      this.topology = topology;
+      this.atomsOut.clear();
+      this.atomsNamed.clear();
+      this.clusters = undefined;
+      this.resetSources();
+      // Regions and rules keyed by peer set or compiled rule: their versions no longer tell; forget them.
+      Object.assign(this, { regionsOut: new WeakMap(), rulesOut: new WeakMap(), namedGroups: new WeakMap() });
+    } else if (egress !== this.egress) this.resetSources();
+    this.egress = egress;
+  }
+
+  private resetSources(): void {
+    this.arrivals = new Map();
+    this.atomSnats = new Map();
+    this.snats = new Map();
+  }
+}
+
+/** A cached value and the version sum it was computed from. */
+interface Versioned<T> {
+  readonly key: number;
+  readonly value: T;
+}
+
+/**
+ * A cached point rule: valid while its peer region is the same object (region entries are replaced when
+ * their atoms' members change) and, for rules that looked up named ports by address, the endpoints are
+ * the same. `byPort`: `in` rules naming ports, per this point's values of those names.
+ */
+interface RuleEntry {
+  readonly region: AddressRegion | undefined;
+  readonly endpoints: number | undefined;
+  readonly rule: PointRule | null;
+  readonly byPort?: Map<string, PointRule | null>;
 }
 
 interface Arrival {
-  readonly regions: WeakMap<PeerSet, AddressRegion>;
-  readonly rules: WeakMap<CompiledRule, PointRule | null>;
-  readonly atoms: Map<Atom, AtomAddresses>;
+  readonly regions: WeakMap<PeerSet, Versioned<AddressRegion>>;
+  readonly rules: WeakMap<CompiledRule, RuleEntry>;
+  readonly atoms: Map<Atom, Versioned<AtomAddresses>>;
 }
 
 interface AtomAddresses {
@@ -160,6 +160,7 @@ interface AtomAddresses {
 /** The model of one endpoint's enforcement point (`shared`: see {@link PointModelCache}). */
 export function enforcementPointModel(world: World, ep: Endpoint, shared: PointModelCache = new PointModelCache(world)): EnforcementPointModel {
   if (shared.world !== world) throw new Error('enforcementPointModel: the shared cache belongs to another world');
+  shared.sync();
   const rules = world.rulesAt(ep).all;
   const ctx = new PeerContext(world, ep, shared);
   const inRules: PointRule[] = [];
@@ -222,55 +223,58 @@ class PeerContext {
   }
 
   /**
-   * Endpoints inside a region that a packet addressed to their IP reaches (the IP's owner) and that have
-   * a named port: per name, the endpoints sorted by address, searched per range of the region (a region
-   * of a few pods must not scan 100,000 endpoints having `http`).
+   * Endpoints that a packet addressed to a destination in a peer set of atoms and IPs reaches (the IP's
+   * owner) and that have a named port, through the set's atoms (each atom's answer cached with its
+   * member version).
    */
-  endpointsWithNamedPort(name: string, region: AddressRegion): Endpoint[] {
-    let perName = this.shared.namedIn.get(region);
-    if (!perName) this.shared.namedIn.set(region, (perName = new Map()));
-    let found = perName.get(name);
-    if (!found) perName.set(name, (found = this.scanNamedPort(name, region)));
-    return found;
+  endpointsWithNamedPort(name: string, set: PeerSet): Endpoint[] {
+    const found = new Set<Endpoint>();
+    for (const a of set.atoms) for (const e of this.atomNamed(a).get(name) ?? []) found.add(e);
+    for (const s of set.ips) {
+      const owner = this.world.endpointByIp(s);
+      if (owner?.namedPorts?.has(name)) found.add(owner);
+    }
+    return [...found];
   }
 
-  private scanNamedPort(name: string, region: AddressRegion): Endpoint[] {
-    if (!this.shared.byNamedPort) {
-      const by = new Map<string, Endpoint[]>();
-      for (const e of this.world.membership.endpoints.values()) {
-        if (!e.namedPorts || this.world.endpointByIp(e.ip.s) !== e) continue;
-        for (const n of e.namedPorts.keys()) {
-          let l = by.get(n);
-          if (!l) by.set(n, (l = []));
-          l.push(e);
-        }
-      }
-      for (const l of by.values()) l.sort((a, b) => (a.ip.v !== b.ip.v ? a.ip.v - b.ip.v : a.ip.n < b.ip.n ? -1 : a.ip.n > b.ip.n ? 1 : 0));
-      this.shared.byNamedPort = by;
-    }
-    const all = this.shared.byNamedPort.get(name) ?? [];
-    const out: Endpoint[] = [];
-    // First index in `all` whose address (family v) is at or after x; IPv4 compared as numbers (no
-    // bigint per endpoint: regions of large groups scan thousands of endpoints).
-    const lowerBound = (v: 4 | 6, x: bigint): number => {
-      const x4 = v === 4 ? Number(x) : 0;
-      let lo = 0;
-      let hi = all.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        const ip = all[mid]!.ip;
-        if (ip.v < v || (ip.v === v && (v === 4 ? (ip.n as number) < x4 : BigInt(ip.n) < x))) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo;
-    };
-    for (const [v, ranges] of [[4, region.v4], [6, region.v6]] as const)
-      for (const r of ranges) {
-        const end = lowerBound(v, r.hi + 1n);
-        for (let i = lowerBound(v, r.lo); i < end; i++) out.push(all[i]!);
-      }
-    return out;
+  /**
+   * `out` matches of a named port towards destinations given by address (any destination, IP blocks, a
+   * negated set): per region and name, kept up to date as endpoints come and go ({@link NamedPortGroups}).
+   */
+  namedByAddress(name: string, region: AddressRegion, accepts: (protocol: string) => boolean): PortMatch[] {
+    let perName = this.shared.namedGroups.get(region);
+    if (!perName) this.shared.namedGroups.set(region, (perName = new Map()));
+    let groups = perName.get(name);
+    if (!groups?.sync()) perName.set(name, (groups = new NamedPortGroups(this.world, name, region === FULL ? undefined : region)));
+    return groups.matches(accepts);
   }
+
+  /** An atom's members' addresses' owners, per port name they have. */
+  private atomNamed(a: Atom): Map<string, readonly Endpoint[]> {
+    const hit = this.shared.atomsNamed.get(a);
+    if (hit?.key === a.version) return hit.value;
+    const byName = new Map<string, Endpoint[]>();
+    for (const id of a.members) {
+      const m = this.world.endpoint(id);
+      if (!m) continue;
+      const owner = m.namedPorts ? (this.world.endpointByIp(m.ip.s) ?? m) : this.world.endpointByIp(m.ip.s);
+      if (!owner?.namedPorts || this.world.endpointByIp(owner.ip.s) !== owner) continue;
+      for (const n of owner.namedPorts.keys()) {
+        let l = byName.get(n);
+        if (!l) byName.set(n, (l = []));
+        l.push(owner);
+      }
+    }
+    this.shared.atomsNamed.set(a, { key: a.version, value: byName });
+    return byName;
+  }
+}
+
+/** The port names a compiled rule's services use (empty for most rules). */
+function namesOf(r: CompiledRule): string[] {
+  const out: string[] = [];
+  for (const s of r.services ?? []) out.push(...s.named);
+  return out;
 }
 
 function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointRule | undefined {
@@ -280,30 +284,43 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
   const selfNegated = dir === 'in' ? r.dstNegated : r.srcNegated;
   if (selfSet ? peerSetMatches(selfSet, self) === selfNegated : selfNegated) return undefined;
   const cache = dir === 'out' ? ctx.shared.rulesOut : ctx.arrival.rules;
-  const hit = cache.get(r);
-  if (hit !== undefined) return hit ?? undefined;
-  const built = peerSideOf(ctx, r, dir);
-  if (built.shared) cache.set(r, built.rule ?? null);
+  const peerSet = dir === 'in' ? r.src : r.dst;
+  const region = peerSet ? regionOfSet(ctx, peerSet, dir) : undefined;
+  // An `in` rule naming ports is the same at every point whose ports of those names are the same.
+  const names = dir === 'in' ? namesOf(r) : [];
+  const portKey = names.length ? names.map((n) => { const p = ctx.ep.namedPorts?.get(n); return p ? `${p.protocol}/${p.port}` : '-'; }).join(',') : undefined;
+  let hit = cache.get(r);
+  if (hit && (hit.region !== region || (hit.endpoints !== undefined && hit.endpoints !== ctx.world.membership.endpointsVersion))) hit = undefined;
+  if (hit) {
+    if (portKey === undefined) return hit.rule ?? undefined;
+    const known = hit.byPort?.get(portKey);
+    if (known !== undefined) return known ?? undefined;
+  }
+  const built = peerSideOf(ctx, r, dir, region);
+  const entry: RuleEntry = hit ?? { region, endpoints: built.byAddress ? ctx.world.membership.endpointsVersion : undefined, rule: built.rule ?? null, ...(portKey !== undefined ? { byPort: new Map() } : {}) };
+  if (portKey !== undefined) entry.byPort!.set(portKey, built.rule ?? null);
+  if (!hit) cache.set(r, entry);
   return built.rule;
 }
 
 /**
- * The peer side of a rule whose own side matches this point: its region and ports. `shared`: the result
- * does not depend on the point (see {@link PointModelCache.rules}).
+ * The peer side of a rule whose own side matches this point: its region and ports. `byAddress`: named
+ * ports were found through the named-port index, so the result holds only while no endpoint comes or goes.
  */
-function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): { rule: PointRule | undefined; shared: boolean } {
-  let shared = true;
-  const done = (rule: PointRule | undefined) => ({ rule, shared });
+function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out', base: AddressRegion | undefined): { rule: PointRule | undefined; byAddress: boolean } {
+  let byAddress = false;
+  const done = (rule: PointRule | undefined) => ({ rule, byAddress });
   const peerSet = dir === 'in' ? r.src : r.dst;
   const peerNegated = dir === 'in' ? r.srcNegated : r.dstNegated;
   let peer: AddressRegion;
-  if (!peerSet) {
+  if (!peerSet || !base) {
     if (peerNegated) return done(undefined); // "not any": matches nothing
     peer = FULL;
-  } else {
-    const base = regionOfSet(ctx, peerSet, dir);
-    peer = peerNegated ? complement(base) : base;
-  }
+  } else if (peerNegated) {
+    let c = ctx.shared.complements.get(base);
+    if (!c) ctx.shared.complements.set(base, (c = complement(base)));
+    peer = c;
+  } else peer = base;
   if (peer.v4.length === 0 && peer.v6.length === 0) return done(undefined);
   const ports: PortMatch[] = [];
   const other: OtherMatch[] = [];
@@ -326,14 +343,14 @@ function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): { rul
       for (const p of protos) for (let i = 0; i < s.ranges.length; i += 2) ports.push({ protocol: p, lo: s.ranges[i]!, hi: s.ranges[i + 1]! });
       for (const n of s.named) {
         // A named port matches a flow whose protocol and port are those of the destination's port of that name.
-        if (dir === 'in') shared = false; // this point's own port of that name
-        const targets = dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(n, peer);
-        for (const t of targets) {
-          const np = t.namedPorts?.get(n);
-          if (!np || !protos.includes(np.protocol as PortProtocol)) continue;
-          if (dir === 'in') ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port });
-          else ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port, ip: t.ip });
-        }
+        const byIndex = !peerSet || peerNegated || peerSet.blocks.length > 0;
+        if (dir === 'out' && byIndex) byAddress = true;
+        const accepts = (protocol: string) => protos.includes(protocol as PortProtocol);
+        if (dir === 'in') {
+          const np = ctx.ep.namedPorts?.get(n);
+          if (np && accepts(np.protocol)) ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port });
+        } else if (byIndex) ports.push(...ctx.namedByAddress(n, peer, accepts));
+        else ports.push(...namedPortMatches(ctx.endpointsWithNamedPort(n, peerSet), n, accepts));
       }
     }
   if (ports.length === 0 && other.length === 0) return done(undefined);
@@ -366,7 +383,8 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
   const mk = (policy: string, rule: string, action: 'allow' | 'drop', peer: AddressRegion, ports: readonly PortMatch[], other: readonly OtherMatch[]): PointRule => ({ id: `${policy}/${rule}`, category: 'kubernetes', policy, rule, action, staged: false, logged: false, peer, ports, other });
   for (const np of nps) {
     for (const r of (dir === 'in' ? np.ingress : np.egress)!.rules) {
-      const peer = r.peers ? regionOfSet(ctx, { atoms: r.peers.flatMap((p) => (p.atom ? [p.atom] : [])), blocks: r.peers.flatMap((p) => (p.block ? [p.block] : [])), ips: new Set() }, dir) : FULL;
+      const peerSet: PeerSet | undefined = r.peers ? { atoms: r.peers.flatMap((p) => (p.atom ? [p.atom] : [])), blocks: r.peers.flatMap((p) => (p.block ? [p.block] : [])), ips: new Set() } : undefined;
+      const peer = peerSet ? regionOfSet(ctx, peerSet, dir) : FULL;
       if (peer.v4.length === 0 && peer.v6.length === 0) continue;
       const ports: PortMatch[] = [];
       if (r.ports)
@@ -376,12 +394,12 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
             continue;
           }
           // A named port is the destination's: this pod for ingress, each possible destination for egress.
-          for (const t of dir === 'in' ? [ctx.ep] : ctx.endpointsWithNamedPort(p.named, peer)) {
-            const np2 = t.namedPorts?.get(p.named);
-            if (!np2 || np2.protocol !== p.protocol) continue;
-            if (dir === 'in') ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port });
-            else ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port, ip: t.ip });
-          }
+          const accepts = (protocol: string) => protocol === p.protocol;
+          if (dir === 'in') {
+            const np2 = ctx.ep.namedPorts?.get(p.named);
+            if (np2 && accepts(np2.protocol)) ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port });
+          } else if (!peerSet || peerSet.blocks.length > 0) ports.push(...ctx.namedByAddress(p.named, peer, accepts));
+          else ports.push(...namedPortMatches(ctx.endpointsWithNamedPort(p.named, peerSet), p.named, accepts));
         }
       const other: OtherMatch[] = r.ports ? [] : [{ protocol: 'any' }];
       if (!r.ports) ports.push(...EVERY_PORT);
@@ -402,8 +420,10 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
 /** Addresses of a peer set as packets carry them at this point (see the module comment). */
 function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): AddressRegion {
   const cache = dir === 'out' ? ctx.shared.regionsOut : ctx.arrival.regions;
+  let key = 0;
+  for (const a of set.atoms) key += a.version;
   const cached = cache.get(set);
-  if (cached) return cached;
+  if (cached?.key === key) return cached.value;
   // IPv4 members as numbers, sorted and merged into runs before any bigint is made: a set of thousands
   // of pods becomes a few ranges, and this was most of a point's model (bigint ranges per member). Each
   // atom's addresses are listed once per point and direction (many sets share atoms).
@@ -451,13 +471,15 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
     list.push(...pieces);
   }
   const r = { v4: set.blocks.length ? normalize(v4) : v4, v6: normalize(v6) };
-  cache.set(set, r);
+  cache.set(set, { key, value: r });
   return r;
 }
 
 function atomMaySnat(ctx: PeerContext, a: Atom): boolean {
-  let snats = ctx.shared.atomSnats.get(a);
-  if (snats === undefined) ctx.shared.atomSnats.set(a, (snats = memberMaySnat(ctx, a)));
+  const hit = ctx.shared.atomSnats.get(a);
+  if (hit?.key === a.version) return hit.value;
+  const snats = memberMaySnat(ctx, a);
+  ctx.shared.atomSnats.set(a, { key: a.version, value: snats });
   return snats;
 }
 
@@ -469,11 +491,11 @@ function atomMaySnat(ctx: PeerContext, a: Atom): boolean {
 function atomAddresses(ctx: PeerContext, a: Atom, dir: 'in' | 'out'): AtomAddresses {
   const { shared } = ctx;
   let out = shared.atomsOut.get(a);
-  if (!out) shared.atomsOut.set(a, (out = listAddresses(ctx, a, undefined)));
-  if (dir === 'out' || !atomMaySnat(ctx, a)) return out;
+  if (out?.key !== a.version) shared.atomsOut.set(a, (out = { key: a.version, value: listAddresses(ctx, a, undefined) }));
+  if (dir === 'out' || !atomMaySnat(ctx, a)) return out.value;
   let inn = ctx.arrival.atoms.get(a);
-  if (!inn) ctx.arrival.atoms.set(a, (inn = listAddresses(ctx, a, (m) => ctx.arrives(m))));
-  return inn;
+  if (inn?.key !== a.version) ctx.arrival.atoms.set(a, (inn = { key: a.version, value: listAddresses(ctx, a, (m) => ctx.arrives(m)) }));
+  return inn.value;
 }
 
 /** Does some member leave its cluster under another address (towards a point outside the cluster)? */
@@ -525,55 +547,4 @@ function staysInside(cluster: ClusterOf, src: Pick<Endpoint, 'cluster'>, dst: En
 function leavesAsOther(world: World, src: Endpoint, cluster: ClusterOf): boolean {
   if (world.egressFor(src)) return true;
   return cluster.spec.networkMode === 'overlay' && !!cluster.nodeIps.get(src.node!);
-}
-
-/** Sorts and merges overlapping or adjacent intervals. */
-export function normalize(xs: AddressRange[]): AddressRange[] {
-  if (xs.length <= 1) return xs;
-  const s = [...xs].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
-  const out: AddressRange[] = [];
-  let cur = { lo: s[0]!.lo, hi: s[0]!.hi };
-  for (let i = 1; i < s.length; i++) {
-    const x = s[i]!;
-    if (x.lo <= cur.hi + 1n) {
-      if (x.hi > cur.hi) cur.hi = x.hi;
-    } else {
-      out.push(cur);
-      cur = { lo: x.lo, hi: x.hi };
-    }
-  }
-  out.push(cur);
-  return out;
-}
-
-function subtractRange(xs: AddressRange[], e: AddressRange): AddressRange[] {
-  const out: AddressRange[] = [];
-  for (const x of xs) {
-    if (e.hi < x.lo || e.lo > x.hi) out.push(x);
-    else {
-      if (x.lo < e.lo) out.push({ lo: x.lo, hi: e.lo - 1n });
-      if (x.hi > e.hi) out.push({ lo: e.hi + 1n, hi: x.hi });
-    }
-  }
-  return out;
-}
-
-function complementOf(xs: readonly AddressRange[], max: bigint): AddressRange[] {
-  const out: AddressRange[] = [];
-  let next = 0n;
-  for (const x of xs) {
-    if (x.lo > next) out.push({ lo: next, hi: x.lo - 1n });
-    next = x.hi + 1n;
-  }
-  if (next <= max) out.push({ lo: next, hi: max });
-  return out;
-}
-
-function complement(r: AddressRegion): AddressRegion {
-  return { v4: complementOf(r.v4, V4_MAX), v6: complementOf(r.v6, V6_MAX) };
-}
-
-/** Text of an address of a family (for compilers). */
-export function addressText(v: 4 | 6, n: bigint): string {
-  return formatIp(v, v === 4 ? Number(n) : n);
 }

@@ -11,5 +11,5 @@ export { referencesOf, type Reference } from './references';
 export type { StateSource, StoredObject } from './state';
 export { Selector } from './selector';
 export { parseIp, parseCidr } from './ip';
-export { enforcementPoints, enforcementPointModel, PointModelCache, endpointsOfPoint, pointName, arrivesAsItself, addressText, V4_MAX, V6_MAX, type EnforcementPointModel, type PointRule, type PortMatch, type OtherMatch, type AddressRegion, type AddressRange, type PortProtocol } from './enforcement';
+export { enforcementPoints, enforcementPointModel, PointModelCache, endpointsOfPoint, pointName, arrivesAsItself, addressText, normalize, V4_MAX, V6_MAX, type EnforcementPointModel, type PointRule, type PortMatch, type OtherMatch, type AddressRegion, type AddressRange, type PortProtocol } from './enforcement';
 export type { Endpoint } from './membership';

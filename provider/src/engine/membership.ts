@@ -16,6 +16,9 @@ export type NamespaceLabels = (cluster: string, namespace: string) => Labels;
  * or label key they require, endpoints by label key/value, so a pod event only checks the atoms that
  * could select it and a new atom only scans the endpoints that could match it.
  */
+/** How many endpoint changes {@link Membership.endpointLog} keeps. */
+const ENDPOINT_LOG = 4096;
+
 export class Membership {
   readonly endpoints = new Map<number, Endpoint>();
   readonly atoms = new Map<string, Atom>();
@@ -30,6 +33,19 @@ export class Membership {
   namespaces: () => Iterable<{ readonly cluster: string; readonly name?: string }> = () => [];
   /** Pods per `cluster/namespace`, for namespace-selector atoms. */
   private readonly byClusterNs = new Map<string, Set<Endpoint>>();
+  /**
+   * Per port name, the endpoints having it, kept up to date by add and remove: enforcement points look
+   * up which destinations of an address range have a named port (enforcement.ts sorts them when needed).
+   */
+  readonly byNamedPort = new Map<string, Set<Endpoint>>();
+  /** Bumped when an endpoint is added or removed (caches of endpoints by address check it). */
+  endpointsVersion = 0;
+  /**
+   * The endpoints added or removed, the last {@link ENDPOINT_LOG} of them: entry i is version
+   * `endpointLogStart + i + 1`. Caches catch up from it instead of starting over (too old: start over).
+   */
+  readonly endpointLog: { readonly ep: Endpoint; readonly added: boolean }[] = [];
+  endpointLogStart = 0;
   /** Called with every endpoint whose membership changed, so its cached rules are dropped. */
   onChange: (ep: Endpoint) => void = () => {};
 
@@ -37,6 +53,8 @@ export class Membership {
 
   add(ep: Endpoint): void {
     this.endpoints.set(ep.id, ep);
+    this.logEndpoint(ep, true);
+    for (const n of ep.namedPorts?.keys() ?? []) addTo(this.byNamedPort, n, ep);
     (ep.kind === 'pod' ? this.pods : this.vms).add(ep);
     const prefix = ep.kind === 'pod' ? 'p' : 'v';
     for (const [k, v] of Object.entries(ep.labels)) {
@@ -57,6 +75,8 @@ export class Membership {
 
   remove(ep: Endpoint): void {
     this.endpoints.delete(ep.id);
+    this.logEndpoint(ep, false);
+    for (const n of ep.namedPorts?.keys() ?? []) this.byNamedPort.get(n)?.delete(ep);
     (ep.kind === 'pod' ? this.pods : this.vms).delete(ep);
     const prefix = ep.kind === 'pod' ? 'p' : 'v';
     for (const [k, v] of Object.entries(ep.labels)) this.labelIndex.get(`${prefix}:${k}`)?.get(v)?.delete(ep);
@@ -65,15 +85,28 @@ export class Membership {
       this.byClusterNs.get(`${ep.cluster}/${ep.namespace}`)?.delete(ep);
     }
     this.byOwner.get(ep.owner)?.delete(ep);
-    for (const a of ep.atoms) a.members.delete(ep.id);
+    for (const a of ep.atoms) {
+      a.members.delete(ep.id);
+      a.version++;
+    }
     ep.atoms.clear();
     ep.atomIds = undefined;
   }
 
+  private logEndpoint(ep: Endpoint, added: boolean): void {
+    this.endpointsVersion++;
+    this.endpointLog.push({ ep, added });
+    if (this.endpointLog.length > 2 * ENDPOINT_LOG) {
+      const drop = this.endpointLog.length - ENDPOINT_LOG;
+      this.endpointLog.splice(0, drop);
+      this.endpointLogStart += drop;
+    }
+  }
+
   /** Re-evaluates the atoms that could select `ep` (after a namespace relabel, for instance). */
   recheck(ep: Endpoint): void {
-    const before = ep.atoms.size;
-    for (const a of ep.atoms) a.members.delete(ep.id);
+    const before = [...ep.atoms];
+    for (const a of before) a.members.delete(ep.id);
     ep.atoms.clear();
     for (const key of this.candidateKeys(ep)) {
       const set = this.atomIndex.get(key);
@@ -85,8 +118,13 @@ export class Membership {
         }
       }
     }
+    // Only atoms whose members changed move on (a relabel keeping most memberships must not make every
+    // cache of those atoms stale).
+    for (const a of before) if (!ep.atoms.has(a)) a.version++;
+    const had = new Set(before);
+    for (const a of ep.atoms) if (!had.has(a)) a.version++;
     ep.atomIds = undefined;
-    if (before || ep.atoms.size) this.onChange(ep);
+    if (before.length || ep.atoms.size) this.onChange(ep);
   }
 
   /** Index keys under which atoms that could select `ep` are found (mirror of the atoms' indexKeys). */
@@ -150,6 +188,7 @@ export class Membership {
       key,
       members: new Set(),
       rulesVersion: 0,
+      version: 0,
       // The most selective index available: namespace names, a required pod label (value), a required
       // namespace label (value), the cluster; only selectors with none of these are checked for every pod.
       indexKeys: namespaces ? [...namespaces].map((n) => `ns:${n}`) : (selectorKeys('p', podSel) ?? (nsSel && selectorKeys('nsl', nsSel)) ?? (cluster !== undefined ? [`c:${cluster}`] : ['p:*'])),
@@ -170,6 +209,7 @@ export class Membership {
       key,
       members: new Set(),
       rulesVersion: 0,
+      version: 0,
       indexKeys: selectorKeys('v', sel) ?? ['v:*'],
       matches: (ep) => ep.kind === 'vm-interface' && sel.matches(ep.labels),
     }), () => this.candidates('v', sel, this.vms));
@@ -178,7 +218,8 @@ export class Membership {
   /** Static members: every endpoint of a VM or workload. */
   ownerAtom(kind: 'vm-interface' | 'pod', owner: string): Atom {
     const key = `owner|${kind}|${owner}`;
-    return this.intern(key, () => ({ id: this.nextAtomId++, key, members: new Set(), rulesVersion: 0, indexKeys: [`o:${owner}`], matches: (ep) => ep.kind === kind && ep.owner === owner }), () => [...this.endpointsOf(owner)]);
+    return this.intern(key, () => ({ id: this.nextAtomId++, key, members: new Set(), rulesVersion: 0,
+      version: 0, indexKeys: [`o:${owner}`], matches: (ep) => ep.kind === kind && ep.owner === owner }), () => [...this.endpointsOf(owner)]);
   }
 
   /**
@@ -223,6 +264,7 @@ export class Membership {
     for (const ep of candidates()) {
       if (a.matches(ep)) {
         a.members.add(ep.id);
+        a.version++;
         ep.atoms.add(a);
         ep.atomIds = undefined;
         this.onChange(ep);

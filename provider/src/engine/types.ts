@@ -79,6 +79,8 @@ export interface Atom {
   readonly id: number;
   readonly key: string;
   readonly members: Set<number>;
+  /** Bumped whenever `members` changes, so caches of what members look like (addresses) can be checked. */
+  version: number;
   readonly indexKeys: readonly string[];
   /** Bumped when a policy whose appliedTo holds this atom changes (see World.compile). */
   rulesVersion: number;

@@ -120,6 +120,19 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
 export class SqliteStore implements Store {
   /** The database file. */
   readonly location: string;
+
+  /**
+   * Every commit writes the WAL file beside the database, whichever process commits: an inotify watch on
+   * the data directory (fs.watch) hears it at once, where polling the change log waited up to its interval.
+   */
+  watch(onChange: () => void): () => void {
+    const watcher = fs.watch(this.dataDir, { persistent: false }, (_event, file) => {
+      if (!file || file.startsWith(DATABASE_FILE)) onChange();
+    });
+    // A data directory removed under a running reader: it falls back to polling.
+    watcher.on('error', () => watcher.close());
+    return () => watcher.close();
+  }
   /** The data directory. */
   readonly dataDir: string;
   private db: DatabaseSync | undefined;

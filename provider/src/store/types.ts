@@ -254,6 +254,12 @@ export interface ApplyOptions {
 export interface Store {
   /** Human-readable location (file path or `memory`), used in messages. */
   readonly location: string;
+  /**
+   * Optional push for readers of the change log: calls `onChange` soon after a commit, by any process,
+   * may have added to it (spurious calls are allowed); returns a function that stops it. Stores without
+   * it are polled.
+   */
+  watch?(onChange: () => void): () => void;
   get(environment: string, kind: string, name: string): Promise<StoredObject | undefined>;
   /** Objects of one environment, sorted by kind then name. */
   list(environment: string, options?: ListOptions): Promise<StoredObject[]>;

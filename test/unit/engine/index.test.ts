@@ -23,7 +23,7 @@ import {
  * named ports, port ranges, IPv4 and IPv6 blocks with exceptions, egress IPs, negation and pass.
  */
 
-const ATOMS: Atom[] = Array.from({ length: 6 }, (_, id) => ({ id, key: `a${id}`, members: new Set<number>(), rulesVersion: 0, indexKeys: [], matches: () => false }));
+const ATOMS: Atom[] = Array.from({ length: 6 }, (_, id) => ({ id, key: `a${id}`, members: new Set<number>(), rulesVersion: 0, version: 0, indexKeys: [], matches: () => false }));
 const CIDRS: [string, string[]][] = [
   ['10.0.0.0/8', ['10.1.0.0/16']],
   ['10.1.0.0/16', []],

@@ -3,10 +3,10 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { endpointsOfPoint, enforcementPointModel, enforcementPoints, parseIp, PointModelCache, World, type Trace } from '../../../provider/src/engine';
 import type { Kind } from '../../../provider/src/model';
-import { compilePoint, flowMark, realizePoints, renderJson, renderText } from '../../../provider/src/realize/nftables';
+import { CompileCache, compilePoint, flowMark, realizePoints, renderJson, renderText } from '../../../provider/src/realize/nftables';
 import { expectGolden } from '../../support/golden';
 import { tracePacket, type TracePacket } from '../../support/nft-tracer';
-import { buildWorld, worldArb } from '../../support/random-world';
+import { buildWorld, objects as randomObjects, worldArb } from '../../support/random-world';
 
 const GOLDEN = path.join(__dirname, 'golden');
 
@@ -168,6 +168,41 @@ describe('nftables compiler', () => {
         }
       }),
       { numRuns: 60 },
+    );
+  });
+
+  test('caches kept while the world changes give the rulesets of a fresh compile after every change (random worlds and edits)', () => {
+    // The agent keeps one PointModelCache and CompileCache for its life: after any write (pods come and
+    // go, groups, policies, egress IPs, clusters change) every point must compile as if from scratch.
+    fc.assert(
+      fc.property(worldArb, worldArb, (before, after) => {
+        const w = buildWorld(before);
+        const shared = new PointModelCache(w);
+        const cache = new CompileCache();
+        const check = (step: string) => {
+          for (const ep of w.membership.endpoints.values()) {
+            const kept = renderText(compilePoint(enforcementPointModel(w, ep, shared), { cache }).table);
+            const fresh = renderText(compilePoint(enforcementPointModel(w, ep)).table);
+            if (kept === fresh) continue;
+            const [a, b] = [kept.split('\n'), fresh.split('\n')];
+            const at = a.findIndex((l, k) => l !== b[k]);
+            throw new Error(`${ep.name} after ${step}: the kept caches compiled another ruleset; first difference, line ${at}: kept ${a[at]}, fresh ${b[at]}`);
+          }
+        };
+        check('the first compile');
+        const next = randomObjects(after);
+        const names = new Set(next.map((o) => `${o.kind}/${o.name}`));
+        for (const o of next) {
+          w.upsert(o.kind, o.name, o.spec);
+          check(`upsert ${o.kind} ${o.name}`);
+        }
+        for (const o of randomObjects(before))
+          if (!names.has(`${o.kind}/${o.name}`)) {
+            w.remove(o.kind, o.name);
+            check(`remove ${o.kind} ${o.name}`);
+          }
+      }),
+      { numRuns: 25 },
     );
   });
 

@@ -99,6 +99,13 @@ export class Addressing {
     return !this.unhealthy.has(ep.name);
   }
 
+  /** Sum of the member versions of every egress IP's selector: it moves when a pod starts or stops leaving by an egress IP. */
+  egressMembersVersion(): number {
+    let v = 0;
+    for (const e of this.egress.values()) v += e.atom?.version ?? 0;
+    return v;
+  }
+
   /** The egress IP applying to a pod: the first EgressIp by name of its cluster selecting it. */
   egressFor(ep: Endpoint): { name: string; ip: Ip } | undefined {
     let best: EgressState | undefined;

@@ -181,7 +181,18 @@ export class World {
     this.parts.addressing.setMemberHealth(member, healthy);
   }
 
+  /**
+   * Bumped by every write of a kind that changes how addresses travel rather than who is a member
+   * (clusters: network mode, CIDRs, nodes; egress IPs; load balancers; namespaces): caches of what peers
+   * look like at an enforcement point (enforcement.ts PointModelCache) start over when it moves.
+   */
+  get topologyVersion(): number {
+    return this.topology;
+  }
+  private topology = 0;
+
   private set(kind: Kind, name: string, spec: SpecOf[Kind] | undefined, outputs?: Readonly<Record<string, unknown>>): void {
+    if (kind === 'KubernetesCluster' || kind === 'EgressIp' || kind === 'LoadBalancer' || kind === 'Namespace') this.topology++;
     const map = this.specs[kind] as Map<string, SpecOf[Kind]>;
     const old = map.get(name);
     if (spec === undefined) map.delete(name);
@@ -244,6 +255,11 @@ export class World {
 
   // ---------------------------------------------------------------- lookups used by queries
 
+  /** No two endpoints share an address (then every endpoint owns its address: lookups can skip the check). */
+  addressesUnique(): boolean {
+    return this.parts.inventory.byIp.size === this.membership.endpoints.size;
+  }
+
   endpointByIp(ip: string): Endpoint | undefined {
     return this.parts.inventory.byIp.get(ip);
   }
@@ -267,6 +283,11 @@ export class World {
 
   isHealthy(ep: Endpoint): boolean {
     return this.parts.addressing.isHealthy(ep);
+  }
+
+  /** Moves whenever the set of pods leaving by an egress IP may have changed (see Addressing). */
+  egressMembersVersion(): number {
+    return this.parts.addressing.egressMembersVersion();
   }
 
   /** The egress IP applying to a pod: the first EgressIp by name of its cluster selecting it. */
