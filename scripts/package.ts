@@ -161,8 +161,12 @@ async function packagePlugin(out: string, staging: string, platforms: readonly P
   const written: string[] = [];
   for (const platform of platforms) {
     const launchers = platform.startsWith('windows') ? ['pulumi-resource-microseg.cmd', 'microseg.cmd'] : ['pulumi-resource-microseg', 'microseg'];
+    // The agent's netlink writer (tools/nft-writer, built by setup for this machine): in the archive of
+    // the platform it was built for; elsewhere the agent uses the nft command (docs/realization.md).
+    const writer = platform === 'linux-amd64' && process.arch === 'x64' && existsSync(join(root, '.tools', 'bin', 'microseg-nft')) ? ['microseg-nft'] : [];
+    if (writer.length) cpSync(join(root, '.tools', 'bin', 'microseg-nft'), join(dir, 'microseg-nft'));
     const dest = join(out, pluginArchiveName(version, platform));
-    tarGz(dir, ['README.md', 'pulumi-resource-microseg.js', 'microseg.js', ...launchers, ...uiFiles.map((f) => `ui/${f}`)], dest);
+    tarGz(dir, ['README.md', 'pulumi-resource-microseg.js', 'microseg.js', ...launchers, ...writer, ...uiFiles.map((f) => `ui/${f}`)], dest);
     written.push(dest);
   }
   return written;

@@ -111,9 +111,10 @@ describe('the release artifacts', () => {
     expect(exec('sha256sum', ['--check', '--quiet', 'SHA256SUMS'], { cwd: artifacts })).toBe('');
   });
 
-  test('the plugin archive holds the bundle with a POSIX launcher, or a .cmd launcher on Windows, and the visibility page', () => {
+  test('the plugin archive holds the bundle with a POSIX launcher, or a .cmd launcher on Windows, and the visibility page; the linux-amd64 one the agent\'s netlink writer', () => {
     const list = (p: string) => exec('tar', ['tzf', join(artifacts, `pulumi-resource-microseg-v${VERSION}-${p}.tar.gz`)]).trim().split('\n').sort();
     const page = ['ui/app.js', 'ui/app.js.LEGAL.txt', 'ui/index.html', 'ui/style.css'];
+    expect(list('linux-amd64')).toEqual(['README.md', 'microseg', 'microseg-nft', 'microseg.js', 'pulumi-resource-microseg', 'pulumi-resource-microseg.js', ...page]);
     expect(list('darwin-arm64')).toEqual(['README.md', 'microseg', 'microseg.js', 'pulumi-resource-microseg', 'pulumi-resource-microseg.js', ...page]);
     expect(list('windows-amd64')).toEqual(['README.md', 'microseg.cmd', 'microseg.js', 'pulumi-resource-microseg.cmd', 'pulumi-resource-microseg.js', ...page]);
   });

@@ -201,11 +201,15 @@ export class NetlinkNft implements NftExecutor {
 
 /**
  * The microseg-nft binary to use: `MICROSEG_NFT_WRITER` (a path; `nft` or an empty value: none, use
- * nft), else `.tools/bin/microseg-nft` of this checkout (what scripts/setup.sh builds), else none.
+ * nft), else `microseg-nft` beside the bundled CLI (the plugin archive), else `.tools/bin/microseg-nft` of
+ * this checkout (what scripts/setup.sh builds), else none.
  */
 export function findNftWriter(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const configured = env.MICROSEG_NFT_WRITER;
   if (configured !== undefined) return configured === '' || configured === 'nft' ? undefined : configured;
+  // Beside the bundled CLI in the installed plugin (scripts/package.ts puts it there).
+  const bundled = path.join(__dirname, 'microseg-nft');
+  if (fs.existsSync(bundled)) return bundled;
   for (let dir = __dirname, i = 0; i < 6; i++, dir = path.dirname(dir)) {
     const candidate = path.join(dir, '.tools', 'bin', 'microseg-nft');
     if (fs.existsSync(candidate)) return candidate;
