@@ -172,6 +172,58 @@ describe('a table through microseg-nft equals the same table through nft -f', ()
   });
 });
 
+/**
+ * Sequences of tables whose maps and set partition the key space into adjacent intervals cut at points
+ * from a small pool (so consecutive tables share most boundaries and move a few), with random verdicts:
+ * intervals starting at 0, reaching the top, adjacent to each other, moving between rules.
+ */
+function partitionSequences(): Table[][] {
+  const targets = ['r_a', 'r_b', 'r_c'];
+  /** A partition of [0, top] into adjacent runs cut at some of the candidate points, each run with a verdict. */
+  const partition = (cuts: bigint[], verdicts: number[]) => {
+    const points = [...new Set(cuts)].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+    const runs: { lo: bigint; hi: bigint; t: string }[] = [];
+    let lo = 0n;
+    for (const [i, c] of [...points, undefined].entries()) {
+      const hi = c === undefined ? -1n : c - 1n;
+      runs.push({ lo, hi, t: targets[verdicts[i % verdicts.length]! % targets.length]! });
+      if (c !== undefined) lo = c;
+    }
+    return runs;
+  };
+  const tableOf = (cuts4: bigint[], cuts6: bigint[], ports: number[], verdicts: number[], keep: boolean[]): Table => {
+    const r4 = partition(cuts4, verdicts).map((r) => ({ ...r, hi: r.hi < 0n ? V4_MAX : r.hi }));
+    const r6 = partition(cuts6, verdicts).map((r) => ({ ...r, hi: r.hi < 0n ? V6_MAX : r.hi }));
+    const rp = partition(ports.map(BigInt), verdicts).map((r) => ({ ...r, hi: r.hi < 0n ? 65535n : r.hi }));
+    const g = (t: string): Verdict => ({ kind: 'goto', target: t });
+    const sets: NamedSet[] = [
+      { kind: 'addr-map', name: 'm4', v: 4, elements: r4.map((r) => ({ addr: key(4, r.lo, r.hi), verdict: g(r.t) })) },
+      { kind: 'addr-map', name: 'm6', v: 6, elements: r6.map((r) => ({ addr: key(6, r.lo, r.hi), verdict: g(r.t) })) },
+      { kind: 'port-map', name: 'mp', elements: rp.map((r) => ({ lo: Number(r.lo), hi: Number(r.hi), verdict: r.t === 'r_c' ? { kind: 'accept' } : g(r.t) })) },
+      // A plain set: some of the runs (consecutive kept runs are adjacent intervals).
+      { kind: 'set', name: 's4', v: 4, elements: r4.filter((_, i) => keep[i % keep.length]).map((r) => key(4, r.lo, r.hi)) },
+    ];
+    const rule = (vmap: Rule['vmap']): Rule => ({ match: [], vmap });
+    const chains: Chain[] = [
+      { name: 'input', hook: 'input', rules: [rule({ key: 'addr', v: 4, field: 'saddr', map: 'm4' }), rule({ key: 'addr', v: 6, field: 'saddr', map: 'm6' }), rule({ key: 'dport', map: 'mp' }), { match: [{ m: 'addr-set', v: 4, field: 'daddr', set: 's4' }], verdict: { kind: 'accept' } }] },
+      ...targets.map((name) => ({ name, rules: [{ match: [], counter: true, verdict: { kind: 'drop' as const } }] })),
+    ];
+    return { family: 'inet', name: 'microseg_intervals', sets, chains };
+  };
+  // Cut points from a small pool, so consecutive tables share most boundaries and move a few.
+  const pool4 = [1n, 2n, 100n, v4('10.0.0.0'), v4('10.0.0.1'), v4('10.0.0.2'), v4('10.0.0.3'), v4('10.0.1.0'), V4_MAX - 1n, V4_MAX];
+  const pool6 = [1n, 0x20010db8n << 96n, (0x20010db8n << 96n) + 1n, (0x20010db8n << 96n) + 2n, V6_MAX];
+  const poolP = [1, 22, 23, 80, 81, 443, 444, 65535];
+  const step = fc.record({
+    cuts4: fc.subarray(pool4),
+    cuts6: fc.subarray(pool6),
+    ports: fc.subarray(poolP),
+    verdicts: fc.array(fc.nat(2), { minLength: 1, maxLength: 6 }),
+    keep: fc.array(fc.boolean(), { minLength: 1, maxLength: 5 }),
+  });
+  return fc.sample(fc.array(step, { minLength: 2, maxLength: 6 }), { seed: SEED, numRuns: 12 }).map((seq) => seq.map((x) => tableOf(x.cuts4, x.cuts6, x.ports, x.verdicts, x.keep)));
+}
+
 describe('element updates through microseg-nft leave what applying the new table directly leaves', () => {
   test('pods added, removed and relabelled in examples/vcci-app, at every point whose elements change', async () => {
     const world = await vcciWorld();
@@ -203,53 +255,9 @@ describe('element updates through microseg-nft leave what applying the new table
   });
 
   test(`adjacent intervals, the bottom and the top of the key space: random sequences of partitions (seed ${SEED})`, async () => {
-    const targets = ['r_a', 'r_b', 'r_c'];
-    /** A partition of [0, top] into adjacent runs cut at some of the candidate points, each run with a verdict. */
-    const partition = (cuts: bigint[], verdicts: number[]) => {
-      const points = [...new Set(cuts)].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-      const runs: { lo: bigint; hi: bigint; t: string }[] = [];
-      let lo = 0n;
-      for (const [i, c] of [...points, undefined].entries()) {
-        const hi = c === undefined ? -1n : c - 1n;
-        runs.push({ lo, hi, t: targets[verdicts[i % verdicts.length]! % targets.length]! });
-        if (c !== undefined) lo = c;
-      }
-      return runs;
-    };
-    const tableOf = (cuts4: bigint[], cuts6: bigint[], ports: number[], verdicts: number[], keep: boolean[]): Table => {
-      const r4 = partition(cuts4, verdicts).map((r) => ({ ...r, hi: r.hi < 0n ? V4_MAX : r.hi }));
-      const r6 = partition(cuts6, verdicts).map((r) => ({ ...r, hi: r.hi < 0n ? V6_MAX : r.hi }));
-      const rp = partition(ports.map(BigInt), verdicts).map((r) => ({ ...r, hi: r.hi < 0n ? 65535n : r.hi }));
-      const g = (t: string): Verdict => ({ kind: 'goto', target: t });
-      const sets: NamedSet[] = [
-        { kind: 'addr-map', name: 'm4', v: 4, elements: r4.map((r) => ({ addr: key(4, r.lo, r.hi), verdict: g(r.t) })) },
-        { kind: 'addr-map', name: 'm6', v: 6, elements: r6.map((r) => ({ addr: key(6, r.lo, r.hi), verdict: g(r.t) })) },
-        { kind: 'port-map', name: 'mp', elements: rp.map((r) => ({ lo: Number(r.lo), hi: Number(r.hi), verdict: r.t === 'r_c' ? { kind: 'accept' } : g(r.t) })) },
-        // A plain set: some of the runs (consecutive kept runs are adjacent intervals).
-        { kind: 'set', name: 's4', v: 4, elements: r4.filter((_, i) => keep[i % keep.length]).map((r) => key(4, r.lo, r.hi)) },
-      ];
-      const rule = (vmap: Rule['vmap']): Rule => ({ match: [], vmap });
-      const chains: Chain[] = [
-        { name: 'input', hook: 'input', rules: [rule({ key: 'addr', v: 4, field: 'saddr', map: 'm4' }), rule({ key: 'addr', v: 6, field: 'saddr', map: 'm6' }), rule({ key: 'dport', map: 'mp' }), { match: [{ m: 'addr-set', v: 4, field: 'daddr', set: 's4' }], verdict: { kind: 'accept' } }] },
-        ...targets.map((name) => ({ name, rules: [{ match: [], counter: true, verdict: { kind: 'drop' as const } }] })),
-      ];
-      return { family: 'inet', name: 'microseg_intervals', sets, chains };
-    };
-    // Cut points from a small pool, so consecutive tables share most boundaries and move a few.
-    const pool4 = [1n, 2n, 100n, v4('10.0.0.0'), v4('10.0.0.1'), v4('10.0.0.2'), v4('10.0.0.3'), v4('10.0.1.0'), V4_MAX - 1n, V4_MAX];
-    const pool6 = [1n, 0x20010db8n << 96n, (0x20010db8n << 96n) + 1n, (0x20010db8n << 96n) + 2n, V6_MAX];
-    const poolP = [1, 22, 23, 80, 81, 443, 444, 65535];
-    const step = fc.record({
-      cuts4: fc.subarray(pool4),
-      cuts6: fc.subarray(pool6),
-      ports: fc.subarray(poolP),
-      verdicts: fc.array(fc.nat(2), { minLength: 1, maxLength: 6 }),
-      keep: fc.array(fc.boolean(), { minLength: 1, maxLength: 5 }),
-    });
-    const sequences = fc.sample(fc.array(step, { minLength: 2, maxLength: 6 }), { seed: SEED, numRuns: 12 });
+    const sequences = partitionSequences();
     let moved = 0;
-    for (const [i, seq] of sequences.entries()) {
-      const tables = seq.map((s) => tableOf(s.cuts4, s.cuts6, s.ports, s.verdicts, s.keep));
+    for (const [i, tables] of sequences.entries()) {
       await writer.replaceTable(tables[0]!);
       for (let k = 1; k < tables.length; k++) {
         const [a, b] = [tables[k - 1]!, tables[k]!];
@@ -266,6 +274,30 @@ describe('element updates through microseg-nft leave what applying the new table
       }
     }
     expect(moved).toBeGreaterThan(0);
+  });
+
+  test(`a table nft applied (with its extra interval end at 0) takes the writer's element updates (seed ${SEED})`, async () => {
+    // What an agent meets when it starts with the writer after running on the nft fallback (it adopts the
+    // table when the ruleset is unchanged, then updates its elements).
+    const onNft = new NetlinkNft({ binary: writerBinary(), prefix: ['ip', 'netns', 'exec', NS.nft] });
+    try {
+      for (const [i, tables] of partitionSequences().entries()) {
+        await viaNft.replaceTable(tables[0]!);
+        for (let k = 1; k < tables.length; k++) {
+          const [a, b] = [tables[k - 1]!, tables[k]!];
+          try {
+            await onNft.updateElements(b, changedElements(a, b));
+            await direct.replaceTable(b);
+            const [updated, fresh] = await Promise.all([kernelState(NS.nft, b.name), kernelState(NS.direct, b.name)]);
+            expect(updated).toEqual(fresh);
+          } catch (err) {
+            throw new Error(`seed ${SEED}, sequence ${i}, step ${k}: ${(err as Error).message}`);
+          }
+        }
+      }
+    } finally {
+      onNft.close();
+    }
   });
 });
 

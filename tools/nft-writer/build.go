@@ -2,7 +2,8 @@ package main
 
 // The table model → nf_tables messages, as nft 1.0.6 sends them for the text provider/src/realize/nftables/render.ts
 // renders (checked with `nft --debug=netlink` and by comparing `nft list table` in test/kernel/netlink-writer.test.ts):
-// same message order (so the kernel hands out the same handles), same expressions and registers, same set
+// the same order of chains, sets and rules (so the kernel hands out the same handles; the named sets' elements come
+// after the rules, see replaceBatch), same expressions and registers, same set
 // flags, key types and user data (which `nft list` reads back).
 
 import (
