@@ -17,7 +17,6 @@ const root = existsSync(join(__dirname, '..', 'package.json')) ? join(__dirname,
 /** The stack of an example project, its program run in-process; `envVars` override the workspace's environment. */
 export async function exampleStack(example: string, stackName: string, opts: { envVars?: Record<string, string>; program?: PulumiFn; workDir?: string } = {}): Promise<Stack> {
   const workDir = opts.workDir ?? join(root, 'examples', example);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(join(root, 'dist', 'examples', example, 'index.js')) as { default: PulumiFn };
   return LocalWorkspace.createOrSelectStack(
     { stackName, projectName: example, program: opts.program ?? mod.default },
