@@ -385,7 +385,7 @@ function churnWorkload(world: World, target: Endpoint): string {
   if (!own || !spec) return 'c0/ns-0/w0';
   const before = compilePoint(enforcementPointModel(world, target)).table;
   world.restore('Workload', own, { ...spec, replicas: spec.replicas + 1 });
-  const changed = changedElements(before, compilePoint(enforcementPointModel(world, current(world, target))).table).length > 0;
+  const changed = renderText(before) !== renderText(compilePoint(enforcementPointModel(world, current(world, target))).table);
   world.restore('Workload', own, spec);
   return changed ? own : 'c0/ns-0/w0';
 }
