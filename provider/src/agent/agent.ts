@@ -216,7 +216,7 @@ export function hitsOf(listing: NftListing): RuleHits[] {
 }
 
 /** The table without set and map elements: equal skeletons mean an element update is enough. */
-function skeletonOf(t: Table): string {
+export function skeletonOf(t: Table): string {
   return renderText({ ...t, sets: t.sets.map((s) => ({ ...s, elements: [] })) });
 }
 
