@@ -29,6 +29,7 @@ const OUT = path.join(__dirname, '..', '..', 'bench', 'results', 'realize.json')
 const now = () => performance.now();
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)]!;
 const results: Record<string, { value: number; unit: string; target?: string }> = {};
 const record = (name: string, value: number, unit: string, target?: string) => {
   results[name] = { value: Math.round(value * 100) / 100, unit, ...(target ? { target } : {}) };
@@ -144,7 +145,6 @@ async function main(): Promise<void> {
       churn.push(t);
       before = t.value.after;
     }
-    const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)]!;
     record(`${label}: pod add → element delta (world change + compile + delta), median`, wallOf(churn), `ms (a pod more of ${workload} each time; ${churn.filter((x) => x.value.delta).length} of ${churn.length} changed elements)`);
     record(`${label}: pod add → element delta, p99 of ${churn.length}`, p99(churn.map((x) => x.wall)), 'ms', '≤ 10 ms p99 from the store write (with the kernel write)');
     record(`${label}: pod add → element delta: CPU, median`, cpuOf(churn), 'ms');
@@ -347,7 +347,6 @@ async function writerParts(world: World, label: string, target: Endpoint, table:
       upd.push({ wall: now() - t, cpu: (d.user + d.system) / 1000 + (n ? writer.lastCpuMs : 0), kernel, sys: n ? writer.lastSysMs : 0, n });
       before = after;
     }
-    const p99 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)]!;
     record(`${label}: pod add → kernel elements (compile + delta + microseg-nft), median`, wallOf(upd), `ms (${swaps} of ${upd.length} were table swaps: the table's shape changed)`);
     record(`${label}: pod add → kernel elements (compile + delta + microseg-nft), p99 of ${upd.length}`, p99(upd.map((x) => x.wall)), 'ms', '≤ 10 ms p99 from the store write');
     record(`${label}: pod add → kernel elements: CPU (node + microseg-nft)`, median(upd.map((x) => x.cpu)), 'ms');

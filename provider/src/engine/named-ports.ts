@@ -105,11 +105,11 @@ function remove(g: { v4: number[]; v6: bigint[] }, ip: Ip): boolean {
 }
 
 /** Sorted unique IPv4 numbers as ranges. */
-function runsOf(xs: readonly number[]): AddressRange[] {
+function runsOf(xs: ArrayLike<number>): AddressRange[] {
   const out: AddressRange[] = [];
   for (let i = 0; i < xs.length; ) {
     let j = i;
-    while (j + 1 < xs.length && xs[j + 1]! === xs[j]! + 1) j++;
+    while (j + 1 < xs.length && xs[j + 1]! <= xs[j]! + 1) j++;
     out.push({ lo: BigInt(xs[i]!), hi: BigInt(xs[j]!) });
     i = j + 1;
   }
@@ -135,15 +135,7 @@ export function namedPortMatches(targets: readonly Endpoint[], name: string, acc
   const out: PortMatch[] = [];
   for (const g of [...groups.values()].sort((a, b) => (a.protocol !== b.protocol ? (a.protocol < b.protocol ? -1 : 1) : a.port - b.port))) {
     // IPv4 as numbers until the runs are known: one bigint pair per run, not per destination.
-    const xs = Float64Array.from(g.v4).sort();
-    const v4: AddressRange[] = [];
-    for (let i = 0; i < xs.length; ) {
-      let j = i;
-      while (j + 1 < xs.length && xs[j + 1]! <= xs[j]! + 1) j++;
-      v4.push({ lo: BigInt(xs[i]!), hi: BigInt(xs[j]!) });
-      i = j + 1;
-    }
-    out.push({ protocol: g.protocol, lo: g.port, hi: g.port, to: { v4, v6: normalize(g.v6.map((x) => ({ lo: x, hi: x }))) } });
+    out.push({ protocol: g.protocol, lo: g.port, hi: g.port, to: { v4: runsOf(Float64Array.from(g.v4).sort()), v6: normalize(g.v6.map((x) => ({ lo: x, hi: x }))) } });
   }
   return out;
 }
