@@ -54,6 +54,7 @@ export class RealizationAgent {
   private readonly states = new Map<string, PointState>();
   private readonly host = os.hostname();
   private readonly collector = new FlowCollector();
+  private caches?: { shared: PointModelCache; cache: CompileCache };
 
   constructor(private readonly options: AgentOptions) {}
 
@@ -63,8 +64,10 @@ export class RealizationAgent {
     const statuses: RealizationStatus[] = [];
     const unknown: string[] = [];
     const flowPoints: PointFlows[] = [];
-    const shared = new PointModelCache(world); // the world is fixed for this pass
-    const cache = new CompileCache(); // with the models' shared rule objects
+    // Kept across passes while the desired state is the same (incrementally updated) world: their entries
+    // are checked against the world's versions, so a pass recompiles only what the last changes touched.
+    if (this.caches?.shared.world !== world) this.caches = { shared: new PointModelCache(world), cache: new CompileCache() };
+    const { shared, cache } = this.caches;
     for (const ref of this.options.points) {
       const eps = endpointsOfPoint(world, ref);
       if (!eps) {
