@@ -237,10 +237,19 @@ export function changedElements(before: Table, after: Table): ElementChange[] {
     const old = beforeSets.get(s.name)!;
     // Compiles share the element lists of what did not change: most sets are skipped here.
     if (old.elements === s.elements) continue;
-    // Elements compared by a key built from the model, and only the differing ones rendered: rendering
-    // every element of both tables (twice) cost more than the nft call on a large point.
-    const oldKeys = new Map(old.elements.map((_, i) => [elementKey(old, i), i] as const));
-    const newKeys = new Map(s.elements.map((_, i) => [elementKey(s, i), i] as const));
+    // Lists are sorted and a change touches a few elements: the common head and tail are skipped by
+    // comparing fields, the middle compared by a key built from the model (rendering every element of
+    // both tables cost more than the kernel's update on a large point).
+    const n = old.elements.length;
+    const m = s.elements.length;
+    let head = 0;
+    while (head < n && head < m && sameElement(old, head, s, head)) head++;
+    let tail = 0;
+    while (tail < n - head && tail < m - head && sameElement(old, n - 1 - tail, s, m - 1 - tail)) tail++;
+    const oldKeys = new Map<string, number>();
+    for (let i = head; i < n - tail; i++) oldKeys.set(elementKey(old, i), i);
+    const newKeys = new Map<string, number>();
+    for (let i = head; i < m - tail; i++) newKeys.set(elementKey(s, i), i);
     const removed = [...oldKeys].filter(([k]) => !newKeys.has(k)).map(([, i]) => i);
     const added = [...newKeys].filter(([k]) => !oldKeys.has(k)).map(([, i]) => i);
     if (removed.length || added.length) out.push({ old, now: s, removed, added });
@@ -251,6 +260,34 @@ export function changedElements(before: Table, after: Table): ElementChange[] {
 /** One `nft -f` text transaction (what the agent applies through nft) deleting and adding the elements that differ between two tables of equal skeleton. */
 export function elementDeltaText(before: Table, after: Table): string {
   return elementChangesText(after, changedElements(before, after));
+}
+
+/** Element i of `a` equals element j of `b` (sets of one kind): {@link elementKey} without the string. */
+function sameElement(a: Table['sets'][number], i: number, b: Table['sets'][number], j: number): boolean {
+  const verdict = (v: Verdict, w: Verdict) => v.kind === w.kind && (v.kind !== 'goto' || v.target === (w as typeof v).target);
+  const x = a.elements[i]!;
+  const y = b.elements[j]!;
+  if (x === y) return true;
+  switch (a.kind) {
+    case 'flow-set':
+      return true;
+    case 'set': {
+      const [p, q] = [x as (typeof a.elements)[number], y as (typeof a.elements)[number]];
+      return p.lo === q.lo && p.hi === q.hi;
+    }
+    case 'service-set': {
+      const [p, q] = [x as (typeof a.elements)[number], y as (typeof a.elements)[number]];
+      return p.addr.lo === q.addr.lo && p.addr.hi === q.addr.hi && p.service.protocol === q.service.protocol && p.service.lo === q.service.lo && p.service.hi === q.service.hi;
+    }
+    case 'port-map': {
+      const [p, q] = [x as (typeof a.elements)[number], y as (typeof a.elements)[number]];
+      return p.lo === q.lo && p.hi === q.hi && verdict(p.verdict, q.verdict);
+    }
+    case 'addr-map': {
+      const [p, q] = [x as (typeof a.elements)[number], y as (typeof a.elements)[number]];
+      return p.addr.lo === q.addr.lo && p.addr.hi === q.addr.hi && verdict(p.verdict, q.verdict);
+    }
+  }
 }
 
 /** An element's identity (key and verdict), equal exactly when its `nft -j` JSON is equal. */

@@ -177,4 +177,38 @@ describe('first match compiled into disjoint boxes', () => {
     );
     expect(repaints).toBeGreaterThan(250);
   });
+
+  test('a repaint keeps every class whose runs did not change as the same object (and only those)', () => {
+    const ruleArb = fc.record({
+      ports: fc.array(fc.tuple(fc.integer({ min: 0, max: PORT_HI }), fc.integer({ min: 0, max: PORT_HI })), { minLength: 1, maxLength: 2 }),
+      every: fc.boolean(),
+      ranges: fc.array(rangeArb, { minLength: 1, maxLength: 4 }),
+    });
+    let kept = 0;
+    let remade = 0;
+    fc.assert(
+      fc.property(fc.array(ruleArb, { minLength: 2, maxLength: 8 }), fc.nat(), fc.integer({ min: 0, max: ADDR_HI }), (rules, which, addr) => {
+        // One rule gains one address (a pod joins its peer group): the others keep their range lists.
+        const changedRule = which % rules.length;
+        const boxesOf = (grown: boolean): SignedRuleBox[] =>
+          rules.flatMap((r, rule) => {
+            const ranges = normalize(grown && rule === changedRule ? [...r.ranges, [addr, addr]] : r.ranges);
+            const ports = r.every ? [[0, 65535] as const] : r.ports.map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as const);
+            return ports.map(([plo, phi]) => ({ rule, sig: String(rule), protocol: 'tcp' as const, plo, phi, ranges }));
+          });
+        const prev = portPlanV4(boxesOf(false), ADDR_HI);
+        const repainted = repaintPlanV4(prev, boxesOf(true), ADDR_HI);
+        if (!repainted) return;
+        repainted.classes.forEach((c, k) => {
+          const same = JSON.stringify(c.runs) === JSON.stringify(prev.classes[k]!.runs);
+          expect(c === prev.classes[k]).toBe(same);
+          if (same) kept++;
+          else remade++;
+        });
+      }),
+      { numRuns: 500 },
+    );
+    expect(kept).toBeGreaterThan(100);
+    expect(remade).toBeGreaterThan(100);
+  });
 });

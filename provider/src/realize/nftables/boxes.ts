@@ -534,7 +534,10 @@ export function repaintPlanV4(prev: PlanV4, boxes: readonly SignedRuleBox[], ful
     if (!covering.some((bi) => changed[bi])) return c;
     const inside = paintWindows(sorted, covering, w);
     const own = c.base === undefined ? inside : overBase(inside, paintWindows(sorted, prev.covering[c.base]!, w));
-    return { ...c, runs: splice(c.runs, w, own) };
+    // Most classes a changed box covers own the same runs there as before (the address joined a range
+    // an earlier rule already claims): they stay the same objects, so their element lists are not
+    // made again nor diffed by the agent.
+    return sameInside(c.runs, w, own) ? c : { ...c, runs: splice(c.runs, w, own) };
   });
   return { ...prev, classes, boxes: sorted };
 }
@@ -635,6 +638,41 @@ function overBase(own: readonly Run[], base: readonly Run[]): Run[] {
     if (x <= r.hi) out.push({ rule: r.rule, lo: x, hi: r.hi });
   }
   return out;
+}
+
+/**
+ * Do the old runs, cut to the windows, equal the new runs inside them (both as maximal runs of one rule
+ * per window)? Then {@link splice} would give the old runs back.
+ */
+function sameInside(old: readonly Run[], windows: readonly [number, number][], inside: readonly Run[]): boolean {
+  const was: Run[] = [];
+  let w = 0;
+  for (const r of old) {
+    while (w < windows.length && windows[w]![1] < r.lo) w++;
+    for (let k = w; k < windows.length && windows[k]![0] <= r.hi; k++) {
+      const [wl, wh] = windows[k]!;
+      was.push({ rule: r.rule, lo: Math.max(r.lo, wl), hi: Math.min(r.hi, wh) });
+    }
+  }
+  // The new runs merged where one rule's runs meet (paintWindows leaves them cut at box range edges).
+  let n = 0;
+  let last: Run | undefined;
+  for (const p of inside) {
+    if (last && last.rule === p.rule && last.hi + 1 === p.lo) {
+      last = { rule: last.rule, lo: last.lo, hi: p.hi };
+      continue;
+    }
+    if (last) {
+      const x = was[n++];
+      if (!x || x.rule !== last.rule || x.lo !== last.lo || x.hi !== last.hi) return false;
+    }
+    last = p;
+  }
+  if (last) {
+    const x = was[n++];
+    if (!x || x.rule !== last.rule || x.lo !== last.lo || x.hi !== last.hi) return false;
+  }
+  return n === was.length;
 }
 
 /** Old runs outside the windows, new runs inside, merged where one rule's runs meet (as a full paint makes them). */

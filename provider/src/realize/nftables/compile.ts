@@ -1,6 +1,6 @@
 import { normalize, type AddressRange, type EnforcementPointModel, type PointRule } from '../../engine';
 import { firstMatch, portPlan, repaintPlan, type FamilyPlan } from './boxes';
-import type { AddressMap, AddressSet, Chain, Family, NamedSet, Rule, Table, Verdict } from './ir';
+import type { AddressMap, AddressSet, Chain, Family, NamedSet, PortMap, Rule, Table, Verdict } from './ir';
 
 /**
  * Compiles one enforcement point to one nftables table (pure: no I/O).
@@ -161,6 +161,10 @@ function comment(s: string): string {
 /** Element lists kept per plan class and per peer range list, so equal inputs give the same list objects. */
 const classElements = new WeakMap<FamilyPlan['classes'][number], { readonly key: string; readonly elements: AddressMap['elements'] }>();
 const peerElements = new WeakMap<readonly AddressRange[], AddressSet['elements']>();
+/** Port-map element lists per plan port list (a repainted plan keeps its ports), named by direction and category. */
+const portElements = new WeakMap<FamilyPlan['ports'], { readonly prefix: string; readonly lists: Map<string, PortMap['elements']> }>();
+/** Dropped-flow sets start empty (the kernel fills them): one list for all, so the agent skips them. */
+const NO_ELEMENTS: readonly never[] = [];
 
 /**
  * One direction of a point's table without its base chain (the only part naming the point's address):
@@ -265,13 +269,19 @@ function compileDirection(model: EnforcementPointModel, dir: 'in' | 'out', v: Fa
       elements += c.runs.length;
       classChains.push({ name, rules: [{ match: [], vmap: { key: 'addr', v, field, map: name } }, { match: [], verdict: { kind: 'goto', target: c.base !== undefined ? `${dir}_${cat}_c${c.base}` : next } }] });
     });
+    let byProtocol = portElements.get(plan.ports);
+    if (byProtocol?.prefix !== `${dir}_${cat}`) portElements.set(plan.ports, (byProtocol = { prefix: `${dir}_${cat}`, lists: new Map() }));
     for (const protocol of PORT_PROTOCOLS) {
-      const mine = plan.ports.filter((p) => p.protocol === protocol);
-      if (!mine.length) continue;
+      let list = byProtocol.lists.get(protocol);
+      if (!list) {
+        list = plan.ports.filter((p) => p.protocol === protocol).map((p) => ({ lo: p.plo, hi: p.phi, verdict: { kind: 'goto', target: `${dir}_${cat}_c${p.cls}` } }) as const);
+        byProtocol.lists.set(protocol, list);
+      }
+      if (!list.length) continue;
       const name = `${dir}_${cat}_${protocol}`;
       usedNames.add(name);
-      sets.push({ kind: 'port-map', name, elements: mine.map((p) => ({ lo: p.plo, hi: p.phi, verdict: { kind: 'goto', target: `${dir}_${cat}_c${p.cls}` } })) });
-      elements += mine.length;
+      sets.push({ kind: 'port-map', name, elements: list });
+      elements += list.length;
       chainRules.push({ match: [{ m: 'l4proto', protocols: [protocol] }], vmap: { key: 'dport', map: name } });
     }
     chainRules.push({ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], verdict: { kind: 'goto', target: next } });
@@ -299,7 +309,7 @@ function compileDirection(model: EnforcementPointModel, dir: 'in' | 'out', v: Fa
       return { prefix: [], mark: { ctMark: mark } };
     }
     const set = unique(`fd_${d}_${fnv(`${d}|${id}`)}`);
-    sets.push({ kind: 'flow-set', name: set, v, timeout: FLOW_SET_TIMEOUT, size: FLOW_SET_SIZE, elements: [] });
+    sets.push({ kind: 'flow-set', name: set, v, timeout: FLOW_SET_TIMEOUT, size: FLOW_SET_SIZE, elements: NO_ELEMENTS });
     flowSets.set(set, { direction: d, rule: id, verdict: action });
     return { prefix: [{ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], recordFlow: { v, set } }], mark: {} };
   }
