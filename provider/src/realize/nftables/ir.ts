@@ -187,3 +187,17 @@ export function sameSetDeclaration(a: NamedSet, b: NamedSet): boolean {
   if (a.v !== (b as typeof a).v) return false;
   return a.kind !== 'flow-set' || (a.timeout === (b as typeof a).timeout && a.size === (b as typeof a).size);
 }
+
+/**
+ * Equal tables but for set and map elements: the same name, chains (by identity, else by content) and
+ * set declarations in the same order. Then an element update turns one into the other. Compiles keep
+ * the objects of what did not change, so a pod add compares a few chains by content, the rest by
+ * identity (rendering both tables as text to compare them cost more than the kernel's update).
+ */
+export function sameShape(a: Table, b: Table): boolean {
+  if (a === b) return true;
+  if (a.family !== b.family || a.name !== b.name || a.chains.length !== b.chains.length || a.sets.length !== b.sets.length) return false;
+  for (let i = 0; i < a.chains.length; i++) if (!sameChain(a.chains[i]!, b.chains[i]!)) return false;
+  for (let i = 0; i < a.sets.length; i++) if (!sameSetDeclaration(a.sets[i]!, b.sets[i]!)) return false;
+  return true;
+}
