@@ -460,11 +460,18 @@ export interface FamilyPlan extends PortPlan<bigint> {
   readonly v4?: PlanV4;
 }
 
-export function portPlan(rules: readonly SignedFamilyRuleBoxes[], family: 4 | 6): FamilyPlan {
+/**
+ * The IPv4 boxes of some rules, given per rule (`boxesV4` of each rule: a caller keeps them per rule, so a
+ * repaint after a few rules changed builds only theirs).
+ */
+export type V4Boxes = { readonly v4: readonly SignedRuleBox[] };
+
+export function portPlan(rules: readonly SignedFamilyRuleBoxes[] | V4Boxes, family: 4 | 6): FamilyPlan {
   if (family === 4) {
-    const v4 = portPlanV4(boxesV4(rules));
+    const v4 = portPlanV4('v4' in rules ? rules.v4 : boxesV4(rules));
     return { ports: v4.ports, classes: v4.classes.map(bigRuns), v4 };
   }
+  if ('v4' in rules) throw new Error('IPv4 boxes for an IPv6 plan');
   const { coords, rank } = coordinates(rules);
   const boxes: SignedRuleBox[] = [];
   for (const r of rules) {
@@ -479,16 +486,17 @@ export function portPlan(rules: readonly SignedFamilyRuleBoxes[], family: 4 | 6)
  * The plan of rules whose addresses changed since `prev` was made for the same category of the same
  * point (IPv4): repainted where addresses changed ({@link repaintPlanV4}), undefined when it cannot be.
  */
-export function repaintPlan(prev: FamilyPlan, rules: readonly SignedFamilyRuleBoxes[]): FamilyPlan | undefined {
+export function repaintPlan(prev: FamilyPlan, rules: readonly SignedFamilyRuleBoxes[] | V4Boxes): FamilyPlan | undefined {
   if (!prev.v4) return undefined;
-  const v4 = repaintPlanV4(prev.v4, boxesV4(rules));
+  const v4 = repaintPlanV4(prev.v4, 'v4' in rules ? rules.v4 : boxesV4(rules));
   return v4 && { ports: v4.ports, classes: v4.classes.map(bigRuns), v4 };
 }
 
 // A box restricted to some destinations is named by its port: one rule's boxes of one port number have equal addresses.
 const sigOf = (r: SignedFamilyRuleBoxes, p: SignedFamilyRuleBoxes['ports'][number]) => (p.ranges === undefined ? r.sig : `${r.sig}@${p.protocol}/${p.lo}-${p.hi}`);
 
-function boxesV4(rules: readonly SignedFamilyRuleBoxes[]): SignedRuleBox[] {
+/** The IPv4 boxes of rules, in order. */
+export function boxesV4(rules: readonly SignedFamilyRuleBoxes[]): SignedRuleBox[] {
   const boxes: SignedRuleBox[] = [];
   for (const r of rules) for (const p of r.ports) boxes.push({ rule: r.rule, sig: sigOf(r, p), protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: pairsV4(p.ranges ?? r.ranges) });
   return boxes;

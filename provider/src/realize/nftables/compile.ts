@@ -1,5 +1,5 @@
 import { normalize, type AddressRange, type EnforcementPointModel, type PointRule } from '../../engine';
-import { firstMatch, portPlan, repaintPlan, type FamilyPlan } from './boxes';
+import { boxesV4, firstMatch, portPlan, repaintPlan, type FamilyPlan, type SignedFamilyRuleBoxes, type SignedRuleBox, type V4Boxes } from './boxes';
 import { sameChain, type AddressMap, type AddressSet, type Chain, type Family, type FlowSet, type NamedSet, type PortMap, type Rule, type Table, type Verdict } from './ir';
 
 /**
@@ -75,6 +75,8 @@ export class CompileCache {
   /** Rule chains per rule identity, and the last one per rule object (no key string for a known object). */
   private readonly ruleParts = new Map<string, RulePart>();
   private readonly rulePartOf = new WeakMap<PointRule, RulePart>();
+  /** The rule maps of each point's last compile, kept while its directions' maps are the same objects. */
+  private readonly pointMaps = new Map<string, PointMaps & { readonly of: readonly DirectionPart[] }>();
   /** Base chains per point address and direction. */
   private readonly bases = new Map<string, Chain>();
 
@@ -149,9 +151,18 @@ export class CompileCache {
     });
     const prev = this.lastDirections.get(`${model.name}|${dir}`);
     if (prev && prev.v === v && prev.defaultAction === model.defaultAction && sameList(prev.parts, parts)) return prev.part;
-    const part = assemble(dir, v, model.defaultAction, parts, prev?.parts);
+    const part = assemble(dir, v, model.defaultAction, parts, prev?.v === v ? prev : undefined);
     if (part) this.lastDirections.set(`${model.name}|${dir}`, { parts, defaultAction: model.defaultAction, v, part });
     return part;
+  }
+
+  /** @internal The rule maps of a point made of these directions. */
+  maps(point: string, parts: readonly DirectionPart[]): PointMaps {
+    const last = this.pointMaps.get(point);
+    if (last && last.of.length === parts.length && last.of.every((p, i) => p.ruleChains === parts[i]!.ruleChains && p.marks === parts[i]!.marks && p.flowSets === parts[i]!.flowSets)) return last;
+    const maps = { ...mergedMaps(parts), of: parts };
+    this.pointMaps.set(point, maps);
+    return maps;
   }
 
   /** Records that a slot now uses a part: the part it used before is released when no slot uses it any more. */
@@ -256,6 +267,8 @@ interface RulePart {
   readonly dir: 'in' | 'out';
   readonly v: Family;
   readonly id: string;
+  /** The hash of `dir|id` its names carry. */
+  readonly h: string;
   readonly name: string;
   readonly chain: Chain;
   /** Its dropped-flow set (drop, reject) and the record naming the rule. */
@@ -289,14 +302,15 @@ function rulePartOf(dir: 'in' | 'out', v: Family, r: PointRule): RulePart {
   const tail = (vd: Verdict, extra: { ctMark?: number }): Rule => ({ match: vd.kind === 'reject-tcp' ? [{ m: 'l4proto' as const, protocols: ['tcp'] }] : [], counter: true, ...extra, log, verdict: vd, comment: comment(r.id) });
   if (r.action === 'allow') {
     const mark = flowMark(dir, r.id);
-    return { dir, v, id: r.id, name, chain: { name, rules: verdicts.map((vd) => tail(vd, { ctMark: mark })) }, mark, flow: { direction: dir, rule: r.id, verdict: 'allow' } };
+    return { dir, v, id: r.id, h, name, chain: { name, rules: verdicts.map((vd) => tail(vd, { ctMark: mark })) }, mark, flow: { direction: dir, rule: r.id, verdict: 'allow' } };
   }
-  if (r.action === 'pass') return { dir, v, id: r.id, name, chain: { name, rules: verdicts.map((vd) => tail(vd, {})) } };
+  if (r.action === 'pass') return { dir, v, id: r.id, h, name, chain: { name, rules: verdicts.map((vd) => tail(vd, {})) } };
   const set = `fd_${dir}_${h}`;
   return {
     dir,
     v,
     id: r.id,
+    h,
     name,
     chain: { name, rules: [{ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], recordFlow: { v, set } }, ...verdicts.map((vd) => tail(vd, {}))] },
     flowSet: { kind: 'flow-set', name: set, v, timeout: FLOW_SET_TIMEOUT, size: FLOW_SET_SIZE, elements: NO_ELEMENTS },
@@ -327,6 +341,8 @@ interface CategoryPart {
   readonly v: Family;
   /** The category's rules (identity: a part is kept for the same objects in the same order). */
   readonly rules: readonly PointRule[];
+  /** Its rules that decide (not staged), in order: the plan's rules. */
+  readonly decisive: readonly PointRule[];
   readonly plan?: FamilyPlan;
   /** Dropped-flow sets of its rules, in rule order (they come first in the table). */
   readonly flowSets: readonly NamedSet[];
@@ -354,6 +370,30 @@ const peerSetObjects = new WeakMap<readonly AddressRange[], Map<string, AddressS
 /** Address maps per plan class (named, with the rule chains its runs name) and port maps per plan port list (named by direction and category). */
 const classSets = new WeakMap<FamilyPlan['classes'][number], { readonly targets: readonly string[]; readonly elements: AddressMap['elements']; readonly name: string; readonly set: AddressMap }>();
 const portSets = new WeakMap<FamilyPlan['ports'], { readonly prefix: string; readonly lists: Map<string, { readonly elements: PortMap['elements']; readonly set: PortMap }> }>();
+
+/** IPv4 boxes per rule object and its index in its category's deciding rules. */
+const ruleBoxes = new WeakMap<PointRule, { readonly at: number; readonly boxes: readonly SignedRuleBox[] }>();
+function v4BoxesOf(rules: readonly PointRule[]): SignedRuleBox[] {
+  const out: SignedRuleBox[] = [];
+  rules.forEach((r, i) => {
+    let kept = ruleBoxes.get(r);
+    if (kept?.at !== i) ruleBoxes.set(r, (kept = { at: i, boxes: boxesV4([{ rule: i, sig: String(i), ports: portsOf(r, 4), ranges: r.peer.v4 }]) }));
+    for (const b of kept.boxes) out.push(b);
+  });
+  return out;
+}
+
+/** A deciding rule's rules for other protocols, kept per rule object while its set and target are the same. */
+const otherKept = new WeakMap<PointRule, { readonly v: Family; readonly field: string; readonly target: string; readonly set: string | undefined; readonly rules: readonly Rule[] }>();
+function keptOtherRules(r: PointRule, v: Family, field: 'saddr' | 'daddr', peerSet: (ranges: readonly AddressRange[]) => string, target: string): readonly Rule[] {
+  const hit = otherKept.get(r);
+  // The peer set is looked up (made or taken) as in a first compile; only the rules are kept.
+  if (hit && hit.v === v && hit.field === field && hit.target === target && (hit.set === undefined || peerSet(v === 4 ? r.peer.v4 : r.peer.v6) === hit.set)) return hit.rules;
+  let set: string | undefined;
+  const rules = otherProtocolRules(r, v, field, (ranges) => (set = peerSet(ranges)), { verdict: { kind: 'goto', target } });
+  otherKept.set(r, { v, field, target, set, rules });
+  return rules;
+}
 
 /** Rules for the protocols without ports, against a named peer set (see compileDirection's otherRules). */
 function otherProtocolRules(r: PointRule, v: Family, field: 'saddr' | 'daddr', peerSet: (ranges: readonly AddressRange[]) => string, tail: Omit<Rule, 'match'>): Rule[] {
@@ -441,12 +481,14 @@ function categoryPart(cache: CompileCache, dir: 'in' | 'out', v: Family, ci: num
   }
 
   // Two-level lookup (see the module comment): port → address class chain → address → rule chain.
-  const boxes = () => decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: v === 4 ? r.peer.v4 : r.peer.v6 }));
   let plan: FamilyPlan | undefined;
   if (decisive.length) {
-    const prevDecisive = prev?.plan && prev.v === v ? prev.rules.filter((r) => !r.staged) : undefined;
-    if (prevDecisive && sameList(prevDecisive, decisive)) plan = prev!.plan;
-    else plan = (prev?.plan && prev.v === v && repaintPlan(prev.plan, boxes())) || portPlan(boxes(), v);
+    if (prev?.plan && prev.v === v && sameList(prev.decisive, decisive)) plan = prev.plan;
+    else {
+      // IPv4 boxes are kept per rule object: a repaint after a pod add builds those of the changed rules only.
+      const boxes: SignedFamilyRuleBoxes[] | V4Boxes = v === 4 ? { v4: v4BoxesOf(decisive) } : decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: r.peer.v6 }));
+      plan = (prev?.plan && prev.v === v && repaintPlan(prev.plan, boxes)) || portPlan(boxes, v);
+    }
   }
   const targets = ruleParts.map((p) => p.name);
   const classChains: Chain[] = [];
@@ -481,20 +523,23 @@ function categoryPart(cache: CompileCache, dir: 'in' | 'out', v: Family, ci: num
   chainRules.push({ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], verdict: { kind: 'goto', target: next } });
   decisive.forEach((r, i) => {
     const target = targets[i]!;
-    if (r.other.length) chainRules.push(...otherProtocolRules(r, v, field, (ranges) => peerSet(ranges, v, fnv(`${dir}|${r.id}`)), { verdict: { kind: 'goto', target } }));
+    if (r.other.length) for (const x of keptOtherRules(r, v, field, (ranges) => peerSet(ranges, v, ruleParts[i]!.h), target)) chainRules.push(x);
   });
   chainRules.push({ match: [], verdict: { kind: 'goto', target: next } });
   const chain: Chain = { name: `${dir}_${cat}`, rules: chainRules };
+  // What equals the last part of this slot stays the same object: the direction and the agent compare by identity first.
+  const keptRules = prev && sameList(prev.ruleParts, ruleParts);
   return {
     v,
     rules: inCat,
+    decisive,
     ...(plan ? { plan } : {}),
-    flowSets,
-    sets,
+    flowSets: keptRules ? prev.flowSets : flowSets,
+    sets: prev && sameList(prev.sets, sets) ? prev.sets : sets,
     chain: prev && sameChain(prev.chain, chain) ? prev.chain : chain,
-    classChains,
-    ruleParts: ruleParts,
-    ruleChains: ruleParts.map((p) => p.chain),
+    classChains: prev && sameList(prev.classChains, classChains) ? prev.classChains : classChains,
+    ruleParts: keptRules ? prev.ruleParts : ruleParts,
+    ruleChains: keptRules ? prev.ruleChains : ruleParts.map((p) => p.chain),
     peerUses,
     names: prev && sameStrings(prev.names, names) ? prev.names : names,
     elements,
@@ -529,7 +574,8 @@ function defaultPart(dir: 'in' | 'out', v: Family, action: 'allow' | 'drop') {
 }
 
 /** A direction made of its category parts, in {@link compileDirection}'s order; undefined when two parts' names collide. */
-function assemble(dir: 'in' | 'out', v: Family, defaultAction: 'allow' | 'drop', parts: readonly CategoryPart[], prevParts: readonly CategoryPart[] | undefined): DirectionPart | undefined {
+function assemble(dir: 'in' | 'out', v: Family, defaultAction: 'allow' | 'drop', parts: readonly CategoryPart[], prev: { readonly parts: readonly CategoryPart[]; readonly defaultAction: string; readonly part: DirectionPart } | undefined): DirectionPart | undefined {
+  const prevParts = prev?.parts;
   const defaults = defaultPart(dir, v, defaultAction);
   // The names compileDirection makes unique: distinct in every part (checked once per names array) and across
   // parts (checked again only when some part's names changed since the last direction of this point).
@@ -544,28 +590,31 @@ function assemble(dir: 'in' | 'out', v: Family, defaultAction: 'allow' | 'drop',
   }
   const sets: NamedSet[] = [];
   const chains: Chain[] = [];
-  const ruleChains = new Map<string, string>();
-  const marks = new Map<number, FlowRule>();
-  const flowSets = new Map<string, FlowRule>();
   let elements = 0;
-  for (const p of parts) {
-    for (const s of p.flowSets) sets.push(s);
-    for (const r of p.ruleParts) {
-      ruleChains.set(r.name, r.id);
-      if (r.mark !== undefined) marks.set(r.mark, r.flow!);
-      if (r.flowSet) flowSets.set(r.flowSet.name, r.flow!);
-    }
+  for (const p of parts) for (const s of p.flowSets) sets.push(s);
+  // The rule maps depend on the rule chains only: a pod add keeps them.
+  const sameRules = prev !== undefined && prev.defaultAction === defaultAction && prevParts!.length === parts.length && parts.every((p, i) => p.ruleParts === prevParts![i]!.ruleParts);
+  const ruleChains = sameRules ? prev.part.ruleChains : new Map<string, string>();
+  const marks = sameRules ? prev.part.marks : new Map<number, FlowRule>();
+  const flowSets = sameRules ? prev.part.flowSets : new Map<string, FlowRule>();
+  if (!sameRules) {
+    const [rc, mk, fs] = [ruleChains as Map<string, string>, marks as Map<number, FlowRule>, flowSets as Map<string, FlowRule>];
+    for (const p of parts)
+      for (const r of p.ruleParts) {
+        rc.set(r.name, r.id);
+        if (r.mark !== undefined) mk.set(r.mark, r.flow!);
+        if (r.flowSet) fs.set(r.flowSet.name, r.flow!);
+      }
+    if (defaults.flowSet) fs.set(defaults.flowSet.name, defaults.flow);
+    else mk.set(defaults.mark!, defaults.flow);
+    rc.set(`${dir}_default`, 'default');
   }
   for (const p of parts) {
     for (const s of p.sets) sets.push(s);
     chains.push(p.chain);
     elements += p.elements;
   }
-  if (defaults.flowSet) {
-    sets.push(defaults.flowSet);
-    flowSets.set(defaults.flowSet.name, defaults.flow);
-  } else marks.set(defaults.mark!, defaults.flow);
-  ruleChains.set(`${dir}_default`, 'default');
+  if (defaults.flowSet) sets.push(defaults.flowSet);
   chains.push(defaults.chain);
   for (const p of parts) for (const c of p.classChains) chains.push(c);
   for (const p of parts) for (const c of p.ruleChains) chains.push(c);
@@ -729,29 +778,43 @@ function compileDirection(model: EnforcementPointModel, dir: 'in' | 'out', v: Fa
   return { sets, chains, ruleChains, marks, flowSets, elements };
 }
 
-export function compilePoint(model: EnforcementPointModel, options: CompileOptions = {}): CompiledPoint {
-  const v: Family = model.ip.includes(':') ? 6 : 4;
-  const sets: NamedSet[] = [];
-  const chains: Chain[] = [];
+interface PointMaps {
+  readonly ruleChains: ReadonlyMap<string, string>;
+  readonly marks: ReadonlyMap<number, FlowRule>;
+  readonly flowSets: ReadonlyMap<string, FlowRule>;
+}
+
+function mergedMaps(parts: readonly DirectionPart[]): PointMaps {
   const ruleChains = new Map<string, string>();
   const marks = new Map<number, FlowRule>();
   const flowSets = new Map<string, FlowRule>();
+  for (const part of parts) {
+    part.ruleChains.forEach((x, k) => ruleChains.set(k, x));
+    part.marks.forEach((x, k) => marks.set(k, x));
+    part.flowSets.forEach((x, k) => flowSets.set(k, x));
+  }
+  return { ruleChains, marks, flowSets };
+}
+
+export function compilePoint(model: EnforcementPointModel, options: CompileOptions = {}): CompiledPoint {
+  const v: Family = model.ip.includes(':') ? 6 : 4;
+  const cache = options.cache;
+  const sets: NamedSet[] = [];
+  const chains: Chain[] = [];
+  const parts: DirectionPart[] = [];
   let elements = 0;
   let ruleCount = 0;
   for (const dir of ['in', 'out'] as const) {
-    const cache = options.cache;
     chains.push(cache ? cache.base(dir, v, model.ip) : baseChain(dir, v, model.ip));
     // Made of kept category parts when it can be; else (a name collision, rules out of category order) as without a cache.
     const part = cache?.direction(model, dir, v) ?? compileDirection(model, dir, v);
     for (const s of part.sets) sets.push(s);
     for (const c of part.chains) chains.push(c);
-    for (const [k, x] of part.ruleChains) ruleChains.set(k, x);
-    for (const [k, x] of part.marks) marks.set(k, x);
-    for (const [k, x] of part.flowSets) flowSets.set(k, x);
+    parts.push(part);
     elements += part.elements;
   }
   for (const c of chains) ruleCount += c.rules.length;
-
+  const { ruleChains, marks, flowSets } = cache ? cache.maps(model.name, parts) : mergedMaps(parts);
   const table: Table = { family: 'inet', name: options.tableName ?? tableNameOf(model.name), sets, chains };
   return { table, ruleChains, marks, flowSets, stats: { rules: ruleCount, elements, sets: sets.length } };
 }
