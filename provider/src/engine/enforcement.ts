@@ -1,9 +1,9 @@
-import { cidrContains, formatIp, parseIp, type Ip } from './ip';
+import { cidrContains, formatIp, ipBlockContains, parseIp, type Ip } from './ip';
 import type { Atom, Endpoint } from './membership';
 import { peerSetMatches, type CompiledRule, type PeerSet } from './rules';
 import type { World } from './world';
 import { NamedPortGroups, namedPortMatches } from './named-ports';
-import { complement, normalize, subtractRange, V4_MAX, V6_MAX, type AddressRange, type AddressRegion, type EnforcementPointModel, type OtherMatch, type PointRule, type PortMatch, type PortProtocol } from './point-model';
+import { complement, normalize, subtractRange, V4_MAX, V6_MAX, withAddress, type AddressRange, type AddressRegion, type EnforcementPointModel, type OtherMatch, type PointRule, type PortMatch, type PortProtocol } from './point-model';
 
 /**
  * What one enforcement point must enforce, in addresses and ports instead of identities: the input of
@@ -81,7 +81,7 @@ export class PointModelCache {
   /** Per endpoint id: {@link leavesAsOther}. */
   snats = new Map<number, boolean>();
   /** Peer regions as destinations (the same at every point), and the `out` point rules built from them. */
-  readonly regionsOut = new WeakMap<PeerSet, Versioned<AddressRegion>>();
+  readonly regionsOut = new WeakMap<PeerSet, RegionEntry>();
   readonly rulesOut = new WeakMap<CompiledRule, RuleEntry>();
   /**
    * What sources look like at a point depends on the point only through the clusters whose traffic to it
@@ -134,6 +134,14 @@ interface Versioned<T> {
   readonly value: T;
 }
 
+/** A cached region, and how many membership changes the world had made when it was computed. */
+interface RegionEntry extends Versioned<AddressRegion> {
+  readonly at: number;
+}
+
+/** Past this many membership changes a region is listed again rather than caught up address by address. */
+const REGION_CATCH_UP = 512;
+
 /**
  * A cached point rule: valid while its peer region is the same object (region entries are replaced when
  * their atoms' members change) and, for rules that looked up named ports by address, the endpoints are
@@ -147,7 +155,7 @@ interface RuleEntry {
 }
 
 interface Arrival {
-  readonly regions: WeakMap<PeerSet, Versioned<AddressRegion>>;
+  readonly regions: WeakMap<PeerSet, RegionEntry>;
   readonly rules: WeakMap<CompiledRule, RuleEntry>;
   readonly atoms: Map<Atom, Versioned<AtomAddresses>>;
 }
@@ -424,6 +432,14 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
   for (const a of set.atoms) key += a.version;
   const cached = cache.get(set);
   if (cached?.key === key) return cached.value;
+  const at = ctx.world.membership.memberChanges;
+  if (cached) {
+    const caught = catchUp(ctx, set, dir, cached, at);
+    if (caught) {
+      cache.set(set, { key, value: caught, at });
+      return caught;
+    }
+  }
   // IPv4 members as numbers, sorted and merged into runs before any bigint is made: a set of thousands
   // of pods becomes a few ranges, and this was most of a point's model (bigint ranges per member). Each
   // atom's addresses are listed once per point and direction (many sets share atoms).
@@ -471,8 +487,39 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
     list.push(...pieces);
   }
   const r = { v4: set.blocks.length ? normalize(v4) : v4, v6: normalize(v6) };
-  cache.set(set, { key, value: r });
+  cache.set(set, { key, value: r, at });
   return r;
+}
+
+/**
+ * A peer set's region brought up to date from the membership changes since it was computed (pod churn:
+ * a few addresses join or leave one group), instead of listing every member again: each address an
+ * endpoint of the set's atoms gained or lost is looked up as it is now. Undefined when it cannot be
+ * (too many changes, changes no longer logged, addresses shared by endpoints): then the set is listed.
+ */
+function catchUp(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out', cached: RegionEntry, at: number): AddressRegion | undefined {
+  const { membership } = ctx.world;
+  if (at - cached.at > REGION_CATCH_UP || cached.at < membership.memberLogStart || !ctx.world.addressesUnique()) return undefined;
+  const atoms = set.atoms.length > 8 ? new Set(set.atoms) : set.atoms;
+  const mine = (a: Atom) => (atoms instanceof Set ? atoms.has(a) : atoms.includes(a));
+  let { v4, v6 } = cached.value;
+  const seen = new Set<string>();
+  for (let i = cached.at - membership.memberLogStart; i < membership.memberLog.length; i++) {
+    const { atom, ep } = membership.memberLog[i]!;
+    if (!mine(atom) || seen.has(ep.ip.s)) continue;
+    seen.add(ep.ip.s);
+    const ip = ep.ip;
+    // Now, with unique addresses: the address's endpoint in one of the atoms (arriving as itself here),
+    // one of the set's IPs, or inside one of its blocks.
+    const owner = ctx.world.endpointByIp(ip.s);
+    const present =
+      (owner !== undefined && set.atoms.some((a) => a.members.has(owner.id)) && (dir === 'out' || ctx.arrives(owner))) ||
+      (set.ips.size > 0 && [...set.ips].some((x) => parseIp(x)?.s === ip.s)) ||
+      set.blocks.some((b) => ipBlockContains(b, ip));
+    if (ip.v === 4) v4 = withAddress(v4, BigInt(ip.n), present);
+    else v6 = withAddress(v6, ip.n, present);
+  }
+  return v4 === cached.value.v4 && v6 === cached.value.v6 ? cached.value : { v4, v6 };
 }
 
 function atomMaySnat(ctx: PeerContext, a: Atom): boolean {
