@@ -165,10 +165,17 @@ export class Inventory {
     const labels = w.labels ?? {};
     const old = new Map(before.map((ep) => [ep.name, ep] as const));
     const kept = new Set<Endpoint>();
+    // A workload's pods share one labels object and one ports map: each is compared once.
+    const same = new Map<object | undefined, boolean>();
+    const sameOnce = (x: object | undefined, f: () => boolean) => {
+      let r = same.get(x);
+      if (r === undefined) same.set(x, (r = f()));
+      return r;
+    };
     const wanted = pods.map((p) => {
       const name = `${w.cluster}/${w.namespace}/${p.name}`;
       const ep = old.get(name);
-      if (ep && ep.ip.s === p.ip && ep.node === p.node && ep.cluster === w.cluster && ep.namespace === w.namespace && sameLabels(ep.labels, labels) && samePorts(ep.namedPorts, namedPorts)) {
+      if (ep && ep.ip.s === p.ip && ep.node === p.node && ep.cluster === w.cluster && ep.namespace === w.namespace && sameOnce(ep.labels, () => sameLabels(ep.labels, labels)) && sameOnce(ep.namedPorts, () => samePorts(ep.namedPorts, namedPorts))) {
         kept.add(ep);
         return ep;
       }
