@@ -111,7 +111,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < RUNS; i++) {
       // Cold: every cache new, as a freshly started agent compiles its first point.
       runs.cold.push(timed(() => compilePoint(enforcementPointModel(world, ep))));
-      // The point alone: the world's caches kept, the point's plans and tables made anew.
+      // The point alone: the world's caches kept, the point's rules, plans and tables made anew.
+      worldCaches.points.clear();
       const t = timed(() => compilePoint(enforcementPointModel(world, ep, worldCaches), { cache: new CompileCache() }));
       runs.warm.push(t);
       compiled = t.value;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RealizationAgent, readStatuses, StoreDesiredState, StoreStatusSink, type NftExecutor } from '../../provider/src/agent';
+import { RealizationAgent, readStatuses, REALIZATION_KIND, StoreDesiredState, StoreStatusSink, type NftExecutor } from '../../provider/src/agent';
 import { engineValidator } from '../../provider/src/backend/embedded';
 import type { World } from '../../provider/src/engine';
 import type { Kind } from '../../provider/src/model';
@@ -189,6 +189,41 @@ test('pod churn reaches the kernel as set-element updates, not a table swap', as
   const back = (await a.reconcile()).statuses[0]!;
   const still = await Promise.all(pods.map((ip) => inKernelMaps(ip, 8080)));
   expect({ apply: back.lastApply, still }).toEqual({ apply: 'elements', still: [true, false, false] });
+});
+
+test('while pods churn, the agent applies each change at once and reads the counters back only every observeEveryMs', async () => {
+  await policy(1);
+  const nft = serverNft();
+  let lists = 0;
+  const counting: NftExecutor = { replaceTable: (t) => nft.replaceTable(t), updateElements: (t, c) => nft.updateElements(t, c), listTable: (n) => (lists++, nft.listTable(n)) };
+  const a = new RealizationAgent({ points: ['vm:server#0'], source: new StoreDesiredState(store, ENV, 'drop', 10), nft: counting, status: new StoreStatusSink(store, ENV), observeEveryMs: 60_000 });
+  await a.reconcile(); // observes (the first pass of run() does too)
+  const ac = new AbortController();
+  const running = a.run(ac.signal, 60_000);
+  const realized = async (target: number) => {
+    for (let t = 0; t < 200; t++) {
+      const [s] = await readStatuses(store, ENV);
+      if (s && s.state === 'realized' && s.realizedRevision >= target) return s;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`revision ${target} not realized`);
+  };
+  // The newest desired-state write (status writes are not desired state).
+  const desired = async () => (await store.changes(ENV)).filter((c) => c.kind !== REALIZATION_KIND).at(-1)!.seq;
+  try {
+    await realized(await desired());
+    const before = lists;
+    for (const replicas of [2, 3, 2, 1]) {
+      await put('Workload', 'c1/ns/web', { name: 'web', cluster: 'c1', namespace: 'ns', labels: { app: 'web' }, replicas });
+      const s = await realized(await desired());
+      expect(s.hits.length).toBeGreaterThan(0); // the counters last read, reported again
+    }
+    // Four changes, each realized and reported, and no counters read back (the next read is a minute away).
+    expect(lists - before).toBe(0);
+  } finally {
+    ac.abort();
+    await running;
+  }
 });
 
 test('`microseg agent --once` applies the point on its host and prints the status (exit 0 when realized)', async () => {

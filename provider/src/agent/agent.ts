@@ -27,6 +27,12 @@ export interface AgentOptions {
   readonly log?: (line: string) => void;
   /** Flow records (see flows.ts): read from conntrack and the dropped-flow sets after every pass. */
   readonly flows?: { readonly conntrack: ConntrackReader; readonly sink: FlowSink };
+  /**
+   * While changes come fast, {@link RealizationAgent.run} reads hit counters and flow records back at most
+   * this often (default 1000 ms): reading a large table's counters costs more than a pod's element update,
+   * and the next change must not wait behind it. Status is reported at every pass all the same.
+   */
+  readonly observeEveryMs?: number;
 }
 
 interface PointState {
@@ -38,6 +44,8 @@ interface PointState {
   lastApply?: RealizationStatus['lastApply'];
   /** Counts of tables swapped out, per `direction rule`, added to what the kernel counts now. */
   carried: Map<string, { packets: number; bytes: number }>;
+  /** The hit counters last read from the kernel (reported again by passes that do not read them). */
+  hits?: RuleHits[];
 }
 
 export interface ReconcileResult {
@@ -55,11 +63,18 @@ export class RealizationAgent {
   private readonly host = os.hostname();
   private readonly collector = new FlowCollector();
   private caches?: { shared: PointModelCache; cache: CompileCache };
+  private observedAt = -Infinity;
 
   constructor(private readonly options: AgentOptions) {}
 
-  /** One pass: compile every point from the current desired state, apply what changed, report. */
-  async reconcile(): Promise<ReconcileResult> {
+  /**
+   * One pass: compile every point from the current desired state, apply what changed, report. `observe`
+   * (default true): read hit counters and flow records back from the kernel too; otherwise the status
+   * carries the counters last read.
+   */
+  async reconcile(options: { observe?: boolean } = {}): Promise<ReconcileResult> {
+    const observe = options.observe ?? true;
+    if (observe) this.observedAt = performance.now();
     const { world, seq } = await this.options.source.snapshot();
     const statuses: RealizationStatus[] = [];
     const unknown: string[] = [];
@@ -76,13 +91,15 @@ export class RealizationAgent {
       }
       for (const ep of eps) {
         const compiled = compilePoint(enforcementPointModel(world, ep, shared), { cache });
-        const { status, listings } = await this.realize(pointName(ep), compiled.table, compiled.stats, seq);
+        const { status, listings } = await this.realize(pointName(ep), compiled.table, compiled.stats, seq, observe);
         statuses.push(status);
         flowPoints.push({ point: status.point, ip: ep.ip.s, marks: compiled.marks, flowSets: compiled.flowSets, listings });
       }
     }
     let flowRecords = 0;
-    if (this.options.flows && flowPoints.length) {
+    // A table swap empties the dropped-flow sets: what they held (read just before) is recorded even by
+    // a pass that does not observe.
+    if (this.options.flows && flowPoints.length && (observe || flowPoints.some((p) => p.listings.length > 0))) {
       try {
         const families = new Set(flowPoints.map((p) => (p.ip.includes(':') ? 6 : 4) as 4 | 6));
         const entries: ConntrackEntry[] = [];
@@ -100,16 +117,20 @@ export class RealizationAgent {
     return { statuses, flowRecords, unknown, seq };
   }
 
-  /** Reconciles on every change until `signal` aborts; reports hit counters at least every `intervalMs`. */
+  /**
+   * Reconciles on every change until `signal` aborts; reports status at every pass and at least every
+   * `intervalMs`, reading hit counters and flow records back at most every `observeEveryMs`.
+   */
   async run(signal: AbortSignal, intervalMs = 10_000): Promise<void> {
+    const every = this.options.observeEveryMs ?? 1000;
     while (!signal.aborted) {
-      const r = await this.reconcile();
+      const r = await this.reconcile({ observe: performance.now() - this.observedAt >= every });
       for (const u of r.unknown) this.options.log?.(`${u}: no such enforcement point in the desired state (nothing applied)`);
       await this.options.source.waitForChange(r.seq, intervalMs, signal);
     }
   }
 
-  private async realize(point: string, table: Table, stats: { rules: number; elements: number }, seq: number): Promise<{ status: RealizationStatus; listings: NftListing[] }> {
+  private async realize(point: string, table: Table, stats: { rules: number; elements: number }, seq: number, observe: boolean): Promise<{ status: RealizationStatus; listings: NftListing[] }> {
     const listings: NftListing[] = [];
     let st = this.states.get(point);
     if (!st) this.states.set(point, (st = { desiredRevision: seq, carried: new Map() }));
@@ -164,12 +185,15 @@ export class RealizationAgent {
         this.options.log?.(`${point}: the kernel refused revision ${st.desiredRevision}, keeping ${st.applied ? `revision ${st.applied.revision}` : 'what it had'}: ${st.error}`);
       }
     }
-    const listing = await this.options.nft.listTable(table.name).catch(() => undefined);
-    if (listing) listings.push(listing);
-    const hits = (listing ? hitsOf(listing) : []).map((h) => {
-      const b = st.carried.get(`${h.direction} ${h.rule}`);
-      return b ? { ...h, packets: h.packets + b.packets, bytes: h.bytes + b.bytes } : h;
-    });
+    let hits = st.hits;
+    if (observe || !hits) {
+      const listing = await this.options.nft.listTable(table.name).catch(() => undefined);
+      if (listing) listings.push(listing);
+      hits = st.hits = (listing ? hitsOf(listing) : []).map((h) => {
+        const b = st.carried.get(`${h.direction} ${h.rule}`);
+        return b ? { ...h, packets: h.packets + b.packets, bytes: h.bytes + b.bytes } : h;
+      });
+    }
     const status: RealizationStatus = {
       point,
       table: table.name,

@@ -1,9 +1,9 @@
-import { cidrContains, formatIp, parseIp, type Ip } from './ip';
+import { cidrContains, formatIp, ipBlockContains, parseIp, type Ip } from './ip';
 import type { Atom, Endpoint } from './membership';
 import { peerSetMatches, type CompiledRule, type PeerSet } from './rules';
 import type { World } from './world';
-import { NamedPortGroups, namedPortMatches } from './named-ports';
-import { complement, normalize, subtractRange, V4_MAX, V6_MAX, type AddressRange, type AddressRegion, type EnforcementPointModel, type OtherMatch, type PointRule, type PortMatch, type PortProtocol } from './point-model';
+import { NamedPortGroups, namedPortMatches, SetNamedPorts } from './named-ports';
+import { complement, normalize, subtractRange, V4_MAX, V6_MAX, withAddress, type AddressRange, type AddressRegion, type EnforcementPointModel, type OtherMatch, type PointRule, type PortMatch, type PortProtocol } from './point-model';
 
 /**
  * What one enforcement point must enforce, in addresses and ports instead of identities: the input of
@@ -81,7 +81,7 @@ export class PointModelCache {
   /** Per endpoint id: {@link leavesAsOther}. */
   snats = new Map<number, boolean>();
   /** Peer regions as destinations (the same at every point), and the `out` point rules built from them. */
-  readonly regionsOut = new WeakMap<PeerSet, Versioned<AddressRegion>>();
+  readonly regionsOut = new WeakMap<PeerSet, RegionEntry>();
   readonly rulesOut = new WeakMap<CompiledRule, RuleEntry>();
   /**
    * What sources look like at a point depends on the point only through the clusters whose traffic to it
@@ -93,8 +93,19 @@ export class PointModelCache {
   clusters?: string[];
   /** Per region and port name: the destinations there having it, grouped per port number ({@link NamedPortGroups}). */
   readonly namedGroups = new WeakMap<AddressRegion, Map<string, NamedPortGroups>>();
+  /** Per peer set and port name: its members having that port, grouped per port number ({@link SetNamedPorts}). */
+  readonly setNamed = new WeakMap<PeerSet, Map<string, SetNamedPorts>>();
   /** The complement of a region (a negated peer set), the same object while the region is. */
   readonly complements = new WeakMap<AddressRegion, AddressRegion>();
+  /** Per point, its rules as last built (the most recently built {@link POINTS_KEPT} points). */
+  readonly points = new Map<Endpoint, PointEntry>();
+
+  /** Keeps a point's entry, forgetting the least recently built past {@link POINTS_KEPT}. */
+  remember(ep: Endpoint, entry: PointEntry): void {
+    this.points.delete(ep);
+    this.points.set(ep, entry);
+    if (this.points.size > POINTS_KEPT) this.points.delete(this.points.keys().next().value!);
+  }
 
   constructor(readonly world: World) {
     this.topology = world.topologyVersion;
@@ -116,7 +127,7 @@ export class PointModelCache {
       this.clusters = undefined;
       this.resetSources();
       // Regions and rules keyed by peer set or compiled rule: their versions no longer tell; forget them.
-      Object.assign(this, { regionsOut: new WeakMap(), rulesOut: new WeakMap(), namedGroups: new WeakMap() });
+      Object.assign(this, { regionsOut: new WeakMap(), rulesOut: new WeakMap(), namedGroups: new WeakMap(), setNamed: new WeakMap() });
     } else if (egress !== this.egress) this.resetSources();
     this.egress = egress;
   }
@@ -134,6 +145,20 @@ interface Versioned<T> {
   readonly value: T;
 }
 
+/** A cached region, and how many membership changes the world had made when it was computed. */
+interface RegionEntry extends Versioned<AddressRegion> {
+  readonly at: number;
+}
+
+/**
+ * How many points' rule entries a cache keeps: an agent's points (a host's interfaces and pods) are
+ * caught up rule by rule; a compile of every point of an estate builds each once anyway.
+ */
+const POINTS_KEPT = 256;
+
+/** Past this many membership changes a region is listed again rather than caught up address by address. */
+const REGION_CATCH_UP = 512;
+
 /**
  * A cached point rule: valid while its peer region is the same object (region entries are replaced when
  * their atoms' members change) and, for rules that looked up named ports by address, the endpoints are
@@ -141,13 +166,15 @@ interface Versioned<T> {
  */
 interface RuleEntry {
   readonly region: AddressRegion | undefined;
+  /** For `out` rules naming ports of their destinations: the version sum of the peer set's atoms. */
+  readonly atoms: number | undefined;
   readonly endpoints: number | undefined;
   readonly rule: PointRule | null;
   readonly byPort?: Map<string, PointRule | null>;
 }
 
 interface Arrival {
-  readonly regions: WeakMap<PeerSet, Versioned<AddressRegion>>;
+  readonly regions: WeakMap<PeerSet, RegionEntry>;
   readonly rules: WeakMap<CompiledRule, RuleEntry>;
   readonly atoms: Map<Atom, Versioned<AtomAddresses>>;
 }
@@ -163,18 +190,28 @@ export function enforcementPointModel(world: World, ep: Endpoint, shared: PointM
   shared.sync();
   const rules = world.rulesAt(ep).all;
   const ctx = new PeerContext(world, ep, shared);
+  const { membership } = world;
+  // The point's rules as last built, when its rule list is the same: only rules naming an atom whose
+  // members changed since (and rules resolving named ports by address, after endpoints came or went) are
+  // built again; the others are the same objects.
+  let entry = shared.points.get(ep);
+  const stale = entry && entry.rules === rules && entry.arrival === ctx.arrival ? changedRules(entry, world) : undefined;
+  if (!entry || !stale) {
+    entry = { rules, arrival: ctx.arrival, at: membership.memberChanges, endpoints: membership.endpointsVersion, ...indexRules(rules), in: new Array(rules.length), out: new Array(rules.length) };
+    shared.remember(ep, entry);
+    rules.forEach((r, i) => buildRule(ctx, entry!, r, i));
+  } else {
+    entry = { ...entry, at: membership.memberChanges, endpoints: membership.endpointsVersion, in: [...entry.in], out: [...entry.out] };
+    shared.remember(ep, entry);
+    for (const i of stale) buildRule(ctx, entry, rules[i]!, i);
+  }
   const inRules: PointRule[] = [];
   const outRules: PointRule[] = [];
-  for (const r of rules) {
-    if (r.disabled) continue;
-    if (r.dirIn) {
-      const x = pointRule(ctx, r, 'in');
-      if (x) inRules.push(x);
-    }
-    if (r.dirOut) {
-      const x = pointRule(ctx, r, 'out');
-      if (x) outRules.push(x);
-    }
+  for (let i = 0; i < rules.length; i++) {
+    const x = entry.in[i];
+    if (x) inRules.push(x);
+    const y = entry.out[i];
+    if (y) outRules.push(y);
   }
   // The NetworkPolicy layer sits between application and baseline.
   const place = (list: PointRule[], np: PointRule[]) => {
@@ -184,6 +221,55 @@ export function enforcementPointModel(world: World, ep: Endpoint, shared: PointM
   place(inRules, networkPolicyRules(ctx, 'in'));
   place(outRules, networkPolicyRules(ctx, 'out'));
   return { name: pointName(ep), kind: ep.kind, owner: ep.owner, ip: ep.ip.s, defaultAction: world.defaultAction, in: inRules, out: outRules };
+}
+
+/**
+ * A point's rules as last built ({@link PointModelCache.points}): per compiled rule (by index in the
+ * point's list) its point rule per direction, and which rules to build again after which changes.
+ */
+interface PointEntry {
+  readonly rules: readonly CompiledRule[];
+  readonly arrival: Arrival;
+  /** The world's membership changes and endpoint version when built. */
+  readonly at: number;
+  readonly endpoints: number;
+  /** Per atom, the rules whose peers name it. */
+  readonly byAtom: ReadonlyMap<Atom, readonly number[]>;
+  /** Rules resolving named ports of destinations: they depend on every endpoint's ports. */
+  readonly volatile: readonly number[];
+  readonly in: (PointRule | undefined)[];
+  readonly out: (PointRule | undefined)[];
+}
+
+/** The parts of a {@link PointEntry} that depend only on the rule list. */
+function indexRules(rules: readonly CompiledRule[]): Pick<PointEntry, 'byAtom' | 'volatile'> {
+  const byAtom = new Map<Atom, number[]>();
+  const volatile: number[] = [];
+  rules.forEach((r, i) => {
+    for (const set of [r.src, r.dst])
+      for (const a of set?.atoms ?? []) {
+        const l = byAtom.get(a);
+        if (!l) byAtom.set(a, [i]);
+        else if (l[l.length - 1] !== i) l.push(i);
+      }
+    if (r.dirOut && r.services?.some((x) => x.named.length > 0)) volatile.push(i);
+  });
+  return { byAtom, volatile };
+}
+
+/** The rules of an entry that may have changed since it was built; undefined when all may have. */
+function changedRules(entry: PointEntry, world: World): Set<number> | undefined {
+  const { membership } = world;
+  if (membership.memberChanges - entry.at > REGION_CATCH_UP || entry.at < membership.memberLogStart) return undefined;
+  const out = new Set<number>();
+  for (let i = entry.at - membership.memberLogStart; i < membership.memberLog.length; i++) for (const k of entry.byAtom.get(membership.memberLog[i]!.atom) ?? []) out.add(k);
+  if (membership.endpointsVersion !== entry.endpoints) for (const k of entry.volatile) out.add(k);
+  return out;
+}
+
+function buildRule(ctx: PeerContext, entry: PointEntry, r: CompiledRule, i: number): void {
+  entry.in[i] = !r.disabled && r.dirIn ? pointRule(ctx, r, 'in') : undefined;
+  entry.out[i] = !r.disabled && r.dirOut ? pointRule(ctx, r, 'out') : undefined;
 }
 
 /** Per-point caches: peer regions are shared by many rules (one group, many rules). */
@@ -249,6 +335,19 @@ class PeerContext {
     return groups.matches(accepts);
   }
 
+  /**
+   * `out` matches of a named port towards a peer set of atoms: per set and name, caught up from the
+   * membership log ({@link SetNamedPorts}) where that is exact, else listed from the atoms' members.
+   */
+  namedBySet(name: string, set: PeerSet, accepts: (protocol: string) => boolean): PortMatch[] {
+    if (!SetNamedPorts.usable(this.world, set)) return namedPortMatches(this.endpointsWithNamedPort(name, set), name, accepts);
+    let perName = this.shared.setNamed.get(set);
+    if (!perName) this.shared.setNamed.set(set, (perName = new Map()));
+    let groups = perName.get(name);
+    if (!groups?.sync()) perName.set(name, (groups = new SetNamedPorts(this.world, name, set)));
+    return groups.matches(accepts);
+  }
+
   /** An atom's members' addresses' owners, per port name they have. */
   private atomNamed(a: Atom): Map<string, readonly Endpoint[]> {
     const hit = this.shared.atomsNamed.get(a);
@@ -289,15 +388,22 @@ function pointRule(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out'): PointR
   // An `in` rule naming ports is the same at every point whose ports of those names are the same.
   const names = dir === 'in' ? namesOf(r) : [];
   const portKey = names.length ? names.map((n) => { const p = ctx.ep.namedPorts?.get(n); return p ? `${p.protocol}/${p.port}` : '-'; }).join(',') : undefined;
+  // An `out` rule naming ports of its destinations depends on their ports, not only their addresses: a
+  // workload whose port changed keeps its addresses (and the region its object).
+  let atoms: number | undefined;
+  if (dir === 'out' && peerSet && r.services?.some((x) => x.named.length > 0)) {
+    atoms = 0;
+    for (const a of peerSet.atoms) atoms += a.version;
+  }
   let hit = cache.get(r);
-  if (hit && (hit.region !== region || (hit.endpoints !== undefined && hit.endpoints !== ctx.world.membership.endpointsVersion))) hit = undefined;
+  if (hit && (hit.region !== region || hit.atoms !== atoms || (hit.endpoints !== undefined && hit.endpoints !== ctx.world.membership.endpointsVersion))) hit = undefined;
   if (hit) {
     if (portKey === undefined) return hit.rule ?? undefined;
     const known = hit.byPort?.get(portKey);
     if (known !== undefined) return known ?? undefined;
   }
   const built = peerSideOf(ctx, r, dir, region);
-  const entry: RuleEntry = hit ?? { region, endpoints: built.byAddress ? ctx.world.membership.endpointsVersion : undefined, rule: built.rule ?? null, ...(portKey !== undefined ? { byPort: new Map() } : {}) };
+  const entry: RuleEntry = hit ?? { region, atoms, endpoints: built.byAddress ? ctx.world.membership.endpointsVersion : undefined, rule: built.rule ?? null, ...(portKey !== undefined ? { byPort: new Map() } : {}) };
   if (portKey !== undefined) entry.byPort!.set(portKey, built.rule ?? null);
   if (!hit) cache.set(r, entry);
   return built.rule;
@@ -350,7 +456,7 @@ function peerSideOf(ctx: PeerContext, r: CompiledRule, dir: 'in' | 'out', base: 
           const np = ctx.ep.namedPorts?.get(n);
           if (np && accepts(np.protocol)) ports.push({ protocol: np.protocol as PortProtocol, lo: np.port, hi: np.port });
         } else if (byIndex) ports.push(...ctx.namedByAddress(n, peer, accepts));
-        else ports.push(...namedPortMatches(ctx.endpointsWithNamedPort(n, peerSet), n, accepts));
+        else ports.push(...ctx.namedBySet(n, peerSet, accepts));
       }
     }
   if (ports.length === 0 && other.length === 0) return done(undefined);
@@ -399,7 +505,7 @@ function networkPolicyRules(ctx: PeerContext, dir: 'in' | 'out'): PointRule[] {
             const np2 = ctx.ep.namedPorts?.get(p.named);
             if (np2 && accepts(np2.protocol)) ports.push({ protocol: p.protocol, lo: np2.port, hi: np2.port });
           } else if (!peerSet || peerSet.blocks.length > 0) ports.push(...ctx.namedByAddress(p.named, peer, accepts));
-          else ports.push(...namedPortMatches(ctx.endpointsWithNamedPort(p.named, peerSet), p.named, accepts));
+          else ports.push(...ctx.namedBySet(p.named, peerSet, accepts));
         }
       const other: OtherMatch[] = r.ports ? [] : [{ protocol: 'any' }];
       if (!r.ports) ports.push(...EVERY_PORT);
@@ -424,6 +530,14 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
   for (const a of set.atoms) key += a.version;
   const cached = cache.get(set);
   if (cached?.key === key) return cached.value;
+  const at = ctx.world.membership.memberChanges;
+  if (cached) {
+    const caught = catchUp(ctx, set, dir, cached, at);
+    if (caught) {
+      cache.set(set, { key, value: caught, at });
+      return caught;
+    }
+  }
   // IPv4 members as numbers, sorted and merged into runs before any bigint is made: a set of thousands
   // of pods becomes a few ranges, and this was most of a point's model (bigint ranges per member). Each
   // atom's addresses are listed once per point and direction (many sets share atoms).
@@ -471,8 +585,39 @@ function regionOfSet(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out'): Address
     list.push(...pieces);
   }
   const r = { v4: set.blocks.length ? normalize(v4) : v4, v6: normalize(v6) };
-  cache.set(set, { key, value: r });
+  cache.set(set, { key, value: r, at });
   return r;
+}
+
+/**
+ * A peer set's region brought up to date from the membership changes since it was computed (pod churn:
+ * a few addresses join or leave one group), instead of listing every member again: each address an
+ * endpoint of the set's atoms gained or lost is looked up as it is now. Undefined when it cannot be
+ * (too many changes, changes no longer logged, addresses shared by endpoints): then the set is listed.
+ */
+function catchUp(ctx: PeerContext, set: PeerSet, dir: 'in' | 'out', cached: RegionEntry, at: number): AddressRegion | undefined {
+  const { membership } = ctx.world;
+  if (at - cached.at > REGION_CATCH_UP || cached.at < membership.memberLogStart || !ctx.world.addressesUnique()) return undefined;
+  const atoms = set.atoms.length > 8 ? new Set(set.atoms) : set.atoms;
+  const mine = (a: Atom) => (atoms instanceof Set ? atoms.has(a) : atoms.includes(a));
+  let { v4, v6 } = cached.value;
+  const seen = new Set<string>();
+  for (let i = cached.at - membership.memberLogStart; i < membership.memberLog.length; i++) {
+    const { atom, ep } = membership.memberLog[i]!;
+    if (!mine(atom) || seen.has(ep.ip.s)) continue;
+    seen.add(ep.ip.s);
+    const ip = ep.ip;
+    // Now, with unique addresses: the address's endpoint in one of the atoms (arriving as itself here),
+    // one of the set's IPs, or inside one of its blocks.
+    const owner = ctx.world.endpointByIp(ip.s);
+    const present =
+      (owner !== undefined && set.atoms.some((a) => a.members.has(owner.id)) && (dir === 'out' || ctx.arrives(owner))) ||
+      (set.ips.size > 0 && [...set.ips].some((x) => parseIp(x)?.s === ip.s)) ||
+      set.blocks.some((b) => ipBlockContains(b, ip));
+    if (ip.v === 4) v4 = withAddress(v4, BigInt(ip.n), present);
+    else v6 = withAddress(v6, ip.n, present);
+  }
+  return v4 === cached.value.v4 && v6 === cached.value.v6 ? cached.value : { v4, v6 };
 }
 
 function atomMaySnat(ctx: PeerContext, a: Atom): boolean {

@@ -18,6 +18,8 @@ export type NamespaceLabels = (cluster: string, namespace: string) => Labels;
  */
 /** How many endpoint changes {@link Membership.endpointLog} keeps. */
 const ENDPOINT_LOG = 4096;
+/** How many membership changes {@link Membership.memberLog} keeps. */
+const MEMBER_LOG = 16384;
 
 export class Membership {
   readonly endpoints = new Map<number, Endpoint>();
@@ -46,6 +48,16 @@ export class Membership {
    */
   readonly endpointLog: { readonly ep: Endpoint; readonly added: boolean }[] = [];
   endpointLogStart = 0;
+  /**
+   * Membership changes, the last {@link MEMBER_LOG} of them: an endpoint joined or left an atom (entry i
+   * is change `memberLogStart + i + 1`; {@link memberChanges} counts them all). Every atom version bump
+   * has its entry, so a cache of addresses per atom set can catch up address by address.
+   */
+  readonly memberLog: { readonly atom: Atom; readonly ep: Endpoint }[] = [];
+  memberLogStart = 0;
+  get memberChanges(): number {
+    return this.memberLogStart + this.memberLog.length;
+  }
   /** Called with every endpoint whose membership changed, so its cached rules are dropped. */
   onChange: (ep: Endpoint) => void = () => {};
 
@@ -87,10 +99,21 @@ export class Membership {
     this.byOwner.get(ep.owner)?.delete(ep);
     for (const a of ep.atoms) {
       a.members.delete(ep.id);
-      a.version++;
+      this.memberChanged(a, ep);
     }
     ep.atoms.clear();
     ep.atomIds = undefined;
+  }
+
+  /** An endpoint joined or left an atom: its version moves and the change is logged. */
+  private memberChanged(a: Atom, ep: Endpoint): void {
+    a.version++;
+    this.memberLog.push({ atom: a, ep });
+    if (this.memberLog.length > 2 * MEMBER_LOG) {
+      const drop = this.memberLog.length - MEMBER_LOG;
+      this.memberLog.splice(0, drop);
+      this.memberLogStart += drop;
+    }
   }
 
   private logEndpoint(ep: Endpoint, added: boolean): void {
@@ -120,9 +143,9 @@ export class Membership {
     }
     // Only atoms whose members changed move on (a relabel keeping most memberships must not make every
     // cache of those atoms stale).
-    for (const a of before) if (!ep.atoms.has(a)) a.version++;
+    for (const a of before) if (!ep.atoms.has(a)) this.memberChanged(a, ep);
     const had = new Set(before);
-    for (const a of ep.atoms) if (!had.has(a)) a.version++;
+    for (const a of ep.atoms) if (!had.has(a)) this.memberChanged(a, ep);
     ep.atomIds = undefined;
     if (before.length || ep.atoms.size) this.onChange(ep);
   }
@@ -264,7 +287,7 @@ export class Membership {
     for (const ep of candidates()) {
       if (a.matches(ep)) {
         a.members.add(ep.id);
-        a.version++;
+        this.memberChanged(a, ep);
         ep.atoms.add(a);
         ep.atomIds = undefined;
         this.onChange(ep);

@@ -99,6 +99,37 @@ export function subtractRange(xs: AddressRange[], e: AddressRange): AddressRange
   return out;
 }
 
+/**
+ * A sorted, disjoint, non-adjacent range list with one address added (`present`) or removed: the same
+ * list when nothing changes, else a new one (lists are shared and never changed in place).
+ */
+export function withAddress(xs: readonly AddressRange[], x: bigint, present: boolean): readonly AddressRange[] {
+  // The first range ending at or after x.
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]!.hi < x) lo = mid + 1;
+    else hi = mid;
+  }
+  const at = xs[lo];
+  const inside = at !== undefined && at.lo <= x;
+  if (inside === present) return xs;
+  const out = xs.slice(0, lo);
+  if (present) {
+    // Merge with the range ending just below and the one starting just above.
+    const below = out.length && out[out.length - 1]!.hi + 1n === x ? out.pop() : undefined;
+    const above = at !== undefined && at.lo === x + 1n ? at : undefined;
+    out.push({ lo: below ? below.lo : x, hi: above ? above.hi : x });
+    for (let i = above ? lo + 1 : lo; i < xs.length; i++) out.push(xs[i]!);
+  } else {
+    if (at!.lo < x) out.push({ lo: at!.lo, hi: x - 1n });
+    if (x < at!.hi) out.push({ lo: x + 1n, hi: at!.hi });
+    for (let i = lo + 1; i < xs.length; i++) out.push(xs[i]!);
+  }
+  return out;
+}
+
 function complementOf(xs: readonly AddressRange[], max: bigint): AddressRange[] {
   const out: AddressRange[] = [];
   let next = 0n;

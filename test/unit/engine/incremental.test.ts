@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { World, type Change } from '../../../provider/src/engine';
 import type { Kind } from '../../../provider/src/model';
 import { allowAll, decided, estate, put, trace } from './helpers';
@@ -119,4 +120,54 @@ it('a policy change drops only the rule lists of endpoints in its old and new ap
   expect(w.rulesAt(ep('db'))).not.toBe(dbList);
   expect(decided(trace(w, 'bastion', 'db', 22))).toBe('drop global/no-ssh');
   sameVerdicts(w, fresh(w), [...REFS, 'c1/shop/web2'], [22, 80]);
+});
+
+it('a workload write keeps the endpoint of every pod whose name, address, node, labels and ports did not change', () => {
+  const w = estate();
+  const [web0, web1] = w.endpointsOf('c1/shop/web');
+  const web = { name: 'web', cluster: 'c1', namespace: 'shop', labels: { app: 'web', tier: 'front' }, ports: [{ name: 'http', port: 8080 }] };
+  // Scale up: the two pods stay the same objects, one pod more.
+  put(w, 'Workload', 'c1/shop/web', { ...web, replicas: 3 });
+  expect(w.endpointsOf('c1/shop/web').slice(0, 2)).toEqual([web0, web1]);
+  expect(w.endpointsOf('c1/shop/web')[0]).toBe(web0);
+  expect(w.endpointsOf('c1/shop/web')[1]).toBe(web1);
+  expect(w.endpointsOf('c1/shop/web')).toHaveLength(3);
+  // Scale down: the remaining pod stays.
+  put(w, 'Workload', 'c1/shop/web', { ...web, replicas: 1 });
+  expect(w.endpointsOf('c1/shop/web')[0]).toBe(web0);
+  expect(w.membership.endpoints.get(web1!.id)).toBeUndefined();
+  // A relabel or a port change makes the pods anew (their memberships and named ports change).
+  put(w, 'Workload', 'c1/shop/web', { ...web, replicas: 1, labels: { app: 'web', tier: 'edge' } });
+  const relabelled = w.endpointsOf('c1/shop/web')[0]!;
+  expect(relabelled).not.toBe(web0);
+  expect(relabelled.ip.s).toBe(web0!.ip.s);
+  put(w, 'Workload', 'c1/shop/web', { ...web, replicas: 1, labels: { app: 'web', tier: 'edge' }, ports: [{ name: 'http', port: 8081 }] });
+  expect(w.endpointsOf('c1/shop/web')[0]).not.toBe(relabelled);
+  expect(w.endpointsOf('c1/shop/web')[0]!.namedPorts?.get('http')?.port).toBe(8081);
+});
+
+it('random workload scale, relabel and port changes end where a fresh world starts (groups, named ports, verdicts)', () => {
+  const edit = fc.record({
+    workload: fc.constantFrom('c1/shop/web', 'c1/shop/api', 'c1/ops/tools'),
+    replicas: fc.integer({ min: 0, max: 3 }),
+    app: fc.constantFrom('web', 'api', 'tools'),
+    port: fc.constantFrom(undefined, 80, 8080),
+  });
+  fc.assert(
+    fc.property(fc.array(edit, { minLength: 1, maxLength: 8 }), (edits) => {
+      const w = estate();
+      put(w, 'FirewallPolicy', 'web-in', { category: 'application', priority: 1, rules: [{ name: 'http', action: 'allow', direction: 'in', destinations: [{ group: 'web' }], services: [{ protocol: 'tcp', ports: ['http'] }] }, { name: 'rest', action: 'drop', direction: 'in', destinations: [{ group: 'web' }] }] });
+      allowAll(w);
+      for (const e of edits) {
+        const [cluster, namespace, name] = e.workload.split('/') as [string, string, string];
+        put(w, 'Workload', e.workload, { name, cluster, namespace, labels: { app: e.app }, replicas: e.replicas, ...(e.port ? { ports: [{ name: 'http', port: e.port }] } : {}) });
+      }
+      const f = fresh(w);
+      for (const g of ['web', 'api']) expect(members(w, g)).toEqual(members(f, g));
+      const pods = (x: World) => ['c1/shop/web', 'c1/shop/api', 'c1/ops/tools'].flatMap((k) => x.endpointsOf(k).map((p) => `${p.name} ${p.ip.s} ${p.namedPorts?.get('http')?.port ?? '-'}`));
+      expect(pods(w)).toEqual(pods(f));
+      sameVerdicts(w, f, ['c1/shop/web-0', 'c1/shop/web-1', 'c1/shop/api-0', 'c1/ops/tools-0', 'db'].filter((r) => r === 'db' || w.endpointsOf(r.slice(0, r.lastIndexOf('-'))).some((p) => p.name === r)), [80, 8080]);
+    }),
+    { numRuns: 60 },
+  );
 });

@@ -96,14 +96,17 @@ export class Inventory {
     for (const k of affected) this.syncWorkload(k, kept.get(k));
   }
 
-  private releasePods(key: string): void {
-    for (const ep of this.podEndpoints.get(key) ?? []) this.dropEndpoint(ep);
-    this.podEndpoints.delete(key);
+  /** Drops a workload's pods; `keep`: the endpoints stay (the caller reconciles them) and so do the addresses of the first `keep.addresses` pods. */
+  private releasePods(key: string, keep?: { addresses: number }): void {
+    if (!keep) {
+      for (const ep of this.podEndpoints.get(key) ?? []) this.dropEndpoint(ep);
+      this.podEndpoints.delete(key);
+    }
     const w = this.pods.get(key);
     if (w) {
       const c = this.clusters.get(this.clusterOfPods.get(key) ?? '');
-      for (const p of w) {
-        const ip = parseIp(p.ip);
+      for (let i = keep?.addresses ?? 0; i < w.length; i++) {
+        const ip = parseIp(w[i]!.ip);
         if (ip && c?.pool) c.pool.release(ip);
       }
     }
@@ -115,17 +118,32 @@ export class Inventory {
     const w = this.specs.Workload.get(key);
     const prior = previous ?? (w && this.clusterOfPods.get(key) === w.cluster ? this.pods.get(key) : undefined);
     const priorCopy = prior ? [...prior] : undefined;
-    this.releasePods(key);
+    // The endpoints stay until the new pods are known: a pod whose name, address, node, labels and
+    // ports did not change keeps its endpoint object, so its group memberships (and every cache keyed
+    // by them) do not move. A scale-up adds one pod, not a workload's worth of new ones.
+    const before = this.podEndpoints.get(key) ?? [];
+    this.podEndpoints.delete(key);
+    // Leading pods keeping their address in the same cluster keep it reserved: releasing and reserving
+    // it again moved the pool's search back to the workload's first address, so the next allocation
+    // scanned every later pod of the cluster.
+    const current = w && this.clusterOfPods.get(key) === w.cluster ? this.pods.get(key) : undefined;
+    let held = 0;
+    while (current && priorCopy && held < w!.replicas && held < current.length && priorCopy[held]?.ip === current[held]!.ip) held++;
+    this.releasePods(key, { addresses: held });
     this.allocationProblems.delete(`Workload/${key}`);
-    if (!w) return;
-    const c = this.clusters.get(w.cluster);
-    if (!c || !c.pool) return; // unknown cluster: reported by validate()
+    const c = w && this.clusters.get(w.cluster);
+    if (!w || !c || !c.pool) {
+      // Removed, or an unknown cluster (reported by validate()).
+      for (const ep of before) this.dropEndpoint(ep);
+      return;
+    }
     const pods: PodOutput[] = [];
     const nodes = c.spec.nodes;
     for (let i = 0; i < w.replicas; i++) {
       let ip: Ip | undefined;
       const p = priorCopy?.[i];
-      if (p) {
+      if (p && i < held) ip = parseIp(p.ip);
+      else if (p) {
         const pip = parseIp(p.ip);
         if (pip && c.pool.reserve(pip)) ip = pip;
       }
@@ -144,10 +162,31 @@ export class Inventory {
     this.pods.set(key, pods);
     this.clusterOfPods.set(key, w.cluster);
     const namedPorts = new Map((w.ports ?? []).map((p) => [p.name, { port: p.port, protocol: p.protocol }] as const));
+    const labels = w.labels ?? {};
+    const old = new Map(before.map((ep) => [ep.name, ep] as const));
+    const kept = new Set<Endpoint>();
+    // A workload's pods share one labels object and one ports map: each is compared once.
+    const same = new Map<object | undefined, boolean>();
+    const sameOnce = (x: object | undefined, f: () => boolean) => {
+      let r = same.get(x);
+      if (r === undefined) same.set(x, (r = f()));
+      return r;
+    };
+    const wanted = pods.map((p) => {
+      const name = `${w.cluster}/${w.namespace}/${p.name}`;
+      const ep = old.get(name);
+      if (ep && ep.ip.s === p.ip && ep.node === p.node && ep.cluster === w.cluster && ep.namespace === w.namespace && sameOnce(ep.labels, () => sameLabels(ep.labels, labels)) && sameOnce(ep.namedPorts, () => samePorts(ep.namedPorts, namedPorts))) {
+        kept.add(ep);
+        return ep;
+      }
+      return { name, p };
+    });
+    // Gone before new: a new endpoint at a freed address becomes the address's owner.
+    for (const ep of before) if (!kept.has(ep)) this.dropEndpoint(ep);
     this.podEndpoints.set(
       key,
-      pods.map((p) =>
-        this.newEndpoint({ kind: 'pod', name: `${w.cluster}/${w.namespace}/${p.name}`, owner: key, ip: parseIp(p.ip)!, labels: w.labels ?? {}, cluster: w.cluster, namespace: w.namespace, node: p.node, namedPorts }),
+      wanted.map((x) =>
+        'p' in x ? this.newEndpoint({ kind: 'pod', name: x.name, owner: key, ip: parseIp(x.p.ip)!, labels, cluster: w.cluster, namespace: w.namespace, node: x.p.node, namedPorts }) : x,
       ),
     );
   }
@@ -156,4 +195,21 @@ export class Inventory {
   endpointsOf(owner: string): readonly Endpoint[] {
     return this.vmEndpoints.get(owner) ?? this.podEndpoints.get(owner) ?? [];
   }
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+function samePorts(a: Endpoint['namedPorts'], b: NonNullable<Endpoint['namedPorts']>): boolean {
+  if (!a || a.size !== b.size) return false;
+  for (const [k, v] of a) {
+    const w = b.get(k);
+    if (!w || w.port !== v.port || w.protocol !== v.protocol) return false;
+  }
+  return true;
 }

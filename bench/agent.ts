@@ -1,0 +1,150 @@
+/**
+ * Agent benchmark: a pod add from the store write to the kernel, through the real agent
+ * (`node --max-old-space-size=8192 dist/bench/agent.js [--runs 100] [--point pod:c5/ns-53/w1-0]`, as root).
+ *
+ * The bench estate (bench/engine.ts, same generator and seed: 95,000 objects) is written into a SQLite
+ * store; `microseg agent`'s RealizationAgent keeps one enforcement point (default: the ordinary point with
+ * the most in-rules at scale 1) in a network namespace through microseg-nft, with its status written back
+ * to the store, exactly as `microseg agent --enforcement-point` runs. Then, again and again, a writer adds a
+ * pod to that point's own workload (its pods are in the groups the point's rules name) with one store
+ * write, and the time from the write's commit to the agent's "updated set elements" (the netlink batch
+ * acknowledged by the kernel) is taken. Writes come at random gaps (20–120 ms), as churn does, so a write
+ * may land while the agent is still busy with the previous one.
+ *
+ * Results go to bench/results/agent.json. Figures, not assertions.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { findNftWriter, NetlinkNft, RealizationAgent, StoreDesiredState, StoreStatusSink } from '../provider/src/agent';
+import { validateSpec } from '../provider/src/engine';
+import { openSqliteStore, type JsonObject, type WriteOp } from '../provider/src/store';
+import { generate } from './engine';
+
+const argv = process.argv.slice(2);
+const arg = (name: string, fallback: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1]! : fallback);
+const RUNS = Number(arg('--runs', '100')) || 100;
+const POINT = arg('--point', 'pod:c5/ns-53/w1-0');
+const ENV = 'bench';
+const OUT = path.join(__dirname, '..', '..', 'bench', 'results', 'agent.json');
+const now = () => performance.now();
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)]!;
+const results: Record<string, { value: number; unit: string; target?: string }> = {};
+const record = (name: string, value: number, unit: string, target?: string) => {
+  results[name] = { value: Math.round(value * 100) / 100, unit, ...(target ? { target } : {}) };
+  log(`${name.padEnd(48)} ${results[name]!.value} ${unit}${target ? `  (target ${target})` : ''}`);
+};
+
+async function main(): Promise<void> {
+  const binary = findNftWriter();
+  if (process.getuid?.() !== 0 || !binary) {
+    log('agent bench skipped: needs root and .tools/bin/microseg-nft (scripts/setup.sh builds it)');
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'microseg-bench-agent-'));
+  const ns = `msba${process.pid % 10000}`;
+  const controller = new AbortController();
+  let running: Promise<void> | undefined;
+  let nft: NetlinkNft | undefined;
+  const store = await openSqliteStore({ dataDir: dir });
+  try {
+    // The estate, as the provider stores it: validated specs, in dependency order, in batches.
+    let t = now();
+    const workloads = new Map<string, Record<string, unknown>>();
+    let batch: WriteOp[] = [];
+    let n = 0;
+    for (const o of generate()) {
+      const named = o.kind !== 'Namespace' && o.kind !== 'Workload' && o.spec.name === undefined ? { ...o.spec, name: o.name } : o.spec;
+      const r = validateSpec(o.kind, named);
+      if (!r.ok) continue;
+      if (o.kind === 'Workload') workloads.set(o.name, r.value as Record<string, unknown>);
+      batch.push({ op: 'put', kind: o.kind, name: o.name, spec: r.value as unknown as JsonObject });
+      if (batch.length === 5000) {
+        await store.apply(ENV, batch);
+        n += batch.length;
+        batch = [];
+      }
+    }
+    if (batch.length) await store.apply(ENV, batch);
+    n += batch.length;
+    record('store: estate written', (now() - t) / 1000, `s (${n} objects)`);
+
+    execFileSync('ip', ['netns', 'add', ns]);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    // The agent, as `microseg agent --enforcement-point POINT` runs it; its log lines are the clock.
+    const waiters: { test: (line: string) => boolean; resolve: (at: number) => void }[] = [];
+    const lines: string[] = [];
+    nft = new NetlinkNft({ binary, prefix: ['ip', 'netns', 'exec', ns] });
+    const agent = new RealizationAgent({
+      points: [POINT],
+      source: new StoreDesiredState(store, ENV, 'drop'),
+      nft,
+      status: new StoreStatusSink(store, ENV),
+      log: (line) => {
+        const at = now();
+        lines.push(line);
+        for (const w of [...waiters]) if (w.test(line)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(at));
+      },
+    });
+    const seen = (test: (line: string) => boolean) => new Promise<number>((resolve) => waiters.push({ test, resolve }));
+    t = now();
+    const first = seen((l) => / applied table /.test(l));
+    running = agent.run(controller.signal, 10_000);
+    await first;
+    record('agent: first realization (world from the store + cold compile + table swap)', (now() - t) / 1000, 's');
+
+    const workload = POINT.startsWith('pod:') ? POINT.slice(4, POINT.lastIndexOf('-')) : 'c0/ns-0/w0';
+    const spec = workloads.get(workload);
+    if (!spec) throw new Error(`${workload}: no such workload in the estate`);
+    let replicas = spec.replicas as number;
+    const latency: number[] = [];
+    const writes: number[] = [];
+    let swaps = 0;
+    for (let i = 0; i < RUNS; i++) {
+      replicas++;
+      const from = await store.lastSeq(ENV);
+      const w0 = now();
+      await store.apply(ENV, [{ op: 'put', kind: 'Workload', name: workload, spec: { ...spec, replicas } as unknown as JsonObject }]);
+      const committed = now();
+      writes.push(committed - w0);
+      // The agent's revision is the change-log position of the newest desired-state write it compiled.
+      const seq = (await store.changes(ENV, { afterSeq: from })).find((c) => c.kind === 'Workload')!.seq;
+      const done = await seen((l) => {
+        const m = / (updated set elements of|applied) table .* revision (\d+)$/.exec(l);
+        if (!m || Number(m[2]) < seq) return false;
+        if (m[1] === 'applied') swaps++;
+        return true;
+      });
+      latency.push(done - committed);
+      await sleep(20 + Math.random() * 100);
+    }
+    record(`pod add: store commit → kernel elements, median of ${RUNS}`, median(latency), 'ms');
+    record(`pod add: store commit → kernel elements, p99 of ${RUNS}`, p99(latency), 'ms', '≤ 10 ms p99');
+    record('pod add: store commit → kernel elements, worst', Math.max(...latency), 'ms');
+    record('pod add: the store write itself (commit), median', median(writes), 'ms');
+    record('pod add: table swaps instead of element updates', swaps, `of ${RUNS}`);
+  } finally {
+    controller.abort();
+    await running?.catch(() => undefined);
+    nft?.close();
+    await store.close();
+    try {
+      execFileSync('ip', ['netns', 'del', ns]);
+    } catch {
+      // not made
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  fs.mkdirSync(path.dirname(OUT), { recursive: true });
+  fs.writeFileSync(OUT, `${JSON.stringify({ runs: RUNS, point: POINT, results }, null, 2)}\n`);
+  log(`results: ${OUT}`);
+}
+
+main().catch((err: unknown) => {
+  log((err as Error).stack ?? String(err));
+  process.exit(1);
+});
