@@ -469,7 +469,7 @@ export type V4Boxes = { readonly v4: readonly SignedRuleBox[] };
 export function portPlan(rules: readonly SignedFamilyRuleBoxes[] | V4Boxes, family: 4 | 6): FamilyPlan {
   if (family === 4) {
     const v4 = portPlanV4('v4' in rules ? rules.v4 : boxesV4(rules));
-    return { ports: v4.ports, classes: v4.classes.map(bigRuns), v4 };
+    return { ports: v4.ports, classes: v4.classes.map((c) => bigRuns(c)), v4 };
   }
   if ('v4' in rules) throw new Error('IPv4 boxes for an IPv6 plan');
   const { coords, rank } = coordinates(rules);
@@ -489,7 +489,7 @@ export function portPlan(rules: readonly SignedFamilyRuleBoxes[] | V4Boxes, fami
 export function repaintPlan(prev: FamilyPlan, rules: readonly SignedFamilyRuleBoxes[] | V4Boxes): FamilyPlan | undefined {
   if (!prev.v4) return undefined;
   const v4 = repaintPlanV4(prev.v4, 'v4' in rules ? rules.v4 : boxesV4(rules));
-  return v4 && { ports: v4.ports, classes: v4.classes.map(bigRuns), v4 };
+  return v4 && { ports: v4.ports, classes: v4.classes.map((c, k) => bigRuns(c, prev.v4!.classes[k], prev.classes[k])), v4 };
 }
 
 // A box restricted to some destinations is named by its port: one rule's boxes of one port number have equal addresses.
@@ -504,9 +504,20 @@ export function boxesV4(rules: readonly SignedFamilyRuleBoxes[]): SignedRuleBox[
 
 /** A class with bigint bounds, converted once per runs list (a repaint keeps the lists of unchanged classes). */
 const bigClasses = new WeakMap<PlanV4['classes'][number], PortPlan<bigint>['classes'][number]>();
-function bigRuns(c: PlanV4['classes'][number]): PortPlan<bigint>['classes'][number] {
+function bigRuns(c: PlanV4['classes'][number], prev?: PlanV4['classes'][number], prevBig?: PortPlan<bigint>['classes'][number]): PortPlan<bigint>['classes'][number] {
   let out = bigClasses.get(c);
-  if (!out) bigClasses.set(c, (out = { sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: BigInt(x.lo), hi: BigInt(x.hi) })), ...(c.base !== undefined ? { base: c.base } : {}) }));
+  if (out) return out;
+  // A repainted class keeps the runs of the class it replaces outside the changed windows: their
+  // conversions are kept too (`prevBig` is `prev` converted, run for run).
+  let j = 0;
+  const runs = c.runs.map((x) => {
+    if (prev && prevBig) {
+      while (j < prev.runs.length && prev.runs[j]!.lo < x.lo) j++;
+      if (prev.runs[j] === x) return prevBig.runs[j]!;
+    }
+    return { rule: x.rule, lo: BigInt(x.lo), hi: BigInt(x.hi) };
+  });
+  bigClasses.set(c, (out = { sig: c.sig, runs, ...(c.base !== undefined ? { base: c.base } : {}) }));
   return out;
 }
 
@@ -685,25 +696,32 @@ function sameInside(old: readonly Run[], windows: readonly [number, number][], i
 
 /** Old runs outside the windows, new runs inside, merged where one rule's runs meet (as a full paint makes them). */
 function splice(old: readonly Run[], windows: readonly [number, number][], inside: readonly Run[]): Run[] {
-  const pieces: Run[] = [];
+  // Old runs no window touches stay the same objects (the compiler keeps what it made of them).
+  const kept: Run[] = [];
   let w = 0;
   for (const r of old) {
     let x = r.lo;
     while (w < windows.length && windows[w]![1] < r.lo) w++;
+    if (w >= windows.length || windows[w]![0] > r.hi) {
+      kept.push(r);
+      continue;
+    }
     for (let k = w; k < windows.length && windows[k]![0] <= r.hi; k++) {
       const [wl, wh] = windows[k]!;
-      if (x < wl) pieces.push({ rule: r.rule, lo: x, hi: Math.min(r.hi, wl - 1) });
+      if (x < wl) kept.push({ rule: r.rule, lo: x, hi: Math.min(r.hi, wl - 1) });
       x = Math.max(x, wh + 1);
     }
-    if (x <= r.hi) pieces.push({ rule: r.rule, lo: x, hi: r.hi });
+    if (x <= r.hi) kept.push({ rule: r.rule, lo: x, hi: r.hi });
   }
-  pieces.push(...inside);
-  pieces.sort((p, q) => p.lo - q.lo);
+  // Both lists are sorted and disjoint: merged in one sweep.
   const out: Run[] = [];
-  for (const p of pieces) {
+  const add = (p: Run) => {
     const last = out[out.length - 1];
     if (last && last.rule === p.rule && last.hi + 1 === p.lo) out[out.length - 1] = { rule: last.rule, lo: last.lo, hi: p.hi };
     else out.push(p);
-  }
+  };
+  let i = 0;
+  let j = 0;
+  while (i < kept.length || j < inside.length) add(j >= inside.length || (i < kept.length && kept[i]!.lo < inside[j]!.lo) ? kept[i++]! : inside[j++]!);
   return out;
 }

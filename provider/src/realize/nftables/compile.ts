@@ -343,6 +343,8 @@ interface CategoryPart {
   readonly rules: readonly PointRule[];
   /** Its rules that decide (not staged), in order: the plan's rules. */
   readonly decisive: readonly PointRule[];
+  /** The chain names of its deciding rules, in order (what its address maps' elements name). */
+  readonly targets: readonly string[];
   readonly plan?: FamilyPlan;
   /** Dropped-flow sets of its rules, in rule order (they come first in the table). */
   readonly flowSets: readonly NamedSet[];
@@ -490,13 +492,29 @@ function categoryPart(cache: CompileCache, dir: 'in' | 'out', v: Family, ci: num
       plan = (prev?.plan && prev.v === v && repaintPlan(prev.plan, boxes)) || portPlan(boxes, v);
     }
   }
-  const targets = ruleParts.map((p) => p.name);
+  const madeTargets = ruleParts.map((p) => p.name);
+  // One array while the rule chains are the same: classes compare it by identity.
+  const targets = prev && sameList(prev.targets, madeTargets) ? prev.targets : madeTargets;
   const classChains: Chain[] = [];
   plan?.classes.forEach((c, k) => {
     const name = `${dir}_${cat}_c${k}`;
     let made = classSets.get(c);
     if (!made || !sameList(made.targets, targets) || made.name !== name) {
-      const list = made && sameList(made.targets, targets) ? made.elements : c.runs.map((x) => ({ addr: { v, lo: x.lo, hi: x.hi }, verdict: { kind: 'goto', target: targets[x.rule]! } }) as const);
+      // A repainted class keeps most runs of the class it replaces (the same objects): their elements too.
+      const pc = prev?.plan?.classes[k];
+      const pm = pc && classSets.get(pc);
+      const reuse = pm?.targets === targets && pm.name === name ? pm : undefined;
+      let j = 0;
+      const list =
+        made && sameList(made.targets, targets)
+          ? made.elements
+          : c.runs.map((x) => {
+              if (reuse) {
+                while (j < pc!.runs.length && pc!.runs[j]!.lo < x.lo) j++;
+                if (pc!.runs[j] === x) return reuse.elements[j]!;
+              }
+              return { addr: { v, lo: x.lo, hi: x.hi }, verdict: { kind: 'goto', target: targets[x.rule]! } } as const;
+            });
       classSets.set(c, (made = { targets, elements: list, name, set: { kind: 'addr-map', name, v, elements: list } }));
     }
     sets.push(made.set);
@@ -533,6 +551,7 @@ function categoryPart(cache: CompileCache, dir: 'in' | 'out', v: Family, ci: num
     v,
     rules: inCat,
     decisive,
+    targets,
     ...(plan ? { plan } : {}),
     flowSets: keptRules ? prev.flowSets : flowSets,
     sets: prev && sameList(prev.sets, sets) ? prev.sets : sets,
