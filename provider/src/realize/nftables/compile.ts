@@ -598,7 +598,7 @@ function assemble(dir: 'in' | 'out', v: Family, defaultAction: 'allow' | 'drop',
   const defaults = defaultPart(dir, v, defaultAction);
   // The names compileDirection makes unique: distinct in every part (checked once per names array) and across
   // parts (checked again only when some part's names changed since the last direction of this point).
-  const sameNames = prevParts !== undefined && prevParts.length === parts.length && parts.every((p, i) => p.names === prevParts[i]!.names);
+  const sameNames = prevParts !== undefined && prev!.defaultAction === defaultAction && prevParts.length === parts.length && parts.every((p, i) => p.names === prevParts[i]!.names);
   if (!sameNames) {
     const seen = new Set<string>(defaults.flowSet ? [defaults.flowSet.name] : []);
     for (const p of parts)
