@@ -185,6 +185,11 @@ export class CompileCache {
 
 const CATEGORY_INDEX: Readonly<Record<PointRule['category'], number>> = Object.fromEntries(CATEGORIES.map((c, i) => [c, i])) as Record<PointRule['category'], number>;
 
+/** Appends `xs` to `out` (an indexed loop: it runs per compile over every chain and set of a point). */
+function append<T>(out: T[], xs: readonly T[]): void {
+  for (let i = 0; i < xs.length; i++) out.push(xs[i]!);
+}
+
 /** The same objects in the same order. */
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a === b) return true;
@@ -380,7 +385,7 @@ function v4BoxesOf(rules: readonly PointRule[]): SignedRuleBox[] {
   rules.forEach((r, i) => {
     let kept = ruleBoxes.get(r);
     if (kept?.at !== i) ruleBoxes.set(r, (kept = { at: i, boxes: boxesV4([{ rule: i, sig: String(i), ports: portsOf(r, 4), ranges: r.peer.v4 }]) }));
-    for (const b of kept.boxes) out.push(b);
+    append(out, kept.boxes);
   });
   return out;
 }
@@ -541,7 +546,7 @@ function categoryPart(cache: CompileCache, dir: 'in' | 'out', v: Family, ci: num
   chainRules.push({ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], verdict: { kind: 'goto', target: next } });
   decisive.forEach((r, i) => {
     const target = targets[i]!;
-    if (r.other.length) for (const x of keptOtherRules(r, v, field, (ranges) => peerSet(ranges, v, ruleParts[i]!.h), target)) chainRules.push(x);
+    if (r.other.length) append(chainRules, keptOtherRules(r, v, field, (ranges) => peerSet(ranges, v, ruleParts[i]!.h), target));
   });
   chainRules.push({ match: [], verdict: { kind: 'goto', target: next } });
   const chain: Chain = { name: `${dir}_${cat}`, rules: chainRules };
@@ -610,7 +615,7 @@ function assemble(dir: 'in' | 'out', v: Family, defaultAction: 'allow' | 'drop',
   const sets: NamedSet[] = [];
   const chains: Chain[] = [];
   let elements = 0;
-  for (const p of parts) for (const s of p.flowSets) sets.push(s);
+  for (const p of parts) append(sets, p.flowSets);
   // The rule maps depend on the rule chains only: a pod add keeps them.
   const sameRules = prev !== undefined && prev.defaultAction === defaultAction && prevParts!.length === parts.length && parts.every((p, i) => p.ruleParts === prevParts![i]!.ruleParts);
   const ruleChains = sameRules ? prev.part.ruleChains : new Map<string, string>();
@@ -629,14 +634,14 @@ function assemble(dir: 'in' | 'out', v: Family, defaultAction: 'allow' | 'drop',
     rc.set(`${dir}_default`, 'default');
   }
   for (const p of parts) {
-    for (const s of p.sets) sets.push(s);
+    append(sets, p.sets);
     chains.push(p.chain);
     elements += p.elements;
   }
   if (defaults.flowSet) sets.push(defaults.flowSet);
   chains.push(defaults.chain);
-  for (const p of parts) for (const c of p.classChains) chains.push(c);
-  for (const p of parts) for (const c of p.ruleChains) chains.push(c);
+  for (const p of parts) append(chains, p.classChains);
+  for (const p of parts) append(chains, p.ruleChains);
   return { sets, chains, ruleChains, marks, flowSets, elements };
 }
 
@@ -827,12 +832,12 @@ export function compilePoint(model: EnforcementPointModel, options: CompileOptio
     chains.push(cache ? cache.base(dir, v, model.ip) : baseChain(dir, v, model.ip));
     // Made of kept category parts when it can be; else (a name collision, rules out of category order) as without a cache.
     const part = cache?.direction(model, dir, v) ?? compileDirection(model, dir, v);
-    for (const s of part.sets) sets.push(s);
-    for (const c of part.chains) chains.push(c);
+    append(sets, part.sets);
+    append(chains, part.chains);
     parts.push(part);
     elements += part.elements;
   }
-  for (const c of chains) ruleCount += c.rules.length;
+  for (let i = 0; i < chains.length; i++) ruleCount += chains[i]!.rules.length;
   const { ruleChains, marks, flowSets } = cache ? cache.maps(model.name, parts) : mergedMaps(parts);
   const table: Table = { family: 'inet', name: options.tableName ?? tableNameOf(model.name), sets, chains };
   return { table, ruleChains, marks, flowSets, stats: { rules: ruleCount, elements, sets: sets.length } };
