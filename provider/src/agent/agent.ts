@@ -252,10 +252,13 @@ export function hitsOf(listing: NftListing): RuleHits[] {
 /** Per set of `after`, the elements that differ from `before` (tables of the same shape, see sameShape). */
 export function changedElements(before: Table, after: Table): ElementChange[] {
   const out: ElementChange[] = [];
-  const beforeSets = new Map(before.sets.map((x) => [x.name, x] as const));
-  for (const s of after.sets) {
+  // Tables of one shape list their sets in one order: found by position, by name otherwise.
+  let beforeSets: Map<string, Table['sets'][number]> | undefined;
+  for (let i = 0; i < after.sets.length; i++) {
+    const s = after.sets[i]!;
     if (s.kind === 'flow-set') continue; // the kernel fills it
-    const old = beforeSets.get(s.name)!;
+    let old = before.sets[i]!;
+    if (old?.name !== s.name) old = (beforeSets ??= new Map(before.sets.map((x) => [x.name, x] as const))).get(s.name)!;
     // Compiles share the element lists of what did not change: most sets are skipped here.
     if (old.elements === s.elements) continue;
     // Lists are sorted and a change touches a few elements: the common head and tail are skipped by
