@@ -1,6 +1,8 @@
 /**
  * Agent benchmark: a pod add from the store write to the kernel, through the real agent
- * (`node --max-old-space-size=8192 dist/bench/agent.js [--runs 100] [--point pod:c5/ns-53/w1-0]`, as root).
+ * (`node --max-old-space-size=8192 --max-semi-space-size=64 dist/bench/agent.js [--runs 100]
+ * [--point pod:c5/ns-53/w1-0]`, as root; `--max-semi-space-size=64` is what the `microseg agent`
+ * launchers give V8).
  *
  * The bench estate (bench/engine.ts, same generator and seed: 95,000 objects) is written into a SQLite
  * store; `microseg agent`'s RealizationAgent keeps one enforcement point (default: the ordinary point with
@@ -140,7 +142,7 @@ async function main(): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
-  fs.writeFileSync(OUT, `${JSON.stringify({ runs: RUNS, point: POINT, results }, null, 2)}\n`);
+  fs.writeFileSync(OUT, `${JSON.stringify({ runs: RUNS, point: POINT, node: process.execArgv, results }, null, 2)}\n`);
   log(`results: ${OUT}`);
 }
 
