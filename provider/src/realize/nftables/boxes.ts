@@ -103,26 +103,29 @@ export function firstMatchV4(boxes: readonly RuleBox[], fullHi = 0xffffffff): { 
 function unshadowed(boxes: readonly RuleBox[], fullHi: number): RuleBox[] {
   const blocked: [number, number][] = []; // sorted, disjoint port intervals under a catch-all so far
   const out: RuleBox[] = [];
-  for (const b of boxes) {
-    let i = 0;
-    while (i < blocked.length && blocked[i]![1] < b.plo) i++;
-    if (i < blocked.length && blocked[i]![0] <= b.plo && b.phi <= blocked[i]![1]) continue;
-    out.push(b);
-    if (b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi) {
-      let lo = b.plo;
-      let hi = b.phi;
-      let j = 0;
-      while (j < blocked.length && blocked[j]![1] + 1 < lo) j++;
-      let k = j;
-      while (k < blocked.length && blocked[k]![0] <= hi + 1) {
-        lo = Math.min(lo, blocked[k]![0]);
-        hi = Math.max(hi, blocked[k]![1]);
-        k++;
-      }
-      blocked.splice(j, k - j, [lo, hi]);
-    }
-  }
+  for (const b of boxes) if (admit(blocked, b, fullHi)) out.push(b);
   return out;
+}
+
+/** Whether a box (boxes of one protocol come in rule order) is not under an earlier catch-all; a catch-all blocks its ports. */
+function admit(blocked: [number, number][], b: RuleBox, fullHi: number): boolean {
+  let i = 0;
+  while (i < blocked.length && blocked[i]![1] < b.plo) i++;
+  if (i < blocked.length && blocked[i]![0] <= b.plo && b.phi <= blocked[i]![1]) return false;
+  if (b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi) {
+    let lo = b.plo;
+    let hi = b.phi;
+    let j = 0;
+    while (j < blocked.length && blocked[j]![1] + 1 < lo) j++;
+    let k = j;
+    while (k < blocked.length && blocked[k]![0] <= hi + 1) {
+      lo = Math.min(lo, blocked[k]![0]);
+      hi = Math.max(hi, blocked[k]![1]);
+      k++;
+    }
+    blocked.splice(j, k - j, [lo, hi]);
+  }
+  return true;
 }
 
 /** The first free segment at or after x (path halving keeps the chains short). */
@@ -375,10 +378,18 @@ export function portPlanV4(boxes: readonly SignedRuleBox[], fullHi = 0xffffffff)
  * their protocol (left out before any segment is made).
  */
 function ownable<B extends RuleBox>(boxes: readonly B[], fullHi: number): B[] {
-  const sorted = boxes.filter((b) => b.ranges.length > 0).sort((a, b) => a.rule - b.rule);
-  const kept = new Set<RuleBox>();
-  for (const protocol of ['tcp', 'udp', 'sctp'] as const) for (const b of unshadowed(sorted.filter((x) => x.protocol === protocol), fullHi)) kept.add(b);
-  return sorted.filter((b) => kept.has(b));
+  // One pass, the protocols side by side (each box is checked against its own protocol's catch-alls);
+  // boxes usually come in rule order already.
+  let inOrder = true;
+  for (let i = 1; i < boxes.length && inOrder; i++) inOrder = boxes[i - 1]!.rule <= boxes[i]!.rule;
+  const sorted = inOrder ? boxes : [...boxes].sort((a, b) => a.rule - b.rule);
+  const blocked: Record<PortProtocol, [number, number][]> = { tcp: [], udp: [], sctp: [] };
+  const out: B[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    const b = sorted[i]!;
+    if (b.ranges.length > 0 && admit(blocked[b.protocol], b, fullHi)) out.push(b);
+  }
+  return out;
 }
 
 interface Painter {
