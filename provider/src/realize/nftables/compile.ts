@@ -80,10 +80,15 @@ export class CompileCache {
   /** Base chains per point address and direction. */
   private readonly bases = new Map<string, Chain>();
 
-  /** The key of a rule list: its rules' ids in order. */
+  /**
+   * The key of a rule list: its length and the ids of a few rules spread over it (O(1): a pod add
+   * changes a few rules of long lists). Lists sharing a key are told apart by comparing their rules.
+   */
   private keyOf(prefix: string, rules: readonly PointRule[]): string {
-    let k = prefix;
-    for (const r of rules) {
+    let k = `${prefix}${rules.length}`;
+    const n = rules.length;
+    for (let s = 0; s < Math.min(n, KEY_SAMPLES); s++) {
+      const r = rules[n <= KEY_SAMPLES ? s : Math.floor((s * (n - 1)) / (KEY_SAMPLES - 1))]!;
       let id = this.ids.get(r);
       if (id === undefined) this.ids.set(r, (id = this.nextId++));
       k += `,${id}`;
@@ -143,6 +148,7 @@ export class CompileCache {
       } else {
         key = this.keyOf(`${dir}|${v}|${cat}|`, inCat);
         part = this.parts.get(key)?.part;
+        if (part && (part.v !== v || !sameList(part.rules, inCat))) part = undefined;
       }
       if (!part || !peersStillHold(part, peerSets)) part = categoryPart(this, dir, v, ci, inCat, peerSets, last?.part);
       for (const u of part.peerUses) if (u.created) peerSets.set(u.ranges, u.name);
@@ -182,6 +188,9 @@ export class CompileCache {
     }
   }
 }
+
+/** Rules of a list its key names (see CompileCache.keyOf). */
+const KEY_SAMPLES = 8;
 
 const CATEGORY_INDEX: Readonly<Record<PointRule['category'], number>> = Object.fromEntries(CATEGORIES.map((c, i) => [c, i])) as Record<PointRule['category'], number>;
 
