@@ -229,6 +229,7 @@ describe('nftables compiler', () => {
       { v4: [{ lo: ip('10.0.1.5'), hi: ip('10.0.1.9') }, { lo: ip('10.0.2.0'), hi: ip('10.0.2.15') }], v6: [] },
       { v4: [{ lo: 0n, hi: V4 }], v6: [{ lo: 0n, hi: V6 }] },
       { v4: [], v6: [{ lo: 1n, hi: 1n }] },
+      { v4: [{ lo: ip('10.0.0.9'), hi: ip('10.0.0.9') }], v6: [{ lo: 1n, hi: 9n }, { lo: 1n << 64n, hi: (1n << 64n) + 255n }] },
       { v4: [{ lo: ip('10.0.0.7'), hi: ip('10.0.0.7') }, { lo: ip('10.0.1.0'), hi: ip('10.0.1.6') }], v6: [] },
     ];
     const portChoices: PointRule['ports'][] = [[], [{ protocol: 'tcp', lo: 80, hi: 80 }], [{ protocol: 'udp', lo: 53, hi: 53 }], [{ protocol: 'tcp', lo: 0, hi: 65535 }], [{ protocol: 'tcp', lo: 8080, hi: 8080, to: regions[0]! }]];
@@ -265,11 +266,11 @@ describe('nftables compiler', () => {
       fc.record({ op: fc.constant('out' as const), rule: ruleArb }),
     );
     fc.assert(
-      fc.property(fc.array(ruleArb, { maxLength: 24 }), fc.array(ruleArb, { maxLength: 4 }), fc.array(editArb, { minLength: 1, maxLength: 12 }), fc.constantFrom('allow' as const, 'drop' as const), (ins, outs, edits, defaultAction) => {
+      fc.property(fc.array(ruleArb, { maxLength: 24 }), fc.array(ruleArb, { maxLength: 4 }), fc.array(editArb, { minLength: 1, maxLength: 12 }), fc.constantFrom('allow' as const, 'drop' as const), fc.constantFrom('10.9.9.9', 'fd00::9'), (ins, outs, edits, defaultAction, address) => {
         let rules = byCategory(ins.map(ruleOf));
         let out = byCategory(outs.map(ruleOf));
         const cache = new CompileCache();
-        const modelOf = (name: string): EnforcementPointModel => ({ name, kind: 'vm-interface', owner: name, ip: '10.9.9.9', defaultAction, in: rules, out });
+        const modelOf = (name: string): EnforcementPointModel => ({ name, kind: 'vm-interface', owner: name, ip: address, defaultAction, in: rules, out });
         const check = (step: string) => {
           // Two points with the same rule objects: the second takes the first's parts.
           for (const name of ['vm:x#0', 'vm:y#0']) {
