@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { endpointsOfPoint, enforcementPointModel, enforcementPoints, parseIp, PointModelCache, World, type EnforcementPointModel, type PointRule, type Trace } from '../../../provider/src/engine';
 import type { Kind } from '../../../provider/src/model';
@@ -308,6 +310,24 @@ describe('nftables compiler', () => {
       rules = rules.map((r, k) => (k === i ? { ...r, peer: region(BigInt(1000 + i)) } : r));
       expect(renderText(compilePoint(model(), { cache }).table)).toBe(renderText(compilePoint(model()).table));
     }
+  });
+
+  test('a long-lived cache lets go of what a newer compile of the same point replaced', async () => {
+    // The agent keeps one CompileCache for its life: after pod adds, the parts of earlier compiles must be
+    // garbage (only the last one per point and category is kept, to repaint from).
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const region = (a: bigint): PointRule['peer'] => ({ v4: [{ lo: a, hi: a }], v6: [] });
+    const rule = (i: number, peer: PointRule['peer']): PointRule => ({ id: `p/r${i}`, category: 'application', policy: 'p', rule: `r${i}`, action: 'allow', staged: false, logged: false, peer, ports: [{ protocol: 'tcp', lo: 80, hi: 80 + i }], other: [] });
+    const first = rule(0, region(100n));
+    const model = (n: number): EnforcementPointModel => ({ name: 'vm:x#0', kind: 'vm-interface', owner: 'x', ip: '10.9.9.9', defaultAction: 'drop', in: [first, rule(1, region(200n + BigInt(n)))], out: [] });
+    const cache = new CompileCache();
+    compilePoint(model(0), { cache });
+    const replaced = new WeakRef(compilePoint(model(1), { cache }).table.sets.find((s) => s.kind === 'addr-map')!);
+    for (let n = 2; n < 6; n++) compilePoint(model(n), { cache });
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(replaced.deref()).toBeUndefined();
   });
 
   test('after a pod add changes one rule\'s peers, the chains of unchanged categories and that rule\'s chain are the objects compiled before', () => {
