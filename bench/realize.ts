@@ -17,9 +17,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { changedElements, elementDeltaText, findNftWriter, NetlinkNft, skeletonOf } from '../provider/src/agent';
+import { changedElements, elementDeltaText, findNftWriter, NetlinkNft } from '../provider/src/agent';
 import { enforcementPointModel, PointModelCache, validateSpec, World, type Endpoint } from '../provider/src/engine';
-import { CompileCache, compilePoint, renderText, replaceTable, replaceTableText, type Table } from '../provider/src/realize/nftables';
+import { CompileCache, compilePoint, renderText, replaceTable, replaceTableText, sameShape, type Table } from '../provider/src/realize/nftables';
 import { generate } from './engine';
 
 const argv = process.argv.slice(2);
@@ -334,10 +334,10 @@ async function writerParts(world: World, label: string, target: Endpoint, table:
       world.restore('Workload', workload, { ...spec, replicas: spec.replicas + 1 });
       const after = compilePoint(enforcementPointModel(world, current(world, target), shared), { cache }).table;
       // As the agent does: element updates when only elements changed, else a table swap.
-      const sameShape = skeletonOf(before) === skeletonOf(after);
-      const changes = sameShape ? changedElements(before, after) : [];
+      const shapeKept = sameShape(before, after);
+      const changes = shapeKept ? changedElements(before, after) : [];
       const k = now();
-      if (sameShape) await writer.updateElements(after, changes);
+      if (shapeKept) await writer.updateElements(after, changes);
       else {
         await writer.replaceTable(after);
         swaps++;

@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import { endpointsOfPoint, enforcementPointModel, pointName, PointModelCache } from '../engine';
-import { CompileCache, compilePoint, renderText, type Table, type Verdict } from '../realize/nftables';
+import { CompileCache, compilePoint, renderText, sameShape, type Table, type Verdict } from '../realize/nftables';
 import { FlowCollector, type ConntrackEntry, type ConntrackReader, type PointFlows } from './flows';
 import { elementChangesText } from './nft';
 import type { DesiredState, ElementChange, FlowSink, NftExecutor, NftListing, RealizationStatus, RuleHits, StatusSink } from './ports';
@@ -36,10 +36,10 @@ export interface AgentOptions {
 }
 
 interface PointState {
-  desired?: { table: Table; skeleton: string };
+  desired?: Table;
   desiredRevision: number;
   /** What the kernel holds (the last table applied successfully). */
-  applied?: { table: Table; skeleton: string; revision: number };
+  applied?: { table: Table; revision: number };
   error?: string;
   lastApply?: RealizationStatus['lastApply'];
   /** Counts of tables swapped out, per `direction rule`, added to what the kernel counts now. */
@@ -134,44 +134,51 @@ export class RealizationAgent {
     const listings: NftListing[] = [];
     let st = this.states.get(point);
     if (!st) this.states.set(point, (st = { desiredRevision: seq, carried: new Map() }));
-    // Rulesets are compared by their skeleton (chains, rules, set declarations) and their element lists,
-    // which compiles that changed nothing share (see realize/nftables compile.ts): rendering a large point
-    // as text to compare it cost more than an element update.
-    const skeleton = skeletonOf(table);
-    if (!st.desired || !sameRuleset(st.desired, table, skeleton)) {
-      st.desired = { table, skeleton };
+    // Rulesets are compared by shape (chains and set declarations: by identity, as compiles keep the
+    // objects of what did not change, else by content) and by their element lists, once per pass against
+    // what the kernel holds; rendering a large point as text to compare it cost more than an element update.
+    const applied = st.applied;
+    const appliedShape = applied !== undefined && sameShape(applied.table, table);
+    const appliedChanges = appliedShape ? changedElements(applied.table, table) : undefined;
+    let realized = appliedChanges?.length === 0;
+    // The desired table is usually what the kernel holds (after a refusal it is not): compared once.
+    const sameAsDesired = st.desired === undefined ? false : st.desired === applied?.table ? realized : sameShape(st.desired, table) && changedElements(st.desired, table).length === 0;
+    if (!sameAsDesired) {
+      st.desired = table;
       st.desiredRevision = seq;
     }
-    const realized = () => st.applied !== undefined && sameRuleset(st.applied, table, skeleton);
     let marker: string | undefined;
+    // The marker renders the whole table: only for a restart's first pass and for a table swap.
     const markerOf = () => (marker ??= `microseg ruleset ${fnv(renderText(table))}`);
-    if (!st.applied && (await this.kernelMarker(table.name)) === markerOf()) {
+    if (!applied && (await this.kernelMarker(table.name)) === markerOf()) {
       // A restarted agent finds its ruleset already in the kernel: adopt it, counters keep running.
-      st.applied = { table, skeleton, revision: st.desiredRevision };
+      st.applied = { table, revision: st.desiredRevision };
       st.lastApply = 'unchanged';
-    } else if (realized()) {
+      realized = true;
+    } else if (realized) {
       // Nothing to do; a changed revision with the same ruleset is realized as it is.
-      st.applied = { table, skeleton, revision: st.applied!.revision };
+      st.applied = { table, revision: applied!.revision };
       st.lastApply = 'unchanged';
     } else {
       // Elements only when the kernel holds our previous table and nothing but elements differ.
-      const elementsOnly = st.applied !== undefined && st.error === undefined && st.applied.skeleton === skeleton;
+      const elementsOnly = appliedChanges !== undefined && st.error === undefined;
       // A table swap starts the kernel's counters from zero and empties the dropped-flow sets: keep what
       // the counters counted (rule ids are stable), and read the sets first (a restarted agent's too).
       const before = elementsOnly ? undefined : await this.options.nft.listTable(table.name).catch(() => undefined);
       const carried = before ? hitsOf(before) : [];
       if (before && this.options.flows) listings.push(before);
       try {
-        if (elementsOnly) await this.options.nft.updateElements(table, changedElements(st.applied!.table, table));
+        if (elementsOnly) await this.options.nft.updateElements(table, appliedChanges);
         else await this.options.nft.replaceTable(withMarker(table, markerOf()));
         for (const h of carried) {
           const k = `${h.direction} ${h.rule}`;
           const b = st.carried.get(k) ?? { packets: 0, bytes: 0 };
           st.carried.set(k, { packets: b.packets + h.packets, bytes: b.bytes + h.bytes });
         }
-        st.applied = { table, skeleton, revision: st.desiredRevision };
+        st.applied = { table, revision: st.desiredRevision };
         st.error = undefined;
         st.lastApply = elementsOnly ? 'elements' : 'table';
+        realized = true;
         this.options.log?.(`${point}: ${elementsOnly ? 'updated set elements of' : 'applied'} table ${table.name} (${stats.rules} rules, ${stats.elements} elements), revision ${st.desiredRevision}`);
       } catch (err) {
         st.error = (err as Error).message;
@@ -193,7 +200,7 @@ export class RealizationAgent {
       desiredRevision: st.desiredRevision,
       realizedRevision: st.applied?.revision ?? 0,
       observedRevision: seq,
-      state: st.error !== undefined ? 'error' : realized() ? 'realized' : 'pending',
+      state: st.error !== undefined ? 'error' : realized ? 'realized' : 'pending',
       ...(st.error !== undefined ? { error: st.error } : {}),
       ...(st.lastApply ? { lastApply: st.lastApply } : {}),
       rules: stats.rules,
@@ -242,23 +249,16 @@ export function hitsOf(listing: NftListing): RuleHits[] {
   return [...sums.values()].sort((a, b) => (a.direction + a.rule < b.direction + b.rule ? -1 : 1));
 }
 
-/** The table without set and map elements: equal skeletons mean an element update is enough. */
-export function skeletonOf(t: Table): string {
-  return renderText({ ...t, sets: t.sets.map((s) => ({ ...s, elements: [] })) });
-}
-
-/** Equal rulesets: the same skeleton and, per set, the same elements (the same list, or equal ones). */
-function sameRuleset(known: { table: Table; skeleton: string }, table: Table, skeleton: string): boolean {
-  return known.skeleton === skeleton && changedElements(known.table, table).length === 0;
-}
-
-/** Per set of `after`, the elements that differ from `before` (tables of equal skeleton). */
+/** Per set of `after`, the elements that differ from `before` (tables of the same shape, see sameShape). */
 export function changedElements(before: Table, after: Table): ElementChange[] {
   const out: ElementChange[] = [];
-  const beforeSets = new Map(before.sets.map((x) => [x.name, x] as const));
-  for (const s of after.sets) {
+  // Tables of one shape list their sets in one order: found by position, by name otherwise.
+  let beforeSets: Map<string, Table['sets'][number]> | undefined;
+  for (let i = 0; i < after.sets.length; i++) {
+    const s = after.sets[i]!;
     if (s.kind === 'flow-set') continue; // the kernel fills it
-    const old = beforeSets.get(s.name)!;
+    let old = before.sets[i]!;
+    if (old?.name !== s.name) old = (beforeSets ??= new Map(before.sets.map((x) => [x.name, x] as const))).get(s.name)!;
     // Compiles share the element lists of what did not change: most sets are skipped here.
     if (old.elements === s.elements) continue;
     // Lists are sorted and a change touches a few elements: the common head and tail are skipped by
@@ -281,7 +281,7 @@ export function changedElements(before: Table, after: Table): ElementChange[] {
   return out;
 }
 
-/** One `nft -f` text transaction (what the agent applies through nft) deleting and adding the elements that differ between two tables of equal skeleton. */
+/** One `nft -f` text transaction (what the agent applies through nft) deleting and adding the elements that differ between two tables of the same shape. */
 export function elementDeltaText(before: Table, after: Table): string {
   return elementChangesText(after, changedElements(before, after));
 }

@@ -1,4 +1,4 @@
-export { RealizationAgent, hitsOf, elementDeltaText, changedElements, skeletonOf, type AgentOptions, type ReconcileResult } from './agent';
+export { RealizationAgent, hitsOf, elementDeltaText, changedElements, type AgentOptions, type ReconcileResult } from './agent';
 export { NetlinkNft, findNftWriter, type NetlinkNftOptions } from './netlink';
 export { NftCli, NftError, preflight, elementChangesText, type NftCliOptions } from './nft';
 export { StoreDesiredState, StoreStatusSink, StoreFlowSink, readStatuses, REALIZATION_KIND } from './store-adapters';

@@ -19,7 +19,7 @@ export interface DesiredState {
 }
 
 /**
- * The set elements that differ between the table in the kernel and the next one of the same skeleton
+ * The set elements that differ between the table in the kernel and the next one of the same shape
  * (what a pod added, removed or relabelled changes): indexes into the set's elements before (`removed`)
  * and now (`added`).
  */

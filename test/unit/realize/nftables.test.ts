@@ -1,9 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
-import { endpointsOfPoint, enforcementPointModel, enforcementPoints, parseIp, PointModelCache, World, type Trace } from '../../../provider/src/engine';
+import { endpointsOfPoint, enforcementPointModel, enforcementPoints, parseIp, PointModelCache, World, type EnforcementPointModel, type PointRule, type Trace } from '../../../provider/src/engine';
 import type { Kind } from '../../../provider/src/model';
-import { CompileCache, compilePoint, flowMark, realizePoints, renderJson, renderText } from '../../../provider/src/realize/nftables';
+import { CATEGORIES, CompileCache, compilePoint, flowMark, realizePoints, renderJson, renderText } from '../../../provider/src/realize/nftables';
 import { expectGolden } from '../../support/golden';
 import { tracePacket, type TracePacket } from '../../support/nft-tracer';
 import { buildWorld, objects as randomObjects, worldArb } from '../../support/random-world';
@@ -190,6 +192,17 @@ describe('nftables compiler', () => {
           }
         };
         check('the first compile');
+        // Peer-only changes (a pod added: the rules naming its groups get new peers, nothing else), then
+        // each policy's rules in reverse order, then the random edits (rules added, removed, changed).
+        const first = randomObjects(before);
+        for (const o of first.filter((x) => x.kind === 'Workload')) {
+          w.upsert(o.kind, o.name, { ...o.spec, replicas: (o.spec.replicas as number) + 1 });
+          check(`a pod added to ${o.name}`);
+        }
+        for (const o of first.filter((x) => x.kind === 'FirewallPolicy' && (x.spec.rules as unknown[]).length > 1)) {
+          w.upsert(o.kind, o.name, { ...o.spec, rules: [...(o.spec.rules as unknown[])].reverse() });
+          check(`the rules of ${o.name} reversed`);
+        }
         const next = randomObjects(after);
         const names = new Set(next.map((o) => `${o.kind}/${o.name}`));
         for (const o of next) {
@@ -204,6 +217,138 @@ describe('nftables compiler', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  test('category parts kept across random edits of rule lists (peers, additions, removals, reorders) compile what a fresh compile does', () => {
+    // The compiler's own view of a pod add and of policy edits: models whose rule lists keep the objects
+    // of unchanged rules. A few shared peer regions, so rules of several categories share peer sets; a
+    // few rule ids, so names collide now and then (the uncached path).
+    const V4 = (1n << 32n) - 1n;
+    const V6 = (1n << 128n) - 1n;
+    const ip = (s: string) => BigInt(parseIp(s)!.n);
+    const regions: PointRule['peer'][] = [
+      { v4: [{ lo: ip('10.0.0.0'), hi: ip('10.0.0.255') }], v6: [] },
+      { v4: [{ lo: ip('10.0.1.5'), hi: ip('10.0.1.9') }, { lo: ip('10.0.2.0'), hi: ip('10.0.2.15') }], v6: [] },
+      { v4: [{ lo: 0n, hi: V4 }], v6: [{ lo: 0n, hi: V6 }] },
+      { v4: [], v6: [{ lo: 1n, hi: 1n }] },
+      { v4: [{ lo: ip('10.0.0.9'), hi: ip('10.0.0.9') }], v6: [{ lo: 1n, hi: 9n }, { lo: 1n << 64n, hi: (1n << 64n) + 255n }] },
+      { v4: [{ lo: ip('10.0.0.7'), hi: ip('10.0.0.7') }, { lo: ip('10.0.1.0'), hi: ip('10.0.1.6') }], v6: [] },
+    ];
+    const portChoices: PointRule['ports'][] = [[], [{ protocol: 'tcp', lo: 80, hi: 80 }], [{ protocol: 'udp', lo: 53, hi: 53 }], [{ protocol: 'tcp', lo: 0, hi: 65535 }], [{ protocol: 'tcp', lo: 8080, hi: 8080, to: regions[0]! }]];
+    const otherChoices: PointRule['other'][] = [[], [{ protocol: 'icmp' }], [{ protocol: 'any' }], [{ protocol: 'icmp', icmpType: 8 }]];
+    const ruleArb = fc.record({
+      id: fc.constantFrom('p/a', 'p/b', 'p/c', 'q/d', 'q/e', 'q/f', 'r/g', 'r/h', 'r/i', 'r/j'),
+      // Application more often: long categories, where a part is found by a key naming a few of its rules.
+      category: fc.constantFrom(...CATEGORIES, 'application', 'application', 'application'),
+      action: fc.constantFrom('allow', 'drop', 'reject', 'pass'),
+      staged: fc.constantFrom(false, false, false, true),
+      logged: fc.boolean(),
+      peer: fc.nat(regions.length - 1),
+      ports: fc.nat(portChoices.length - 1),
+      other: fc.nat(otherChoices.length - 1),
+    });
+    const ruleOf = (x: typeof ruleArb extends fc.Arbitrary<infer T> ? T : never): PointRule => ({
+      id: x.id,
+      category: x.category,
+      policy: x.id.split('/')[0]!,
+      rule: x.id.split('/')[1]!,
+      action: x.action,
+      staged: x.staged,
+      logged: x.logged,
+      peer: regions[x.peer]!,
+      ports: portChoices[x.ports]!,
+      other: otherChoices[x.other]!,
+    });
+    const byCategory = (rs: readonly PointRule[]) => [...rs].sort((a, b) => CATEGORIES.indexOf(a.category) - CATEGORIES.indexOf(b.category));
+    const editArb = fc.oneof(
+      fc.record({ op: fc.constant('peer' as const), at: fc.nat(), peer: fc.nat(regions.length - 1) }),
+      fc.record({ op: fc.constant('add' as const), at: fc.nat(), rule: ruleArb }),
+      fc.record({ op: fc.constant('remove' as const), at: fc.nat() }),
+      fc.record({ op: fc.constant('swap' as const), at: fc.nat(), to: fc.nat() }),
+      fc.record({ op: fc.constant('out' as const), rule: ruleArb }),
+    );
+    fc.assert(
+      fc.property(fc.array(ruleArb, { maxLength: 24 }), fc.array(ruleArb, { maxLength: 4 }), fc.array(editArb, { minLength: 1, maxLength: 12 }), fc.constantFrom('allow' as const, 'drop' as const), fc.constantFrom('10.9.9.9', 'fd00::9'), (ins, outs, edits, defaultAction, address) => {
+        let rules = byCategory(ins.map(ruleOf));
+        let out = byCategory(outs.map(ruleOf));
+        const cache = new CompileCache();
+        const modelOf = (name: string): EnforcementPointModel => ({ name, kind: 'vm-interface', owner: name, ip: address, defaultAction, in: rules, out });
+        const check = (step: string) => {
+          // Two points with the same rule objects: the second takes the first's parts.
+          for (const name of ['vm:x#0', 'vm:y#0']) {
+            const kept = renderText(compilePoint(modelOf(name), { cache }).table);
+            const fresh = renderText(compilePoint(modelOf(name)).table);
+            if (kept !== fresh) throw new Error(`${name} after ${step}: the kept parts compiled another ruleset:\n${kept}\n---- fresh:\n${fresh}`);
+          }
+        };
+        check('the first compile');
+        for (const e of edits) {
+          const at = rules.length ? e.op !== 'add' && e.op !== 'out' ? e.at % rules.length : 0 : -1;
+          if (e.op === 'peer' && at >= 0) rules = rules.map((r, i) => (i === at ? { ...r, peer: regions[e.peer]! } : r));
+          else if (e.op === 'add') rules = byCategory([...rules.slice(0, e.at % (rules.length + 1)), ruleOf(e.rule), ...rules.slice(e.at % (rules.length + 1))]);
+          else if (e.op === 'remove' && at >= 0) rules = rules.filter((_, i) => i !== at);
+          else if (e.op === 'swap' && at >= 0) {
+            const to = e.to % rules.length;
+            const next = [...rules];
+            [next[at], next[to]] = [next[to]!, next[at]!];
+            rules = next; // now and then out of category order: compiled without the parts
+          } else if (e.op === 'out') out = byCategory([...out, ruleOf(e.rule)]);
+          check(JSON.stringify(e));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a peer change of any rule of a long category reaches the table (kept parts are found by a few of their rules, then compared whole)', () => {
+    const region = (a: bigint): PointRule['peer'] => ({ v4: [{ lo: a, hi: a }], v6: [] });
+    let rules: PointRule[] = Array.from({ length: 20 }, (_, i) => ({ id: `p/r${i}`, category: 'application', policy: 'p', rule: `r${i}`, action: 'allow', staged: false, logged: false, peer: region(BigInt(100 + i)), ports: [{ protocol: 'tcp', lo: 80 + (i % 3), hi: 80 + (i % 3) }], other: [] }));
+    const model = (): EnforcementPointModel => ({ name: 'vm:x#0', kind: 'vm-interface', owner: 'x', ip: '10.9.9.9', defaultAction: 'drop', in: rules, out: [] });
+    const cache = new CompileCache();
+    compilePoint(model(), { cache });
+    for (let i = 0; i < rules.length; i++) {
+      rules = rules.map((r, k) => (k === i ? { ...r, peer: region(BigInt(1000 + i)) } : r));
+      expect(renderText(compilePoint(model(), { cache }).table)).toBe(renderText(compilePoint(model()).table));
+    }
+  });
+
+  test('a long-lived cache lets go of what a newer compile of the same point replaced', async () => {
+    // The agent keeps one CompileCache for its life: after pod adds, the parts of earlier compiles must be
+    // garbage (only the last one per point and category is kept, to repaint from).
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const region = (a: bigint): PointRule['peer'] => ({ v4: [{ lo: a, hi: a }], v6: [] });
+    const rule = (i: number, peer: PointRule['peer']): PointRule => ({ id: `p/r${i}`, category: 'application', policy: 'p', rule: `r${i}`, action: 'allow', staged: false, logged: false, peer, ports: [{ protocol: 'tcp', lo: 80, hi: 80 + i }], other: [] });
+    const first = rule(0, region(100n));
+    const model = (n: number): EnforcementPointModel => ({ name: 'vm:x#0', kind: 'vm-interface', owner: 'x', ip: '10.9.9.9', defaultAction: 'drop', in: [first, rule(1, region(200n + BigInt(n)))], out: [] });
+    const cache = new CompileCache();
+    compilePoint(model(0), { cache });
+    const replaced = new WeakRef(compilePoint(model(1), { cache }).table.sets.find((s) => s.kind === 'addr-map')!);
+    for (let n = 2; n < 6; n++) compilePoint(model(n), { cache });
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(replaced.deref()).toBeUndefined();
+  });
+
+  test('after a pod add changes one rule\'s peers, the chains of unchanged categories and that rule\'s chain are the objects compiled before', () => {
+    const cache = new CompileCache();
+    const [ep] = endpointsOfPoint(world(), 'vm:db#0')!;
+    const m1 = enforcementPointModel(world(), ep!);
+    const before = compilePoint(m1, { cache });
+    // What the engine hands over after a pod add: the same rule objects but one, a copy with one more peer address.
+    const at = m1.in.findIndex((r) => r.id === 'app/db-from-api');
+    const old = m1.in[at]!;
+    const pod = { lo: old.peer.v4[old.peer.v4.length - 1]!.hi + 2n, hi: old.peer.v4[old.peer.v4.length - 1]!.hi + 2n };
+    const m2 = { ...m1, in: m1.in.map((r, i) => (i === at ? { ...r, peer: { v4: [...r.peer.v4, pod], v6: r.peer.v6 } } : r)) };
+    const after = compilePoint(m2, { cache });
+    const chain = (c: typeof before, name: string) => c.table.chains.find((x) => x.name === name)!;
+    const ruleChain = [...after.ruleChains].find(([, id]) => id === 'app/db-from-api')![0];
+    expect(chain(after, ruleChain)).toBe(chain(before, ruleChain));
+    for (const cat of ['emergency', 'infrastructure', 'environment', 'kubernetes', 'baseline']) expect(chain(after, `in_${cat}`)).toBe(chain(before, `in_${cat}`));
+    for (const c of after.table.chains.filter((x) => x.name.startsWith('out_') || x.name.startsWith('r_out_'))) expect(c).toBe(chain(before, c.name));
+    // ... and the compile is that of a fresh compile, where the pod is one more element.
+    expect(renderText(after.table)).toBe(renderText(compilePoint(m2).table));
+    expect(renderText(after.table)).not.toBe(renderText(before.table));
   });
 
   test('caches kept through pod and VM churn give the rulesets of a fresh compile (regions caught up from the membership log)', () => {

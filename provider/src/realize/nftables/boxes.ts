@@ -103,26 +103,29 @@ export function firstMatchV4(boxes: readonly RuleBox[], fullHi = 0xffffffff): { 
 function unshadowed(boxes: readonly RuleBox[], fullHi: number): RuleBox[] {
   const blocked: [number, number][] = []; // sorted, disjoint port intervals under a catch-all so far
   const out: RuleBox[] = [];
-  for (const b of boxes) {
-    let i = 0;
-    while (i < blocked.length && blocked[i]![1] < b.plo) i++;
-    if (i < blocked.length && blocked[i]![0] <= b.plo && b.phi <= blocked[i]![1]) continue;
-    out.push(b);
-    if (b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi) {
-      let lo = b.plo;
-      let hi = b.phi;
-      let j = 0;
-      while (j < blocked.length && blocked[j]![1] + 1 < lo) j++;
-      let k = j;
-      while (k < blocked.length && blocked[k]![0] <= hi + 1) {
-        lo = Math.min(lo, blocked[k]![0]);
-        hi = Math.max(hi, blocked[k]![1]);
-        k++;
-      }
-      blocked.splice(j, k - j, [lo, hi]);
-    }
-  }
+  for (const b of boxes) if (admit(blocked, b, fullHi)) out.push(b);
   return out;
+}
+
+/** Whether a box (boxes of one protocol come in rule order) is not under an earlier catch-all; a catch-all blocks its ports. */
+function admit(blocked: [number, number][], b: RuleBox, fullHi: number): boolean {
+  let i = 0;
+  while (i < blocked.length && blocked[i]![1] < b.plo) i++;
+  if (i < blocked.length && blocked[i]![0] <= b.plo && b.phi <= blocked[i]![1]) return false;
+  if (b.ranges.length === 1 && b.ranges[0]![0] === 0 && b.ranges[0]![1] === fullHi) {
+    let lo = b.plo;
+    let hi = b.phi;
+    let j = 0;
+    while (j < blocked.length && blocked[j]![1] + 1 < lo) j++;
+    let k = j;
+    while (k < blocked.length && blocked[k]![0] <= hi + 1) {
+      lo = Math.min(lo, blocked[k]![0]);
+      hi = Math.max(hi, blocked[k]![1]);
+      k++;
+    }
+    blocked.splice(j, k - j, [lo, hi]);
+  }
+  return true;
 }
 
 /** The first free segment at or after x (path halving keeps the chains short). */
@@ -375,10 +378,18 @@ export function portPlanV4(boxes: readonly SignedRuleBox[], fullHi = 0xffffffff)
  * their protocol (left out before any segment is made).
  */
 function ownable<B extends RuleBox>(boxes: readonly B[], fullHi: number): B[] {
-  const sorted = boxes.filter((b) => b.ranges.length > 0).sort((a, b) => a.rule - b.rule);
-  const kept = new Set<RuleBox>();
-  for (const protocol of ['tcp', 'udp', 'sctp'] as const) for (const b of unshadowed(sorted.filter((x) => x.protocol === protocol), fullHi)) kept.add(b);
-  return sorted.filter((b) => kept.has(b));
+  // One pass, the protocols side by side (each box is checked against its own protocol's catch-alls);
+  // boxes usually come in rule order already.
+  let inOrder = true;
+  for (let i = 1; i < boxes.length && inOrder; i++) inOrder = boxes[i - 1]!.rule <= boxes[i]!.rule;
+  const sorted = inOrder ? boxes : [...boxes].sort((a, b) => a.rule - b.rule);
+  const blocked: Record<PortProtocol, [number, number][]> = { tcp: [], udp: [], sctp: [] };
+  const out: B[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    const b = sorted[i]!;
+    if (b.ranges.length > 0 && admit(blocked[b.protocol], b, fullHi)) out.push(b);
+  }
+  return out;
 }
 
 interface Painter {
@@ -460,11 +471,18 @@ export interface FamilyPlan extends PortPlan<bigint> {
   readonly v4?: PlanV4;
 }
 
-export function portPlan(rules: readonly SignedFamilyRuleBoxes[], family: 4 | 6): FamilyPlan {
+/**
+ * The IPv4 boxes of some rules, given per rule (`boxesV4` of each rule: a caller keeps them per rule, so a
+ * repaint after a few rules changed builds only theirs).
+ */
+export type V4Boxes = { readonly v4: readonly SignedRuleBox[] };
+
+export function portPlan(rules: readonly SignedFamilyRuleBoxes[] | V4Boxes, family: 4 | 6): FamilyPlan {
   if (family === 4) {
-    const v4 = portPlanV4(boxesV4(rules));
-    return { ports: v4.ports, classes: v4.classes.map(bigRuns), v4 };
+    const v4 = portPlanV4('v4' in rules ? rules.v4 : boxesV4(rules));
+    return { ports: v4.ports, classes: v4.classes.map((c) => bigRuns(c)), v4 };
   }
+  if ('v4' in rules) throw new Error('IPv4 boxes for an IPv6 plan');
   const { coords, rank } = coordinates(rules);
   const boxes: SignedRuleBox[] = [];
   for (const r of rules) {
@@ -479,16 +497,17 @@ export function portPlan(rules: readonly SignedFamilyRuleBoxes[], family: 4 | 6)
  * The plan of rules whose addresses changed since `prev` was made for the same category of the same
  * point (IPv4): repainted where addresses changed ({@link repaintPlanV4}), undefined when it cannot be.
  */
-export function repaintPlan(prev: FamilyPlan, rules: readonly SignedFamilyRuleBoxes[]): FamilyPlan | undefined {
+export function repaintPlan(prev: FamilyPlan, rules: readonly SignedFamilyRuleBoxes[] | V4Boxes): FamilyPlan | undefined {
   if (!prev.v4) return undefined;
-  const v4 = repaintPlanV4(prev.v4, boxesV4(rules));
-  return v4 && { ports: v4.ports, classes: v4.classes.map(bigRuns), v4 };
+  const v4 = repaintPlanV4(prev.v4, 'v4' in rules ? rules.v4 : boxesV4(rules));
+  return v4 && { ports: v4.ports, classes: v4.classes.map((c, k) => bigRuns(c, prev.v4!.classes[k], prev.classes[k])), v4 };
 }
 
 // A box restricted to some destinations is named by its port: one rule's boxes of one port number have equal addresses.
 const sigOf = (r: SignedFamilyRuleBoxes, p: SignedFamilyRuleBoxes['ports'][number]) => (p.ranges === undefined ? r.sig : `${r.sig}@${p.protocol}/${p.lo}-${p.hi}`);
 
-function boxesV4(rules: readonly SignedFamilyRuleBoxes[]): SignedRuleBox[] {
+/** The IPv4 boxes of rules, in order. */
+export function boxesV4(rules: readonly SignedFamilyRuleBoxes[]): SignedRuleBox[] {
   const boxes: SignedRuleBox[] = [];
   for (const r of rules) for (const p of r.ports) boxes.push({ rule: r.rule, sig: sigOf(r, p), protocol: p.protocol, plo: p.lo, phi: p.hi, ranges: pairsV4(p.ranges ?? r.ranges) });
   return boxes;
@@ -496,9 +515,20 @@ function boxesV4(rules: readonly SignedFamilyRuleBoxes[]): SignedRuleBox[] {
 
 /** A class with bigint bounds, converted once per runs list (a repaint keeps the lists of unchanged classes). */
 const bigClasses = new WeakMap<PlanV4['classes'][number], PortPlan<bigint>['classes'][number]>();
-function bigRuns(c: PlanV4['classes'][number]): PortPlan<bigint>['classes'][number] {
+function bigRuns(c: PlanV4['classes'][number], prev?: PlanV4['classes'][number], prevBig?: PortPlan<bigint>['classes'][number]): PortPlan<bigint>['classes'][number] {
   let out = bigClasses.get(c);
-  if (!out) bigClasses.set(c, (out = { sig: c.sig, runs: c.runs.map((x) => ({ rule: x.rule, lo: BigInt(x.lo), hi: BigInt(x.hi) })), ...(c.base !== undefined ? { base: c.base } : {}) }));
+  if (out) return out;
+  // A repainted class keeps the runs of the class it replaces outside the changed windows: their
+  // conversions are kept too (`prevBig` is `prev` converted, run for run).
+  let j = 0;
+  const runs = c.runs.map((x) => {
+    if (prev && prevBig) {
+      while (j < prev.runs.length && prev.runs[j]!.lo < x.lo) j++;
+      if (prev.runs[j] === x) return prevBig.runs[j]!;
+    }
+    return { rule: x.rule, lo: BigInt(x.lo), hi: BigInt(x.hi) };
+  });
+  bigClasses.set(c, (out = { sig: c.sig, runs, ...(c.base !== undefined ? { base: c.base } : {}) }));
   return out;
 }
 
@@ -677,25 +707,32 @@ function sameInside(old: readonly Run[], windows: readonly [number, number][], i
 
 /** Old runs outside the windows, new runs inside, merged where one rule's runs meet (as a full paint makes them). */
 function splice(old: readonly Run[], windows: readonly [number, number][], inside: readonly Run[]): Run[] {
-  const pieces: Run[] = [];
+  // Old runs no window touches stay the same objects (the compiler keeps what it made of them).
+  const kept: Run[] = [];
   let w = 0;
   for (const r of old) {
     let x = r.lo;
     while (w < windows.length && windows[w]![1] < r.lo) w++;
+    if (w >= windows.length || windows[w]![0] > r.hi) {
+      kept.push(r);
+      continue;
+    }
     for (let k = w; k < windows.length && windows[k]![0] <= r.hi; k++) {
       const [wl, wh] = windows[k]!;
-      if (x < wl) pieces.push({ rule: r.rule, lo: x, hi: Math.min(r.hi, wl - 1) });
+      if (x < wl) kept.push({ rule: r.rule, lo: x, hi: Math.min(r.hi, wl - 1) });
       x = Math.max(x, wh + 1);
     }
-    if (x <= r.hi) pieces.push({ rule: r.rule, lo: x, hi: r.hi });
+    if (x <= r.hi) kept.push({ rule: r.rule, lo: x, hi: r.hi });
   }
-  pieces.push(...inside);
-  pieces.sort((p, q) => p.lo - q.lo);
+  // Both lists are sorted and disjoint: merged in one sweep.
   const out: Run[] = [];
-  for (const p of pieces) {
+  const add = (p: Run) => {
     const last = out[out.length - 1];
     if (last && last.rule === p.rule && last.hi + 1 === p.lo) out[out.length - 1] = { rule: last.rule, lo: last.lo, hi: p.hi };
     else out.push(p);
-  }
+  };
+  let i = 0;
+  let j = 0;
+  while (i < kept.length || j < inside.length) add(j >= inside.length || (i < kept.length && kept[i]!.lo < inside[j]!.lo) ? kept[i++]! : inside[j++]!);
   return out;
 }

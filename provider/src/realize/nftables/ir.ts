@@ -115,3 +115,89 @@ export interface Table {
   readonly sets: readonly NamedSet[];
   readonly chains: readonly Chain[];
 }
+
+/**
+ * Equal chains: the same object, or the same name, hook and rules field by field (what both renderings
+ * print). Compiles keep the chain objects of what did not change, so most comparisons stop at identity.
+ */
+export function sameChain(a: Chain, b: Chain): boolean {
+  if (a === b) return true;
+  if (a.name !== b.name || a.hook !== b.hook || a.rules.length !== b.rules.length) return false;
+  for (let i = 0; i < a.rules.length; i++) if (!sameRule(a.rules[i]!, b.rules[i]!)) return false;
+  return true;
+}
+
+export function sameRule(a: Rule, b: Rule): boolean {
+  if (a === b) return true;
+  if (a.counter !== b.counter || a.ctMark !== b.ctMark || a.log !== b.log || a.comment !== b.comment) return false;
+  if (a.match.length !== b.match.length) return false;
+  for (let i = 0; i < a.match.length; i++) if (!sameMatch(a.match[i]!, b.match[i]!)) return false;
+  if (a.recordFlow !== b.recordFlow && (a.recordFlow?.v !== b.recordFlow?.v || a.recordFlow?.set !== b.recordFlow?.set)) return false;
+  if (a.vmap !== b.vmap) {
+    const [x, y] = [a.vmap, b.vmap];
+    if (!x || !y || x.key !== y.key || x.map !== y.map) return false;
+    if (x.key === 'addr' && (y.key !== 'addr' || x.v !== y.v || x.field !== y.field)) return false;
+  }
+  return sameVerdict(a.verdict, b.verdict);
+}
+
+export function sameVerdict(a: Verdict | undefined, b: Verdict | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.kind !== b.kind) return false;
+  return a.kind !== 'goto' || a.target === (b as typeof a).target;
+}
+
+function sameMatch(a: Match, b: Match): boolean {
+  if (a === b) return true;
+  if (a.m !== b.m) return false;
+  switch (a.m) {
+    case 'ct-state':
+    case 'l4proto': {
+      const [x, y] = a.m === 'ct-state' ? [a.states, (b as typeof a).states] : [a.protocols, (b as typeof a).protocols];
+      return x.length === y.length && x.every((s, i) => s === y[i]);
+    }
+    case 'ifname':
+      return a.dir === (b as typeof a).dir && a.name === (b as typeof a).name;
+    case 'nfproto':
+      return a.v === (b as typeof a).v;
+    case 'addr': {
+      const y = b as typeof a;
+      return a.v === y.v && a.field === y.field && a.op === y.op && a.addr === y.addr;
+    }
+    case 'addr-set':
+    case 'service-lookup': {
+      const y = b as typeof a;
+      return a.v === y.v && a.field === y.field && a.set === y.set;
+    }
+    case 'icmp': {
+      const y = b as typeof a;
+      return a.v === y.v && a.type === y.type && a.code === y.code;
+    }
+  }
+}
+
+/**
+ * Equal set declarations, elements aside: name, kind, family and (dynamic sets) timeout and size, which
+ * with the kind make the type and flags both renderings print.
+ */
+export function sameSetDeclaration(a: NamedSet, b: NamedSet): boolean {
+  if (a === b) return true;
+  if (a.name !== b.name || a.kind !== b.kind) return false;
+  if (a.kind === 'port-map') return true;
+  if (a.v !== (b as typeof a).v) return false;
+  return a.kind !== 'flow-set' || (a.timeout === (b as typeof a).timeout && a.size === (b as typeof a).size);
+}
+
+/**
+ * Equal tables but for set and map elements: the same name, chains (by identity, else by content) and
+ * set declarations in the same order. Then an element update turns one into the other. Compiles keep
+ * the objects of what did not change, so a pod add compares a few chains by content, the rest by
+ * identity (rendering both tables as text to compare them cost more than the kernel's update).
+ */
+export function sameShape(a: Table, b: Table): boolean {
+  if (a === b) return true;
+  if (a.family !== b.family || a.name !== b.name || a.chains.length !== b.chains.length || a.sets.length !== b.sets.length) return false;
+  for (let i = 0; i < a.chains.length; i++) if (!sameChain(a.chains[i]!, b.chains[i]!)) return false;
+  for (let i = 0; i < a.sets.length; i++) if (!sameSetDeclaration(a.sets[i]!, b.sets[i]!)) return false;
+  return true;
+}
