@@ -1,8 +1,8 @@
 /**
  * Agent benchmark: a pod add from the store write to the kernel, through the real agent
- * (`node --max-old-space-size=8192 --max-semi-space-size=64 dist/bench/agent.js [--runs 100]
- * [--point pod:c5/ns-53/w1-0]`, as root; `--max-semi-space-size=64` is what the `microseg agent`
- * launchers give V8).
+ * (`node --max-old-space-size=8192 --max-semi-space-size=64 --expose-gc dist/bench/agent.js [--runs 100]
+ * [--point pod:c5/ns-53/w1-0]`, as root; `--max-semi-space-size=64 --expose-gc` is what the `microseg
+ * agent` launchers give V8).
  *
  * The bench estate (bench/engine.ts, same generator and seed: 95,000 objects) is written into a SQLite
  * store; `microseg agent`'s RealizationAgent keeps one enforcement point (default: the ordinary point with
@@ -52,6 +52,7 @@ async function main(): Promise<void> {
   const controller = new AbortController();
   let running: Promise<void> | undefined;
   let nft: NetlinkNft | undefined;
+  let agentStore: Awaited<ReturnType<typeof openSqliteStore>> | undefined;
   const store = await openSqliteStore({ dataDir: dir });
   try {
     // The estate, as the provider stores it: validated specs, in dependency order, in batches.
@@ -80,12 +81,14 @@ async function main(): Promise<void> {
     // The agent, as `microseg agent --enforcement-point POINT` runs it; its log lines are the clock.
     const waiters: { test: (line: string) => boolean; resolve: (at: number) => void }[] = [];
     const lines: string[] = [];
+    // The agent's own connection, as `microseg agent` opens it (a separate process from the writer's).
+    agentStore = await openSqliteStore({ dataDir: dir, synchronous: 'normal' });
     nft = new NetlinkNft({ binary, prefix: ['ip', 'netns', 'exec', ns] });
     const agent = new RealizationAgent({
       points: [POINT],
-      source: new StoreDesiredState(store, ENV, 'drop'),
+      source: new StoreDesiredState(agentStore, ENV, 'drop'),
       nft,
-      status: new StoreStatusSink(store, ENV),
+      status: new StoreStatusSink(agentStore, ENV),
       log: (line) => {
         const at = now();
         lines.push(line);
@@ -133,6 +136,7 @@ async function main(): Promise<void> {
     controller.abort();
     await running?.catch(() => undefined);
     nft?.close();
+    await agentStore?.close();
     await store.close();
     try {
       execFileSync('ip', ['netns', 'del', ns]);

@@ -18,6 +18,11 @@ export interface StoreOptions {
    * provider stores from `microseg:defaultAction`); `drop` when neither exists.
    */
   defaultAction?: string;
+  /**
+   * How this process's commits reach the disk (see SqliteStoreOptions.synchronous): `full` (default) for
+   * commands that write declared state; `microseg agent` writes only what it observes and reports again.
+   */
+  synchronous?: 'full' | 'normal';
 }
 
 /** The environment a command works on: `--environment`, else MICROSEG_ENVIRONMENT, else `default`. */
@@ -62,7 +67,7 @@ export async function withStore<T>(options: StoreOptions, io: CliIo, fn: (ctx: S
   const dataDir = resolveDataDir({ dataDir: explicit !== undefined && explicit.trim() !== '' ? path.resolve(io.cwd, explicit) : undefined, env: io.env });
   let store: Store;
   try {
-    store = await openSqliteStore({ dataDir });
+    store = await openSqliteStore({ dataDir, ...(options.synchronous ? { synchronous: options.synchronous } : {}) });
   } catch (err) {
     throw asCliError(err);
   }

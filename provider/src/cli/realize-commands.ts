@@ -129,7 +129,12 @@ async function runAgentWith(options: Parameters<typeof runAgent>[0] & { nft: Nft
       client.close();
     }
   }
-  return withStore(options, io, async (ctx) =>
+  // The agent writes only realization status and flow records: observed state it reports again at its
+  // next pass. Its connection commits without waiting for the disk (WAL with synchronous=NORMAL: the
+  // database stays consistent; a power cut may lose the last statuses), which took a millisecond or more
+  // from every pass, in the path from a pod's store write to the kernel. The provider's writes of
+  // declared state keep full durability on their own connections.
+  return withStore({ ...options, synchronous: 'normal' }, io, async (ctx) =>
     agentLoop(
       options,
       io,
