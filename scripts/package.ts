@@ -55,12 +55,12 @@ const NODE_CHECK = (name: string) =>
 
 /**
  * `microseg agent` keeps a whole environment's world in memory and compiles on every change: a larger
- * young generation makes V8's scavenges rarer (each costs milliseconds on such a heap, in the path from a
- * pod's store write to the kernel; bench/agent.ts).
+ * young generation makes V8's scavenges rarer (each costs milliseconds on such a heap), and `gc` exposed
+ * lets the agent collect it between passes rather than in the middle of one (bench/agent.ts).
  */
 const AGENT_LINES = [
-  '# `microseg agent`: a larger young generation makes V8 scavenges rarer on its large heap.',
-  'case "${1:-}" in agent) exec "$node" --max-semi-space-size=64 "$dir/microseg.js" "$@" ;; esac',
+  '# `microseg agent`: a larger young generation, collected between passes (see provider/src/agent/agent.ts).',
+  'case "${1:-}" in agent) exec "$node" --max-semi-space-size=64 --expose-gc "$dir/microseg.js" "$@" ;; esac',
   '',
 ].join('\n');
 

@@ -28,9 +28,10 @@ export interface AgentOptions {
   /** Flow records (see flows.ts): read from conntrack and the dropped-flow sets after every pass. */
   readonly flows?: { readonly conntrack: ConntrackReader; readonly sink: FlowSink };
   /**
-   * While changes come fast, {@link RealizationAgent.run} reads hit counters and flow records back at most
-   * this often (default 1000 ms): reading a large table's counters costs more than a pod's element update,
-   * and the next change must not wait behind it. Status is reported at every pass all the same.
+   * How often {@link RealizationAgent.run} reads hit counters and flow records back (default 1000 ms; and
+   * whenever it was idle for `intervalMs`). It does so beside the passes, not in them: reading a large
+   * table's counters costs more than a pod's element update, and no change waits behind it. Status is
+   * reported at every pass, with the counters last read.
    */
   readonly observeEveryMs?: number;
 }
@@ -46,6 +47,10 @@ interface PointState {
   carried: Map<string, { packets: number; bytes: number }>;
   /** The hit counters last read from the kernel (reported again by passes that do not read them). */
   hits?: RuleHits[];
+  /** What the last pass compiled: what statuses and observations name. */
+  last?: { table: string; ip: string; stats: { rules: number; elements: number }; seq: number; marks: PointFlows['marks']; flowSets: PointFlows['flowSets'] };
+  /** Listings of tables swapped out since the last observation (their dropped-flow sets were emptied). */
+  swapped: NftListing[];
 }
 
 export interface ReconcileResult {
@@ -64,21 +69,24 @@ export class RealizationAgent {
   private readonly collector = new FlowCollector();
   private caches?: { shared: PointModelCache; cache: CompileCache };
   private observedAt = -Infinity;
+  /** The points of the last pass. */
+  private current: string[] = [];
+  /** Status reports, one after the other, each built when its turn comes (so none overwrites a newer one). */
+  private reports: Promise<unknown> = Promise.resolve();
+  private observing: Promise<unknown> | undefined;
 
   constructor(private readonly options: AgentOptions) {}
 
   /**
    * One pass: compile every point from the current desired state, apply what changed, report. `observe`
-   * (default true): read hit counters and flow records back from the kernel too; otherwise the status
-   * carries the counters last read.
+   * (default true): then read hit counters and flow records back from the kernel ({@link observe}), so
+   * the statuses carry fresh counters; otherwise they carry the counters last read.
    */
   async reconcile(options: { observe?: boolean } = {}): Promise<ReconcileResult> {
-    const observe = options.observe ?? true;
-    if (observe) this.observedAt = performance.now();
     const { world, seq } = await this.options.source.snapshot();
-    const statuses: RealizationStatus[] = [];
+    let statuses: RealizationStatus[] = [];
     const unknown: string[] = [];
-    const flowPoints: PointFlows[] = [];
+    const current: string[] = [];
     // Kept across passes while the desired state is the same (incrementally updated) world: their entries
     // are checked against the world's versions, so a pass recompiles only what the last changes touched.
     if (this.caches?.shared.world !== world) this.caches = { shared: new PointModelCache(world), cache: new CompileCache() };
@@ -90,63 +98,130 @@ export class RealizationAgent {
         continue;
       }
       for (const ep of eps) {
+        const point = pointName(ep);
         const compiled = compilePoint(enforcementPointModel(world, ep, shared), { cache });
-        const { status, listings } = await this.realize(pointName(ep), compiled.table, compiled.stats, seq, observe);
-        statuses.push(status);
-        flowPoints.push({ point: status.point, ip: ep.ip.s, marks: compiled.marks, flowSets: compiled.flowSets, listings });
+        const st = await this.realize(point, compiled.table, compiled.stats, seq);
+        st.last = { table: compiled.table.name, ip: ep.ip.s, stats: compiled.stats, seq, marks: compiled.marks, flowSets: compiled.flowSets };
+        current.push(point);
+        statuses.push(await this.report(point));
       }
     }
+    this.current = current;
     let flowRecords = 0;
-    // A table swap empties the dropped-flow sets: what they held (read just before) is recorded even by
-    // a pass that does not observe.
-    if (this.options.flows && flowPoints.length && (observe || flowPoints.some((p) => p.listings.length > 0))) {
+    if (options.observe ?? true) ({ statuses, flowRecords } = await this.observe());
+    return { statuses, flowRecords, unknown, seq };
+  }
+
+  /**
+   * Reads back what the kernel counted for the points of the last pass: hit counters (reported with a
+   * new status) and, with `flows`, flow records from conntrack and the dropped-flow sets.
+   */
+  async observe(): Promise<{ statuses: RealizationStatus[]; flowRecords: number }> {
+    this.observedAt = performance.now();
+    const flowPoints: PointFlows[] = [];
+    const statuses: RealizationStatus[] = [];
+    for (const point of this.current) {
+      const st = this.states.get(point);
+      if (!st?.last) continue;
+      const listing = await this.options.nft.listTable(st.last.table).catch(() => undefined);
+      st.hits = (listing ? hitsOf(listing) : []).map((h) => {
+        const b = st.carried.get(`${h.direction} ${h.rule}`);
+        return b ? { ...h, packets: h.packets + b.packets, bytes: h.bytes + b.bytes } : h;
+      });
+      flowPoints.push({ point, ip: st.last.ip, marks: st.last.marks, flowSets: st.last.flowSets, listings: [...st.swapped, ...(listing ? [listing] : [])] });
+      st.swapped = [];
+      statuses.push(await this.report(point));
+    }
+    let flowRecords = 0;
+    const world = this.caches?.shared.world;
+    if (this.options.flows && flowPoints.length && world) {
       try {
         const families = new Set(flowPoints.map((p) => (p.ip.includes(':') ? 6 : 4) as 4 | 6));
         const entries: ConntrackEntry[] = [];
         for (const f of families) entries.push(...(await this.options.flows.conntrack.list(f)));
         const records = this.collector.collect(world, flowPoints, entries);
         if (records.length) await this.options.flows.sink.record(records);
-        // Only now: records a sink refused are reported again at the next pass (the sink merges repeats).
+        // Only now: records a sink refused are reported again at the next observation (the sink merges repeats).
         this.collector.delivered();
         flowRecords = records.length;
       } catch (err) {
-        // Visibility never stops enforcement: say why, and try again at the next pass.
+        // Visibility never stops enforcement: say why, and try again at the next observation.
         this.options.log?.(`flow records: ${(err as Error).message}`);
       }
     }
-    return { statuses, flowRecords, unknown, seq };
+    return { statuses, flowRecords };
   }
 
   /**
    * Reconciles on every change until `signal` aborts; reports status at every pass and at least every
-   * `intervalMs`, reading hit counters and flow records back at most every `observeEveryMs`.
+   * `intervalMs`. Hit counters and flow records are read back every `observeEveryMs` beside the passes
+   * (one observation at a time), and after a wait of `intervalMs` without change.
    */
   async run(signal: AbortSignal, intervalMs = 10_000): Promise<void> {
     const every = this.options.observeEveryMs ?? 1000;
-    while (!signal.aborted) {
-      const r = await this.reconcile({ observe: performance.now() - this.observedAt >= every });
-      for (const u of r.unknown) this.options.log?.(`${u}: no such enforcement point in the desired state (nothing applied)`);
-      await this.options.source.waitForChange(r.seq, intervalMs, signal);
+    try {
+      while (!signal.aborted) {
+        const r = await this.reconcile({ observe: false });
+        for (const u of r.unknown) this.options.log?.(`${u}: no such enforcement point in the desired state (nothing applied)`);
+        collectYoungGeneration();
+        if (!this.observing && performance.now() - this.observedAt >= every)
+          this.observing = this.observe()
+            .catch((err: unknown) => this.options.log?.(`reading counters back: ${(err as Error).message}`))
+            .finally(() => (this.observing = undefined));
+        await this.options.source.waitForChange(r.seq, intervalMs, signal);
+      }
+    } finally {
+      await this.observing;
     }
   }
 
-  private async realize(point: string, table: Table, stats: { rules: number; elements: number }, seq: number, observe: boolean): Promise<{ status: RealizationStatus; listings: NftListing[] }> {
-    const listings: NftListing[] = [];
+  /** Reports a point's status as it is when its turn comes (reports never overtake each other). */
+  private report(point: string): Promise<RealizationStatus> {
+    const next = this.reports.then(async () => {
+      const status = this.statusOf(point);
+      await this.options.status.report(status);
+      return status;
+    });
+    this.reports = next.catch(() => undefined);
+    return next;
+  }
+
+  private statusOf(point: string): RealizationStatus {
+    const st = this.states.get(point)!;
+    const last = st.last!;
+    const realized = st.applied !== undefined && st.applied.table === st.desired && st.error === undefined;
+    return {
+      point,
+      table: last.table,
+      desiredRevision: st.desiredRevision,
+      realizedRevision: st.applied?.revision ?? 0,
+      observedRevision: last.seq,
+      state: st.error !== undefined ? 'error' : realized ? 'realized' : 'pending',
+      ...(st.error !== undefined ? { error: st.error } : {}),
+      ...(st.lastApply ? { lastApply: st.lastApply } : {}),
+      rules: last.stats.rules,
+      elements: last.stats.elements,
+      hits: st.hits ?? [],
+      agent: { host: this.host, pid: process.pid },
+      updatedAt: new Date().toISOString(),
+    };
+  }
+
+  /** Brings the kernel to `table` for a point (element updates when they are enough), or records why not. */
+  private async realize(point: string, table: Table, stats: { rules: number; elements: number }, seq: number): Promise<PointState> {
     let st = this.states.get(point);
-    if (!st) this.states.set(point, (st = { desiredRevision: seq, carried: new Map() }));
+    if (!st) this.states.set(point, (st = { desiredRevision: seq, carried: new Map(), swapped: [] }));
     // Rulesets are compared by shape (chains and set declarations: by identity, as compiles keep the
     // objects of what did not change, else by content) and by their element lists, once per pass against
     // what the kernel holds; rendering a large point as text to compare it cost more than an element update.
     const applied = st.applied;
     const appliedShape = applied !== undefined && sameShape(applied.table, table);
     const appliedChanges = appliedShape ? changedElements(applied.table, table) : undefined;
-    let realized = appliedChanges?.length === 0;
+    const realized = appliedChanges?.length === 0;
     // The desired table is usually what the kernel holds (after a refusal it is not): compared once.
     const sameAsDesired = st.desired === undefined ? false : st.desired === applied?.table ? realized : sameShape(st.desired, table) && changedElements(st.desired, table).length === 0;
-    if (!sameAsDesired) {
-      st.desired = table;
-      st.desiredRevision = seq;
-    }
+    if (!sameAsDesired) st.desiredRevision = seq;
+    st.desired = table;
     let marker: string | undefined;
     // The marker renders the whole table: only for a restart's first pass and for a table swap.
     const markerOf = () => (marker ??= `microseg ruleset ${fnv(renderText(table))}`);
@@ -154,7 +229,7 @@ export class RealizationAgent {
       // A restarted agent finds its ruleset already in the kernel: adopt it, counters keep running.
       st.applied = { table, revision: st.desiredRevision };
       st.lastApply = 'unchanged';
-      realized = true;
+      st.error = undefined;
     } else if (realized) {
       // Nothing to do; a changed revision with the same ruleset is realized as it is.
       st.applied = { table, revision: applied!.revision };
@@ -163,10 +238,10 @@ export class RealizationAgent {
       // Elements only when the kernel holds our previous table and nothing but elements differ.
       const elementsOnly = appliedChanges !== undefined && st.error === undefined;
       // A table swap starts the kernel's counters from zero and empties the dropped-flow sets: keep what
-      // the counters counted (rule ids are stable), and read the sets first (a restarted agent's too).
+      // the counters counted (rule ids are stable), and the sets for the next observation (a restarted
+      // agent's too).
       const before = elementsOnly ? undefined : await this.options.nft.listTable(table.name).catch(() => undefined);
       const carried = before ? hitsOf(before) : [];
-      if (before && this.options.flows) listings.push(before);
       try {
         if (elementsOnly) await this.options.nft.updateElements(table, appliedChanges);
         else await this.options.nft.replaceTable(withMarker(table, markerOf()));
@@ -175,42 +250,17 @@ export class RealizationAgent {
           const b = st.carried.get(k) ?? { packets: 0, bytes: 0 };
           st.carried.set(k, { packets: b.packets + h.packets, bytes: b.bytes + h.bytes });
         }
+        if (before && this.options.flows) st.swapped.push(before);
         st.applied = { table, revision: st.desiredRevision };
         st.error = undefined;
         st.lastApply = elementsOnly ? 'elements' : 'table';
-        realized = true;
         this.options.log?.(`${point}: ${elementsOnly ? 'updated set elements of' : 'applied'} table ${table.name} (${stats.rules} rules, ${stats.elements} elements), revision ${st.desiredRevision}`);
       } catch (err) {
         st.error = (err as Error).message;
         this.options.log?.(`${point}: the kernel refused revision ${st.desiredRevision}, keeping ${st.applied ? `revision ${st.applied.revision}` : 'what it had'}: ${st.error}`);
       }
     }
-    let hits = st.hits;
-    if (observe || !hits) {
-      const listing = await this.options.nft.listTable(table.name).catch(() => undefined);
-      if (listing) listings.push(listing);
-      hits = st.hits = (listing ? hitsOf(listing) : []).map((h) => {
-        const b = st.carried.get(`${h.direction} ${h.rule}`);
-        return b ? { ...h, packets: h.packets + b.packets, bytes: h.bytes + b.bytes } : h;
-      });
-    }
-    const status: RealizationStatus = {
-      point,
-      table: table.name,
-      desiredRevision: st.desiredRevision,
-      realizedRevision: st.applied?.revision ?? 0,
-      observedRevision: seq,
-      state: st.error !== undefined ? 'error' : realized ? 'realized' : 'pending',
-      ...(st.error !== undefined ? { error: st.error } : {}),
-      ...(st.lastApply ? { lastApply: st.lastApply } : {}),
-      rules: stats.rules,
-      elements: stats.elements,
-      hits,
-      agent: { host: this.host, pid: process.pid },
-      updatedAt: new Date().toISOString(),
-    };
-    await this.options.status.report(status);
-    return { status, listings };
+    return st;
   }
 
   /** The ruleset marker of the table in the kernel (see {@link withMarker}), if any. */
@@ -228,6 +278,17 @@ export class RealizationAgent {
     const listing = await this.options.nft.listTable(table);
     return listing ? hitsOf(listing) : [];
   }
+}
+
+/**
+ * A young-generation collection now, after a pass, while the agent waits for the next change: otherwise
+ * V8 collects when the next passes have filled the young generation, in the middle of one of them, and on
+ * the agent's heap (a whole environment's world) that takes several milliseconds, in the path from a pod's
+ * store write to the kernel. Only where the runtime exposes `gc` (the `microseg agent` launchers start
+ * node with --expose-gc); a collection right after a pass finds little alive, so it is short.
+ */
+function collectYoungGeneration(): void {
+  (globalThis as { gc?: (options?: { type?: 'minor' | 'major' }) => void }).gc?.({ type: 'minor' });
 }
 
 /** Sums the counters of every kernel rule carrying a rule id (its comment), per direction. */

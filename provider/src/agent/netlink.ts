@@ -90,29 +90,36 @@ export class NetlinkNft implements NftExecutor {
   lastCpuMs = 0;
   /** The kernel's share of {@link lastCpuMs} (system time: netlink batches are processed in the sender). */
   lastSysMs = 0;
-  private proc: ChildProcessWithoutNullStreams | undefined;
-  private stderr = '';
-  private nextId = 1;
-  private waiting: { id: number; proc: ChildProcessWithoutNullStreams; resolve: (r: WriterResponse) => void; reject: (e: Error) => void } | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Two processes: one for the writes, one for the reads (`list`), so reading a large table's counters
+   * (tens of milliseconds) never holds up an element update sent meanwhile, nor the other way round.
+   */
+  private readonly writer: WriterProcess;
+  private readonly reader: WriterProcess;
 
-  constructor(private readonly options: NetlinkNftOptions) {
+  constructor(options: NetlinkNftOptions) {
     this.description = `netlink (${options.binary})`;
+    const account = (r: WriterResponse) => {
+      this.lastCpuMs = r.cpuMs;
+      this.lastSysMs = r.sysMs;
+    };
+    this.writer = new WriterProcess(options, account);
+    this.reader = new WriterProcess(options, account);
   }
 
   async replaceTable(table: Table): Promise<void> {
-    await this.call(`"op":"replace","table":${tableWire(table)}`);
+    await this.writer.call(`"op":"replace","table":${tableWire(table)}`);
   }
 
   async updateElements(table: Table, changes: readonly ElementChange[]): Promise<void> {
     if (!changes.length) return;
     const header = (s: ElementChange['now']) => ({ kind: s.kind, name: s.name, ...('v' in s ? { v: s.v } : {}) });
     const sets = changes.map((c) => ({ set: header(c.now), delete: elementsWire(c.old, c.removed), add: elementsWire(c.now, c.added) }));
-    await this.call(`"op":"elements","name":${JSON.stringify(table.name)},"changes":${JSON.stringify(sets)}`);
+    await this.writer.call(`"op":"elements","name":${JSON.stringify(table.name)},"changes":${JSON.stringify(sets)}`);
   }
 
   async listTable(name: string): Promise<NftListing | undefined> {
-    const r = await this.call(`"op":"list","name":${JSON.stringify(name)}`);
+    const r = await this.reader.call(`"op":"list","name":${JSON.stringify(name)}`);
     const l = r.listing;
     if (!l?.exists) return undefined;
     // The shape of `nft -j list table` that hitsOf and droppedFlowsOf read.
@@ -136,15 +143,34 @@ export class NetlinkNft implements NftExecutor {
   }
 
   close(): void {
-    this.proc?.stdin.end();
-    this.proc = undefined;
+    this.writer.close();
+    this.reader.close();
   }
+}
+
+/** One microseg-nft process, started on first use (and again after it exited), answering one request at a time. */
+class WriterProcess {
+  private proc: ChildProcessWithoutNullStreams | undefined;
+  private stderr = '';
+  private nextId = 1;
+  private waiting: { id: number; proc: ChildProcessWithoutNullStreams; resolve: (r: WriterResponse) => void; reject: (e: Error) => void } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly options: NetlinkNftOptions,
+    private readonly account: (r: WriterResponse) => void,
+  ) {}
 
   /** One request; requests queue behind each other (the writer answers one at a time). */
-  private call(body: string): Promise<WriterResponse> {
+  call(body: string): Promise<WriterResponse> {
     const next = this.queue.then(() => this.send(body));
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  close(): void {
+    this.proc?.stdin.end();
+    this.proc = undefined;
   }
 
   private send(body: string): Promise<WriterResponse> {
@@ -155,8 +181,7 @@ export class NetlinkNft implements NftExecutor {
       proc.ref();
       proc.stdin.write(`{"id":${id},${body}}\n`);
     }).then((r) => {
-      this.lastCpuMs = r.cpuMs;
-      this.lastSysMs = r.sysMs;
+      this.account(r);
       if (!r.ok) throw new NftError(r.error ?? 'microseg-nft refused the request');
       return r;
     });
