@@ -28,6 +28,8 @@ const argv = process.argv.slice(2);
 const arg = (name: string, fallback: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1]! : fallback);
 const RUNS = Number(arg('--runs', '100')) || 100;
 const POINT = arg('--point', 'pod:c5/ns-53/w1-0');
+/** The agent's observeEveryMs (how often it reads counters back beside the passes). */
+const OBSERVE_EVERY = Number(arg('--observe-every', '1000'));
 const ENV = 'bench';
 const OUT = path.join(__dirname, '..', '..', 'bench', 'results', 'agent.json');
 const now = () => performance.now();
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
       source: new StoreDesiredState(agentStore, ENV, 'drop'),
       nft,
       status: new StoreStatusSink(agentStore, ENV),
+      observeEveryMs: OBSERVE_EVERY,
       log: (line) => {
         const at = now();
         lines.push(line);
