@@ -23,6 +23,7 @@ import { findNftWriter, NetlinkNft, RealizationAgent, StoreDesiredState, StoreSt
 import { validateSpec } from '../provider/src/engine';
 import { openSqliteStore, type JsonObject, type WriteOp } from '../provider/src/store';
 import { generate } from './engine';
+import { figures, log, median, now, p99 } from './figures';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, fallback: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1]! : fallback);
@@ -32,16 +33,8 @@ const POINT = arg('--point', 'pod:c5/ns-53/w1-0');
 const OBSERVE_EVERY = Number(arg('--observe-every', '1000'));
 const ENV = 'bench';
 const OUT = path.join(__dirname, '..', '..', 'bench', 'results', 'agent.json');
-const now = () => performance.now();
-const log = (s: string) => process.stderr.write(`${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)]!;
-const results: Record<string, { value: number; unit: string; target?: string }> = {};
-const record = (name: string, value: number, unit: string, target?: string) => {
-  results[name] = { value: Math.round(value * 100) / 100, unit, ...(target ? { target } : {}) };
-  log(`${name.padEnd(48)} ${results[name]!.value} ${unit}${target ? `  (target ${target})` : ''}`);
-};
+const { results, record } = figures();
 
 async function main(): Promise<void> {
   const binary = findNftWriter();

@@ -21,20 +21,13 @@ import { changedElements, elementDeltaText, findNftWriter, NetlinkNft } from '..
 import { enforcementPointModel, PointModelCache, validateSpec, World, type Endpoint } from '../provider/src/engine';
 import { CompileCache, compilePoint, renderText, replaceTable, replaceTableText, sameShape, type Table } from '../provider/src/realize/nftables';
 import { generate } from './engine';
+import { figures, log, median, now, p99 } from './figures';
 
 const argv = process.argv.slice(2);
 const RUNS = Number(argv[argv.indexOf('--runs') + 1] ?? 5) || 5;
 const SKIP_KERNEL = argv.includes('--skip-kernel');
 const OUT = path.join(__dirname, '..', '..', 'bench', 'results', 'realize.json');
-const now = () => performance.now();
-const log = (s: string) => process.stderr.write(`${s}\n`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)]!;
-const results: Record<string, { value: number; unit: string; target?: string }> = {};
-const record = (name: string, value: number, unit: string, target?: string) => {
-  results[name] = { value: Math.round(value * 100) / 100, unit, ...(target ? { target } : {}) };
-  log(`${name.padEnd(48)} ${results[name]!.value} ${unit}${target ? `  (target ${target})` : ''}`);
-};
+const { results, record } = figures();
 
 function buildWorld(): World {
   const t = now();

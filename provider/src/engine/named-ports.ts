@@ -1,7 +1,7 @@
 import type { Ip } from './ip';
 import type { Endpoint } from './membership';
 import type { PeerSet } from './types';
-import { normalize, type AddressRange, type AddressRegion, type PortMatch, type PortProtocol } from './point-model';
+import { normalize, rangeAtOrAfter, type AddressRange, type AddressRegion, type PortMatch, type PortProtocol } from './point-model';
 import type { World } from './world';
 
 /**
@@ -149,14 +149,8 @@ export class SetNamedPorts extends PortGroups {
 function regionHas(region: AddressRegion, ip: Ip): boolean {
   const xs = ip.v === 4 ? region.v4 : region.v6;
   const n = BigInt(ip.n);
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (xs[mid]!.hi < n) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < xs.length && xs[lo]!.lo <= n;
+  const at = xs[rangeAtOrAfter(xs, n)];
+  return at !== undefined && at.lo <= n;
 }
 
 function lowerBoundOf<T>(xs: readonly T[], x: T): number {

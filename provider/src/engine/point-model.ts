@@ -99,12 +99,8 @@ export function subtractRange(xs: AddressRange[], e: AddressRange): AddressRange
   return out;
 }
 
-/**
- * A sorted, disjoint, non-adjacent range list with one address added (`present`) or removed: the same
- * list when nothing changes, else a new one (lists are shared and never changed in place).
- */
-export function withAddress(xs: readonly AddressRange[], x: bigint, present: boolean): readonly AddressRange[] {
-  // The first range ending at or after x.
+/** The index of the first range of a sorted, disjoint list ending at or after x (binary search). */
+export function rangeAtOrAfter(xs: readonly AddressRange[], x: bigint): number {
   let lo = 0;
   let hi = xs.length;
   while (lo < hi) {
@@ -112,6 +108,15 @@ export function withAddress(xs: readonly AddressRange[], x: bigint, present: boo
     if (xs[mid]!.hi < x) lo = mid + 1;
     else hi = mid;
   }
+  return lo;
+}
+
+/**
+ * A sorted, disjoint, non-adjacent range list with one address added (`present`) or removed: the same
+ * list when nothing changes, else a new one (lists are shared and never changed in place).
+ */
+export function withAddress(xs: readonly AddressRange[], x: bigint, present: boolean): readonly AddressRange[] {
+  const lo = rangeAtOrAfter(xs, x);
   const at = xs[lo];
   const inside = at !== undefined && at.lo <= x;
   if (inside === present) return xs;

@@ -681,21 +681,7 @@ function compileDirection(model: EnforcementPointModel, dir: 'in' | 'out', v: Fa
     ruleChainOf.set(r, name);
     ruleChains.set(name, r.id);
     const log = r.logged ? `microseg ${dir} ${r.id} `.slice(0, 120) : undefined;
-    const verdict = (): Verdict[] => {
-      switch (r.action) {
-        case 'allow':
-          return [{ kind: 'accept' }];
-        case 'drop':
-          return [{ kind: 'drop' }];
-        case 'reject':
-          return [{ kind: 'reject-tcp' }, { kind: 'reject-icmpx' }];
-        case 'pass':
-          // From application to the NetworkPolicy layer (then baseline), from baseline to the default
-          // rule, from the others to application.
-          return [{ kind: 'goto', target: r.category === 'application' ? `${dir}_kubernetes` : r.category === 'baseline' ? `${dir}_default` : `${dir}_application` }];
-      }
-    };
-    const vs = verdict();
+    const vs = verdictsOf(dir, r);
     const records = flowRecording(dir, r.id, r.action === 'allow' ? 'allow' : r.action === 'pass' ? undefined : r.action);
     ruleChainList.push({
       name,
