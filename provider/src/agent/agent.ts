@@ -51,6 +51,8 @@ interface PointState {
   last?: { table: string; ip: string; stats: { rules: number; elements: number }; seq: number; marks: PointFlows['marks']; flowSets: PointFlows['flowSets'] };
   /** Listings of tables swapped out since the last observation (their dropped-flow sets were emptied). */
   swapped: NftListing[];
+  /** Table swaps so far (an observation that overlapped one does not use its counters). */
+  swaps: number;
 }
 
 export interface ReconcileResult {
@@ -74,6 +76,8 @@ export class RealizationAgent {
   /** Status reports, one after the other, each built when its turn comes (so none overwrites a newer one). */
   private reports: Promise<unknown> = Promise.resolve();
   private observing: Promise<unknown> | undefined;
+  /** The pass in progress, if any: an observation traces flows only between passes (the world is whole then). */
+  private passing: Promise<unknown> | undefined;
 
   constructor(private readonly options: AgentOptions) {}
 
@@ -83,8 +87,22 @@ export class RealizationAgent {
    * the statuses carry fresh counters; otherwise they carry the counters last read.
    */
   async reconcile(options: { observe?: boolean } = {}): Promise<ReconcileResult> {
+    const pass = this.pass();
+    this.passing = pass.catch(() => undefined);
+    let done: Awaited<typeof pass>;
+    try {
+      done = await pass;
+    } finally {
+      this.passing = undefined;
+    }
+    const { statuses, unknown, seq } = done;
+    if (!(options.observe ?? true)) return { statuses, flowRecords: 0, unknown, seq };
+    return { ...(await this.observe()), unknown, seq };
+  }
+
+  private async pass(): Promise<{ statuses: RealizationStatus[]; unknown: string[]; seq: number }> {
     const { world, seq } = await this.options.source.snapshot();
-    let statuses: RealizationStatus[] = [];
+    const statuses: RealizationStatus[] = [];
     const unknown: string[] = [];
     const current: string[] = [];
     // Kept across passes while the desired state is the same (incrementally updated) world: their entries
@@ -106,10 +124,10 @@ export class RealizationAgent {
         statuses.push(await this.report(point));
       }
     }
+    // What the cache holds for points gone (a workload scaled down) is let go.
+    if (current.length !== this.current.length || current.some((p, i) => p !== this.current[i])) cache.retain(new Set(current));
     this.current = current;
-    let flowRecords = 0;
-    if (options.observe ?? true) ({ statuses, flowRecords } = await this.observe());
-    return { statuses, flowRecords, unknown, seq };
+    return { statuses, unknown, seq };
   }
 
   /**
@@ -120,15 +138,23 @@ export class RealizationAgent {
     this.observedAt = performance.now();
     const flowPoints: PointFlows[] = [];
     const statuses: RealizationStatus[] = [];
+    const taken: [PointState, NftListing[]][] = [];
     for (const point of this.current) {
       const st = this.states.get(point);
       if (!st?.last) continue;
-      const listing = await this.options.nft.listTable(st.last.table).catch(() => undefined);
-      st.hits = (listing ? hitsOf(listing) : []).map((h) => {
-        const b = st.carried.get(`${h.direction} ${h.rule}`);
-        return b ? { ...h, packets: h.packets + b.packets, bytes: h.bytes + b.bytes } : h;
-      });
-      flowPoints.push({ point, ip: st.last.ip, marks: st.last.marks, flowSets: st.last.flowSets, listings: [...st.swapped, ...(listing ? [listing] : [])] });
+      // `swaps` is odd while a pass swaps the table: a listing overlapping a swap may mix the old table
+      // and the new one, and the pass carried what the old one counted; it is not used (the next
+      // observation reads the new table). A failed listing keeps the counters last read.
+      const swaps = st.swaps;
+      const listing = swaps % 2 === 0 ? await this.options.nft.listTable(st.last.table).catch(() => undefined) : undefined;
+      const usable = listing !== undefined && st.swaps === swaps;
+      if (usable)
+        st.hits = hitsOf(listing).map((h) => {
+          const b = st.carried.get(`${h.direction} ${h.rule}`);
+          return b ? { ...h, packets: h.packets + b.packets, bytes: h.bytes + b.bytes } : h;
+        });
+      taken.push([st, st.swapped]);
+      flowPoints.push({ point, ip: st.last.ip, marks: st.last.marks, flowSets: st.last.flowSets, listings: [...st.swapped, ...(usable ? [listing] : [])] });
       st.swapped = [];
       statuses.push(await this.report(point));
     }
@@ -139,12 +165,17 @@ export class RealizationAgent {
         const families = new Set(flowPoints.map((p) => (p.ip.includes(':') ? 6 : 4) as 4 | 6));
         const entries: ConntrackEntry[] = [];
         for (const f of families) entries.push(...(await this.options.flows.conntrack.list(f)));
+        // Traced against the world between passes (a pass updates it across awaits): nothing below
+        // awaits before collect() is done.
+        while (this.passing) await this.passing;
         const records = this.collector.collect(world, flowPoints, entries);
         if (records.length) await this.options.flows.sink.record(records);
         // Only now: records a sink refused are reported again at the next observation (the sink merges repeats).
         this.collector.delivered();
         flowRecords = records.length;
       } catch (err) {
+        // The dropped-flow sets of swapped-out tables exist nowhere else now: keep them for the next try.
+        for (const [st, listings] of taken) st.swapped.unshift(...listings);
         // Visibility never stops enforcement: say why, and try again at the next observation.
         this.options.log?.(`flow records: ${(err as Error).message}`);
       }
@@ -210,7 +241,7 @@ export class RealizationAgent {
   /** Brings the kernel to `table` for a point (element updates when they are enough), or records why not. */
   private async realize(point: string, table: Table, stats: { rules: number; elements: number }, seq: number): Promise<PointState> {
     let st = this.states.get(point);
-    if (!st) this.states.set(point, (st = { desiredRevision: seq, carried: new Map(), swapped: [] }));
+    if (!st) this.states.set(point, (st = { desiredRevision: seq, carried: new Map(), swapped: [], swaps: 0 }));
     // Rulesets are compared by shape (chains and set declarations: by identity, as compiles keep the
     // objects of what did not change, else by content) and by their element lists, once per pass against
     // what the kernel holds; rendering a large point as text to compare it cost more than an element update.
@@ -244,7 +275,15 @@ export class RealizationAgent {
       const carried = before ? hitsOf(before) : [];
       try {
         if (elementsOnly) await this.options.nft.updateElements(table, appliedChanges);
-        else await this.options.nft.replaceTable(withMarker(table, markerOf()));
+        else {
+          // Odd while the swap is in flight (see observe()); the counters are carried right after it.
+          st.swaps++;
+          try {
+            await this.options.nft.replaceTable(withMarker(table, markerOf()));
+          } finally {
+            st.swaps++;
+          }
+        }
         for (const h of carried) {
           const k = `${h.direction} ${h.rule}`;
           const b = st.carried.get(k) ?? { packets: 0, bytes: 0 };

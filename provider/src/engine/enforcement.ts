@@ -130,6 +130,8 @@ export class PointModelCache {
       Object.assign(this, { regionsOut: new WeakMap(), rulesOut: new WeakMap(), namedGroups: new WeakMap(), setNamed: new WeakMap() });
     } else if (egress !== this.egress) this.resetSources();
     this.egress = egress;
+    // One entry per source endpoint ever seen: under pod churn, ids of endpoints long gone pile up.
+    if (this.snats.size > 2 * this.world.membership.endpoints.size + 1024) this.snats = new Map();
   }
 
   private resetSources(): void {

@@ -330,6 +330,21 @@ describe('nftables compiler', () => {
     expect(replaced.deref()).toBeUndefined();
   });
 
+  test('a cache told which points remain lets go of the others (a workload scaled down), and still compiles them as a fresh compile does', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const rule = (peer: bigint): PointRule => ({ id: 'p/r', category: 'application', policy: 'p', rule: 'r', action: 'allow', staged: false, logged: false, peer: { v4: [{ lo: peer, hi: peer }], v6: [] }, ports: [{ protocol: 'tcp', lo: 80, hi: 80 }], other: [] });
+    const model = (name: string, peer: bigint): EnforcementPointModel => ({ name, kind: 'pod', owner: 'w', ip: '10.9.9.9', defaultAction: 'drop', in: [rule(peer)], out: [] });
+    const cache = new CompileCache();
+    compilePoint(model('pod:c/ns/w-0', 100n), { cache });
+    const gone = new WeakRef(compilePoint(model('pod:c/ns/w-1', 200n), { cache }).table.sets.find((s) => s.kind === 'addr-map')!);
+    cache.retain(new Set(['pod:c/ns/w-0']));
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(gone.deref()).toBeUndefined();
+    for (const [name, peer] of [['pod:c/ns/w-0', 100n], ['pod:c/ns/w-1', 200n]] as const) expect(renderText(compilePoint(model(name, peer), { cache }).table)).toBe(renderText(compilePoint(model(name, peer)).table));
+  });
+
   test('after a pod add changes one rule\'s peers, the chains of unchanged categories and that rule\'s chain are the objects compiled before', () => {
     const cache = new CompileCache();
     const [ep] = endpointsOfPoint(world(), 'vm:db#0')!;

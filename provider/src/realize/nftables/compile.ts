@@ -171,6 +171,30 @@ export class CompileCache {
     return maps;
   }
 
+  /**
+   * Forgets what the cache holds for points other than these (a long-lived agent whose points come and
+   * go: a workload scaled down): their slots release their parts, their last directions and rule maps go,
+   * and base chains are made again on demand.
+   */
+  retain(points: ReadonlySet<string>): void {
+    // Slots are `point|dir|category`, directions `point|dir`: the point is what precedes the last bars.
+    const pointOf = (key: string, bars: number) => {
+      let at = key.length;
+      for (let i = 0; i < bars; i++) at = key.lastIndexOf('|', at - 1);
+      return key.slice(0, at);
+    };
+    for (const [slot, used] of this.slots)
+      if (!points.has(pointOf(slot, 2))) {
+        this.slots.delete(slot);
+        // As in use(): a key's count is its slots', whichever part the key holds now.
+        const held = this.parts.get(used.key);
+        if (held && --held.slots <= 0) this.parts.delete(used.key);
+      }
+    for (const key of this.lastDirections.keys()) if (!points.has(pointOf(key, 1))) this.lastDirections.delete(key);
+    for (const point of this.pointMaps.keys()) if (!points.has(point)) this.pointMaps.delete(point);
+    if (this.bases.size > 2 * points.size) this.bases.clear();
+  }
+
   /** Records that a slot now uses a part: the part it used before is released when no slot uses it any more. */
   private use(slot: string, key: string, part: CategoryPart, last: { readonly key: string; readonly part: CategoryPart } | undefined): void {
     if (last?.part === part) return;
@@ -710,7 +734,7 @@ function compileDirection(model: EnforcementPointModel, dir: 'in' | 'out', v: Fa
           chainRules.push({ match: [{ m: 'service-lookup', v: fam, field, set: name }], ...note });
         }
       }
-      chainRules.push(...otherRules(r, dir, field, h, (peerSet) => ({ ...note, peerSet })));
+      chainRules.push(...otherRules(r, dir, field, h, () => note));
     }
     const decisive = inCat.filter((x) => !x.staged);
     // Two-level lookup (see the module comment): port → address class chain → address → rule chain.
