@@ -36,10 +36,12 @@ const (
 
 	nlmFRequest = 0x1
 	nlmFMulti   = 0x2
-	nlmFAck     = 0x4
-	nlmFDump    = 0x300
-	nlmFCreate  = 0x400
-	nlmFAppend  = 0x800
+	// NLM_F_DUMP_INTR: the dump was interrupted by a change (its parts may be of two generations).
+	nlmFDumpIntr = 0x10
+	nlmFAck      = 0x4
+	nlmFDump     = 0x300
+	nlmFCreate   = 0x400
+	nlmFAppend   = 0x800
 
 	nlmsgError = 2
 	nlmsgDone  = 3
@@ -286,6 +288,7 @@ func (c *conn) request(typ uint16, flags uint16, attrs func(e *enc)) ([][]byte, 
 		return nil, fmt.Errorf("netlink send: %w", err)
 	}
 	var out [][]byte
+	interrupted := false
 	for {
 		msgs, err := c.recv(0)
 		if err != nil {
@@ -295,8 +298,16 @@ func (c *conn) request(typ uint16, flags uint16, attrs func(e *enc)) ([][]byte, 
 			if m.seq != seq {
 				continue
 			}
+			// A dump the kernel marks interrupted (the ruleset changed while it was read, e.g. a table swap
+			// by another process) may mix two generations: refuse it rather than answer with a mixture.
+			if m.flags&nlmFDumpIntr != 0 {
+				interrupted = true
+			}
 			switch m.typ {
 			case nlmsgDone:
+				if interrupted {
+					return nil, fmt.Errorf("the ruleset changed while it was read (dump interrupted); read again")
+				}
 				return out, nil
 			case nlmsgError:
 				code := int32(binary.LittleEndian.Uint32(m.data))
