@@ -368,8 +368,9 @@ async function writerParts(world: World, label: string, target: Endpoint, table:
 }
 
 /**
- * The endpoint of a point as the world has it now: a write of a workload makes all its pods anew (same
- * names and addresses, new objects), and the agent looks its points up again at every pass.
+ * The endpoint of a point as the world has it now: a write of a workload that changes its pods' labels
+ * or ports makes them anew (same names and addresses, new objects), and the agent looks its points up
+ * again at every pass.
  */
 function current(world: World, ep: Endpoint): Endpoint {
   return world.endpointsOf(ep.owner).find((e) => e.name === ep.name) ?? ep;
