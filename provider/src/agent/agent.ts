@@ -118,8 +118,7 @@ export class RealizationAgent {
       for (const ep of eps) {
         const point = pointName(ep);
         const compiled = compilePoint(enforcementPointModel(world, ep, shared), { cache });
-        const st = await this.realize(point, compiled.table, compiled.stats, seq);
-        st.last = { table: compiled.table.name, ip: ep.ip.s, stats: compiled.stats, seq, marks: compiled.marks, flowSets: compiled.flowSets };
+        await this.realize(point, compiled.table, { table: compiled.table.name, ip: ep.ip.s, stats: compiled.stats, seq, marks: compiled.marks, flowSets: compiled.flowSets });
         current.push(point);
         statuses.push(await this.report(point));
       }
@@ -239,7 +238,8 @@ export class RealizationAgent {
   }
 
   /** Brings the kernel to `table` for a point (element updates when they are enough), or records why not. */
-  private async realize(point: string, table: Table, stats: { rules: number; elements: number }, seq: number): Promise<PointState> {
+  private async realize(point: string, table: Table, last: NonNullable<PointState['last']>): Promise<PointState> {
+    const { stats, seq } = last;
     let st = this.states.get(point);
     if (!st) this.states.set(point, (st = { desiredRevision: seq, carried: new Map(), swapped: [], swaps: 0 }));
     // Rulesets are compared by shape (chains and set declarations: by identity, as compiles keep the
@@ -252,7 +252,10 @@ export class RealizationAgent {
     // The desired table is usually what the kernel holds (after a refusal it is not): compared once.
     const sameAsDesired = st.desired === undefined ? false : st.desired === applied?.table ? realized : sameShape(st.desired, table) && changedElements(st.desired, table).length === 0;
     if (!sameAsDesired) st.desiredRevision = seq;
+    // The desired table and its figures move together, before any wait: a status built meanwhile (an
+    // observation's) is the pending state of this pass, not a mixture of two.
     st.desired = table;
+    st.last = last;
     let marker: string | undefined;
     // The marker renders the whole table: only for a restart's first pass and for a table swap.
     const markerOf = () => (marker ??= `microseg ruleset ${fnv(renderText(table))}`);
