@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -67,10 +66,10 @@ func list(c *conn, table string) (*Listing, error) {
 	}
 	for _, r := range rules {
 		m := attrMap(r)
-		if strings.TrimRight(string(m[unix.NFTA_RULE_TABLE]), "\x00") != table {
+		if cstr(m[unix.NFTA_RULE_TABLE]) != table {
 			continue
 		}
-		lr := ListedRule{Chain: strings.TrimRight(string(m[unix.NFTA_RULE_CHAIN]), "\x00")}
+		lr := ListedRule{Chain: cstr(m[unix.NFTA_RULE_CHAIN])}
 		if h := m[unix.NFTA_RULE_HANDLE]; len(h) == 8 {
 			lr.Handle = binary.BigEndian.Uint64(h)
 		}
@@ -82,7 +81,7 @@ func list(c *conn, table string) (*Listing, error) {
 					break
 				}
 				if t == 0 {
-					lr.Comment = strings.TrimRight(string(ud[i+2:i+2+n]), "\x00")
+					lr.Comment = cstr(ud[i+2 : i+2+n])
 				}
 				i += 2 + n
 			}
@@ -100,14 +99,14 @@ func list(c *conn, table string) (*Listing, error) {
 	}
 	for _, s := range sets {
 		m := attrMap(s)
-		if strings.TrimRight(string(m[unix.NFTA_SET_TABLE]), "\x00") != table {
+		if cstr(m[unix.NFTA_SET_TABLE]) != table {
 			continue
 		}
 		flags := m[unix.NFTA_SET_FLAGS]
 		if len(flags) != 4 || binary.BigEndian.Uint32(flags)&setFlagEval == 0 {
 			continue
 		}
-		name := strings.TrimRight(string(m[unix.NFTA_SET_NAME]), "\x00")
+		name := cstr(m[unix.NFTA_SET_NAME])
 		fs, err := flowElements(c, table, name)
 		if err != nil {
 			return nil, err
@@ -120,7 +119,7 @@ func list(c *conn, table string) (*Listing, error) {
 // counterOf reads an expression (NFTA_EXPR_NAME, NFTA_EXPR_DATA) if it is a counter.
 func counterOf(b []byte) (Counter, bool) {
 	m := attrMap(b)
-	if strings.TrimRight(string(m[unix.NFTA_EXPR_NAME]), "\x00") != "counter" {
+	if cstr(m[unix.NFTA_EXPR_NAME]) != "counter" {
 		return Counter{}, false
 	}
 	d := attrMap(m[unix.NFTA_EXPR_DATA])

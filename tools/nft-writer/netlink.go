@@ -240,7 +240,7 @@ func extAckText(data []byte) string {
 	}
 	for _, a := range parseAttrs(data[20:]) {
 		if a.typ == unix.NLMSGERR_ATTR_MSG {
-			return " (" + strings.TrimRight(string(a.data), "\x00") + ")"
+			return " (" + cstr(a.data) + ")"
 		}
 	}
 	return ""
@@ -329,6 +329,9 @@ func (c *conn) request(typ uint16, flags uint16, attrs func(e *enc)) ([][]byte, 
 		}
 	}
 }
+
+// cstr is a netlink string attribute without its NUL terminator.
+func cstr(b []byte) string { return strings.TrimRight(string(b), "\x00") }
 
 type kernelError struct{ code int32 }
 

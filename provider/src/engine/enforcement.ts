@@ -243,8 +243,15 @@ interface PointEntry {
   readonly out: (PointRule | undefined)[];
 }
 
-/** The parts of a {@link PointEntry} that depend only on the rule list. */
+/** The parts of a {@link PointEntry} that depend only on the rule list, shared by points with one list (endpoints of equal identity). */
+const ruleIndexes = new WeakMap<readonly CompiledRule[], Pick<PointEntry, 'byAtom' | 'volatile'>>();
 function indexRules(rules: readonly CompiledRule[]): Pick<PointEntry, 'byAtom' | 'volatile'> {
+  let known = ruleIndexes.get(rules);
+  if (!known) ruleIndexes.set(rules, (known = indexOf(rules)));
+  return known;
+}
+
+function indexOf(rules: readonly CompiledRule[]): Pick<PointEntry, 'byAtom' | 'volatile'> {
   const byAtom = new Map<Atom, number[]>();
   const volatile: number[] = [];
   rules.forEach((r, i) => {
