@@ -412,12 +412,16 @@ function sameElement(a: Table['sets'][number], i: number, b: Table['sets'][numbe
     }
     case 'addr-map': {
       const [p, q] = [x as (typeof a.elements)[number], y as (typeof a.elements)[number]];
-      return p.addr.lo === q.addr.lo && p.addr.hi === q.addr.hi && verdict(p.verdict, q.verdict);
+      return p.addr.lo === q.addr.lo && p.addr.hi === q.addr.hi && p.rule === q.rule;
+    }
+    case 'rule-map': {
+      const [p, q] = [x as (typeof a.elements)[number], y as (typeof a.elements)[number]];
+      return p.rule === q.rule && verdict(p.verdict, q.verdict);
     }
   }
 }
 
-/** An element's identity (key and verdict), equal exactly when its `nft -j` JSON is equal. */
+/** An element's identity (key and data), equal exactly when its `nft -j` JSON is equal. */
 function elementKey(s: Table['sets'][number], i: number): string {
   const verdict = (v: Verdict) => (v.kind === 'goto' ? `goto ${v.target}` : v.kind);
   switch (s.kind) {
@@ -437,7 +441,11 @@ function elementKey(s: Table['sets'][number], i: number): string {
     }
     case 'addr-map': {
       const e = s.elements[i]!;
-      return `${e.addr.lo}-${e.addr.hi} ${verdict(e.verdict)}`;
+      return `${e.addr.lo}-${e.addr.hi} ${e.rule}`;
+    }
+    case 'rule-map': {
+      const e = s.elements[i]!;
+      return `${e.rule} ${verdict(e.verdict)}`;
     }
   }
 }

@@ -61,7 +61,10 @@ export function elementsWire(s: NamedSet, which?: readonly number[]): string {
       each(s.elements, (a) => `${a.lo.toString(16)} ${a.hi.toString(16)}`);
       break;
     case 'addr-map':
-      each(s.elements, (e) => `${e.addr.lo.toString(16)} ${e.addr.hi.toString(16)} ${verdictCode(e.verdict)}`);
+      each(s.elements, (e) => `${e.addr.lo.toString(16)} ${e.addr.hi.toString(16)} ${e.rule.toString(16)}`);
+      break;
+    case 'rule-map':
+      each(s.elements, (e) => `${e.rule.toString(16)} ${verdictCode(e.verdict)}`);
       break;
     case 'port-map':
       each(s.elements, (e) => `${e.lo} ${e.hi} ${verdictCode(e.verdict)}`);

@@ -1,6 +1,6 @@
 /**
- * A small model of the nftables objects microseg emits: one `inet` table of named sets, verdict maps and
- * chains. Both renderings (`nft -j` JSON and `nft` text) come from it, so they cannot disagree.
+ * A small model of the nftables objects microseg emits: one `inet` table of named sets, maps and chains.
+ * Both renderings (`nft -j` JSON and `nft` text) come from it, so they cannot disagree.
  */
 
 export type Family = 4 | 6;
@@ -52,17 +52,29 @@ export interface PortMap {
 }
 
 /**
- * The second level: peer address → the chain of the rule owning it for that class of ports. Also a
- * single-field interval map; its keys are disjoint (first-match order compiled in, see boxes.ts).
+ * The second level: peer address → the number of the rule owning it for that class of ports (a data map,
+ * `ipv4_addr : mark`). A single-field interval map (an rbtree in the kernel: O(log n) per lookup); its
+ * keys are disjoint (first-match order compiled in, see boxes.ts). The number goes through the
+ * connection's mark to {@link RuleMap}, the one map whose elements jump to chains: a pod add changes
+ * these elements only, and an update of plain data does not make the kernel validate the table's chain
+ * graph at commit (adding an element that jumps to a chain does: every verdict element of the table is
+ * walked again, ~2 ms on the benchmark's largest point).
  */
 export interface AddressMap {
   readonly kind: 'addr-map';
   readonly name: string;
   readonly v: Family;
-  readonly elements: readonly { readonly addr: AddrKey; readonly verdict: Verdict }[];
+  readonly elements: readonly { readonly addr: AddrKey; readonly rule: number }[];
 }
 
-export type NamedSet = AddressSet | ServiceMap | PortMap | AddressMap | FlowSet;
+/** Rule number → the rule's chain (`mark : verdict`, a hash map): one per direction, static while its rules are. */
+export interface RuleMap {
+  readonly kind: 'rule-map';
+  readonly name: string;
+  readonly elements: readonly { readonly rule: number; readonly verdict: Verdict }[];
+}
+
+export type NamedSet = AddressSet | ServiceMap | PortMap | AddressMap | RuleMap | FlowSet;
 
 /**
  * A dynamic set the kernel fills: one element per `saddr . daddr . l4proto . dport` a drop rule met, with
@@ -91,8 +103,12 @@ export type Match =
 
 export interface Rule {
   readonly match: readonly Match[];
-  /** Verdict map lookup instead of a plain verdict: `th dport vmap @map` or `ip saddr vmap @map`. */
-  readonly vmap?: { readonly key: 'dport'; readonly map: string } | { readonly key: 'addr'; readonly v: Family; readonly field: 'saddr' | 'daddr'; readonly map: string };
+  /**
+   * Verdict map lookup instead of a plain verdict: `th dport vmap @map`, or an address class:
+   * `ct mark set ip saddr map @map ct mark vmap @rules` (the peer's rule number, through the connection's
+   * mark, to the rule's chain; an address without an element ends the rule there).
+   */
+  readonly vmap?: { readonly key: 'dport'; readonly map: string } | { readonly key: 'class'; readonly v: Family; readonly field: 'saddr' | 'daddr'; readonly map: string; readonly rules: string };
   readonly counter?: boolean;
   /** `ct mark set N`: tags the connection with the deciding rule, for flow records read from conntrack. */
   readonly ctMark?: number;
@@ -136,7 +152,7 @@ export function sameRule(a: Rule, b: Rule): boolean {
   if (a.vmap !== b.vmap) {
     const [x, y] = [a.vmap, b.vmap];
     if (!x || !y || x.key !== y.key || x.map !== y.map) return false;
-    if (x.key === 'addr' && (y.key !== 'addr' || x.v !== y.v || x.field !== y.field)) return false;
+    if (x.key === 'class' && (y.key !== 'class' || x.v !== y.v || x.field !== y.field || x.rules !== y.rules)) return false;
   }
   return sameVerdict(a.verdict, b.verdict);
 }
@@ -183,7 +199,7 @@ function sameMatch(a: Match, b: Match): boolean {
 export function sameSetDeclaration(a: NamedSet, b: NamedSet): boolean {
   if (a === b) return true;
   if (a.name !== b.name || a.kind !== b.kind) return false;
-  if (a.kind === 'port-map') return true;
+  if (a.kind === 'port-map' || a.kind === 'rule-map') return true;
   if (a.v !== (b as typeof a).v) return false;
   return a.kind !== 'flow-set' || (a.timeout === (b as typeof a).timeout && a.size === (b as typeof a).size);
 }

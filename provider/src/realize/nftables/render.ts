@@ -123,14 +123,16 @@ function matchJson(m: Match): Json[] {
   }
 }
 
+const ctMark: Json = { ct: { key: 'mark' } };
+const markText = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 const flowKeyText = (v: 4 | 6) => `${ipProto(v)} saddr . ${ipProto(v)} daddr . meta l4proto . th dport`;
 const flowKeyJson = (v: 4 | 6): Json => ({ concat: [payload(ipProto(v), 'saddr'), payload(ipProto(v), 'daddr'), meta('l4proto'), payload('th', 'dport')] });
 
 function ruleText(r: Rule): string {
   const parts = r.match.map(matchText);
   if (r.recordFlow) parts.push(`update @${r.recordFlow.set} { ${flowKeyText(r.recordFlow.v)} }`);
-  if (r.ctMark !== undefined) parts.push(`ct mark set 0x${r.ctMark.toString(16).padStart(8, '0')}`);
-  if (r.vmap) parts.push(r.vmap.key === 'dport' ? `th dport vmap @${r.vmap.map}` : `${ipProto(r.vmap.v)} ${r.vmap.field} vmap @${r.vmap.map}`);
+  if (r.ctMark !== undefined) parts.push(`ct mark set ${markText(r.ctMark)}`);
+  if (r.vmap) parts.push(r.vmap.key === 'dport' ? `th dport vmap @${r.vmap.map}` : `ct mark set ${ipProto(r.vmap.v)} ${r.vmap.field} map @${r.vmap.map} ct mark vmap @${r.vmap.rules}`);
   if (r.log !== undefined) parts.push(`log prefix ${quote(r.log)}`);
   if (r.counter) parts.push('counter');
   if (r.verdict) parts.push(verdictText(r.verdict));
@@ -141,8 +143,9 @@ function ruleText(r: Rule): string {
 function ruleExpr(r: Rule): Json[] {
   const expr: Json[] = r.match.flatMap(matchJson);
   if (r.recordFlow) expr.push({ set: { op: 'update', elem: flowKeyJson(r.recordFlow.v), set: `@${r.recordFlow.set}` } });
-  if (r.ctMark !== undefined) expr.push({ mangle: { key: { ct: { key: 'mark' } }, value: r.ctMark } });
-  if (r.vmap) expr.push({ vmap: { key: r.vmap.key === 'dport' ? payload('th', 'dport') : payload(ipProto(r.vmap.v), r.vmap.field), data: `@${r.vmap.map}` } });
+  if (r.ctMark !== undefined) expr.push({ mangle: { key: ctMark, value: r.ctMark } });
+  if (r.vmap?.key === 'dport') expr.push({ vmap: { key: payload('th', 'dport'), data: `@${r.vmap.map}` } });
+  else if (r.vmap) expr.push({ mangle: { key: ctMark, value: { map: { key: payload(ipProto(r.vmap.v), r.vmap.field), data: `@${r.vmap.map}` } } } }, { vmap: { key: ctMark, data: `@${r.vmap.rules}` } });
   if (r.log !== undefined) expr.push({ log: { prefix: r.log.replace(/["\\]/g, '_') } });
   if (r.counter) expr.push({ counter: { packets: 0, bytes: 0 } });
   if (r.verdict) expr.push(verdictJson(r.verdict));
@@ -152,9 +155,11 @@ function ruleExpr(r: Rule): Json[] {
 function setText(s: NamedSet): string[] {
   if (s.kind === 'flow-set')
     return [`\tset ${s.name} {`, `\t\ttype ${addrType(s.v)} . ${addrType(s.v)} . inet_proto . inet_service`, `\t\tsize ${s.size}`, '\t\tflags dynamic,timeout', '\t\tcounter', `\t\ttimeout ${s.timeout}s`, '\t}'];
-  const isMap = s.kind === 'port-map' || s.kind === 'addr-map';
-  const type = s.kind === 'set' ? addrType(s.v) : s.kind === 'service-set' ? `${addrType(s.v)} . inet_proto . inet_service` : s.kind === 'port-map' ? 'inet_service : verdict' : `${addrType(s.v)} : verdict`;
-  const lines = [`\t${isMap ? 'map' : 'set'} ${s.name} {`, `\t\ttype ${type}`, '\t\tflags interval'];
+  const isMap = s.kind === 'port-map' || s.kind === 'addr-map' || s.kind === 'rule-map';
+  const type = s.kind === 'set' ? addrType(s.v) : s.kind === 'service-set' ? `${addrType(s.v)} . inet_proto . inet_service` : s.kind === 'port-map' ? 'inet_service : verdict' : s.kind === 'addr-map' ? `${addrType(s.v)} : mark` : 'mark : verdict';
+  const lines = [`\t${isMap ? 'map' : 'set'} ${s.name} {`, `\t\ttype ${type}`];
+  // A rule map's keys are single numbers: a hash map, no intervals.
+  if (s.kind !== 'rule-map') lines.push('\t\tflags interval');
   const elems = elementTexts(s);
   if (elems.length) lines.push(`\t\telements = { ${elems.join(',\n\t\t\t     ')} }`);
   lines.push('\t}');
@@ -174,7 +179,9 @@ export function elementTexts(s: NamedSet, which?: readonly number[]): string[] {
     case 'port-map':
       return pick(s.elements).map((e) => `${portText(e)} : ${verdictText(e.verdict)}`);
     case 'addr-map':
-      return pick(s.elements).map((e) => `${addrText(e.addr)} : ${verdictText(e.verdict)}`);
+      return pick(s.elements).map((e) => `${addrText(e.addr)} : ${markText(e.rule)}`);
+    case 'rule-map':
+      return pick(s.elements).map((e) => `${markText(e.rule)} : ${verdictText(e.verdict)}`);
   }
 }
 
@@ -185,6 +192,8 @@ export function elementKeyTexts(s: NamedSet, which: readonly number[]): string[]
       return which.map((i) => portText(s.elements[i]!));
     case 'addr-map':
       return which.map((i) => addrText(s.elements[i]!.addr));
+    case 'rule-map':
+      return which.map((i) => markText(s.elements[i]!.rule));
     default:
       return elementTexts(s, which);
   }
@@ -224,7 +233,11 @@ export function elementJson(s: NamedSet, i: number): Json {
     }
     case 'addr-map': {
       const e = s.elements[i]!;
-      return [addrJson(e.addr), verdictJson(e.verdict)];
+      return [addrJson(e.addr), e.rule];
+    }
+    case 'rule-map': {
+      const e = s.elements[i]!;
+      return [e.rule, verdictJson(e.verdict)];
     }
   }
 }
@@ -234,9 +247,11 @@ export function setJson(t: Table, s: NamedSet, withElements = true): Record<stri
   if (s.kind === 'flow-set')
     // nft's JSON knows the flag `dynamic` only implicitly (from the `update` statement that uses the set).
     return { family: t.family, table: t.name, name: s.name, type: [addrType(s.v), addrType(s.v), 'inet_proto', 'inet_service'], flags: ['timeout'], timeout: s.timeout, size: s.size, stmt: [{ counter: null }] };
-  const type: Json = s.kind === 'set' || s.kind === 'addr-map' ? addrType(s.v) : s.kind === 'port-map' ? 'inet_service' : [addrType(s.v), 'inet_proto', 'inet_service'];
-  const o: Record<string, Json> = { family: t.family, table: t.name, name: s.name, type, flags: ['interval'] };
-  if (s.kind === 'port-map' || s.kind === 'addr-map') o.map = 'verdict';
+  const type: Json = s.kind === 'set' || s.kind === 'addr-map' ? addrType(s.v) : s.kind === 'port-map' ? 'inet_service' : s.kind === 'rule-map' ? 'mark' : [addrType(s.v), 'inet_proto', 'inet_service'];
+  const o: Record<string, Json> = { family: t.family, table: t.name, name: s.name, type };
+  if (s.kind !== 'rule-map') o.flags = ['interval'];
+  if (s.kind === 'port-map' || s.kind === 'rule-map') o.map = 'verdict';
+  else if (s.kind === 'addr-map') o.map = 'mark';
   if (withElements && s.elements.length) o.elem = s.elements.map((_, i) => elementJson(s, i));
   return o;
 }
@@ -250,7 +265,7 @@ export function renderJson(t: Table): { nftables: Json[] } {
     if (c.hook) Object.assign(chain, { type: 'filter', hook: c.hook, prio: 0, policy: 'accept' });
     cmds.push({ add: { chain } });
   }
-  for (const s of t.sets) cmds.push({ add: { [s.kind === 'port-map' || s.kind === 'addr-map' ? 'map' : 'set']: setJson(t, s) } });
+  for (const s of t.sets) cmds.push({ add: { [s.kind === 'port-map' || s.kind === 'addr-map' || s.kind === 'rule-map' ? 'map' : 'set']: setJson(t, s) } });
   for (const c of t.chains)
     for (const r of c.rules) {
       const rule: Record<string, Json> = { family: t.family, table: t.name, chain: c.name, expr: ruleExpr(r) };
