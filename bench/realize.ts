@@ -407,10 +407,13 @@ function allowedTcp(table: Table, allowChains: ReadonlySet<string>): { addr: big
     for (const p of s.elements) {
       const cls = p.verdict.kind === 'goto' ? maps.get(p.verdict.target) : undefined;
       if (cls?.kind !== 'addr-map') continue;
+      const rules = maps.get(`in_rules`);
+      if (rules?.kind !== 'rule-map') continue;
+      const chainOf = new Map(rules.elements.map((x) => [x.rule, x.verdict.kind === 'goto' ? x.verdict.target : undefined] as const));
       // A usable source address: not in 0.0.0.0/8.
-      const e = cls.elements.find((x) => x.verdict.kind === 'goto' && allowChains.has(x.verdict.target) && x.addr.hi >= 1n << 24n);
+      const e = cls.elements.find((x) => allowChains.has(chainOf.get(x.rule) ?? '') && x.addr.hi >= 1n << 24n);
       // Port 0 cannot be listened on.
-      if (e && e.verdict.kind === 'goto' && p.hi >= 1) return { addr: e.addr.lo < 1n << 24n ? 1n << 24n : e.addr.lo, port: Math.max(p.lo, 1), rule: e.verdict.target };
+      if (e && p.hi >= 1) return { addr: e.addr.lo < 1n << 24n ? 1n << 24n : e.addr.lo, port: Math.max(p.lo, 1), rule: chainOf.get(e.rule)! };
     }
   }
   return undefined;

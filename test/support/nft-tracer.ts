@@ -1,5 +1,5 @@
 import { parseIp } from '../../provider/src/engine';
-import type { AddressMap, AddrKey, Match, PortMap, Rule, ServiceMap, Table, Verdict } from '../../provider/src/realize/nftables';
+import type { AddressMap, AddrKey, Match, PortMap, Rule, RuleMap, ServiceMap, Table, Verdict } from '../../provider/src/realize/nftables';
 
 /**
  * Follows a first packet (conntrack state new) through a compiled table, as kube-proxy's tests trace
@@ -70,11 +70,16 @@ export function tracePacket(t: Table, p: TracePacket): { verdict: TraceVerdict; 
           if (m.kind !== 'port-map') throw new Error(`${m.name} is not a port map`);
           e = p.dport === undefined ? undefined : m.elements.find((x) => p.dport! >= x.lo && p.dport! <= x.hi);
         } else {
-          const { v, field, map } = r.vmap;
+          // `ct mark set ip saddr map @class ct mark vmap @rules`: an address without an element ends the rule.
+          const { v, field, map, rules } = r.vmap;
           if (v !== p.v) continue;
           const m = sets.get(map) as AddressMap;
           if (m.kind !== 'addr-map') throw new Error(`${m.name} is not an address map`);
-          e = m.elements.find((x) => inKey(x.addr, p.v, addr(field)));
+          const hit = m.elements.find((x) => inKey(x.addr, p.v, addr(field)));
+          if (!hit) continue;
+          const rm = sets.get(rules) as RuleMap;
+          if (rm?.kind !== 'rule-map') throw new Error(`${rules} is not a rule map`);
+          e = rm.elements.find((x) => x.rule === hit.rule);
         }
         if (!e) continue;
         next = e.verdict;

@@ -1,6 +1,6 @@
 import { normalize, type AddressRange, type EnforcementPointModel, type PointRule } from '../../engine';
 import { boxesV4, firstMatch, portPlan, repaintPlan, type FamilyPlan, type SignedFamilyRuleBoxes, type SignedRuleBox, type V4Boxes } from './boxes';
-import { sameChain, type AddressMap, type AddressSet, type Chain, type Family, type FlowSet, type NamedSet, type PortMap, type Rule, type Table, type Verdict } from './ir';
+import { sameChain, type AddressMap, type AddressSet, type Chain, type Family, type FlowSet, type NamedSet, type PortMap, type Rule, type RuleMap, type Table, type Verdict } from './ir';
 
 /**
  * Compiles one enforcement point to one nftables table (pure: no I/O).
@@ -15,7 +15,8 @@ import { sameChain, type AddressMap, type AddressSet, type Chain, type Family, t
  *        tcp/udp/sctp not in a port map: goto the next category
  *        other protocols (ICMP...): the rules that can match them, in order, against named peer sets
  *        goto the next category
- *     chain in_<category>_c<k>   ip saddr vmap @in_<category>_c<k> (address → rule chain); goto the next category
+ *     chain in_<category>_c<k>   ct mark set ip saddr map @in_<category>_c<k> ct mark vmap @in_rules
+ *                                (address → rule number → rule chain); goto the next category
  *     chain in_default   counter, the default action
  *     chain r_in_<hash>  one per rule: counter, optional log, its verdict; comment "policy/rule"
  *
@@ -26,8 +27,11 @@ import { sameChain, type AddressMap, type AddressSet, type Chain, type Family, t
  *
  * First-match order inside a category becomes a two-level lookup with disjoint keys (see boxes.ts
  * portPlan): the ports cut into intervals, each pointing to the address class of the rules covering it;
- * a class maps address runs to the first rule holding them. Both levels are single-field interval maps
- * (rbtrees), so a first packet costs two O(log n) lookups per category whatever the number of rules; an
+ * a class maps address runs to the number of the first rule holding them, and the direction's rule map
+ * (`in_rules`, a hash map) that number to the rule's chain: the only verdict elements pod churn would
+ * otherwise add (each makes the kernel validate the table's chain graph at commit) stay static. Both
+ * levels are single-field interval maps (rbtrees), so a first packet costs two O(log n) lookups per
+ * category and one hash lookup whatever the number of rules; an
  * earlier layout used one `addr . l4proto . dport` concatenated map (pipapo), whose lookups grow with the
  * element count. `pass` is a goto to the application chain (from the application category: to the
  * kubernetes chain, a pod's NetworkPolicy layer; from baseline: to the default chain). Only the first
@@ -300,6 +304,16 @@ interface DirectionPart {
   readonly elements: number;
 }
 
+/**
+ * A category's rule map: its deciding rules' numbers to their chains. One per category, not per
+ * direction: the kernel checks the chain graph for loops through every map element, and a `pass` rule
+ * jumps back to an earlier category's chain (infrastructure → application), so a map shared by the
+ * categories would close a loop there.
+ */
+function ruleMapOf(name: string, rules: readonly { readonly rule: number; readonly name: string }[]): RuleMap {
+  return { kind: 'rule-map', name, elements: rules.map((r) => ({ rule: r.rule, verdict: { kind: 'goto', target: r.name } })) };
+}
+
 /** A deciding rule's chain and what it adds to the table: one per rule identity ({@link CompileCache.rule}). */
 interface RulePart {
   readonly dir: 'in' | 'out';
@@ -308,6 +322,8 @@ interface RulePart {
   /** The hash of `dir|id` its names carry. */
   readonly h: string;
   readonly name: string;
+  /** Its number in the direction's rule map: the hash as a number (names are unique, so numbers are). */
+  readonly rule: number;
   readonly chain: Chain;
   /** Its dropped-flow set (drop, reject) and the record naming the rule. */
   readonly flowSet?: FlowSet;
@@ -335,14 +351,15 @@ function verdictsOf(dir: 'in' | 'out', r: PointRule): Verdict[] {
 function rulePartOf(dir: 'in' | 'out', v: Family, r: PointRule): RulePart {
   const h = fnv(`${dir}|${r.id}`);
   const name = `r_${dir}_${h}`;
+  const rule = parseInt(h, 16);
   const log = r.logged ? `microseg ${dir} ${r.id} `.slice(0, 120) : undefined;
   const verdicts = verdictsOf(dir, r);
   const tail = (vd: Verdict, extra: { ctMark?: number }): Rule => ({ match: vd.kind === 'reject-tcp' ? [{ m: 'l4proto' as const, protocols: ['tcp'] }] : [], counter: true, ...extra, log, verdict: vd, comment: comment(r.id) });
   if (r.action === 'allow') {
     const mark = flowMark(dir, r.id);
-    return { dir, v, id: r.id, h, name, chain: { name, rules: verdicts.map((vd) => tail(vd, { ctMark: mark })) }, mark, flow: { direction: dir, rule: r.id, verdict: 'allow' } };
+    return { dir, v, id: r.id, h, name, rule, chain: { name, rules: verdicts.map((vd) => tail(vd, { ctMark: mark })) }, mark, flow: { direction: dir, rule: r.id, verdict: 'allow' } };
   }
-  if (r.action === 'pass') return { dir, v, id: r.id, h, name, chain: { name, rules: verdicts.map((vd) => tail(vd, {})) } };
+  if (r.action === 'pass') return { dir, v, id: r.id, h, name, rule, chain: { name, rules: verdicts.map((vd) => tail(vd, {})) } };
   const set = `fd_${dir}_${h}`;
   return {
     dir,
@@ -350,6 +367,7 @@ function rulePartOf(dir: 'in' | 'out', v: Family, r: PointRule): RulePart {
     id: r.id,
     h,
     name,
+    rule,
     chain: { name, rules: [{ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], recordFlow: { v, set } }, ...verdicts.map((vd) => tail(vd, {}))] },
     flowSet: { kind: 'flow-set', name: set, v, timeout: FLOW_SET_TIMEOUT, size: FLOW_SET_SIZE, elements: NO_ELEMENTS },
     flow: { direction: dir, rule: r.id, verdict: r.action },
@@ -364,6 +382,9 @@ function baseChain(dir: 'in' | 'out', v: Family, ip: string): Chain {
     // Other addresses of the host (another interface, another point) are not this point's traffic.
     { match: [{ m: 'addr', v, field: self, op: '!=', addr: ip }], verdict: { kind: 'accept' } },
     { match: [{ m: 'nfproto', v: v === 4 ? 6 : 4 }], verdict: { kind: 'accept' } },
+    // A packet conntrack does not track (invalid, or `notrack`ed) cannot be classified: a rule's number
+    // travels in its connection's mark. Dropped, as Calico and Antrea drop invalid packets.
+    { match: [{ m: 'ct-state', states: ['invalid', 'untracked'] }], counter: true, verdict: { kind: 'drop' }, comment: 'no connection' },
     { match: [], verdict: { kind: 'goto', target: `${dir}_${CATEGORIES[0]}` } },
   ];
   return { name: dir === 'in' ? 'input' : 'output', hook: dir === 'in' ? 'input' : 'output', rules };
@@ -381,8 +402,8 @@ interface CategoryPart {
   readonly rules: readonly PointRule[];
   /** Its rules that decide (not staged), in order: the plan's rules. */
   readonly decisive: readonly PointRule[];
-  /** The chain names of its deciding rules, in order (what its address maps' elements name). */
-  readonly targets: readonly string[];
+  /** The rule numbers of its deciding rules, in order (what its address maps' elements hold). */
+  readonly targets: readonly number[];
   readonly plan?: FamilyPlan;
   /** Dropped-flow sets of its rules, in rule order (they come first in the table). */
   readonly flowSets: readonly NamedSet[];
@@ -391,6 +412,8 @@ interface CategoryPart {
   readonly classChains: readonly Chain[];
   readonly ruleParts: readonly RulePart[];
   readonly ruleChains: readonly Chain[];
+  /** Its rule map (when it has address classes). */
+  readonly ruleMap?: RuleMap;
   /** Peer sets (one per region object in a direction) it made, or took from an earlier category. */
   readonly peerUses: readonly { readonly ranges: readonly AddressRange[]; readonly name: string; readonly created: boolean }[];
   /** Every name {@link compileDirection} would make unique; kept the same array while equal. */
@@ -408,7 +431,7 @@ function peersStillHold(part: CategoryPart, peerSets: ReadonlyMap<readonly Addre
 const stagedSets = new WeakMap<PointRule, { readonly dir: string; readonly v: Family; readonly set: NamedSet | undefined; readonly elements: number }>();
 const peerSetObjects = new WeakMap<readonly AddressRange[], Map<string, AddressSet>>();
 /** Address maps per plan class (named, with the rule chains its runs name) and port maps per plan port list (named by direction and category). */
-const classSets = new WeakMap<FamilyPlan['classes'][number], { readonly targets: readonly string[]; readonly elements: AddressMap['elements']; readonly name: string; readonly set: AddressMap }>();
+const classSets = new WeakMap<FamilyPlan['classes'][number], { readonly targets: readonly number[]; readonly elements: AddressMap['elements']; readonly name: string; readonly set: AddressMap }>();
 const portSets = new WeakMap<FamilyPlan['ports'], { readonly prefix: string; readonly lists: Map<string, { readonly elements: PortMap['elements']; readonly set: PortMap }> }>();
 
 /** IPv4 boxes per rule object and its index in its category's deciding rules. */
@@ -530,10 +553,18 @@ function categoryPart(cache: CompileCache, dir: 'in' | 'out', v: Family, ci: num
       plan = (prev?.plan && prev.v === v && repaintPlan(prev.plan, boxes)) || portPlan(boxes, v);
     }
   }
-  const madeTargets = ruleParts.map((p) => p.name);
+  const madeTargets = ruleParts.map((p) => p.rule);
   // One array while the rule chains are the same: classes compare it by identity.
   const targets = prev && sameList(prev.targets, madeTargets) ? prev.targets : madeTargets;
   const classChains: Chain[] = [];
+  const rulesName = `${dir}_${cat}_rules`;
+  const keptRules = prev !== undefined && sameList(prev.ruleParts, ruleParts);
+  // The rule map stays the same object while the rules do: pod churn never touches it.
+  const ruleMap = plan?.classes.length ? (keptRules && prev.ruleMap ? prev.ruleMap : ruleMapOf(rulesName, ruleParts)) : undefined;
+  if (ruleMap) {
+    sets.push(ruleMap);
+    elements += ruleMap.elements.length;
+  }
   plan?.classes.forEach((c, k) => {
     const name = `${dir}_${cat}_c${k}`;
     let made = classSets.get(c);
@@ -551,13 +582,13 @@ function categoryPart(cache: CompileCache, dir: 'in' | 'out', v: Family, ci: num
                 while (j < pc!.runs.length && pc!.runs[j]!.lo < x.lo) j++;
                 if (pc!.runs[j] === x) return reuse.elements[j]!;
               }
-              return { addr: { v, lo: x.lo, hi: x.hi }, verdict: { kind: 'goto', target: targets[x.rule]! } } as const;
+              return { addr: { v, lo: x.lo, hi: x.hi }, rule: targets[x.rule]! };
             });
       classSets.set(c, (made = { targets, elements: list, name, set: { kind: 'addr-map', name, v, elements: list } }));
     }
     sets.push(made.set);
     elements += c.runs.length;
-    const chain: Chain = { name, rules: [{ match: [], vmap: { key: 'addr', v, field, map: name } }, { match: [], verdict: { kind: 'goto', target: c.base !== undefined ? `${dir}_${cat}_c${c.base}` : next } }] };
+    const chain: Chain = { name, rules: [{ match: [], vmap: { key: 'class', v, field, map: name, rules: rulesName } }, { match: [], verdict: { kind: 'goto', target: c.base !== undefined ? `${dir}_${cat}_c${c.base}` : next } }] };
     const old = prev?.classChains[k];
     classChains.push(old && sameChain(old, chain) ? old : chain);
   });
@@ -578,13 +609,11 @@ function categoryPart(cache: CompileCache, dir: 'in' | 'out', v: Family, ci: num
   }
   chainRules.push({ match: [{ m: 'l4proto', protocols: PORT_PROTOCOLS }], verdict: { kind: 'goto', target: next } });
   decisive.forEach((r, i) => {
-    const target = targets[i]!;
-    if (r.other.length) append(chainRules, keptOtherRules(r, v, field, (ranges) => peerSet(ranges, v, ruleParts[i]!.h), target));
+    if (r.other.length) append(chainRules, keptOtherRules(r, v, field, (ranges) => peerSet(ranges, v, ruleParts[i]!.h), ruleParts[i]!.name));
   });
   chainRules.push({ match: [], verdict: { kind: 'goto', target: next } });
   const chain: Chain = { name: `${dir}_${cat}`, rules: chainRules };
   // What equals the last part of this slot stays the same object: the direction and the agent compare by identity first.
-  const keptRules = prev && sameList(prev.ruleParts, ruleParts);
   return {
     v,
     rules: inCat,
@@ -597,6 +626,7 @@ function categoryPart(cache: CompileCache, dir: 'in' | 'out', v: Family, ci: num
     classChains: prev && sameList(prev.classChains, classChains) ? prev.classChains : classChains,
     ruleParts: keptRules ? prev.ruleParts : ruleParts,
     ruleChains: keptRules ? prev.ruleChains : ruleParts.map((p) => p.chain),
+    ...(ruleMap ? { ruleMap } : {}),
     peerUses,
     names: prev && sameStrings(prev.names, names) ? prev.names : names,
     elements,
@@ -697,12 +727,20 @@ function compileDirection(model: EnforcementPointModel, dir: 'in' | 'out', v: Fa
   const rules = model[dir];
   const field = dir === 'in' ? 'saddr' : 'daddr';
   const ruleChainOf = new Map<PointRule, string>();
+  const ruleNumberOf = new Map<PointRule, number>();
+  const usedNumbers = new Set<number>();
   const ruleChainList: Chain[] = [];
   const classChains: Chain[] = [];
   for (const r of rules) {
     if (r.staged) continue;
-    const name = unique(`r_${dir}_${fnv(`${dir}|${r.id}`)}`);
+    const h = fnv(`${dir}|${r.id}`);
+    const name = unique(`r_${dir}_${h}`);
+    // The hash as the rule map's key, the next free number when two rules' hashes collide.
+    let rule = parseInt(h, 16);
+    while (usedNumbers.has(rule)) rule = (rule + 1) >>> 0;
+    usedNumbers.add(rule);
     ruleChainOf.set(r, name);
+    ruleNumberOf.set(r, rule);
     ruleChains.set(name, r.id);
     const log = r.logged ? `microseg ${dir} ${r.id} `.slice(0, 120) : undefined;
     const vs = verdictsOf(dir, r);
@@ -715,7 +753,6 @@ function compileDirection(model: EnforcementPointModel, dir: 'in' | 'out', v: Fa
       ],
     });
   }
-
 
   CATEGORIES.forEach((cat, ci) => {
     const next = ci + 1 < CATEGORIES.length ? `${dir}_${CATEGORIES[ci + 1]}` : `${dir}_default`;
@@ -740,13 +777,19 @@ function compileDirection(model: EnforcementPointModel, dir: 'in' | 'out', v: Fa
     // Two-level lookup (see the module comment): port → address class chain → address → rule chain.
     const boxes = () => decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: v === 4 ? r.peer.v4 : r.peer.v6 }));
     const plan = portPlan(boxes(), v);
-    const targets = decisive.map((r) => ruleChainOf.get(r)!);
+    const targets = decisive.map((r) => ruleNumberOf.get(r)!);
+    const rulesName = `${dir}_${cat}_rules`;
+    if (plan.classes.length) {
+      usedNames.add(rulesName);
+      sets.push(ruleMapOf(rulesName, decisive.map((r, i) => ({ rule: targets[i]!, name: ruleChainOf.get(r)! }))));
+      elements += decisive.length;
+    }
     plan.classes.forEach((c, k) => {
       const name = `${dir}_${cat}_c${k}`;
       usedNames.add(name);
-      sets.push({ kind: 'addr-map', name, v, elements: c.runs.map((x) => ({ addr: { v, lo: x.lo, hi: x.hi }, verdict: { kind: 'goto', target: targets[x.rule]! } })) });
+      sets.push({ kind: 'addr-map', name, v, elements: c.runs.map((x) => ({ addr: { v, lo: x.lo, hi: x.hi }, rule: targets[x.rule]! })) });
       elements += c.runs.length;
-      classChains.push({ name, rules: [{ match: [], vmap: { key: 'addr', v, field, map: name } }, { match: [], verdict: { kind: 'goto', target: c.base !== undefined ? `${dir}_${cat}_c${c.base}` : next } }] });
+      classChains.push({ name, rules: [{ match: [], vmap: { key: 'class', v, field, map: name, rules: rulesName } }, { match: [], verdict: { kind: 'goto', target: c.base !== undefined ? `${dir}_${cat}_c${c.base}` : next } }] });
     });
     for (const protocol of PORT_PROTOCOLS) {
       const list = plan.ports.filter((p) => p.protocol === protocol).map((p) => ({ lo: p.plo, hi: p.phi, verdict: { kind: 'goto', target: `${dir}_${cat}_c${p.cls}` } }) as const);

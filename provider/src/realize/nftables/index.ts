@@ -9,7 +9,7 @@ import { renderJson, renderText } from './render';
 export { compilePoint, CompileCache, tableNameOf, flowMark, CATEGORIES, type CompiledPoint, type CompileOptions, type FlowRule } from './compile';
 export { renderJson, renderText, replaceTable, replaceTableText, elementJson, elementTexts, elementKeyTexts, setJson } from './render';
 export { sameShape, sameChain, sameSetDeclaration } from './ir';
-export type { Table, Chain, Rule, Match, Verdict, AddressSet, ServiceMap, PortMap, AddressMap, NamedSet, FlowSet, AddrKey, ServiceKey } from './ir';
+export type { Table, Chain, Rule, Match, Verdict, AddressSet, ServiceMap, PortMap, AddressMap, RuleMap, NamedSet, FlowSet, AddrKey, ServiceKey } from './ir';
 
 export interface RealizedPoint extends CompiledPoint {
   readonly point: string;
