@@ -28,7 +28,8 @@ type Element struct {
 // NamedSet is a set or map of the table. Its elements come as one string (E): elements separated by
 // ",", fields by " ": "LO HI" (set), "LO HI RULE" (addr-map), "RULE VERDICT" (rule-map), "PLO PHI VERDICT"
 // (port-map, decimal), "LO HI PROTO PLO PHI" (service-set); addresses and rule numbers in hexadecimal,
-// VERDICT "a" (accept), "d" (drop) or "g:CHAIN". Decoding that costs a fraction of decoding the same elements as JSON objects of bigints.
+// VERDICT "a" (accept), "d" (drop) or "g:CHAIN". Decoding that costs a fraction of decoding the same
+// elements as JSON objects of bigints.
 type NamedSet struct {
 	Kind    string `json:"kind"`
 	Name    string `json:"name"`
