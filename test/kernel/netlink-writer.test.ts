@@ -45,10 +45,14 @@ afterAll(async () => {
  * element at key 0 before a set's first interval when that does not start at 0 (a left-over of its
  * segment tree that lookups do not need); the writer sends only each interval's own start and end, so
  * that end element at 0 is left out of the comparison (no interval can end at 0: its end element is hi+1).
+ * A hash map (the rule map) lists its elements in the order of a hash the kernel seeds at random per
+ * set, so each set's element lines are compared sorted (every element, key and data, still compared).
  */
 async function kernelState(ns: string, table: string): Promise<{ listing: string; objects: string }> {
   const listing = (await sh('ip', ['netns', 'exec', ns, 'nft', '-a', 'list', 'table', 'inet', table])).replace(/^(table inet \S+ \{) # handle \d+$/m, '$1');
-  const objects = (await sh('ip', ['netns', 'exec', ns, 'bash', '-c', 'nft --debug=netlink list table inet "$1" 2>&1', '_', table])).replace(/^\telement (?:00000000 )+ : 1 \[end\]\n/gm, '');
+  const objects = (await sh('ip', ['netns', 'exec', ns, 'bash', '-c', 'nft --debug=netlink list table inet "$1" 2>&1', '_', table]))
+    .replace(/^\telement (?:00000000 )+ : 1 \[end\]\n/gm, '')
+    .replace(/(?:^\telement .*\n)+/gm, (lines) => lines.split('\n').slice(0, -1).sort().join('\n') + '\n');
   return { listing, objects };
 }
 
@@ -83,8 +87,10 @@ const key = (v: 4 | 6, lo: bigint, hi = lo): AddrKey => ({ v, lo, hi });
 
 /**
  * One table using every construct the compiler emits (render.ts), for one family: the staged
- * service-set lookup with log, ICMP type and code, reject both ways, dropped-flow sets, ct mark, both
- * verdict maps, an open interval reaching the top of the key space and one starting at 0, pass (goto).
+ * service-set lookup with log, ICMP type and code, reject both ways, dropped-flow sets, ct mark, the port
+ * verdict map, address classes (address → rule number → the rule's chain, through the ct mark) on the
+ * source and the destination, an open interval reaching the top of the key space and one starting at 0,
+ * pass (goto).
  */
 function everyConstruct(v: 4 | 6): Table {
   const top = v === 4 ? V4_MAX : V6_MAX;
@@ -94,7 +100,12 @@ function everyConstruct(v: 4 | 6): Table {
     { kind: 'flow-set', name: 'fd_in_1', v, timeout: 600, size: 65536, elements: [] },
     { kind: 'set', name: 'p_in_1', v, elements: [key(v, 0n, 99n), key(v, base, base + 255n), key(v, base + 256n), key(v, base + 1000n, top)] },
     { kind: 'service-set', name: 's_in_1', v, elements: [{ addr: key(v, base, base + 255n), service: { protocol: 'tcp', lo: 80, hi: 90 } }, { addr: key(v, 0n, top), service: { protocol: 'udp', lo: 53, hi: 53 } }, { addr: key(v, base + 7n), service: { protocol: 'sctp', lo: 0, hi: 65535 } }] },
-    { kind: 'addr-map', name: 'in_app_c0', v, elements: [{ addr: key(v, 0n, base - 1n), verdict: { kind: 'goto', target: 'r_in_drop' } }, { addr: key(v, base, base), verdict: { kind: 'goto', target: 'r_in_allow' } }, { addr: key(v, base + 1n, top), verdict: { kind: 'drop' } }] },
+    // Rule numbers with four distinct bytes (host byte order shows), one of them 0.
+    { kind: 'addr-map', name: 'in_app_c0', v, elements: [{ addr: key(v, 0n, base - 1n), rule: 1 }, { addr: key(v, base, base), rule: 0xcb391423 }, { addr: key(v, base + 1n, base + 99n), rule: 0 }, { addr: key(v, base + 100n, top), rule: 0xffffffff }] },
+    { kind: 'rule-map', name: 'in_rules', elements: [{ rule: 1, verdict: { kind: 'goto', target: 'r_in_drop' } }, { rule: 0xcb391423, verdict: { kind: 'goto', target: 'r_in_allow' } }, { rule: 0, verdict: { kind: 'drop' } }, { rule: 0xffffffff, verdict: { kind: 'accept' } }] },
+    { kind: 'addr-map', name: 'out_c0', v, elements: [{ addr: key(v, base, base + 255n), rule: 0x100 }] },
+    { kind: 'rule-map', name: 'out_rules', elements: [{ rule: 0x100, verdict: { kind: 'goto', target: 'r_in_allow' } }] },
+    { kind: 'rule-map', name: 'empty_rules', elements: [] },
     { kind: 'port-map', name: 'in_app_tcp', elements: [{ lo: 0, hi: 21, verdict: { kind: 'goto', target: 'in_app_c0' } }, { lo: 22, hi: 22, verdict: { kind: 'accept' } }, { lo: 23, hi: 65535, verdict: { kind: 'goto', target: 'in_app_c0' } }] },
     { kind: 'port-map', name: 'in_app_udp', elements: [{ lo: 53, hi: 53, verdict: { kind: 'goto', target: 'in_app_c0' } }, { lo: 100, hi: 200, verdict: { kind: 'goto', target: 'r_in_reject' } }] },
   ];
@@ -127,7 +138,7 @@ function everyConstruct(v: 4 | 6): Table {
         { match: [], verdict: goto('in_default') },
       ],
     },
-    { name: 'in_app_c0', rules: [{ match: [], vmap: { key: 'addr', v, field, map: 'in_app_c0' } }, { match: [], verdict: goto('in_default') }] },
+    { name: 'in_app_c0', rules: [{ match: [], vmap: { key: 'class', v, field, map: 'in_app_c0', rules: 'in_rules' } }, { match: [], verdict: goto('in_default') }] },
     { name: 'in_default', rules: [{ match: [{ m: 'l4proto', protocols: ['tcp', 'udp', 'sctp'] }], recordFlow: { v, set: 'fd_in_1' } }, { match: [], counter: true, verdict: { kind: 'drop' }, comment: 'default' }] },
     { name: 'r_in_allow', rules: [{ match: [], ctMark: 0xcb391423, counter: true, verdict: { kind: 'accept' }, comment: 'shop/allow "quoted" \\ rule' }] },
     {
@@ -139,7 +150,17 @@ function everyConstruct(v: 4 | 6): Table {
       ],
     },
     { name: 'r_in_drop', rules: [{ match: [], counter: true, verdict: { kind: 'drop' }, comment: 'p/d' }] },
-    { name: 'output', hook: 'output', rules: [{ match: [{ m: 'ct-state', states: ['established', 'related'] }], verdict: { kind: 'accept' } }, { match: [{ m: 'ifname', dir: 'oif', name: 'lo' }], verdict: { kind: 'accept' } }] },
+    {
+      name: 'output',
+      hook: 'output',
+      rules: [
+        { match: [{ m: 'ct-state', states: ['established', 'related'] }], verdict: { kind: 'accept' } },
+        { match: [{ m: 'ifname', dir: 'oif', name: 'lo' }], verdict: { kind: 'accept' } },
+        // After a match on the same family (one nfproto dependency), with a counter and a comment.
+        { match: [{ m: 'addr', v, field: 'saddr', op: '==', addr: self }, { m: 'l4proto', protocols: ['tcp'] }], vmap: { key: 'class', v, field: 'daddr', map: 'out_c0', rules: 'out_rules' }, counter: true, comment: 'out class' },
+        { match: [], vmap: { key: 'class', v, field: 'saddr', map: 'out_c0', rules: 'empty_rules' } },
+      ],
+    },
   ];
   return { family: 'inet', name: `microseg_every_v${v}`, sets, chains };
 }
@@ -174,38 +195,44 @@ describe('a table through microseg-nft equals the same table through nft -f', ()
 
 /**
  * Sequences of tables whose maps and set partition the key space into adjacent intervals cut at points
- * from a small pool (so consecutive tables share most boundaries and move a few), with random verdicts:
- * intervals starting at 0, reaching the top, adjacent to each other, moving between rules.
+ * from a small pool (so consecutive tables share most boundaries and move a few), with random verdicts
+ * (port map) and rule numbers (address classes): intervals starting at 0, reaching the top, adjacent to
+ * each other, moving between rules; and a rule map whose numbers come and go and change their verdicts.
  */
 function partitionSequences(): Table[][] {
   const targets = ['r_a', 'r_b', 'r_c'];
+  // Rule numbers: 0, the top, distinct bytes (host byte order shows).
+  const rulePool = [0, 1, 0x100, 0xcb391423, 0xffffffff];
   /** A partition of [0, top] into adjacent runs cut at some of the candidate points, each run with a verdict. */
   const partition = (cuts: bigint[], verdicts: number[]) => {
     const points = [...new Set(cuts)].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-    const runs: { lo: bigint; hi: bigint; t: string }[] = [];
+    const runs: { lo: bigint; hi: bigint; t: string; rule: number }[] = [];
     let lo = 0n;
     for (const [i, c] of [...points, undefined].entries()) {
       const hi = c === undefined ? -1n : c - 1n;
-      runs.push({ lo, hi, t: targets[verdicts[i % verdicts.length]! % targets.length]! });
+      const n = verdicts[i % verdicts.length]!;
+      runs.push({ lo, hi, t: targets[n % targets.length]!, rule: rulePool[n % rulePool.length]! });
       if (c !== undefined) lo = c;
     }
     return runs;
   };
-  const tableOf = (cuts4: bigint[], cuts6: bigint[], ports: number[], verdicts: number[], keep: boolean[]): Table => {
+  const tableOf = (cuts4: bigint[], cuts6: bigint[], ports: number[], verdicts: number[], keep: boolean[], rules: number[]): Table => {
     const r4 = partition(cuts4, verdicts).map((r) => ({ ...r, hi: r.hi < 0n ? V4_MAX : r.hi }));
     const r6 = partition(cuts6, verdicts).map((r) => ({ ...r, hi: r.hi < 0n ? V6_MAX : r.hi }));
     const rp = partition(ports.map(BigInt), verdicts).map((r) => ({ ...r, hi: r.hi < 0n ? 65535n : r.hi }));
     const g = (t: string): Verdict => ({ kind: 'goto', target: t });
     const sets: NamedSet[] = [
-      { kind: 'addr-map', name: 'm4', v: 4, elements: r4.map((r) => ({ addr: key(4, r.lo, r.hi), verdict: g(r.t) })) },
-      { kind: 'addr-map', name: 'm6', v: 6, elements: r6.map((r) => ({ addr: key(6, r.lo, r.hi), verdict: g(r.t) })) },
+      { kind: 'addr-map', name: 'm4', v: 4, elements: r4.map((r) => ({ addr: key(4, r.lo, r.hi), rule: r.rule })) },
+      { kind: 'addr-map', name: 'm6', v: 6, elements: r6.map((r) => ({ addr: key(6, r.lo, r.hi), rule: r.rule })) },
+      // Each pool number absent (3) or jumping to a target (0-2) or accepted (4).
+      { kind: 'rule-map', name: 'rules', elements: rulePool.flatMap((rule, i) => { const n = rules[i]!; return n === 3 ? [] : [{ rule, verdict: n === 4 ? { kind: 'accept' as const } : g(targets[n]!) }]; }) },
       { kind: 'port-map', name: 'mp', elements: rp.map((r) => ({ lo: Number(r.lo), hi: Number(r.hi), verdict: r.t === 'r_c' ? { kind: 'accept' } : g(r.t) })) },
       // A plain set: some of the runs (consecutive kept runs are adjacent intervals).
       { kind: 'set', name: 's4', v: 4, elements: r4.filter((_, i) => keep[i % keep.length]).map((r) => key(4, r.lo, r.hi)) },
     ];
     const rule = (vmap: Rule['vmap']): Rule => ({ match: [], vmap });
     const chains: Chain[] = [
-      { name: 'input', hook: 'input', rules: [rule({ key: 'addr', v: 4, field: 'saddr', map: 'm4' }), rule({ key: 'addr', v: 6, field: 'saddr', map: 'm6' }), rule({ key: 'dport', map: 'mp' }), { match: [{ m: 'addr-set', v: 4, field: 'daddr', set: 's4' }], verdict: { kind: 'accept' } }] },
+      { name: 'input', hook: 'input', rules: [rule({ key: 'class', v: 4, field: 'saddr', map: 'm4', rules: 'rules' }), rule({ key: 'class', v: 6, field: 'daddr', map: 'm6', rules: 'rules' }), rule({ key: 'dport', map: 'mp' }), { match: [{ m: 'addr-set', v: 4, field: 'daddr', set: 's4' }], verdict: { kind: 'accept' } }] },
       ...targets.map((name) => ({ name, rules: [{ match: [], counter: true, verdict: { kind: 'drop' as const } }] })),
     ];
     return { family: 'inet', name: 'microseg_intervals', sets, chains };
@@ -220,8 +247,9 @@ function partitionSequences(): Table[][] {
     ports: fc.subarray(poolP),
     verdicts: fc.array(fc.nat(2), { minLength: 1, maxLength: 6 }),
     keep: fc.array(fc.boolean(), { minLength: 1, maxLength: 5 }),
+    rules: fc.array(fc.nat(4), { minLength: rulePool.length, maxLength: rulePool.length }),
   });
-  return fc.sample(fc.array(step, { minLength: 2, maxLength: 6 }), { seed: SEED, numRuns: 12 }).map((seq) => seq.map((x) => tableOf(x.cuts4, x.cuts6, x.ports, x.verdicts, x.keep)));
+  return fc.sample(fc.array(step, { minLength: 2, maxLength: 6 }), { seed: SEED, numRuns: 12 }).map((seq) => seq.map((x) => tableOf(x.cuts4, x.cuts6, x.ports, x.verdicts, x.keep, x.rules)));
 }
 
 describe('element updates through microseg-nft leave what applying the new table directly leaves', () => {

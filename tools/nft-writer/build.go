@@ -35,6 +35,7 @@ const (
 	elemFlagIntervalEnd = 1
 
 	dataTypeVerdict = 0xffffff00
+	dataTypeMark    = 19 // nft's TYPE_MARK
 
 	typeIPv4    = 7
 	typeIPv6    = 8
@@ -47,12 +48,17 @@ const (
 )
 
 // Set user data nft writes (libnftnl udata TLVs: key byte order, data byte order, key typeof, data interval),
-// which `nft list` needs to print the keys as nft would.
+// which `nft list` needs to print the keys as nft would. Byte orders: 0 none (verdicts), 1 host (marks),
+// 2 big-endian (addresses, ports).
 var (
 	udataBigEndianKey = []byte{0x00, 0x04, 0x02, 0x00, 0x00, 0x00}
 	udataVerdictMap   = []byte{0x00, 0x04, 0x02, 0x00, 0x00, 0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00}
-	udataConcat       = []byte{0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x03, 0x08, 0x00, 0x04, 0x0d, 0x00, 0x00, 0x00, 0x01, 0x00}
-	udataL4protoSet   = []byte{0x00, 0x04, 0x01, 0x00, 0x00, 0x00, 0x03, 0x0e, 0x00, 0x04, 0x09, 0x00, 0x00, 0x00, 0x01, 0x06, 0x00, 0x04, 0x10, 0x00, 0x00, 0x00}
+	// addr-map (`ipv4_addr : mark`): big-endian keys, host-endian data.
+	udataMarkMap = []byte{0x00, 0x04, 0x02, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x00, 0x00, 0x00, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00}
+	// rule-map (`mark : verdict`): host-endian keys, verdict data.
+	udataRuleMap    = []byte{0x00, 0x04, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00}
+	udataConcat     = []byte{0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x03, 0x08, 0x00, 0x04, 0x0d, 0x00, 0x00, 0x00, 0x01, 0x00}
+	udataL4protoSet = []byte{0x00, 0x04, 0x01, 0x00, 0x00, 0x00, 0x03, 0x0e, 0x00, 0x04, 0x09, 0x00, 0x00, 0x00, 0x01, 0x06, 0x00, 0x04, 0x10, 0x00, 0x00, 0x00}
 	// NFTNL_UDATA_SET_ELEM_FLAGS = NFTNL_SET_ELEM_F_INTERVAL_OPEN: an interval reaching the top of the key space (no end element).
 	udataElemOpen = []byte{0x01, 0x04, 0x01, 0x00, 0x00, 0x00}
 )
@@ -147,7 +153,8 @@ func (bd *builder) addSet(s *NamedSet) error {
 	}
 	var flags, keyType, keyLen uint32
 	var udata []byte
-	isMap := false
+	// A map's data: a verdict (length 0) or a mark.
+	isMap, dataType, dataLen := false, uint32(dataTypeVerdict), uint32(0)
 	switch s.Kind {
 	case "set":
 		flags, keyType, keyLen, udata = setFlagInterval, ip, alen, udataBigEndianKey
@@ -156,7 +163,11 @@ func (bd *builder) addSet(s *NamedSet) error {
 	case "port-map":
 		flags, keyType, keyLen, udata, isMap = setFlagInterval|setFlagMap, typeService, 2, udataVerdictMap, true
 	case "addr-map":
-		flags, keyType, keyLen, udata, isMap = setFlagInterval|setFlagMap, ip, alen, udataVerdictMap, true
+		flags, keyType, keyLen, udata, isMap = setFlagInterval|setFlagMap, ip, alen, udataMarkMap, true
+		dataType, dataLen = dataTypeMark, 4
+	case "rule-map":
+		// Single numbers: a hash map, no interval flag.
+		flags, keyType, keyLen, udata, isMap = setFlagMap, dataTypeMark, 4, udataRuleMap, true
 	case "flow-set":
 		flags, keyType, keyLen, udata = setFlagTimeout|setFlagEval, ip<<18|ip<<12|typeProto<<6|typeService, 2*alen+8, udataConcat
 	default:
@@ -169,8 +180,8 @@ func (bd *builder) addSet(s *NamedSet) error {
 		e.u32(unix.NFTA_SET_KEY_TYPE, keyType)
 		e.u32(unix.NFTA_SET_KEY_LEN, keyLen)
 		if isMap {
-			e.u32(unix.NFTA_SET_DATA_TYPE, dataTypeVerdict)
-			e.u32(unix.NFTA_SET_DATA_LEN, 0)
+			e.u32(unix.NFTA_SET_DATA_TYPE, dataType)
+			e.u32(unix.NFTA_SET_DATA_LEN, dataLen)
 		}
 		e.u32(unix.NFTA_SET_ID, id)
 		switch s.Kind {
@@ -261,8 +272,19 @@ func verdictData(e *enc, v *Verdict) error {
 // interval-end element at hi+1 (none when hi is the top of the key space: the start carries the "open"
 // flag instead). Both depend only on the element itself, so deleting an interval never needs its
 // neighbours: an end and a start at the same key (adjacent intervals) are distinct kernel elements.
-// Concatenated intervals (service-set) carry key and key end in one element.
+// Concatenated intervals (service-set) carry key and key end in one element. A rule-map's element is its
+// key (a mark) alone, no interval.
 func encodeElement(e *enc, s *NamedSet, el *Element, withData bool) error {
+	if s.Kind == "rule-map" {
+		var err error
+		e.nest(attrListElem, func() {
+			e.nest(unix.NFTA_SET_ELEM_KEY, func() { e.attr(unix.NFTA_DATA_VALUE, el.Lo) })
+			if withData {
+				err = verdictData(e, el.Verdict)
+			}
+		})
+		return err
+	}
 	if s.Kind == "service-set" {
 		// Each field padded to 4 bytes (registers).
 		key := func(a []byte, port uint16) []byte {
@@ -289,6 +311,9 @@ func encodeElement(e *enc, s *NamedSet, el *Element, withData bool) error {
 		e.nest(unix.NFTA_SET_ELEM_KEY, func() { e.attr(unix.NFTA_DATA_VALUE, el.Lo) })
 		if withData && el.Verdict != nil {
 			err = verdictData(e, el.Verdict)
+		}
+		if withData && el.Mark != nil {
+			e.nest(unix.NFTA_SET_ELEM_DATA, func() { e.attr(unix.NFTA_DATA_VALUE, el.Mark) })
 		}
 		if open {
 			e.attr(unix.NFTA_SET_ELEM_USERDATA, udataElemOpen)
@@ -547,13 +572,22 @@ func (bd *builder) addRule(chain string, index int, r *Rule) error {
 		rb.add(&expr.Immediate{Register: 1, Data: binary.NativeEndian.AppendUint32(nil, *r.CtMark)}, &expr.Ct{Register: 1, SourceRegister: true, Key: expr.CtKeyMARK})
 	}
 	if v := r.Vmap; v != nil {
-		if v.Key == "dport" {
-			rb.add(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2})
-		} else {
+		switch v.Key {
+		case "dport":
+			rb.add(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+				&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: v.Map, SetID: bd.setIDs[v.Map]})
+		case "class":
+			// `ct mark set ip saddr map @Map ct mark vmap @Rules`: the address's rule number (data into
+			// register 1) becomes the connection's mark, which is read back as the rule map's key.
 			rb.dependency(v.V)
 			rb.addrLoad(v.V, v.Field, 0)
+			rb.add(&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: v.Map, SetID: bd.setIDs[v.Map]},
+				&expr.Ct{Register: 1, SourceRegister: true, Key: expr.CtKeyMARK},
+				&expr.Ct{Register: 1, Key: expr.CtKeyMARK},
+				&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: v.Rules, SetID: bd.setIDs[v.Rules]})
+		default:
+			return fmt.Errorf("chain %s rule %d: unknown map key %q", chain, index, v.Key)
 		}
-		rb.add(&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: v.Map, SetID: bd.setIDs[v.Map]})
 	}
 	if r.Log != nil {
 		rb.add(&expr.Log{Key: 1 << unix.NFTA_LOG_PREFIX, Data: []byte(sanitize(*r.Log))})

@@ -18,16 +18,18 @@ type Verdict struct {
 
 // Element is one set or map element, decoded from the compact form the agent sends (see parseElements).
 type Element struct {
-	Lo, Hi   []byte // address (4 or 16 bytes) or port (2 bytes) bounds, big-endian
+	Lo, Hi   []byte // address (4 or 16 bytes) or port (2 bytes) bounds, big-endian; a rule-map's key: Lo only, a mark
 	Verdict  *Verdict
-	Proto    byte // service-set: protocol and port bounds
+	Mark     []byte // addr-map: the rule number the addresses map to (a mark)
+	Proto    byte   // service-set: protocol and port bounds
 	PLo, PHi uint16
 }
 
 // NamedSet is a set or map of the table. Its elements come as one string (E): elements separated by
-// ",", fields by " ": "LO HI" (set), "LO HI VERDICT" (addr-map), "PLO PHI VERDICT" (port-map, decimal),
-// "LO HI PROTO PLO PHI" (service-set); addresses in hexadecimal, VERDICT "a" (accept), "d" (drop) or
-// "g:CHAIN". Decoding that costs a fraction of decoding the same elements as JSON objects of bigints.
+// ",", fields by " ": "LO HI" (set), "LO HI RULE" (addr-map), "RULE VERDICT" (rule-map), "PLO PHI VERDICT"
+// (port-map, decimal), "LO HI PROTO PLO PHI" (service-set); addresses and rule numbers in hexadecimal,
+// VERDICT "a" (accept), "d" (drop) or "g:CHAIN". Decoding that costs a fraction of decoding the same
+// elements as JSON objects of bigints.
 type NamedSet struct {
 	Kind    string `json:"kind"`
 	Name    string `json:"name"`
@@ -64,6 +66,16 @@ func parseAddr(v int, s string) ([]byte, error) {
 	return b, nil
 }
 
+// parseMark decodes a rule number (hexadecimal) as nft encodes a mark: 4 bytes in host byte order (the
+// mark datatype is host-endian, as the ct mark register the rule compares it with).
+func parseMark(s string) ([]byte, error) {
+	n, err := strconv.ParseUint(s, 16, 32)
+	if err != nil {
+		return nil, fmt.Errorf("bad rule number %q", s)
+	}
+	return binary.NativeEndian.AppendUint32(nil, uint32(n)), nil
+}
+
 func parsePort(s string) (uint16, error) {
 	n, err := strconv.ParseUint(s, 10, 16)
 	return uint16(n), err
@@ -93,9 +105,19 @@ func parseElements(kind string, v int, e string) ([]Element, error) {
 				return nil, bad()
 			}
 			if kind == "addr-map" {
-				if el.Verdict, err = parseVerdict(f[2]); err != nil {
+				if el.Mark, err = parseMark(f[2]); err != nil {
 					return nil, bad()
 				}
+			}
+		case "rule-map":
+			if len(f) != 2 {
+				return nil, fmt.Errorf("element %q of a %s: wrong field count", r, kind)
+			}
+			if el.Lo, err = parseMark(f[0]); err != nil {
+				return nil, bad()
+			}
+			if el.Verdict, err = parseVerdict(f[1]); err != nil {
+				return nil, bad()
 			}
 		case "port-map":
 			if len(f) != 3 {
@@ -160,11 +182,14 @@ type Match struct {
 	Code      *int     `json:"code"`
 }
 
+// Vmap is a rule's map lookup: key "dport" (`th dport vmap @Map`) or "class" (`ct mark set ip saddr map
+// @Map ct mark vmap @Rules`: the peer address's rule number, through the connection's mark, to the rule's chain).
 type Vmap struct {
 	Key   string `json:"key"`
 	V     int    `json:"v"`
 	Field string `json:"field"`
 	Map   string `json:"map"`
+	Rules string `json:"rules"`
 }
 
 type RecordFlow struct {
