@@ -1,25 +1,25 @@
 /**
  * Agent benchmark: a pod add from the store write to the kernel, through the real agent
- * (`node --max-old-space-size=8192 --max-semi-space-size=64 --expose-gc dist/bench/agent.js [--runs 100]
- * [--point pod:c5/ns-53/w1-0]`, as root; `--max-semi-space-size=64 --expose-gc` is what the `microseg
- * agent` launchers give V8).
+ * (`node dist/bench/agent.js [--runs 100] [--point pod:c5/ns-53/w1-0] [--flows]`, as root).
  *
  * The bench estate (bench/engine.ts, same generator and seed: 95,000 objects) is written into a SQLite
- * store; `microseg agent`'s RealizationAgent keeps one enforcement point (default: the ordinary point with
- * the most in-rules at scale 1) in a network namespace through microseg-nft, with its status written back
- * to the store, exactly as `microseg agent --enforcement-point` runs. Then, again and again, a writer adds a
- * pod to that point's own workload (its pods are in the groups the point's rules name) with one store
- * write, and the time from the write's commit to the agent's "updated set elements" (the netlink batch
- * acknowledged by the kernel) is taken. Writes come at random gaps (20–120 ms), as churn does, so a write
- * may land while the agent is still busy with the previous one.
+ * store; `microseg agent --enforcement-point POINT` (default: the ordinary point with the most in-rules at
+ * scale 1) runs in its own process, started through provider/bin/microseg as users start it, in a network
+ * namespace, writing through microseg-nft, its status going back to the store; `--flows` also has it
+ * read flow records (off by default: counters are read either way). Then, again and again, this process
+ * adds a pod to that point's own workload (its pods are in the groups the point's rules name) with one
+ * store write, and the time from the write's commit to the agent's log line "updated set elements" (the
+ * netlink batch acknowledged by the kernel) is taken. Writes come at random gaps (20–120 ms), as churn
+ * does, so a write may land while the agent is still busy with the previous one.
  *
  * Results go to bench/results/agent.json. Figures, not assertions.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { findNftWriter, NetlinkNft, RealizationAgent, StoreDesiredState, StoreStatusSink } from '../provider/src/agent';
+import * as readline from 'node:readline';
+import { findNftWriter } from '../provider/src/agent';
 import { validateSpec } from '../provider/src/engine';
 import { openSqliteStore, type JsonObject, type WriteOp } from '../provider/src/store';
 import { generate } from './engine';
@@ -29,8 +29,10 @@ const argv = process.argv.slice(2);
 const arg = (name: string, fallback: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1]! : fallback);
 const RUNS = Number(arg('--runs', '100')) || 100;
 const POINT = arg('--point', 'pod:c5/ns-53/w1-0');
-/** The agent's observeEveryMs (how often it reads counters back beside the passes). */
-const OBSERVE_EVERY = Number(arg('--observe-every', '1000'));
+/** `--flows`: the agent also reads flow records (conntrack, dropped-flow sets) at its observations. */
+const FLOWS = argv.includes('--flows');
+/** The launcher users run (provider/bin/microseg: the project's node with the agent's V8 flags). */
+const LAUNCHER = path.join(__dirname, '..', '..', 'provider', 'bin', 'microseg');
 const ENV = 'bench';
 const OUT = path.join(__dirname, '..', '..', 'bench', 'results', 'agent.json');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,10 +46,7 @@ async function main(): Promise<void> {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'microseg-bench-agent-'));
   const ns = `msba${process.pid % 10000}`;
-  const controller = new AbortController();
-  let running: Promise<void> | undefined;
-  let nft: NetlinkNft | undefined;
-  let agentStore: Awaited<ReturnType<typeof openSqliteStore>> | undefined;
+  let agent: ChildProcess | undefined;
   const store = await openSqliteStore({ dataDir: dir });
   try {
     // The estate, as the provider stores it: validated specs, in dependency order, in batches.
@@ -73,30 +72,24 @@ async function main(): Promise<void> {
 
     execFileSync('ip', ['netns', 'add', ns]);
     execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    // The agent, as `microseg agent --enforcement-point POINT` runs it; its log lines are the clock.
+    // `microseg agent` itself, in its own process, through the launcher users run (with its V8 flags);
+    // its log lines (stderr) are the clock: a line is read here as soon as the agent writes it.
     const waiters: { test: (line: string) => boolean; resolve: (at: number) => void }[] = [];
-    const lines: string[] = [];
-    // The agent's own connection, as `microseg agent` opens it (a separate process from the writer's).
-    agentStore = await openSqliteStore({ dataDir: dir, synchronous: 'normal' });
-    nft = new NetlinkNft({ binary, prefix: ['ip', 'netns', 'exec', ns] });
-    const agent = new RealizationAgent({
-      points: [POINT],
-      source: new StoreDesiredState(agentStore, ENV, 'drop'),
-      nft,
-      status: new StoreStatusSink(agentStore, ENV),
-      observeEveryMs: OBSERVE_EVERY,
-      log: (line) => {
-        const at = now();
-        lines.push(line);
-        for (const w of [...waiters]) if (w.test(line)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(at));
-      },
+    const args = ['netns', 'exec', ns, LAUNCHER, 'agent', '--enforcement-point', POINT, '--data-dir', dir, '-e', ENV, '--default-action', 'drop', ...(FLOWS ? [] : ['--no-flows'])];
+    agent = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MICROSEG_NFT_WRITER: binary } });
+    const exited = new Promise<never>((_, reject) => agent!.once('exit', (code) => reject(new Error(`microseg agent exited (${code}): ${tail.join('\n')}`))));
+    exited.catch(() => undefined);
+    const tail: string[] = [];
+    readline.createInterface({ input: agent.stderr! }).on('line', (line) => {
+      const at = now();
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      for (const w of [...waiters]) if (w.test(line)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(at));
     });
-    const seen = (test: (line: string) => boolean) => new Promise<number>((resolve) => waiters.push({ test, resolve }));
+    const seen = (test: (line: string) => boolean) => Promise.race([new Promise<number>((resolve) => waiters.push({ test, resolve })), exited]);
     t = now();
-    const first = seen((l) => / applied table /.test(l));
-    running = agent.run(controller.signal, 10_000);
-    await first;
-    record('agent: first realization (world from the store + cold compile + table swap)', (now() - t) / 1000, 's');
+    await seen((l) => / applied table /.test(l));
+    record('agent: first realization (process start, world from the store, cold compile, table swap)', (now() - t) / 1000, 's');
 
     const workload = POINT.startsWith('pod:') ? POINT.slice(4, POINT.lastIndexOf('-')) : 'c0/ns-0/w0';
     const spec = workloads.get(workload);
@@ -128,11 +121,14 @@ async function main(): Promise<void> {
     record('pod add: store commit → kernel elements, worst', Math.max(...latency), 'ms');
     record('pod add: the store write itself (commit), median', median(writes), 'ms');
     record('pod add: table swaps instead of element updates', swaps, `of ${RUNS}`);
+    // `ip netns exec` and the launcher exec the agent's node: the child's pid is the agent's.
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${agent.pid}/status`, 'utf8'));
+    if (hwm) record('agent: peak resident memory', Number(hwm[1]) / 1024, 'MB');
   } finally {
-    controller.abort();
-    await running?.catch(() => undefined);
-    nft?.close();
-    await agentStore?.close();
+    if (agent && agent.exitCode === null) {
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent!.once('exit', r));
+    }
     await store.close();
     try {
       execFileSync('ip', ['netns', 'del', ns]);
@@ -142,7 +138,7 @@ async function main(): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
-  fs.writeFileSync(OUT, `${JSON.stringify({ runs: RUNS, point: POINT, node: process.execArgv, results }, null, 2)}\n`);
+  fs.writeFileSync(OUT, `${JSON.stringify({ runs: RUNS, point: POINT, flows: FLOWS, results }, null, 2)}\n`);
   log(`results: ${OUT}`);
 }
 

@@ -12,6 +12,9 @@ import type { DesiredState, FlowSink, RealizationStatus, StatusSink } from './po
  */
 export { REALIZATION_KIND };
 
+/** Delays (ms) of the looks after a heard write that was not visible yet: a commit's fsync takes about one. */
+const QUICK_LOOKS = [1, 1, 2, 4, 8];
+
 export class StoreDesiredState implements DesiredState {
   private readonly backend: EmbeddedBackend;
 
@@ -57,10 +60,14 @@ export class StoreDesiredState implements DesiredState {
       };
       signal.addEventListener('abort', done);
       // A store that pushes (SQLite: the WAL file changed) makes the next look immediate; the timer stays
-      // as the fallback, and for stores that cannot push.
+      // as the fallback, and for stores that cannot push. A write is heard when its first page reaches the
+      // WAL, before it commits (the commit itself, SQLite's WAL index in shared memory, makes no event):
+      // when a look finds nothing, the next ones come soon after (QUICK_LOOKS), not a poll interval later.
       let polling = false;
       let again = false;
+      let quick = 0;
       const stopWatch = this.store.watch?.(() => {
+        quick = QUICK_LOOKS.length;
         if (polling) again = true;
         else {
           if (timer) clearTimeout(timer);
@@ -74,7 +81,11 @@ export class StoreDesiredState implements DesiredState {
         try {
           const changes = await this.store.changes(this.environment, { afterSeq: after });
           if (changes.some((c) => c.kind !== REALIZATION_KIND)) return done();
-          if (changes.length) after = changes[changes.length - 1]!.seq;
+          if (changes.length) {
+            after = changes[changes.length - 1]!.seq;
+            // The write heard was a status (this agent's own, most often): nothing is in flight.
+            quick = 0;
+          }
         } catch {
           // A busy or briefly unavailable store: try again at the next tick.
         } finally {
@@ -86,7 +97,7 @@ export class StoreDesiredState implements DesiredState {
           again = false;
           return poll();
         }
-        timer = setTimeout(() => void poll(), this.pollMs);
+        timer = setTimeout(() => void poll(), quick > 0 ? QUICK_LOOKS[QUICK_LOOKS.length - quick--]! : this.pollMs);
       };
       void poll();
     });

@@ -1,0 +1,60 @@
+import { StoreDesiredState } from '../../../provider/src/agent';
+import type { Store } from '../../../provider/src/store';
+
+/**
+ * How the agent hears of desired-state writes in the store. SQLite's watch fires when a write's first
+ * page reaches the WAL, before the commit is visible to readers: the agent must look again soon, not a
+ * poll interval later (in a separate process that race made every pod add wait ~20 ms).
+ */
+
+interface Change {
+  readonly seq: number;
+  readonly kind: string;
+}
+
+/** A store whose change log shows `log` from the `visibleAt`-th look on, and whose watch can be fired by the test. */
+function fakeStore(log: Change[], visibleAt: number): { store: Store; fire: () => void; looks: () => number } {
+  let looks = 0;
+  let listener: (() => void) | undefined;
+  const store = {
+    changes: async (_env: string, o: { afterSeq: number }) => (++looks >= visibleAt ? log.filter((c) => c.seq > o.afterSeq) : []),
+    watch: (onChange: () => void) => {
+      listener = onChange;
+      return () => (listener = undefined);
+    },
+  } as unknown as Store;
+  return { store, fire: () => listener?.(), looks: () => looks };
+}
+
+beforeEach(() => jest.useFakeTimers());
+afterEach(() => jest.useRealTimers());
+
+test('a write heard before its commit is visible is found within milliseconds, not a poll interval later', async () => {
+  // Look 1: the wait's first look; look 2: the one the watch triggers (nothing visible yet); then visible.
+  const { store, fire, looks } = fakeStore([{ seq: 7, kind: 'Workload' }], 3);
+  const source = new StoreDesiredState(store, 'env', 'drop', 60_000);
+  let resolved = false;
+  const waiting = source.waitForChange(0, 600_000, new AbortController().signal).then(() => (resolved = true));
+  await jest.advanceTimersByTimeAsync(0);
+  fire();
+  await jest.advanceTimersByTimeAsync(20);
+  expect(resolved).toBe(true);
+  expect(looks()).toBe(3);
+  await waiting;
+});
+
+test('a heard write that was only a realization status does not keep looking quickly', async () => {
+  const { store, fire, looks } = fakeStore([{ seq: 3, kind: 'RealizationStatus' }], 2);
+  const source = new StoreDesiredState(store, 'env', 'drop', 60_000);
+  const ac = new AbortController();
+  let resolved = false;
+  const waiting = source.waitForChange(0, 600_000, ac.signal).then(() => (resolved = true));
+  await jest.advanceTimersByTimeAsync(0);
+  fire();
+  await jest.advanceTimersByTimeAsync(1000);
+  // The first look, the one the watch triggered (the status): then only the poll interval.
+  expect(looks()).toBe(2);
+  expect(resolved).toBe(false);
+  ac.abort();
+  await waiting;
+});
