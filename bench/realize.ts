@@ -407,7 +407,8 @@ function allowedTcp(table: Table, allowChains: ReadonlySet<string>): { addr: big
     for (const p of s.elements) {
       const cls = p.verdict.kind === 'goto' ? maps.get(p.verdict.target) : undefined;
       if (cls?.kind !== 'addr-map') continue;
-      const rules = maps.get(`in_rules`);
+      // The class's category's rule map: `in_<category>_c<k>` → `in_<category>_rules`.
+      const rules = maps.get(cls.name.replace(/_c\d+$/, '_rules'));
       if (rules?.kind !== 'rule-map') continue;
       const chainOf = new Map(rules.elements.map((x) => [x.rule, x.verdict.kind === 'goto' ? x.verdict.target : undefined] as const));
       // A usable source address: not in 0.0.0.0/8.
