@@ -5,7 +5,8 @@ import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { endpointsOfPoint, enforcementPointModel, enforcementPoints, parseIp, PointModelCache, World, type EnforcementPointModel, type PointRule, type Trace } from '../../../provider/src/engine';
 import type { Kind } from '../../../provider/src/model';
-import { CATEGORIES, CompileCache, compilePoint, flowMark, realizePoints, renderJson, renderText } from '../../../provider/src/realize/nftables';
+import { CATEGORIES, CompileCache, compilePoint, flowMark, realizePoints, renderJson, renderText, type AddressMap, type RuleMap } from '../../../provider/src/realize/nftables';
+import { changedElements } from '../../../provider/src/agent';
 import { expectGolden } from '../../support/golden';
 import { tracePacket, type TracePacket } from '../../support/nft-tracer';
 import { buildWorld, objects as randomObjects, worldArb } from '../../support/random-world';
@@ -364,6 +365,31 @@ describe('nftables compiler', () => {
     // ... and the compile is that of a fresh compile, where the pod is one more element.
     expect(renderText(after.table)).toBe(renderText(compilePoint(m2).table));
     expect(renderText(after.table)).not.toBe(renderText(before.table));
+  });
+
+  test('a pod add changes no element that jumps to a chain: address classes hold rule numbers, the rule maps stay as they were', () => {
+    // (Adding an element that jumps makes the kernel check the table's whole chain graph at commit.)
+    const cache = new CompileCache();
+    const [ep] = endpointsOfPoint(world(), 'vm:db#0')!;
+    const m1 = enforcementPointModel(world(), ep!);
+    const before = compilePoint(m1, { cache });
+    const at = m1.in.findIndex((r) => r.id === 'app/db-from-api');
+    const old = m1.in[at]!;
+    const pod = { lo: old.peer.v4[old.peer.v4.length - 1]!.hi + 2n, hi: old.peer.v4[old.peer.v4.length - 1]!.hi + 2n };
+    const after = compilePoint({ ...m1, in: m1.in.map((r, i) => (i === at ? { ...r, peer: { v4: [...r.peer.v4, pod], v6: r.peer.v6 } } : r)) }, { cache });
+    const changes = changedElements(before.table, after.table);
+    expect(changes.length).toBeGreaterThan(0);
+    expect(changes.map((c) => c.now.kind).filter((k) => k !== 'addr-map' && k !== 'set' && k !== 'service-set')).toEqual([]);
+    const ruleMaps = before.table.sets.filter((s) => s.kind === 'rule-map');
+    expect(ruleMaps.length).toBeGreaterThan(0);
+    for (const m of ruleMaps) expect(after.table.sets.find((s) => s.name === m.name)).toBe(m);
+    // The new element's number is the rule's in its category's rule map.
+    const added = changes.flatMap((c) => (c.now.kind === 'addr-map' ? c.added.map((i) => ({ map: c.now.name, rule: (c.now as AddressMap).elements[i]!.rule })) : []));
+    expect(added.length).toBeGreaterThan(0);
+    for (const e of added) {
+      const rules = after.table.sets.find((s) => s.name === e.map.replace(/_c\d+$/, '_rules')) as RuleMap;
+      expect(rules.elements.find((x) => x.rule === e.rule)?.verdict).toEqual({ kind: 'goto', target: [...after.ruleChains].find(([, id]) => id === 'app/db-from-api')![0] });
+    }
   });
 
   test('caches kept through pod and VM churn give the rulesets of a fresh compile (regions caught up from the membership log)', () => {
