@@ -346,17 +346,24 @@ describe('nftables compiler', () => {
     for (const [name, peer] of [['pod:c/ns/w-0', 100n], ['pod:c/ns/w-1', 200n]] as const) expect(renderText(compilePoint(model(name, peer), { cache }).table)).toBe(renderText(compilePoint(model(name, peer)).table));
   });
 
-  test('after a pod add changes one rule\'s peers, the chains of unchanged categories and that rule\'s chain are the objects compiled before', () => {
+  /**
+   * vm:db#0 compiled with a cache, then again after what the engine hands over for a pod add: the same
+   * rule objects but one, a copy of app/db-from-api with one more peer address.
+   */
+  function podAdd() {
     const cache = new CompileCache();
     const [ep] = endpointsOfPoint(world(), 'vm:db#0')!;
     const m1 = enforcementPointModel(world(), ep!);
     const before = compilePoint(m1, { cache });
-    // What the engine hands over after a pod add: the same rule objects but one, a copy with one more peer address.
     const at = m1.in.findIndex((r) => r.id === 'app/db-from-api');
     const old = m1.in[at]!;
     const pod = { lo: old.peer.v4[old.peer.v4.length - 1]!.hi + 2n, hi: old.peer.v4[old.peer.v4.length - 1]!.hi + 2n };
     const m2 = { ...m1, in: m1.in.map((r, i) => (i === at ? { ...r, peer: { v4: [...r.peer.v4, pod], v6: r.peer.v6 } } : r)) };
-    const after = compilePoint(m2, { cache });
+    return { before, after: compilePoint(m2, { cache }), m2 };
+  }
+
+  test('after a pod add changes one rule\'s peers, the chains of unchanged categories and that rule\'s chain are the objects compiled before', () => {
+    const { before, after, m2 } = podAdd();
     const chain = (c: typeof before, name: string) => c.table.chains.find((x) => x.name === name)!;
     const ruleChain = [...after.ruleChains].find(([, id]) => id === 'app/db-from-api')![0];
     expect(chain(after, ruleChain)).toBe(chain(before, ruleChain));
@@ -369,14 +376,7 @@ describe('nftables compiler', () => {
 
   test('a pod add changes no element that jumps to a chain: address classes hold rule numbers, the rule maps stay as they were', () => {
     // (Adding an element that jumps makes the kernel check the table's whole chain graph at commit.)
-    const cache = new CompileCache();
-    const [ep] = endpointsOfPoint(world(), 'vm:db#0')!;
-    const m1 = enforcementPointModel(world(), ep!);
-    const before = compilePoint(m1, { cache });
-    const at = m1.in.findIndex((r) => r.id === 'app/db-from-api');
-    const old = m1.in[at]!;
-    const pod = { lo: old.peer.v4[old.peer.v4.length - 1]!.hi + 2n, hi: old.peer.v4[old.peer.v4.length - 1]!.hi + 2n };
-    const after = compilePoint({ ...m1, in: m1.in.map((r, i) => (i === at ? { ...r, peer: { v4: [...r.peer.v4, pod], v6: r.peer.v6 } } : r)) }, { cache });
+    const { before, after } = podAdd();
     const changes = changedElements(before.table, after.table);
     expect(changes.length).toBeGreaterThan(0);
     expect(changes.map((c) => c.now.kind).filter((k) => k !== 'addr-map' && k !== 'set' && k !== 'service-set')).toEqual([]);
