@@ -33,7 +33,7 @@ const RUNS = Number(arg('--runs', '100')) || 100;
  * Pod adds right after the agent started, reported apart: until V8 has optimized the incremental paths
  * (they differ from the first, cold compile) a pass costs two to five times a steady one.
  */
-const WARMUP = Number(arg('--warmup', '20'));
+const WARMUP = Math.max(0, Number(arg('--warmup', '20')) || 0);
 const POINT = arg('--point', 'pod:c5/ns-53/w1-0');
 /** `--flows`: the agent also reads flow records (conntrack, dropped-flow sets) at its observations. */
 const FLOWS = argv.includes('--flows');
@@ -83,9 +83,9 @@ async function main(): Promise<void> {
     const waiters: { test: (line: string) => boolean; resolve: (at: number) => void }[] = [];
     const args = ['netns', 'exec', ns, LAUNCHER, 'agent', '--enforcement-point', POINT, '--data-dir', dir, '-e', ENV, '--default-action', 'drop', ...(FLOWS ? [] : ['--no-flows'])];
     agent = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MICROSEG_NFT_WRITER: binary } });
+    const tail: string[] = [];
     const exited = new Promise<never>((_, reject) => agent!.once('exit', (code) => reject(new Error(`microseg agent exited (${code}): ${tail.join('\n')}`))));
     exited.catch(() => undefined);
-    const tail: string[] = [];
     readline.createInterface({ input: agent.stderr! }).on('line', (line) => {
       const at = now();
       tail.push(line);

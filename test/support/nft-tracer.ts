@@ -80,6 +80,8 @@ export function tracePacket(t: Table, p: TracePacket): { verdict: TraceVerdict; 
           const rm = sets.get(rules) as RuleMap;
           if (rm?.kind !== 'rule-map') throw new Error(`${rules} is not a rule map`);
           e = rm.elements.find((x) => x.rule === hit.rule);
+          // The kernel would end the rule here too, but the compiler never numbers a rule its map lacks.
+          if (!e) throw new Error(`${map}: rule number ${hit.rule} is not in ${rules}`);
         }
         if (!e) continue;
         next = e.verdict;

@@ -66,7 +66,9 @@ export class StoreDesiredState implements DesiredState {
       let polling = false;
       let again = false;
       let quick = 0;
+      let heard = 0;
       const stopWatch = this.store.watch?.(() => {
+        heard++;
         quick = QUICK_LOOKS.length;
         if (polling) again = true;
         else {
@@ -78,13 +80,15 @@ export class StoreDesiredState implements DesiredState {
         timer = undefined;
         polling = true;
         if (signal.aborted) return done();
+        const heardBefore = heard;
         try {
           const changes = await this.store.changes(this.environment, { afterSeq: after });
           if (changes.some((c) => c.kind !== REALIZATION_KIND)) return done();
           if (changes.length) {
             after = changes[changes.length - 1]!.seq;
-            // The write heard was a status (this agent's own, most often): nothing is in flight.
-            quick = 0;
+            // The write heard was a status (this agent's own, most often): nothing is in flight, unless
+            // another write was heard while this look ran.
+            if (heard === heardBefore) quick = 0;
           }
         } catch {
           // A busy or briefly unavailable store: try again at the next tick.

@@ -12,12 +12,18 @@ interface Change {
   readonly kind: string;
 }
 
-/** A store whose change log shows `log` from the `visibleAt`-th look on, and whose watch can be fired by the test. */
-function fakeStore(log: Change[], visibleAt: number): { store: Store; fire: () => void; looks: () => number } {
+/**
+ * A store whose change log shows `log` from the `visibleAt`-th look on (or what `lookAt` returns for a
+ * look), and whose watch can be fired by the test.
+ */
+function fakeStore(log: Change[], visibleAt: number, lookAt?: (n: number, afterSeq: number) => Change[] | undefined): { store: Store; fire: () => void; looks: () => number } {
   let looks = 0;
   let listener: (() => void) | undefined;
   const store = {
-    changes: async (_env: string, o: { afterSeq: number }) => (++looks >= visibleAt ? log.filter((c) => c.seq > o.afterSeq) : []),
+    changes: async (_env: string, o: { afterSeq: number }) => {
+      const n = ++looks;
+      return lookAt?.(n, o.afterSeq) ?? (n >= visibleAt ? log.filter((c) => c.seq > o.afterSeq) : []);
+    },
     watch: (onChange: () => void) => {
       listener = onChange;
       return () => (listener = undefined);
@@ -56,5 +62,28 @@ test('a heard write that was only a realization status does not keep looking qui
   expect(looks()).toBe(2);
   expect(resolved).toBe(false);
   ac.abort();
+  await waiting;
+});
+
+test('a write heard while a look finds only a status is still looked for quickly', async () => {
+  // Look 2 (the watch's) returns the agent's own status, and meanwhile the desired write is heard; look 3
+  // does not see it yet; from look 4 it is there.
+  let fireNow: () => void = () => undefined;
+  const { store, fire, looks } = fakeStore([{ seq: 3, kind: 'RealizationStatus' }, { seq: 4, kind: 'Workload' }], 4, (n, afterSeq) => {
+    if (n === 2) {
+      fireNow();
+      return [{ seq: 3, kind: 'RealizationStatus' }].filter((c) => c.seq > afterSeq);
+    }
+    return n === 3 ? [] : undefined;
+  });
+  fireNow = fire;
+  const source = new StoreDesiredState(store, 'env', 'drop', 60_000);
+  let resolved = false;
+  const waiting = source.waitForChange(0, 600_000, new AbortController().signal).then(() => (resolved = true));
+  await jest.advanceTimersByTimeAsync(0);
+  fire();
+  await jest.advanceTimersByTimeAsync(20);
+  expect(resolved).toBe(true);
+  expect(looks()).toBe(4);
   await waiting;
 });

@@ -392,6 +392,34 @@ describe('nftables compiler', () => {
     }
   });
 
+  test('two rules whose ids hash alike get distinct chains and rule numbers, and each decides its own packets', () => {
+    // FNV-1a of `in|app/r1149599` and of `in|app/r1312382` are both 5fb2d8c2.
+    const w = new World({ defaultAction: 'drop' });
+    for (const [kind, name, spec] of [
+      ['VirtualMachine', 'web', { interfaces: [{ ip: '172.16.5.1' }] }],
+      ['VirtualMachine', 'ops', { interfaces: [{ ip: '172.16.5.2' }] }],
+      ['VirtualMachine', 'db', { interfaces: [{ ip: '172.16.5.3' }] }],
+      ['SecurityGroup', 'web', { vms: ['web'] }],
+      ['SecurityGroup', 'ops', { vms: ['ops'] }],
+      ['SecurityGroup', 'db', { vms: ['db'] }],
+      ['FirewallPolicy', 'app', { category: 'application', priority: 1, rules: [
+        { name: 'r1149599', action: 'allow', sources: [{ group: 'web' }], destinations: [{ group: 'db' }], services: [{ protocol: 'tcp', ports: [5432] }] },
+        { name: 'r1312382', action: 'reject', sources: [{ group: 'ops' }], destinations: [{ group: 'db' }], services: [{ protocol: 'tcp', ports: [5432] }] },
+      ] }],
+    ] as Obj[]) expect(w.upsert(kind, name, spec).filter((x) => x.severity !== 'warning')).toEqual([]);
+    const [ep] = endpointsOfPoint(w, 'vm:db#0')!;
+    const fresh = compilePoint(enforcementPointModel(w, ep!));
+    const chains = [...fresh.ruleChains].filter(([, id]) => id.startsWith('app/')).map(([name]) => name);
+    expect(chains.sort()).toEqual(['r_in_5fb2d8c2', 'r_in_5fb2d8c2_2']);
+    const rules = fresh.table.sets.find((s) => s.name === 'in_application_rules') as RuleMap;
+    expect(new Set(rules.elements.map((e) => e.rule)).size).toBe(2);
+    const pkt = (src: string) => ({ hook: 'input' as const, v: 4 as const, saddr: BigInt(parseIp(src)!.n), daddr: BigInt(parseIp('172.16.5.3')!.n), protocol: 'tcp' as const, dport: 5432 });
+    expect(tracePacket(fresh.table, pkt('172.16.5.1')).verdict).toBe('allow');
+    expect(tracePacket(fresh.table, pkt('172.16.5.2')).verdict).toBe('reject');
+    // A kept cache compiles what a fresh compile does (it leaves colliding names to the uncached path).
+    expect(renderText(compilePoint(enforcementPointModel(w, ep!), { cache: new CompileCache() }).table)).toBe(renderText(fresh.table));
+  });
+
   test('caches kept through pod and VM churn give the rulesets of a fresh compile (regions caught up from the membership log)', () => {
     // Churn only: pods come and go and change labels or ports, VMs come and go (some sharing an address, where
     // regions cannot be caught up address by address): the regions of unchanged groups are caught up.

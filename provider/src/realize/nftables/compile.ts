@@ -15,7 +15,7 @@ import { sameChain, type AddressMap, type AddressSet, type Chain, type Family, t
  *        tcp/udp/sctp not in a port map: goto the next category
  *        other protocols (ICMP...): the rules that can match them, in order, against named peer sets
  *        goto the next category
- *     chain in_<category>_c<k>   ct mark set ip saddr map @in_<category>_c<k> ct mark vmap @in_rules
+ *     chain in_<category>_c<k>   ct mark set ip saddr map @in_<category>_c<k> ct mark vmap @in_<category>_rules
  *                                (address → rule number → rule chain); goto the next category
  *     chain in_default   counter, the default action
  *     chain r_in_<hash>  one per rule: counter, optional log, its verdict; comment "policy/rule"
@@ -27,15 +27,15 @@ import { sameChain, type AddressMap, type AddressSet, type Chain, type Family, t
  *
  * First-match order inside a category becomes a two-level lookup with disjoint keys (see boxes.ts
  * portPlan): the ports cut into intervals, each pointing to the address class of the rules covering it;
- * a class maps address runs to the number of the first rule holding them, and the direction's rule map
- * (`in_rules`, a hash map) that number to the rule's chain: the only verdict elements pod churn would
- * otherwise add (each makes the kernel validate the table's chain graph at commit) stay static. Both
- * levels are single-field interval maps (rbtrees), so a first packet costs two O(log n) lookups per
- * category and one hash lookup whatever the number of rules; an
- * earlier layout used one `addr . l4proto . dport` concatenated map (pipapo), whose lookups grow with the
- * element count. `pass` is a goto to the application chain (from the application category: to the
- * kubernetes chain, a pod's NetworkPolicy layer; from baseline: to the default chain). Only the first
- * packet of a connection is classified.
+ * a class maps address runs to the number of the first rule holding them, and the category's rule map
+ * (`in_<category>_rules`, a hash map) that number to the rule's chain: the verdict elements pod churn
+ * would otherwise add (each makes the kernel validate the table's chain graph at commit) stay static.
+ * Both levels are single-field interval maps (rbtrees), so a first packet costs two O(log n) lookups
+ * and one hash lookup per category whatever the number of rules; an earlier layout used one
+ * `addr . l4proto . dport` concatenated map (pipapo), whose lookups grow with the element count.
+ * `pass` is a goto to the application chain (from the application category: to the kubernetes chain, a
+ * pod's NetworkPolicy layer; from baseline: to the default chain). Only the first packet of a
+ * connection is classified.
  */
 
 /** `kubernetes` is a pod's NetworkPolicy layer (engine/enforcement.ts networkPolicyRules). */
@@ -322,7 +322,11 @@ interface RulePart {
   /** The hash of `dir|id` its names carry. */
   readonly h: string;
   readonly name: string;
-  /** Its number in the direction's rule map: the hash as a number (names are unique, so numbers are). */
+  /**
+   * Its number in its category's rule map: the hash as a number. Unique because names are: two rules of a
+   * direction with one hash have one name, {@link assemble} refuses the direction, and compileDirection
+   * numbers them apart.
+   */
   readonly rule: number;
   readonly chain: Chain;
   /** Its dropped-flow set (drop, reject) and the record naming the rule. */
@@ -384,7 +388,8 @@ function baseChain(dir: 'in' | 'out', v: Family, ip: string): Chain {
     { match: [{ m: 'nfproto', v: v === 4 ? 6 : 4 }], verdict: { kind: 'accept' } },
     // A packet conntrack does not track (invalid, or `notrack`ed) cannot be classified: a rule's number
     // travels in its connection's mark. Dropped, as Calico and Antrea drop invalid packets.
-    { match: [{ m: 'ct-state', states: ['invalid', 'untracked'] }], counter: true, verdict: { kind: 'drop' }, comment: 'no connection' },
+    // Counted, without a comment: hit counters are per rule id (a comment), and this is no rule of a policy.
+    { match: [{ m: 'ct-state', states: ['invalid', 'untracked'] }], counter: true, verdict: { kind: 'drop' } },
     { match: [], verdict: { kind: 'goto', target: `${dir}_${CATEGORIES[0]}` } },
   ];
   return { name: dir === 'in' ? 'input' : 'output', hook: dir === 'in' ? 'input' : 'output', rules };
@@ -430,7 +435,7 @@ function peersStillHold(part: CategoryPart, peerSets: ReadonlyMap<readonly Addre
 /** Sets of a part kept per input object, so what did not change keeps its objects (and element lists). */
 const stagedSets = new WeakMap<PointRule, { readonly dir: string; readonly v: Family; readonly set: NamedSet | undefined; readonly elements: number }>();
 const peerSetObjects = new WeakMap<readonly AddressRange[], Map<string, AddressSet>>();
-/** Address maps per plan class (named, with the rule chains its runs name) and port maps per plan port list (named by direction and category). */
+/** Address maps per plan class (named, with the rule numbers its runs hold) and port maps per plan port list (named by direction and category). */
 const classSets = new WeakMap<FamilyPlan['classes'][number], { readonly targets: readonly number[]; readonly elements: AddressMap['elements']; readonly name: string; readonly set: AddressMap }>();
 const portSets = new WeakMap<FamilyPlan['ports'], { readonly prefix: string; readonly lists: Map<string, { readonly elements: PortMap['elements']; readonly set: PortMap }> }>();
 
@@ -543,7 +548,7 @@ function categoryPart(cache: CompileCache, dir: 'in' | 'out', v: Family, ci: num
     chainRules.push(...otherProtocolRules(r, v, field, (ranges) => peerSet(ranges, v, h), note));
   }
 
-  // Two-level lookup (see the module comment): port → address class chain → address → rule chain.
+  // Two-level lookup (see the module comment): port → address class chain → address → rule number → rule chain.
   let plan: FamilyPlan | undefined;
   if (decisive.length) {
     if (prev?.plan && prev.v === v && sameList(prev.decisive, decisive)) plan = prev.plan;
@@ -774,7 +779,7 @@ function compileDirection(model: EnforcementPointModel, dir: 'in' | 'out', v: Fa
       chainRules.push(...otherRules(r, dir, field, h, () => note));
     }
     const decisive = inCat.filter((x) => !x.staged);
-    // Two-level lookup (see the module comment): port → address class chain → address → rule chain.
+    // Two-level lookup (see the module comment): port → address class chain → address → rule number → rule chain.
     const boxes = () => decisive.map((r, i) => ({ rule: i, sig: String(i), ports: portsOf(r, v), ranges: v === 4 ? r.peer.v4 : r.peer.v6 }));
     const plan = portPlan(boxes(), v);
     const targets = decisive.map((r) => ruleNumberOf.get(r)!);

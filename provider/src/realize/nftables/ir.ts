@@ -67,7 +67,7 @@ export interface AddressMap {
   readonly elements: readonly { readonly addr: AddrKey; readonly rule: number }[];
 }
 
-/** Rule number → the rule's chain (`mark : verdict`, a hash map): one per direction, static while its rules are. */
+/** Rule number → the rule's chain (`mark : verdict`, a hash map): one per category with address classes, static while its rules are. */
 export interface RuleMap {
   readonly kind: 'rule-map';
   readonly name: string;
