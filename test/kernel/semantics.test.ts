@@ -1,7 +1,7 @@
 import { World } from '../../provider/src/engine';
 import type { Kind } from '../../provider/src/model';
 import { allFlows, applyAll, describeMismatches, probeAll, probePorts, requireRootAndNft, type FlowOutcome } from './differential';
-import { Lab } from './lab';
+import { Lab, nsExec, nftFile } from './lab';
 
 /**
  * Verdicts a distributed firewall must realize exactly, one small world: reject is seen by the sender as
@@ -80,4 +80,22 @@ test('reject at the source firewall is seen by the sending application', () => {
 
 test('pass skips the environment category, and a staged drop does not decide', () => {
   expect({ pass: find('192.168.70.10', '192.168.70.20', 'tcp', 8080), deniedWithoutPass: find('192.168.70.10', '192.168.70.20', 'tcp', 8000), icmp: find('192.168.70.10', '192.168.70.20', 'icmp') }).toEqual({ pass: 'open', deniedWithoutPass: 'timeout', icmp: 'open' });
+});
+
+test('a flow conntrack does not track is dropped before classification, though a rule allows it, and counted', async () => {
+  // The rule number travels in the connection's mark: without a conntrack entry there is none to carry it.
+  const server = lab!.hosts.get('192.168.70.20')!.ns;
+  const counter = async () => {
+    const listing = await nsExec(server, 'nft', ['list', 'chain', 'inet', 'microseg_server_0', 'input']);
+    return Number(/ct state invalid,untracked counter packets (\d+)/.exec(listing)?.[1]);
+  };
+  const before = await counter();
+  expect(await lab!.probe('192.168.70.10', 'tcp', '192.168.70.20', 8080, undefined, 1200)).toMatchObject({ result: 'open' });
+  await nftFile(server, 'table inet msnotrack {\n chain pre { type filter hook prerouting priority raw; tcp dport 8080 notrack; }\n}\n');
+  try {
+    expect((await lab!.probe('192.168.70.10', 'tcp', '192.168.70.20', 8080, undefined, 1200)).result).toBe('timeout');
+    expect(await counter()).toBeGreaterThan(before);
+  } finally {
+    await nsExec(server, 'nft', ['delete', 'table', 'inet', 'msnotrack']);
+  }
 });
