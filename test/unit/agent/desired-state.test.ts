@@ -35,34 +35,37 @@ function fakeStore(log: Change[], visibleAt: number, lookAt?: (n: number, afterS
 beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());
 
-test('a write heard before its commit is visible is found within milliseconds, not a poll interval later', async () => {
-  // Look 1: the wait's first look; look 2: the one the watch triggers (nothing visible yet); then visible.
-  const { store, fire, looks } = fakeStore([{ seq: 7, kind: 'Workload' }], 3);
-  const source = new StoreDesiredState(store, 'env', 'drop', 60_000);
-  let resolved = false;
-  const waiting = source.waitForChange(0, 600_000, new AbortController().signal).then(() => (resolved = true));
-  await jest.advanceTimersByTimeAsync(0);
-  fire();
-  await jest.advanceTimersByTimeAsync(20);
-  expect(resolved).toBe(true);
-  expect(looks()).toBe(3);
-  await waiting;
-});
-
-test('a heard write that was only a realization status does not keep looking quickly', async () => {
-  const { store, fire, looks } = fakeStore([{ seq: 3, kind: 'RealizationStatus' }], 2);
+/**
+ * An agent's wait for a change on `store`: its first look, then `fire` (a write heard), then `ms` of
+ * (fake) time. Whether the wait ended by then; `end` stops it.
+ */
+async function hearWrite(store: Store, fire: () => void, ms: number): Promise<{ resolved: boolean; end: () => Promise<unknown> }> {
   const source = new StoreDesiredState(store, 'env', 'drop', 60_000);
   const ac = new AbortController();
   let resolved = false;
   const waiting = source.waitForChange(0, 600_000, ac.signal).then(() => (resolved = true));
   await jest.advanceTimersByTimeAsync(0);
   fire();
-  await jest.advanceTimersByTimeAsync(1000);
+  await jest.advanceTimersByTimeAsync(ms);
+  return { resolved, end: () => (ac.abort(), waiting) };
+}
+
+test('a write heard before its commit is visible is found within milliseconds, not a poll interval later', async () => {
+  // Look 1: the wait's first look; look 2: the one the watch triggers (nothing visible yet); then visible.
+  const { store, fire, looks } = fakeStore([{ seq: 7, kind: 'Workload' }], 3);
+  const wait = await hearWrite(store, fire, 20);
+  expect(wait.resolved).toBe(true);
+  expect(looks()).toBe(3);
+  await wait.end();
+});
+
+test('a heard write that was only a realization status does not keep looking quickly', async () => {
+  const { store, fire, looks } = fakeStore([{ seq: 3, kind: 'RealizationStatus' }], 2);
+  const wait = await hearWrite(store, fire, 1000);
   // The first look, the one the watch triggered (the status): then only the poll interval.
   expect(looks()).toBe(2);
-  expect(resolved).toBe(false);
-  ac.abort();
-  await waiting;
+  expect(wait.resolved).toBe(false);
+  await wait.end();
 });
 
 test('a write heard while a look finds only a status is still looked for quickly', async () => {
@@ -77,13 +80,8 @@ test('a write heard while a look finds only a status is still looked for quickly
     return n === 3 ? [] : undefined;
   });
   fireNow = fire;
-  const source = new StoreDesiredState(store, 'env', 'drop', 60_000);
-  let resolved = false;
-  const waiting = source.waitForChange(0, 600_000, new AbortController().signal).then(() => (resolved = true));
-  await jest.advanceTimersByTimeAsync(0);
-  fire();
-  await jest.advanceTimersByTimeAsync(20);
-  expect(resolved).toBe(true);
+  const wait = await hearWrite(store, fire, 20);
+  expect(wait.resolved).toBe(true);
   expect(looks()).toBe(4);
-  await waiting;
+  await wait.end();
 });
