@@ -402,15 +402,16 @@ function connectLoop(ip: string, port: number): string {
 /** A (source, tcp port) the in-direction maps send to an accepting rule chain: the first one found. */
 function allowedTcp(table: Table, allowChains: ReadonlySet<string>): { addr: bigint; port: number; rule: string } | undefined {
   const maps = new Map(table.sets.map((s) => [s.name, s] as const));
+  // Rule number → chain, per rule map.
+  const chains = new Map(table.sets.flatMap((s) => (s.kind === 'rule-map' ? [[s.name, new Map(s.elements.map((x) => [x.rule, x.verdict.kind === 'goto' ? x.verdict.target : undefined] as const))] as const] : [])));
   for (const s of table.sets) {
     if (s.kind !== 'port-map' || !/^in_.*_tcp$/.test(s.name)) continue;
     for (const p of s.elements) {
       const cls = p.verdict.kind === 'goto' ? maps.get(p.verdict.target) : undefined;
       if (cls?.kind !== 'addr-map') continue;
       // The class's category's rule map: `in_<category>_c<k>` → `in_<category>_rules`.
-      const rules = maps.get(cls.name.replace(/_c\d+$/, '_rules'));
-      if (rules?.kind !== 'rule-map') continue;
-      const chainOf = new Map(rules.elements.map((x) => [x.rule, x.verdict.kind === 'goto' ? x.verdict.target : undefined] as const));
+      const chainOf = chains.get(cls.name.replace(/_c\d+$/, '_rules'));
+      if (!chainOf) continue;
       // A usable source address: not in 0.0.0.0/8.
       const e = cls.elements.find((x) => allowChains.has(chainOf.get(x.rule) ?? '') && x.addr.hi >= 1n << 24n);
       // Port 0 cannot be listened on.

@@ -35,8 +35,8 @@ const (
 	elemFlagIntervalEnd = 1
 
 	dataTypeVerdict = 0xffffff00
-	dataTypeMark    = 19 // nft's TYPE_MARK
 
+	typeMark    = 19 // a rule-map's keys, an addr-map's data
 	typeIPv4    = 7
 	typeIPv6    = 8
 	typeProto   = 12
@@ -164,10 +164,10 @@ func (bd *builder) addSet(s *NamedSet) error {
 		flags, keyType, keyLen, udata, isMap = setFlagInterval|setFlagMap, typeService, 2, udataVerdictMap, true
 	case "addr-map":
 		flags, keyType, keyLen, udata, isMap = setFlagInterval|setFlagMap, ip, alen, udataMarkMap, true
-		dataType, dataLen = dataTypeMark, 4
+		dataType, dataLen = typeMark, 4
 	case "rule-map":
 		// Single numbers: a hash map, no interval flag.
-		flags, keyType, keyLen, udata, isMap = setFlagMap, dataTypeMark, 4, udataRuleMap, true
+		flags, keyType, keyLen, udata, isMap = setFlagMap, typeMark, 4, udataRuleMap, true
 	case "flow-set":
 		flags, keyType, keyLen, udata = setFlagTimeout|setFlagEval, ip<<18|ip<<12|typeProto<<6|typeService, 2*alen+8, udataConcat
 	default:

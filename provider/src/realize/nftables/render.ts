@@ -152,12 +152,14 @@ function ruleExpr(r: Rule): Json[] {
   return expr;
 }
 
+/** A map (`map` in both renderings): its elements carry data (a verdict or a mark). */
+const isMap = (s: NamedSet) => s.kind === 'port-map' || s.kind === 'addr-map' || s.kind === 'rule-map';
+
 function setText(s: NamedSet): string[] {
   if (s.kind === 'flow-set')
     return [`\tset ${s.name} {`, `\t\ttype ${addrType(s.v)} . ${addrType(s.v)} . inet_proto . inet_service`, `\t\tsize ${s.size}`, '\t\tflags dynamic,timeout', '\t\tcounter', `\t\ttimeout ${s.timeout}s`, '\t}'];
-  const isMap = s.kind === 'port-map' || s.kind === 'addr-map' || s.kind === 'rule-map';
   const type = s.kind === 'set' ? addrType(s.v) : s.kind === 'service-set' ? `${addrType(s.v)} . inet_proto . inet_service` : s.kind === 'port-map' ? 'inet_service : verdict' : s.kind === 'addr-map' ? `${addrType(s.v)} : mark` : 'mark : verdict';
-  const lines = [`\t${isMap ? 'map' : 'set'} ${s.name} {`, `\t\ttype ${type}`];
+  const lines = [`\t${isMap(s) ? 'map' : 'set'} ${s.name} {`, `\t\ttype ${type}`];
   // A rule map's keys are single numbers: a hash map, no intervals.
   if (s.kind !== 'rule-map') lines.push('\t\tflags interval');
   const elems = elementTexts(s);
@@ -265,7 +267,7 @@ export function renderJson(t: Table): { nftables: Json[] } {
     if (c.hook) Object.assign(chain, { type: 'filter', hook: c.hook, prio: 0, policy: 'accept' });
     cmds.push({ add: { chain } });
   }
-  for (const s of t.sets) cmds.push({ add: { [s.kind === 'port-map' || s.kind === 'addr-map' || s.kind === 'rule-map' ? 'map' : 'set']: setJson(t, s) } });
+  for (const s of t.sets) cmds.push({ add: { [isMap(s) ? 'map' : 'set']: setJson(t, s) } });
   for (const c of t.chains)
     for (const r of c.rules) {
       const rule: Record<string, Json> = { family: t.family, table: t.name, chain: c.name, expr: ruleExpr(r) };
